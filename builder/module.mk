@@ -1,0 +1,1 @@
+builder_SRCS += $(wildcard builder/*.c)

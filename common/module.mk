@@ -1,0 +1,1 @@
+common_SRCS += $(wildcard common/*.c)

@@ -1,0 +1,1 @@
+formats_SRCS += $(wildcard formats/*.c)

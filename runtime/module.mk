@@ -1,0 +1,1 @@
+runtime_SRCS += $(wildcard runtime/cpu/*.c runtime/devices/*.c runtime/machine/*.c runtime/host/*.c)
