@@ -100,6 +100,9 @@ $(foreach l,$(LIBNAMES),$(eval $(BUILD)/lib/libvessel$(l).a: $(call objs,$($(l)_
 
 VESSEL := $(BUILD)/vessel
 
+# keep objects of unit suites (make would delete them as intermediates)
+.SECONDARY:
+
 .PHONY: all check clean headers demo deps unit-check
 all: $(VESSEL)
 
@@ -135,7 +138,7 @@ unit-check: $(UNIT_BINS) $(VESSEL)
 CHECK_ASAN ?= $(if $(filter dbg,$(MODE)),1,0)
 check: unit-check $(VESSEL) $(EXTRA_CHECK_DEPS)
 ifeq ($(CHECK_ASAN),1)
-	$(Q)$(MAKE) --no-print-directory MODE=asan unit-check
+	$(Q)$(MAKE) --no-print-directory MODE=asan BUILD=$(BUILD)-asan unit-check
 endif
 	$(Q)VESSEL=$(abspath $(VESSEL)) BUILD=$(BUILD) MODE=$(MODE) tests/run-checks.sh $(CHECK_SCRIPTS)
 

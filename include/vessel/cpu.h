@@ -123,6 +123,12 @@ void vsl_cpu_set_cr(struct vsl_cpu *cpu, int n, uint64_t val);
 int vsl_cpu_get_msr(struct vsl_cpu *cpu, uint32_t msr, uint64_t *val);
 int vsl_cpu_set_msr(struct vsl_cpu *cpu, uint32_t msr, uint64_t val);
 
+/* SSE registers (16 bytes each) and MXCSR, for loaders and differential tests. */
+void vsl_cpu_get_xmm(const struct vsl_cpu *cpu, int n, uint8_t out[16]);
+void vsl_cpu_set_xmm(struct vsl_cpu *cpu, int n, const uint8_t in[16]);
+uint32_t vsl_cpu_get_mxcsr(const struct vsl_cpu *cpu);
+void vsl_cpu_set_mxcsr(struct vsl_cpu *cpu, uint32_t mxcsr);
+
 /* Human-readable register dump (for fatal errors): writes into buf. */
 void vsl_cpu_dump(const struct vsl_cpu *cpu, char *buf, size_t len);
 /* The last n instructions executed, disassembled, newest last (into buf). */
