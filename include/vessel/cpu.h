@@ -100,6 +100,8 @@ void vsl_cpu_reset(struct vsl_cpu *cpu);
  * Returns 0, or VSL_E* with the reason in ctx for VSL_CPU_EXIT_ERROR.
  */
 int vsl_cpu_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *exit);
+/* Instructions retired since vsl_cpu_new (the machine derives virtual time from it). */
+uint64_t vsl_cpu_icount(const struct vsl_cpu *cpu);
 /* Ask a running CPU to return at the next instruction boundary (signal-safe). */
 void vsl_cpu_kick(struct vsl_cpu *cpu);
 /* Called by the machine when guest RAM changed behind the CPU's back (DMA, loader). */
