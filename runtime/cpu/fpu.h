@@ -1,14 +1,46 @@
 /*
- * SSE/SSE2/x87/FXSAVE state and execution hooks of the virtual CPU.
+ * SSE/SSE2/MMX/x87/FXSAVE state and execution of the virtual CPU.
  *
- * PLACEHOLDER created by the CPU engineer so that cpu_internal.h compiles;
- * the fpu engineer owns this file and replaces it. The core executor calls
- * vsl_fpu_reset() at reset and vsl_fpu_exec() for every instruction whose
- * mnemonic it does not implement itself.
+ * The core executor (interp.c) calls vsl_fpu_reset() at reset and
+ * vsl_fpu_exec() for every instruction whose mnemonic it does not implement
+ * itself; vsl_fpu_exec answers VSL_FPU_NOT_MINE for mnemonics it does not
+ * know either, and the core then raises #UD.
+ *
+ * Exactness strategy. Guest and host share the ISA, so every floating-point
+ * or SIMD computation runs on the host's own SSE/x87 unit with the guest's
+ * control state loaded (MXCSR for SSE; the whole x87 image via FXRSTOR for
+ * x87): rounding, precision control, DAZ/FTZ, NaN propagation, exception
+ * flags, FPREM's partial remainders and the transcendental approximations
+ * are then bit-for-bit those of the host CPU, which is what a differential
+ * test against /dev/kvm on the same machine sees. Only data movement
+ * (moves, shuffles, the FXSAVE/FSTENV image formats, the MMX aliasing) is
+ * written in C. See sse_host.c for the stub mechanism.
+ *
+ * Register file layout:
+ *
+ *	st[r]    physical x87 register Rr (not ST(i) order), 80-bit little
+ *	         endian: bytes 0..7 significand (with explicit J bit 63),
+ *	         bytes 8..9 sign and exponent. ST(i) = R((TOP + i) & 7).
+ *	         MMX register MMr is bytes 0..7 of Rr, as on hardware: an MMX
+ *	         write also sets bytes 8..9 to 0xFFFF, TOP to 0 and every tag
+ *	         to valid; EMMS sets every tag to empty.
+ *	ftw      full tag word, 2 bits per physical register (00 valid,
+ *	         01 zero, 10 special, 11 empty), as FNSTENV stores it.
+ *	fsw      status word including TOP (bits 13..11).
+ *	fip/fcs, fdp/fds, fop   last non-control x87 instruction's address,
+ *	         operand offset and 11-bit opcode.
+ *
+ * Usage (core executor):
+ *
+ *	int r = vsl_fpu_exec(cpu, in);
+ *	if (r == VSL_FPU_NOT_MINE) return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
+ *	if (r) return r;            // VSL_CPU_FAULT: exception pending
+ *	cpu->rip = next;            // vsl_fpu_exec never advances RIP
  */
 #ifndef VESSEL_RUNTIME_CPU_FPU_H
 #define VESSEL_RUNTIME_CPU_FPU_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct vsl_cpu;
@@ -17,22 +49,76 @@ struct vsl_insn;
 struct vsl_fpu_state {
 	uint8_t xmm[16][16] __attribute__((aligned(16)));
 	uint32_t mxcsr;
-	uint16_t fcw, fsw;
-	uint8_t ftw;
-	uint16_t fop;
+	uint16_t fcw, fsw, ftw, fop;
 	uint64_t fip, fdp;
-	long double st[8];
+	uint16_t fcs, fds;
+	uint8_t st[8][10];
 };
 
-enum { VSL_FPU_NOT_MINE = 1 };
+/* vsl_fpu_exec's answer for a mnemonic this module does not implement */
+#define VSL_FPU_NOT_MINE 1
 
+/* MXCSR bits this CPU accepts (what FXSAVE reports as MXCSR_MASK). Bit 17
+ * is AMD's misaligned-SSE mode (MM), which this host has and we implement. */
+#define VSL_FPU_MXCSR_MASK 0x0002ffffu
+#define VSL_FPU_MXCSR_MM 0x00020000u
+
+/* Power-on / INIT state: FCW 0x037F, FSW 0, all tags empty, MXCSR 0x1F80. */
 void vsl_fpu_reset(struct vsl_fpu_state *f);
 /*
- * Execute an SSE/SSE2/x87/FXSAVE/FXRSTOR/LDMXCSR/STMXCSR/EMMS... instruction.
- * Returns 0 done, VSL_CPU_FAULT if it raised, VSL_FPU_NOT_MINE if the
- * mnemonic is not one it implements (the caller then raises #UD). It checks
- * CR0.TS/EM and CR4.OSFXSR itself via cpu->cr0/cr4.
+ * Execute an SSE/SSE2/MMX/x87/FXSAVE/FXRSTOR/LDMXCSR/STMXCSR/EMMS
+ * instruction. Returns 0 when done (RIP not advanced), VSL_CPU_FAULT when it
+ * raised an exception (#NM, #UD, #GP, #MF, #XM, or a #PF from memory), or
+ * VSL_FPU_NOT_MINE when the mnemonic is not implemented here. Checks
+ * CR0.EM/TS/MP and CR4.OSFXSR/OSXMMEXCPT itself.
  */
 int vsl_fpu_exec(struct vsl_cpu *cpu, const struct vsl_insn *in);
+
+/*
+ * The 512-byte FXSAVE image of f, as FXSAVE would store it (rexw: the 64-bit
+ * layout with 64-bit FIP/FDP; nxmm: 16 in 64-bit mode, 8 elsewhere). Bytes
+ * 416..511 are left as they are in img (hardware does not write them).
+ * Useful for snapshots as well.
+ */
+void vsl_fpu_save_image(const struct vsl_fpu_state *f, uint8_t img[512], bool rexw, int nxmm);
+/*
+ * Load f from a FXSAVE image as FXRSTOR does. Returns 0, or -1 when the
+ * MXCSR field has bits outside VSL_FPU_MXCSR_MASK (FXRSTOR raises #GP then)
+ * and f is unchanged.
+ */
+int vsl_fpu_load_image(struct vsl_fpu_state *f, const uint8_t img[512], bool rexw, int nxmm);
+
+/* --- shared between sse.c and x87.c only --- */
+
+/* x87 part of vsl_fpu_exec (opcodes D8..DF, FWAIT). */
+int vsl_x87_exec(struct vsl_cpu *cpu, const struct vsl_insn *in);
+/* Full tag word of f recomputed from register contents and empty bits. */
+uint16_t vsl_x87_full_tags(const struct vsl_fpu_state *f, uint8_t abridged);
+/* True when an unmasked x87 exception is pending (FSW flags & ~FCW masks). */
+bool vsl_x87_pending(const struct vsl_fpu_state *f);
+/* MMX side effects on the x87 state: every MMX insn; and an MMX write of mm r. */
+void vsl_x87_mmx_enter(struct vsl_fpu_state *f);
+void vsl_x87_mmx_write(struct vsl_fpu_state *f, int r, uint64_t v);
+
+/*
+ * Host execution helpers (sse_host.c). stub is one entry of a stub table;
+ * the SSE wrapper loads xmm0 = d, xmm1 = s, rax = *gpr and the guest MXCSR,
+ * calls the stub, stores xmm0 to d, rax to *gpr, the MXCSR to *mxcsr and the
+ * arithmetic flags to *rflags.
+ */
+struct vsl_sse_host {
+	uint8_t d[16] __attribute__((aligned(16)));
+	uint8_t s[16] __attribute__((aligned(16)));
+	uint64_t gpr;
+	uint64_t rflags;
+	uint32_t mxcsr;
+};
+void vsl_sse_host_run(struct vsl_sse_host *h, const void *stub);
+/* x87: FXRSTOR64 img, call stub with rdi = mem and rax = *rax, FXSAVE64 img;
+ * rflags in/out (CF/PF/ZF... as the stub sees and leaves them). */
+void vsl_x87_host_run(uint8_t img[512], const void *stub, void *mem, uint64_t *rax,
+		      uint64_t *rflags);
+/* Address of the 2-byte x87 stub for opcode 0xD8 + op and ModRM byte modrm. */
+const void *vsl_x87_stub(unsigned op, unsigned modrm);
 
 #endif

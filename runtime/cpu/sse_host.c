@@ -1,0 +1,104 @@
+/*
+ * Host execution of guest SSE/x87 arithmetic: tiny machine-code stubs.
+ *
+ * Each guest floating-point or SIMD operation runs as the very same host
+ * instruction, so its result and exception flags are the hardware's. A stub
+ * is one instruction followed by RET, assembled in a private table:
+ *
+ *	SSE stubs     "addps %xmm1,%xmm0; ret" ...   named in sse.c's op list
+ *	x87 stubs     8 opcodes (D8..DF) x 256 ModRM bytes, 4 bytes each:
+ *	              opcode, ModRM, RET, INT3. Memory forms are only ever
+ *	              called with ModRM = reg<<3 | 7, i.e. operand at (%rdi);
+ *	              register forms (mod = 3) are the guest's own ModRM.
+ *
+ * The wrappers below load the guest operands into fixed host registers,
+ * CALL the stub and store the results. CALL pushes below RSP, which would
+ * clobber the red zone the compiler may use, so RSP is lowered by 128
+ * around the call (with LEA, which keeps the flags). Host SSE/x87 state is
+ * saved before and restored after, so host code never sees guest MXCSR,
+ * guest x87 masks or pending guest exceptions.
+ *
+ *	struct vsl_sse_host h = { .mxcsr = guest_mxcsr };
+ *	memcpy(h.d, dst, 16); memcpy(h.s, src, 16);
+ *	vsl_sse_host_run(&h, stub_addps);
+ */
+#include <string.h>
+
+#include "runtime/cpu/fpu.h"
+
+/*
+ * The x87 table: for each opcode D8..DF, 256 slots of 4 bytes. Built with
+ * assembler loops so the table is exactly the encodings the guest uses.
+ */
+__asm__(".pushsection .text\n"
+	".p2align 4\n"
+	"vsl_x87_stub_table:\n"
+	".irp op, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf\n"
+	".set modrm, 0\n"
+	".rept 256\n"
+	".byte \\op, modrm, 0xc3, 0xcc\n"
+	".set modrm, modrm + 1\n"
+	".endr\n"
+	".endr\n"
+	".popsection\n");
+
+extern const unsigned char vsl_x87_stub_table[] __attribute__((visibility("hidden")));
+
+const void *vsl_x87_stub(unsigned op, unsigned modrm)
+{
+	return vsl_x87_stub_table + ((op & 7) * 256 + (modrm & 0xff)) * 4;
+}
+
+void vsl_sse_host_run(struct vsl_sse_host *h, const void *stub)
+{
+	uint32_t host_mxcsr;
+	uint64_t fl = (h->rflags & 0x8d5) | 2;  /* CF PF AF ZF SF OF only */
+
+	__asm__ volatile(
+		"stmxcsr %[hm]\n\t"
+		"ldmxcsr %[gm]\n\t"
+		"movdqa %[d], %%xmm0\n\t"
+		"movdqa %[s], %%xmm1\n\t"
+		"lea -128(%%rsp), %%rsp\n\t"
+		"pushq %[fl]\n\t"
+		"popfq\n\t"
+		"call *%[fn]\n\t"
+		"pushfq\n\t"
+		"popq %[fl]\n\t"
+		"lea 128(%%rsp), %%rsp\n\t"
+		"movdqa %%xmm0, %[d]\n\t"
+		"stmxcsr %[gm]\n\t"
+		"ldmxcsr %[hm]\n\t"
+		: [d] "+m" (h->d), [gm] "+m" (h->mxcsr), [hm] "=m" (host_mxcsr),
+		  [fl] "+r" (fl), "+a" (h->gpr)
+		: [s] "m" (h->s), [fn] "r" (stub)
+		: "xmm0", "xmm1", "cc", "memory");
+	h->rflags = fl;
+}
+
+void vsl_x87_host_run(uint8_t img[512], const void *stub, void *mem, uint64_t *rax,
+		      uint64_t *rflags)
+{
+	uint8_t host[512] __attribute__((aligned(16)));
+	uint64_t fl = (*rflags & 0x8d5) | 2;
+	uint64_t a = *rax;
+
+	__asm__ volatile(
+		"fxsave64 %[host]\n\t"
+		"fxrstor64 (%[img])\n\t"
+		"lea -128(%%rsp), %%rsp\n\t"
+		"pushq %[fl]\n\t"
+		"popfq\n\t"
+		"call *%[fn]\n\t"
+		"pushfq\n\t"
+		"popq %[fl]\n\t"
+		"lea 128(%%rsp), %%rsp\n\t"
+		"fxsave64 (%[img])\n\t"
+		"fnclex\n\t"
+		"fxrstor64 %[host]\n\t"
+		: [host] "=m" (host), [fl] "+r" (fl), "+a" (a)
+		: [img] "r" (img), [fn] "r" (stub), "D" (mem)
+		: "cc", "memory");
+	*rax = a;
+	*rflags = fl;
+}
