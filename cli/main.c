@@ -14,9 +14,12 @@
 
 #include "cli/cli.h"
 
+extern const struct vsl_cmd vsl_cmd_inspect;
+
 static const struct vsl_cmd *const commands[] = {
 	&vsl_cmd_help,
 	&vsl_cmd_version,
+	&vsl_cmd_inspect,
 	NULL
 };
 
