@@ -217,6 +217,11 @@ static bool yw_uint(struct ywalk *w, yaml_node_t *n, const char *path, uint64_t 
 			yw_problem(w, n, "%s: expected an integer, found '%s'", path, s);
 		return false;
 	}
+	if (s[0] == '0' && s[1]) {
+		/* YAML 1.1 reads 010 as octal 8: refuse rather than guess */
+		yw_problem(w, n, "%s: leading zeros are ambiguous, found '%s'", path, s);
+		return false;
+	}
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno == ERANGE || v < min || v > max) {
@@ -739,7 +744,7 @@ static void yw_top(struct ywalk *w, yaml_node_t *root, struct vsl_bundle_config 
 	if (v[K_SCHEMA]->type != YAML_SCALAR_NODE ||
 	    v[K_SCHEMA]->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
 	    strspn(yw_text(v[K_SCHEMA]), "0123456789") != strlen(yw_text(v[K_SCHEMA])) ||
-	    !*yw_text(v[K_SCHEMA])) {
+	    !*yw_text(v[K_SCHEMA]) || (yw_text(v[K_SCHEMA])[0] == '0' && yw_text(v[K_SCHEMA])[1])) {
 		yw_problem(w, v[K_SCHEMA], "vessel-bundle: expected the schema version %d",
 			   VSL_BUNDLE_SCHEMA);
 		return;

@@ -192,6 +192,8 @@ START_TEST(parse_limits)
 		{ "1", "1.5G", "memory: expected a size such as 512M or 2G (or bytes), found '1.5G'" },
 		{ "1", "16777217", "memory: must be a multiple of 4 KiB" },
 		{ "-1", "512M", "cpus: expected an integer, found '-1'" },
+		{ "010", "512M", "vessel.yaml:4:7: cpus: leading zeros are ambiguous, found '010'" },
+		{ "2.0", "512M", "cpus: expected an integer, found '2.0'" },
 	};
 
 	for (size_t i = 0; i < VSL_ARRAY_SIZE(bad); i++) {
@@ -347,6 +349,11 @@ START_TEST(parse_schema_version)
 	ck_assert_int_eq(parse("name: t\nvessel-bundle: 1\narch: x86_64\ncpus: 1\nmemory: 1G\n" BOOT,
 			       &c, &pr), VSL_EINVAL);
 	ck_assert_str_eq(flat(&pr), "vessel.yaml:1:1: 'vessel-bundle' must be the first key\n");
+	vsl_bundle_config_free(&c);
+	vsl_problems_fini(&pr);
+
+	ck_assert_int_eq(parse("vessel-bundle: 01\n", &c, &pr), VSL_EINVAL);
+	ck_assert_has(flat(&pr), "vessel-bundle: expected the schema version 1");
 	vsl_bundle_config_free(&c);
 	vsl_problems_fini(&pr);
 
