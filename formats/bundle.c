@@ -300,9 +300,10 @@ static int bundle_resolve_openat2(struct vsl_ctx *ctx, const char *dir, const ch
 	case EPERM: /* seccomp filters commonly answer EPERM for unknown syscalls */
 		return 1;
 	case EXDEV:
-	case ELOOP:
 		return vsl_set_error(ctx, 0, VSL_EPERM,
 				     "'%s' leads outside the bundle through a symbolic link", rel);
+	case ELOOP:
+		return vsl_set_error(ctx, 0, VSL_EPERM, "'%s': too many symbolic links", rel);
 	case ENOENT:
 		return vsl_set_error(ctx, 0, VSL_ENOENT, "'%s' does not exist", rel);
 	case ENOTDIR:

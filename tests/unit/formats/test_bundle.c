@@ -847,6 +847,11 @@ static void resolve_cases(int flags)
 	ck_assert_int_eq(symlink(".", tpath("p.vessel/self")), 0);
 	ck_assert_int_eq(vsl_bundle_resolve_path_ex(ctx, dir, "self", flags, &abs), VSL_EPERM);
 
+	/* a loop */
+	ck_assert_int_eq(symlink("loop", tpath("p.vessel/loop")), 0);
+	ck_assert_int_eq(vsl_bundle_resolve_path_ex(ctx, dir, "loop", flags, &abs), VSL_EPERM);
+	ck_assert_has(vsl_ctx_error(ctx), "too many symbolic links");
+
 	/* symlinks that stay inside are fine */
 	ck_assert_int_eq(symlink("a.raw", tpath("p.vessel/disks/alias.raw")), 0);
 	ck_assert_int_eq(vsl_bundle_resolve_path_ex(ctx, dir, "disks/alias.raw", flags, &abs), 0);
