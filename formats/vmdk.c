@@ -1,0 +1,2144 @@
+/*
+ * VMDK ("vmdk"): VMware's virtual disk, read and written per the "Virtual
+ * Disk Format 1.1" specification.
+ *
+ * An image is a text descriptor plus extents. The descriptor is embedded in
+ * the sparse file (monolithicSparse, streamOptimized) or is a file of its
+ * own naming extent files next to it (monolithicFlat, twoGbMaxExtentSparse,
+ * twoGbMaxExtentFlat). Extent names are resolved relative to the
+ * descriptor's directory; absolute names and ".." components are refused.
+ *
+ * A sparse extent starts with a 512-byte little-endian header:
+ *
+ *    0 magic "KDMV"     4 version (1; 3 = streamOptimized)   8 flags
+ *   12 capacity (sectors, 8)      20 grainSize (sectors, 8)
+ *   28 descriptorOffset (8)       36 descriptorSize (8)      44 numGTEsPerGT
+ *   48 rgdOffset (8)              56 gdOffset (8)            64 overHead (8)
+ *   72 uncleanShutdown  73 '\n' ' ' '\r' '\n'  77 compressAlgorithm (2)
+ *
+ *   flags: bit 0 newline test valid, 1 redundant GD, 2 zeroed-grain GTEs,
+ *          16 compressed grains, 17 markers
+ *
+ * The grain directory (GD) holds one sector number per grain table (GT); a
+ * GT holds one sector number per grain (0 = unallocated, 1 = zeroed grain
+ * when flag 2 is set). monolithicSparse keeps a redundant GD/GT copy, which
+ * this code writes in step with the primary.
+ *
+ * streamOptimized files are append-only: each grain is a marker
+ * {u64 lba, u32 size} followed by zlib data, padded to a sector; after the
+ * grains of each GT come a GT marker {u64 sectors, u32 0, u32 type=1} and
+ * the GT; at the end a GD marker (type 2) and the GD, a footer marker (type
+ * 3) and a copy of the header holding the real gdOffset (the header at the
+ * start says gdOffset = ~0, "GD at end"), and an end-of-stream marker (all
+ * zeroes). vSphere and OVA consumers read exactly this layout.
+ *
+ * Writing streamOptimized: writes must come in increasing offset order (the
+ * convert engine guarantees it). Grains are compressed on a vsl_workpool
+ * (libdeflate, zlib format) and retired in order by the writing thread.
+ * vsl_image_flush() writes a complete tail (pending GT, GD, footer, EOS) at
+ * the end without moving the append position, so the file is valid after
+ * every flush and later writes simply overwrite the tail; close flushes.
+ *
+ * Random-access writes (monolithicSparse, flat extents) allocate a grain at
+ * the end of the file, write its data, then the GT entry (primary, then
+ * redundant): data before metadata, so a crash leaks at most a grain.
+ *
+ *	struct vsl_image_opts o = { .kv = (const char *[]){ "subformat=streamOptimized", NULL } };
+ *	vsl_image_create(ctx, "disk.vmdk", "vmdk", size, &o, &img);
+ */
+#include <ctype.h>
+#include <endian.h>
+#include <errno.h>
+#include <libdeflate.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "vessel/format.h"
+#include "vessel/workpool.h"
+
+#define VMDK_SECTOR 512u
+#define VMDK_MAGIC "KDMV"
+#define VMDK_FLAG_NL_TEST (1u << 0)
+#define VMDK_FLAG_RGD (1u << 1)
+#define VMDK_FLAG_ZERO_GTE (1u << 2)
+#define VMDK_FLAG_COMPRESSED (1u << 16)
+#define VMDK_FLAG_MARKERS (1u << 17)
+#define VMDK_GD_AT_END 0xffffffffffffffffull
+#define VMDK_MARKER_EOS 0u
+#define VMDK_MARKER_GT 1u
+#define VMDK_MARKER_GD 2u
+#define VMDK_MARKER_FOOTER 3u
+#define VMDK_GRAIN_MARKER 12u /* u64 lba + u32 size before the compressed data */
+
+/* Limits on untrusted input (all allocations are bounded by these or by the file size). */
+#define VMDK_MAX_CAPACITY ((uint64_t)64 << 40)
+#define VMDK_MAX_GRAIN_SECTORS 32768u /* 16 MiB */
+#define VMDK_MAX_GTES 65536u
+#define VMDK_MAX_DESC (1u << 20)
+#define VMDK_MAX_LINE 4096u
+#define VMDK_MAX_EXTENTS 1024u
+#define VMDK_GT_SLOTS 256u
+
+/* What vessel writes. */
+#define VMDK_GRAIN_SECTORS 128u /* 64 KiB, as VMware and qemu */
+#define VMDK_GTES 512u
+#define VMDK_DESC_SECTORS 20u
+#define VMDK_DEFLATE_LEVEL 6
+
+enum vmdk_etype { VMDK_EXT_FLAT, VMDK_EXT_SPARSE, VMDK_EXT_ZERO };
+
+struct vmdk_gt_slot {
+	uint64_t gd_idx;       /* UINT64_MAX: empty */
+	uint32_t *e;           /* host order */
+};
+
+struct vmdk_extent {
+	enum vmdk_etype type;
+	struct vsl_stream *s;  /* img->s when own_s is false */
+	bool own_s;
+	bool rdonly;
+	char *name;
+	uint64_t start, len;   /* virtual bytes covered */
+	uint64_t flat_off;     /* FLAT: byte offset of the data in s */
+	/* sparse extents */
+	uint32_t version, hflags;
+	uint64_t grain;        /* bytes */
+	uint32_t gtes;         /* entries per GT */
+	uint64_t gt_cover;     /* bytes one GT maps */
+	uint32_t gd_n;
+	uint32_t *gd, *rgd;    /* host order; rgd NULL when absent or unused */
+	uint64_t gd_off, rgd_off; /* bytes */
+	uint64_t fsize;        /* current file size */
+	uint64_t alloc;        /* where the next grain or GT goes */
+	struct vmdk_gt_slot *cache;
+	/* compressed grains: the last one decompressed */
+	struct libdeflate_decompressor *dec;
+	uint8_t *zgrain, *zin;
+	uint64_t zgrain_sector; /* UINT64_MAX: none */
+};
+
+struct vmdk_so;
+
+struct vmdk {
+	struct vmdk_extent *ext;
+	unsigned n_ext;
+	char create_type[32];
+	char adapter[16];
+	char hwversion[16];
+	uint32_t cid, parent_cid;
+	uint32_t cyls, heads, secs;
+	struct vmdk_so *so;    /* non-NULL while writing a streamOptimized image */
+};
+
+/* ---- streamOptimized writer state ---- */
+
+struct vmdk_job {
+	uint64_t grain_idx;
+	uint8_t *data;         /* grain bytes */
+	uint8_t *out;          /* marker + compressed data, padded to a sector */
+	size_t out_len;
+	size_t out_cap;
+};
+
+struct vmdk_so {
+	struct vsl_image *img;
+	uint64_t grain;        /* bytes */
+	uint64_t capacity;     /* bytes (sector multiple) */
+	uint32_t gd_n;
+	uint32_t *gd;          /* host order, 0 = no GT */
+	uint32_t *gt;          /* the GT being filled */
+	uint64_t gt_idx;       /* which GT that is; UINT64_MAX none */
+	bool gt_used;
+	uint64_t wpos;         /* append position (bytes, sector aligned) */
+	uint8_t *cur;          /* the grain being assembled */
+	uint64_t cur_idx;      /* its index; UINT64_MAX none */
+	bool cur_dirty;
+	bool dirty;            /* writes since the last complete tail */
+	uint8_t header[VMDK_SECTOR];
+	struct vsl_workpool *wp;
+	int err;
+};
+
+static const char *const vmdk_create_opts[] = { "subformat", "adapter_type", "hwversion",
+						NULL };
+
+static uint32_t vmdk_le32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static uint64_t vmdk_le64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static void vmdk_put32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static void vmdk_put64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+}
+
+static bool vmdk_is_descriptor(const char *p, size_t n)
+{
+	static const char tag[] = "# Disk DescriptorFile";
+
+	return n >= sizeof(tag) - 1 && !memcmp(p, tag, sizeof(tag) - 1);
+}
+
+static int vmdk_probe(struct vsl_stream *s)
+{
+	char buf[64];
+	int64_t n = vsl_stream_pread(s, buf, sizeof(buf), 0);
+
+	if (n >= 4 && !memcmp(buf, VMDK_MAGIC, 4))
+		return 100;
+	if (n >= 4 && !memcmp(buf, "COWD", 4))
+		return 50; /* ESX sparse: open() says it is not supported */
+	if (n > 0 && vmdk_is_descriptor(buf, (size_t)n))
+		return 100;
+	return 0;
+}
+
+/* ---- descriptor ---- */
+
+struct vmdk_desc_extent {
+	char access[10];
+	uint64_t sectors;
+	char type[16];
+	char *name;            /* NULL for ZERO */
+	uint64_t offset;       /* sectors, FLAT */
+};
+
+struct vmdk_desc {
+	struct vmdk_desc_extent *ext;
+	unsigned n_ext;
+	char create_type[32];
+	char adapter[16];
+	char hwversion[16];
+	uint32_t cid, parent_cid;
+	uint32_t cyls, heads, secs;
+};
+
+static void vmdk_desc_fini(struct vmdk_desc *d)
+{
+	for (unsigned i = 0; i < d->n_ext; i++)
+		free(d->ext[i].name);
+	free(d->ext);
+	d->ext = NULL;
+	d->n_ext = 0;
+}
+
+static char *vmdk_trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		s[--n] = 0;
+	return s;
+}
+
+/* Copy a value, dropping one pair of surrounding double quotes. */
+static int vmdk_unquote(char *dst, size_t cap, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+		v++;
+		n -= 2;
+	}
+	if (n >= cap)
+		return -1;
+	memcpy(dst, v, n);
+	dst[n] = 0;
+	return 0;
+}
+
+static int vmdk_parse_u32(const char *v, int base, uint32_t *out)
+{
+	char buf[32], *end;
+	unsigned long long x;
+
+	if (vmdk_unquote(buf, sizeof(buf), v) < 0 || !buf[0])
+		return -1;
+	errno = 0;
+	x = strtoull(buf, &end, base);
+	if (errno || *end || x > UINT32_MAX || buf[0] == '-')
+		return -1;
+	*out = (uint32_t)x;
+	return 0;
+}
+
+/* ACCESS SECTORS TYPE ["NAME" [OFFSET]] */
+static int vmdk_parse_extent_line(struct vsl_ctx *ctx, const char *where, unsigned lineno,
+				  char *line, struct vmdk_desc_extent *e)
+{
+	char *p = line, *end, *q;
+	unsigned long long v;
+
+	*e = (struct vmdk_desc_extent){ 0 };
+	q = strchr(p, ' ');
+	if (!q || (size_t)(q - p) >= sizeof(e->access))
+		goto bad;
+	memcpy(e->access, p, (size_t)(q - p));
+	p = vmdk_trim(q);
+	if (!isdigit((unsigned char)*p))
+		goto bad;
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (errno || (*end != ' ' && *end != '\t') || v > VMDK_MAX_CAPACITY / VMDK_SECTOR)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: descriptor line %u: extent size '%.20s' is not a number of sectors up to 64 TiB",
+				     where, lineno, p);
+	e->sectors = v;
+	p = vmdk_trim(end);
+	q = p;
+	while (*q && *q != ' ' && *q != '\t')
+		q++;
+	if (q == p || (size_t)(q - p) >= sizeof(e->type))
+		goto bad;
+	memcpy(e->type, p, (size_t)(q - p));
+	p = vmdk_trim(q);
+	if (!strcmp(e->type, "ZERO"))
+		return 0;
+	if (*p != '"')
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: descriptor line %u: extent file name must be in double quotes",
+				     where, lineno);
+	q = strchr(p + 1, '"');
+	if (!q)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: descriptor line %u: unterminated extent file name", where,
+				     lineno);
+	e->name = strndup(p + 1, (size_t)(q - p - 1));
+	if (!e->name)
+		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	p = vmdk_trim(q + 1);
+	if (*p) {
+		errno = 0;
+		v = strtoull(p, &end, 10);
+		if (errno || *vmdk_trim(end) || !isdigit((unsigned char)*p) ||
+		    v > (UINT64_MAX / VMDK_SECTOR)) {
+			free(e->name);
+			e->name = NULL;
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: descriptor line %u: bad extent offset '%.20s'", where,
+					     lineno, p);
+		}
+		e->offset = v;
+	}
+	return 0;
+bad:
+	return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+			     "%s: descriptor line %u: malformed extent line '%.60s'", where, lineno,
+			     line);
+}
+
+/*
+ * Parse descriptor text (not NUL-terminated; stops at the first NUL, as
+ * embedded descriptors are padded with zeroes). Fills d; on error d is
+ * released.
+ */
+static int vmdk_desc_parse(struct vsl_ctx *ctx, const char *where, const char *text, size_t len,
+			   struct vmdk_desc *d)
+{
+	char line[VMDK_MAX_LINE + 1];
+	unsigned lineno = 0;
+	size_t pos = 0;
+	bool seen_version = false;
+	int r;
+
+	*d = (struct vmdk_desc){ .parent_cid = 0xffffffffu };
+	snprintf(d->adapter, sizeof(d->adapter), "ide");
+	snprintf(d->hwversion, sizeof(d->hwversion), "4");
+	if (len > VMDK_MAX_DESC)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: descriptor of %zu bytes is larger than the %u-byte limit",
+				     where, len, VMDK_MAX_DESC);
+	while (pos < len && text[pos]) {
+		size_t n = 0;
+		char *l, *eq;
+
+		lineno++;
+		while (pos < len && text[pos] && text[pos] != '\n') {
+			if (n == VMDK_MAX_LINE) {
+				r = vsl_set_error(ctx, 0, VSL_ECORRUPT,
+						  "%s: descriptor line %u is longer than %u bytes",
+						  where, lineno, VMDK_MAX_LINE);
+				goto err;
+			}
+			line[n++] = text[pos++];
+		}
+		if (pos < len && text[pos] == '\n')
+			pos++;
+		line[n] = 0;
+		if (strlen(line) != n) {
+			r = vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s: descriptor line %u holds a NUL byte",
+					  where, lineno);
+			goto err;
+		}
+		l = vmdk_trim(line);
+		if (!*l || *l == '#')
+			continue;
+		if (!strncmp(l, "RW ", 3) || !strncmp(l, "RDONLY ", 7) ||
+		    !strncmp(l, "NOACCESS ", 9)) {
+			struct vmdk_desc_extent *ne;
+
+			if (d->n_ext == VMDK_MAX_EXTENTS) {
+				r = vsl_set_error(ctx, 0, VSL_ENOTSUP, "%s: more than %u extents",
+						  where, VMDK_MAX_EXTENTS);
+				goto err;
+			}
+			ne = vsl_reallocarray(d->ext, d->n_ext + 1, sizeof(*ne));
+			if (!ne) {
+				r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+				goto err;
+			}
+			d->ext = ne;
+			r = vmdk_parse_extent_line(ctx, where, lineno, l, &d->ext[d->n_ext]);
+			if (r < 0)
+				goto err;
+			d->n_ext++;
+			continue;
+		}
+		eq = strchr(l, '=');
+		if (!eq) {
+			r = vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					  "%s: descriptor line %u: expected KEY=VALUE or an extent, got '%.60s'",
+					  where, lineno, l);
+			goto err;
+		}
+		*eq = 0;
+		char *key = vmdk_trim(l), *val = vmdk_trim(eq + 1);
+		int bad = 0;
+
+		if (!strcmp(key, "version")) {
+			uint32_t ver;
+			seen_version = true;
+			bad = vmdk_parse_u32(val, 10, &ver) < 0 || ver < 1 || ver > 3;
+		} else if (!strcmp(key, "CID")) {
+			bad = vmdk_parse_u32(val, 16, &d->cid) < 0;
+		} else if (!strcmp(key, "parentCID")) {
+			bad = vmdk_parse_u32(val, 16, &d->parent_cid) < 0;
+		} else if (!strcmp(key, "createType")) {
+			bad = vmdk_unquote(d->create_type, sizeof(d->create_type), val) < 0;
+		} else if (!strcmp(key, "ddb.adapterType")) {
+			bad = vmdk_unquote(d->adapter, sizeof(d->adapter), val) < 0;
+		} else if (!strcmp(key, "ddb.virtualHWVersion")) {
+			bad = vmdk_unquote(d->hwversion, sizeof(d->hwversion), val) < 0;
+		} else if (!strcmp(key, "ddb.geometry.cylinders")) {
+			bad = vmdk_parse_u32(val, 10, &d->cyls) < 0;
+		} else if (!strcmp(key, "ddb.geometry.heads")) {
+			bad = vmdk_parse_u32(val, 10, &d->heads) < 0;
+		} else if (!strcmp(key, "ddb.geometry.sectors")) {
+			bad = vmdk_parse_u32(val, 10, &d->secs) < 0;
+		}
+		/* other keys (ddb.uuid, ddb.toolsVersion, parentFileNameHint, ...) are kept out */
+		if (bad) {
+			r = vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					  "%s: descriptor line %u: bad value '%.40s' for %s", where,
+					  lineno, val, key);
+			goto err;
+		}
+	}
+	if (!seen_version) {
+		r = vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s: descriptor has no 'version=' line",
+				  where);
+		goto err;
+	}
+	if (!d->n_ext) {
+		r = vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s: descriptor lists no extents", where);
+		goto err;
+	}
+	if (d->parent_cid != 0xffffffffu) {
+		r = vsl_set_error(ctx, 0, VSL_ENOTSUP,
+				  "%s: VMDK delta disks (parentCID=%08x) are not supported; convert the chain with its parent",
+				  where, d->parent_cid);
+		goto err;
+	}
+	return 0;
+err:
+	vmdk_desc_fini(d);
+	return r;
+}
+
+static void vmdk_chs(uint64_t size, const char *adapter, uint32_t *c, uint32_t *h, uint32_t *s)
+{
+	uint64_t cyl;
+
+	*h = strcmp(adapter, "ide") ? 255 : 16;
+	*s = 63;
+	cyl = size / VMDK_SECTOR / (*h * *s);
+	*c = (uint32_t)VSL_MIN(cyl, (uint64_t)(strcmp(adapter, "ide") ? 65535 : 16383));
+}
+
+/* Descriptor text for one extent; caller frees. */
+static char *vmdk_desc_text(const struct vmdk *v, const char *create_type, uint64_t sectors,
+			    const char *etype, const char *name, bool with_offset)
+{
+	return vsl_strdup_printf("# Disk DescriptorFile\n"
+				 "version=1\n"
+				 "CID=%08x\n"
+				 "parentCID=ffffffff\n"
+				 "createType=\"%s\"\n"
+				 "\n"
+				 "# Extent description\n"
+				 "RW %llu %s \"%s\"%s\n"
+				 "\n"
+				 "# The Disk Data Base\n"
+				 "#DDB\n"
+				 "\n"
+				 "ddb.virtualHWVersion = \"%s\"\n"
+				 "ddb.geometry.cylinders = \"%u\"\n"
+				 "ddb.geometry.heads = \"%u\"\n"
+				 "ddb.geometry.sectors = \"%u\"\n"
+				 "ddb.adapterType = \"%s\"\n",
+				 v->cid, create_type, (unsigned long long)sectors, etype, name,
+				 with_offset ? " 0" : "", v->hwversion, v->cyls, v->heads, v->secs,
+				 v->adapter);
+}
+
+/* ---- sparse extents ---- */
+
+static void vmdk_extent_fini(struct vmdk_extent *e)
+{
+	if (e->cache) {
+		for (unsigned i = 0; i < VMDK_GT_SLOTS; i++)
+			free(e->cache[i].e);
+		free(e->cache);
+	}
+	if (e->dec)
+		libdeflate_free_decompressor(e->dec);
+	free(e->zgrain);
+	free(e->zin);
+	free(e->gd);
+	free(e->rgd);
+	free(e->name);
+	if (e->own_s)
+		vsl_stream_free(e->s);
+	*e = (struct vmdk_extent){ 0 };
+}
+
+static int vmdk_load_gd(struct vsl_ctx *ctx, struct vmdk_extent *e, const char *name,
+			uint64_t off, const char *what, uint32_t **out)
+{
+	uint64_t bytes = (uint64_t)e->gd_n * 4;
+	uint64_t gt_bytes = (uint64_t)e->gtes * 4;
+	uint32_t *gd;
+	int r;
+
+	if (off > e->fsize || e->fsize - off < bytes)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: %s (%u entries at offset %llu) extends past the end of the %llu-byte file",
+				     name, what, e->gd_n, (unsigned long long)off,
+				     (unsigned long long)e->fsize);
+	gd = vsl_calloc(e->gd_n ? e->gd_n : 1, 4);
+	if (!gd)
+		return vsl_set_error(ctx, 0, VSL_ENOMEM, "%s: out of memory for the %s", name, what);
+	r = vsl_stream_pread_full(e->s, gd, (size_t)bytes, off);
+	if (r < 0) {
+		free(gd);
+		return r;
+	}
+	for (uint32_t i = 0; i < e->gd_n; i++) {
+		uint64_t gt;
+
+		gd[i] = le32toh(gd[i]);
+		gt = (uint64_t)gd[i] * VMDK_SECTOR;
+		if (gd[i] && (gt > e->fsize || e->fsize - gt < gt_bytes)) {
+			free(gd);
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: grain table %u at offset %llu (from the %s) is past the end of the %llu-byte file",
+					     name, i, (unsigned long long)gt, what,
+					     (unsigned long long)e->fsize);
+		}
+	}
+	*out = gd;
+	return 0;
+}
+
+/*
+ * Set up a sparse extent from its header (h = 512 bytes at offset 0 of
+ * e->s). *desc_off and *desc_len return the embedded descriptor (bytes; 0 if none).
+ */
+static int vmdk_sparse_init(struct vsl_ctx *ctx, struct vmdk_extent *e, const uint8_t *h,
+			    int flags, uint64_t *desc_off, uint64_t *desc_len)
+{
+	const char *name = e->s->name;
+	uint64_t cap, gsec, gd_off, rgd_off, dsec, dlen;
+	uint8_t foot[3 * VMDK_SECTOR];
+	int r;
+
+	r = vsl_stream_size(e->s, &e->fsize);
+	if (r < 0)
+		return r;
+	e->version = vmdk_le32(h + 4);
+	e->hflags = vmdk_le32(h + 8);
+	cap = vmdk_le64(h + 12);
+	gsec = vmdk_le64(h + 20);
+	dsec = vmdk_le64(h + 28);
+	dlen = vmdk_le64(h + 36);
+	e->gtes = vmdk_le32(h + 44);
+	rgd_off = vmdk_le64(h + 48);
+	gd_off = vmdk_le64(h + 56);
+	if (e->version < 1 || e->version > 3)
+		return vsl_set_error(ctx, 0, VSL_ENOTSUP,
+				     "%s: sparse extent version %u not supported (1 to 3 are)", name,
+				     e->version);
+	if ((e->hflags & VMDK_FLAG_NL_TEST) &&
+	    (h[73] != '\n' || h[74] != ' ' || h[75] != '\r' || h[76] != '\n'))
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: header newline test failed: the file went through a text-mode transfer",
+				     name);
+	if ((e->hflags & VMDK_FLAG_COMPRESSED) && vmdk_le32(h + 77) % 65536 != 1)
+		return vsl_set_error(ctx, 0, VSL_ENOTSUP,
+				     "%s: compression algorithm %u not supported (1 = deflate is)",
+				     name, h[77] | h[78] << 8);
+	if (cap > VMDK_MAX_CAPACITY / VMDK_SECTOR)
+		return vsl_set_error(ctx, 0, VSL_ERANGE,
+				     "%s: capacity of %llu sectors is over the 64 TiB limit", name,
+				     (unsigned long long)cap);
+	if (!gsec || gsec > VMDK_MAX_GRAIN_SECTORS || (gsec & (gsec - 1)))
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: grain size of %llu sectors is not a power of two up to %u",
+				     name, (unsigned long long)gsec, VMDK_MAX_GRAIN_SECTORS);
+	if (!e->gtes || e->gtes > VMDK_MAX_GTES)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: %u entries per grain table (expected 1 to %u, normally 512)",
+				     name, e->gtes, VMDK_MAX_GTES);
+	e->grain = gsec * VMDK_SECTOR;
+	e->gt_cover = e->grain * e->gtes;
+	e->len = cap * VMDK_SECTOR;
+	e->gd_n = (uint32_t)((e->len + e->gt_cover - 1) / e->gt_cover);
+	if (dsec && dlen) {
+		if (dsec > e->fsize / VMDK_SECTOR || dlen > VMDK_MAX_DESC / VMDK_SECTOR)
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: embedded descriptor (%llu sectors at sector %llu) is out of range",
+					     name, (unsigned long long)dlen, (unsigned long long)dsec);
+		*desc_off = dsec * VMDK_SECTOR;
+		*desc_len = VSL_MIN(dlen * VMDK_SECTOR, e->fsize - *desc_off);
+	} else {
+		*desc_off = *desc_len = 0;
+	}
+	if (gd_off == VMDK_GD_AT_END) {
+		/* streamOptimized: the footer, a copy of the header, says where the GD is */
+		if (e->fsize < 4 * VMDK_SECTOR)
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: grain directory is at the end but the file has no footer (truncated?)",
+					     name);
+		r = vsl_stream_pread_full(e->s, foot, sizeof(foot), e->fsize - sizeof(foot));
+		if (r < 0)
+			return r;
+		if (vmdk_le64(foot) != 1 || vmdk_le32(foot + 8) != 0 ||
+		    vmdk_le32(foot + 12) != VMDK_MARKER_FOOTER ||
+		    memcmp(foot + VMDK_SECTOR, VMDK_MAGIC, 4))
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: grain directory is at the end but no footer precedes the end-of-stream marker (truncated?)",
+					     name);
+		gd_off = vmdk_le64(foot + VMDK_SECTOR + 56);
+		rgd_off = 0;
+		if (gd_off == VMDK_GD_AT_END)
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: the footer also says the grain directory is at the end",
+					     name);
+		if (vmdk_le64(foot + VMDK_SECTOR + 12) != cap ||
+		    vmdk_le64(foot + VMDK_SECTOR + 20) != gsec ||
+		    vmdk_le32(foot + VMDK_SECTOR + 44) != e->gtes)
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: footer and header disagree on the disk layout", name);
+	}
+	if (gd_off > UINT64_MAX / VMDK_SECTOR || rgd_off > UINT64_MAX / VMDK_SECTOR)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s: grain directory offset out of range",
+				     name);
+	e->gd_off = gd_off * VMDK_SECTOR;
+	e->rgd_off = rgd_off * VMDK_SECTOR;
+	r = vmdk_load_gd(ctx, e, name, e->gd_off, "grain directory", &e->gd);
+	if (r < 0)
+		return r;
+	if ((e->hflags & VMDK_FLAG_RGD) && rgd_off && (flags & VSL_IMAGE_RDWR) &&
+	    !(e->hflags & VMDK_FLAG_COMPRESSED)) {
+		r = vmdk_load_gd(ctx, e, name, rgd_off * VMDK_SECTOR, "redundant grain directory",
+				 &e->rgd);
+		if (r < 0)
+			return r;
+	}
+	e->cache = vsl_calloc(VMDK_GT_SLOTS, sizeof(*e->cache));
+	if (!e->cache)
+		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	for (unsigned i = 0; i < VMDK_GT_SLOTS; i++)
+		e->cache[i].gd_idx = UINT64_MAX;
+	e->zgrain_sector = UINT64_MAX;
+	e->alloc = VSL_ALIGN_UP(e->fsize, VMDK_SECTOR);
+	e->type = VMDK_EXT_SPARSE;
+	return 0;
+}
+
+/* The GT for gd_idx (loaded through the cache), or NULL with *r = 0 when unallocated. */
+static uint32_t *vmdk_gt(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t gd_idx, int *r)
+{
+	struct vmdk_gt_slot *slot = &e->cache[gd_idx % VMDK_GT_SLOTS];
+
+	*r = 0;
+	if (gd_idx >= e->gd_n || !e->gd[gd_idx])
+		return NULL;
+	if (slot->gd_idx == gd_idx)
+		return slot->e;
+	if (!slot->e) {
+		slot->e = vsl_calloc(e->gtes, 4);
+		if (!slot->e) {
+			*r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+			return NULL;
+		}
+	}
+	slot->gd_idx = UINT64_MAX;
+	*r = vsl_stream_pread_full(e->s, slot->e, (size_t)e->gtes * 4,
+				   (uint64_t)e->gd[gd_idx] * VMDK_SECTOR);
+	if (*r < 0)
+		return NULL;
+	for (uint32_t i = 0; i < e->gtes; i++)
+		slot->e[i] = le32toh(slot->e[i]);
+	slot->gd_idx = gd_idx;
+	return slot->e;
+}
+
+/* GT entry for byte offset off in the extent (0 = unallocated). */
+static int vmdk_lookup(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t off, uint32_t *ent)
+{
+	int r;
+	uint32_t *gt = vmdk_gt(ctx, e, off / e->gt_cover, &r);
+
+	*ent = gt ? gt[(off % e->gt_cover) / e->grain] : 0;
+	return r;
+}
+
+static bool vmdk_is_zero_entry(const struct vmdk_extent *e, uint32_t ent)
+{
+	return ent == 0 || (ent == 1 && (e->hflags & VMDK_FLAG_ZERO_GTE));
+}
+
+/* Decompress the grain whose marker is at sector sec into e->zgrain. */
+static int vmdk_load_compressed(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t sec)
+{
+	const char *name = e->s->name;
+	uint64_t off = sec * VMDK_SECTOR, clen, avail;
+	size_t in_cap = (size_t)(2 * e->grain + VMDK_SECTOR), out_len = 0, in_used = 0;
+	const uint8_t *src;
+	enum libdeflate_result res;
+	int64_t got;
+
+	if (e->zgrain_sector == sec)
+		return 0;
+	if (!e->zgrain) {
+		e->zgrain = malloc(e->grain);
+		e->zin = malloc(in_cap);
+		e->dec = libdeflate_alloc_decompressor();
+		if (!e->zgrain || !e->zin || !e->dec)
+			return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	}
+	e->zgrain_sector = UINT64_MAX;
+	if (off >= e->fsize)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: compressed grain at offset %llu is past the end of the %llu-byte file",
+				     name, (unsigned long long)off, (unsigned long long)e->fsize);
+	avail = e->fsize - off;
+	got = vsl_stream_pread(e->s, e->zin, (size_t)VSL_MIN(avail, in_cap), off);
+	if (got < 0)
+		return (int)got;
+	src = e->zin;
+	if (e->hflags & VMDK_FLAG_MARKERS) {
+		if (got < VMDK_GRAIN_MARKER)
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: grain marker at offset %llu is truncated", name,
+					     (unsigned long long)off);
+		clen = vmdk_le32(e->zin + 8);
+		if (!clen || clen > in_cap - VMDK_GRAIN_MARKER)
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: compressed grain at offset %llu claims %llu bytes (a %llu-byte grain allows at most %zu)",
+					     name, (unsigned long long)off, (unsigned long long)clen,
+					     (unsigned long long)e->grain, in_cap - VMDK_GRAIN_MARKER);
+		if (clen > (uint64_t)got - VMDK_GRAIN_MARKER)
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: compressed grain at offset %llu (%llu bytes) extends past the end of the file",
+					     name, (unsigned long long)off, (unsigned long long)clen);
+		src += VMDK_GRAIN_MARKER;
+	} else {
+		clen = (uint64_t)got;
+	}
+	res = libdeflate_zlib_decompress_ex(e->dec, src, (size_t)clen, e->zgrain, e->grain,
+					    &in_used, &out_len);
+	if (res == LIBDEFLATE_INSUFFICIENT_SPACE)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: compressed grain at offset %llu inflates to more than the %llu-byte grain size",
+				     name, (unsigned long long)off, (unsigned long long)e->grain);
+	if (res != LIBDEFLATE_SUCCESS)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: compressed grain at offset %llu is not valid zlib data",
+				     name, (unsigned long long)off);
+	memset(e->zgrain + out_len, 0, e->grain - out_len);
+	e->zgrain_sector = sec;
+	return 0;
+}
+
+static int vmdk_sparse_read(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t off, uint8_t *p,
+			    size_t len)
+{
+	while (len) {
+		uint64_t in = off % e->grain, n = VSL_MIN((uint64_t)len, e->grain - in), host;
+		uint32_t ent;
+		int r = vmdk_lookup(ctx, e, off, &ent);
+
+		if (r < 0)
+			return r;
+		if (vmdk_is_zero_entry(e, ent)) {
+			memset(p, 0, n);
+		} else if (e->hflags & VMDK_FLAG_COMPRESSED) {
+			r = vmdk_load_compressed(ctx, e, ent);
+			if (r < 0)
+				return r;
+			memcpy(p, e->zgrain + in, n);
+		} else {
+			int64_t got;
+
+			host = (uint64_t)ent * VMDK_SECTOR;
+			if (host >= e->fsize)
+				return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+						     "%s: grain at offset %llu is past the end of the %llu-byte file",
+						     e->s->name, (unsigned long long)host,
+						     (unsigned long long)e->fsize);
+			got = vsl_stream_pread(e->s, p, n, host + in);
+			if (got < 0)
+				return (int)got;
+			/* a final grain cut short by the end of the file reads as zeroes */
+			memset(p + got, 0, n - (uint64_t)got);
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Write one GT entry to the primary GT, then the redundant one. */
+static int vmdk_set_gte(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t off, uint32_t val)
+{
+	uint64_t gd_idx = off / e->gt_cover, i = (off % e->gt_cover) / e->grain;
+	uint32_t le = htole32(val);
+	uint32_t *gt;
+	int r;
+
+	gt = vmdk_gt(ctx, e, gd_idx, &r);
+	if (!gt)
+		return r < 0 ? r : vsl_set_error(ctx, 0, VSL_ECORRUPT, "grain table vanished");
+	r = vsl_stream_pwrite(e->s, &le, 4, (uint64_t)e->gd[gd_idx] * VMDK_SECTOR + i * 4);
+	if (r < 0)
+		return r;
+	gt[i] = val;
+	if (e->rgd && e->rgd[gd_idx])
+		r = vsl_stream_pwrite(e->s, &le, 4, (uint64_t)e->rgd[gd_idx] * VMDK_SECTOR + i * 4);
+	return r;
+}
+
+/* Give gd_idx a zeroed GT (and a redundant one) at the end of the file, then point the GDs at them. */
+static int vmdk_alloc_gt(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t gd_idx)
+{
+	uint64_t bytes = VSL_ALIGN_UP((uint64_t)e->gtes * 4, VMDK_SECTOR);
+	uint64_t copies = e->rgd ? 2 : 1, at = e->alloc;
+	uint32_t le;
+	int r;
+
+	if ((at + copies * bytes) / VMDK_SECTOR > UINT32_MAX)
+		return vsl_set_error(ctx, 0, VSL_ERANGE, "%s: sparse extent would exceed 2 TiB",
+				     e->s->name);
+	r = vsl_stream_truncate(e->s, at + copies * bytes);
+	if (r < 0)
+		return r;
+	if (e->rgd) {
+		le = htole32((uint32_t)((at + bytes) / VMDK_SECTOR));
+		r = vsl_stream_pwrite(e->s, &le, 4, e->rgd_off + gd_idx * 4);
+		if (r < 0)
+			return r;
+		e->rgd[gd_idx] = le32toh(le);
+	}
+	le = htole32((uint32_t)(at / VMDK_SECTOR));
+	r = vsl_stream_pwrite(e->s, &le, 4, e->gd_off + gd_idx * 4);
+	if (r < 0)
+		return r;
+	e->gd[gd_idx] = le32toh(le);
+	e->alloc = at + copies * bytes;
+	e->fsize = VSL_MAX(e->fsize, e->alloc);
+	return 0;
+}
+
+static int vmdk_sparse_write(struct vsl_image *img, struct vmdk_extent *e, uint64_t off,
+			     const uint8_t *p, size_t len)
+{
+	struct vsl_ctx *ctx = img->ctx;
+
+	if (e->hflags & VMDK_FLAG_COMPRESSED)
+		return vsl_set_error(ctx, 0, VSL_ENOTSUP,
+				     "%s: random writes to a compressed (streamOptimized) VMDK are not supported; convert it to monolithicSparse first",
+				     e->s->name);
+	while (len) {
+		uint64_t in = off % e->grain, n = VSL_MIN((uint64_t)len, e->grain - in);
+		uint32_t ent;
+		int r = vmdk_lookup(ctx, e, off, &ent);
+
+		if (r < 0)
+			return r;
+		if (vmdk_is_zero_entry(e, ent) || ent == 1) {
+			uint64_t at = e->alloc;
+
+			if (vsl_buf_is_zero(p, n) && vmdk_is_zero_entry(e, ent))
+				goto next;
+			if (!e->gd[off / e->gt_cover]) {
+				r = vmdk_alloc_gt(ctx, e, off / e->gt_cover);
+				if (r < 0)
+					return r;
+				at = e->alloc;
+			}
+			if ((at + e->grain) / VMDK_SECTOR > UINT32_MAX)
+				return vsl_set_error(ctx, 0, VSL_ERANGE,
+						     "%s: sparse extent would exceed 2 TiB", e->s->name);
+			/* the rest of the fresh grain is a hole: it reads as zeroes */
+			if (n < e->grain)
+				r = vsl_stream_truncate(e->s, at + e->grain);
+			if (r == 0)
+				r = vsl_stream_pwrite(e->s, p, n, at + in);
+			if (r < 0)
+				return r;
+			e->alloc = at + e->grain;
+			e->fsize = VSL_MAX(e->fsize, e->alloc);
+			r = vmdk_set_gte(ctx, e, off, (uint32_t)(at / VMDK_SECTOR));
+		} else {
+			r = vsl_stream_pwrite(e->s, p, n, (uint64_t)ent * VMDK_SECTOR + in);
+		}
+		if (r < 0)
+			return r;
+next:
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* ---- streamOptimized writer ---- */
+
+static pthread_key_t vmdk_ckey;
+static pthread_once_t vmdk_ckey_once = PTHREAD_ONCE_INIT;
+static bool vmdk_ckey_ok;
+
+static void vmdk_ckey_free(void *c)
+{
+	libdeflate_free_compressor(c);
+}
+
+static void vmdk_ckey_init(void)
+{
+	vmdk_ckey_ok = pthread_key_create(&vmdk_ckey, vmdk_ckey_free) == 0;
+}
+
+/* The calling worker thread's compressor (libdeflate compressors are not thread-safe). */
+static struct libdeflate_compressor *vmdk_thread_compressor(void)
+{
+	struct libdeflate_compressor *c;
+
+	pthread_once(&vmdk_ckey_once, vmdk_ckey_init);
+	if (!vmdk_ckey_ok)
+		return NULL;
+	c = pthread_getspecific(vmdk_ckey);
+	if (!c) {
+		c = libdeflate_alloc_compressor(VMDK_DEFLATE_LEVEL);
+		if (c && pthread_setspecific(vmdk_ckey, c)) {
+			libdeflate_free_compressor(c);
+			c = NULL;
+		}
+	}
+	return c;
+}
+
+/* Marker + zlib data of one grain into j->out, padded to a sector. */
+static int vmdk_compress_grain(struct libdeflate_compressor *c, uint64_t grain,
+			       struct vmdk_job *j)
+{
+	size_t bound, clen, need;
+
+	if (!c)
+		return VSL_ENOMEM;
+	bound = libdeflate_zlib_compress_bound(c, grain);
+	need = VSL_ALIGN_UP(VMDK_GRAIN_MARKER + bound, VMDK_SECTOR);
+	if (j->out_cap < need) {
+		uint8_t *p = realloc(j->out, need);
+		if (!p)
+			return VSL_ENOMEM;
+		j->out = p;
+		j->out_cap = need;
+	}
+	clen = libdeflate_zlib_compress(c, j->data, grain, j->out + VMDK_GRAIN_MARKER, bound);
+	if (!clen)
+		return VSL_EIO;
+	vmdk_put64(j->out, j->grain_idx * (grain / VMDK_SECTOR));
+	vmdk_put32(j->out + 8, (uint32_t)clen);
+	j->out_len = VSL_ALIGN_UP(VMDK_GRAIN_MARKER + clen, VMDK_SECTOR);
+	memset(j->out + VMDK_GRAIN_MARKER + clen, 0, j->out_len - VMDK_GRAIN_MARKER - clen);
+	return 0;
+}
+
+static int vmdk_so_work(void *opaque, void *job)
+{
+	struct vmdk_so *so = opaque;
+
+	return vmdk_compress_grain(vmdk_thread_compressor(), so->grain, job);
+}
+
+/*
+ * Write a metadata marker (type, `sectors` of payload) and the little-endian
+ * table tab[0..n) at *pos; advances *pos. Returns the payload's sector.
+ */
+static int vmdk_so_put_table(struct vmdk_so *so, uint32_t type, const uint32_t *tab, size_t n,
+			     uint64_t *pos, uint32_t *sector)
+{
+	size_t bytes = VSL_ALIGN_UP(n * 4, VMDK_SECTOR);
+	uint8_t *buf = calloc(1, VMDK_SECTOR + bytes);
+	int r;
+
+	if (!buf)
+		return vsl_set_error(so->img->ctx, 0, VSL_ENOMEM, "out of memory");
+	vmdk_put64(buf, bytes / VMDK_SECTOR);
+	vmdk_put32(buf + 12, type);
+	for (size_t i = 0; i < n; i++)
+		vmdk_put32(buf + VMDK_SECTOR + i * 4, tab[i]);
+	if ((*pos + VMDK_SECTOR) / VMDK_SECTOR > UINT32_MAX) {
+		free(buf);
+		return vsl_set_error(so->img->ctx, 0, VSL_ERANGE,
+				     "%s: streamOptimized file would exceed 2 TiB", so->img->s->name);
+	}
+	r = vsl_stream_pwrite(so->img->s, buf, VMDK_SECTOR + bytes, *pos);
+	free(buf);
+	if (r < 0)
+		return r;
+	*sector = (uint32_t)((*pos + VMDK_SECTOR) / VMDK_SECTOR);
+	*pos += VMDK_SECTOR + bytes;
+	return 0;
+}
+
+/* Write the finished GT being filled (if it maps any grain) and record it in the GD. */
+static int vmdk_so_close_gt(struct vmdk_so *so)
+{
+	uint32_t sec;
+	int r;
+
+	if (so->gt_idx == UINT64_MAX || !so->gt_used)
+		return 0;
+	r = vmdk_so_put_table(so, VMDK_MARKER_GT, so->gt, VMDK_GTES, &so->wpos, &sec);
+	if (r < 0)
+		return r;
+	so->gd[so->gt_idx] = sec;
+	so->gt_used = false;
+	return 0;
+}
+
+/* Append one compressed grain (in order) and note it in its GT. */
+static int vmdk_so_emit(struct vmdk_so *so, struct vmdk_job *j)
+{
+	uint64_t gti = j->grain_idx / VMDK_GTES;
+	int r;
+
+	if (gti != so->gt_idx) {
+		r = vmdk_so_close_gt(so);
+		if (r < 0)
+			return r;
+		so->gt_idx = gti;
+		memset(so->gt, 0, VMDK_GTES * 4);
+	}
+	if ((so->wpos + j->out_len) / VMDK_SECTOR > UINT32_MAX)
+		return vsl_set_error(so->img->ctx, 0, VSL_ERANGE,
+				     "%s: streamOptimized file would exceed 2 TiB", so->img->s->name);
+	r = vsl_stream_pwrite(so->img->s, j->out, j->out_len, so->wpos);
+	if (r < 0)
+		return r;
+	so->gt[j->grain_idx % VMDK_GTES] = (uint32_t)(so->wpos / VMDK_SECTOR);
+	so->gt_used = true;
+	so->wpos += j->out_len;
+	return 0;
+}
+
+static void vmdk_job_free(struct vmdk_job *j)
+{
+	if (j) {
+		free(j->data);
+		free(j->out);
+		free(j);
+	}
+}
+
+static int vmdk_so_retire(void *opaque, void *job, int status)
+{
+	struct vmdk_so *so = opaque;
+	int r = status;
+
+	if (r == VSL_ENOMEM)
+		r = vsl_set_error(so->img->ctx, 0, VSL_ENOMEM, "out of memory compressing a grain");
+	else if (r < 0 && r != VSL_ECANCELED)
+		r = vsl_set_error(so->img->ctx, 0, r, "compressing grain %llu failed",
+				  (unsigned long long)((struct vmdk_job *)job)->grain_idx);
+	if (r == 0)
+		r = vmdk_so_emit(so, job);
+	vmdk_job_free(job);
+	return r;
+}
+
+/* Hand the grain being assembled to the pool (all-zero grains stay unallocated). */
+static int vmdk_so_submit_cur(struct vmdk_so *so)
+{
+	struct vmdk_job *j;
+	int r;
+
+	if (so->cur_idx == UINT64_MAX)
+		return 0;
+	if (!so->cur_dirty || vsl_buf_is_zero(so->cur, so->grain)) {
+		so->cur_idx = UINT64_MAX;
+		return 0;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return vsl_set_error(so->img->ctx, 0, VSL_ENOMEM, "out of memory");
+	j->grain_idx = so->cur_idx;
+	j->data = so->cur;
+	so->cur = malloc(so->grain);
+	so->cur_idx = UINT64_MAX;
+	if (!so->cur) {
+		so->cur = j->data;
+		free(j);
+		return vsl_set_error(so->img->ctx, 0, VSL_ENOMEM, "out of memory");
+	}
+	r = vsl_workpool_submit(so->wp, j);
+	return r;
+}
+
+/*
+ * Write a complete tail at the append position without moving it: the
+ * grain being assembled, the GT(s) not yet written, the GD, the footer and
+ * the end-of-stream marker. Later writes overwrite it.
+ */
+static int vmdk_so_tail(struct vmdk_so *so)
+{
+	struct vsl_stream *s = so->img->s;
+	uint64_t pos, fsize;
+	uint32_t *gd = NULL, *gt = NULL, sec;
+	uint8_t foot[3 * VMDK_SECTOR] = { 0 };
+	struct vmdk_job j = { 0 };
+	struct libdeflate_compressor *c = NULL;
+	int r;
+
+	r = vsl_workpool_drain(so->wp);
+	if (r < 0)
+		return r;
+	pos = so->wpos;
+	gd = vsl_calloc(so->gd_n ? so->gd_n : 1, 4);
+	gt = malloc(VMDK_GTES * 4);
+	if (!gd || !gt) {
+		r = vsl_set_error(so->img->ctx, 0, VSL_ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(gd, so->gd, (size_t)so->gd_n * 4);
+	memcpy(gt, so->gt, VMDK_GTES * 4);
+	if (so->cur_idx != UINT64_MAX && so->cur_dirty && !vsl_buf_is_zero(so->cur, so->grain)) {
+		uint64_t gti = so->cur_idx / VMDK_GTES;
+
+		c = libdeflate_alloc_compressor(VMDK_DEFLATE_LEVEL);
+		j.grain_idx = so->cur_idx;
+		j.data = so->cur;
+		r = vmdk_compress_grain(c, so->grain, &j);
+		if (r < 0) {
+			r = vsl_set_error(so->img->ctx, 0, r, "compressing grain %llu failed",
+					  (unsigned long long)so->cur_idx);
+			goto out;
+		}
+		if (gti != so->gt_idx) {
+			if (so->gt_idx != UINT64_MAX && so->gt_used) {
+				r = vmdk_so_put_table(so, VMDK_MARKER_GT, gt, VMDK_GTES, &pos, &sec);
+				if (r < 0)
+					goto out;
+				gd[so->gt_idx] = sec;
+			}
+			memset(gt, 0, VMDK_GTES * 4);
+		}
+		r = vsl_stream_pwrite(s, j.out, j.out_len, pos);
+		if (r < 0)
+			goto out;
+		gt[so->cur_idx % VMDK_GTES] = (uint32_t)(pos / VMDK_SECTOR);
+		pos += j.out_len;
+		r = vmdk_so_put_table(so, VMDK_MARKER_GT, gt, VMDK_GTES, &pos, &sec);
+		if (r < 0)
+			goto out;
+		gd[gti] = sec;
+	} else if (so->gt_idx != UINT64_MAX && so->gt_used) {
+		r = vmdk_so_put_table(so, VMDK_MARKER_GT, gt, VMDK_GTES, &pos, &sec);
+		if (r < 0)
+			goto out;
+		gd[so->gt_idx] = sec;
+	}
+	r = vmdk_so_put_table(so, VMDK_MARKER_GD, gd, so->gd_n, &pos, &sec);
+	if (r < 0)
+		goto out;
+	/* footer marker, header copy with the real GD offset, end-of-stream marker */
+	vmdk_put64(foot, 1);
+	vmdk_put32(foot + 12, VMDK_MARKER_FOOTER);
+	memcpy(foot + VMDK_SECTOR, so->header, VMDK_SECTOR);
+	vmdk_put64(foot + VMDK_SECTOR + 56, sec);
+	r = vsl_stream_pwrite(s, foot, sizeof(foot), pos);
+	if (r < 0)
+		goto out;
+	pos += sizeof(foot);
+	r = vsl_stream_size(s, &fsize);
+	if (r == 0 && fsize > pos)
+		r = vsl_stream_truncate(s, pos);
+	if (r == 0)
+		r = vsl_stream_flush(s);
+	if (r == 0)
+		so->dirty = false;
+out:
+	if (c)
+		libdeflate_free_compressor(c);
+	free(j.out);
+	free(gd);
+	free(gt);
+	return r;
+}
+
+/* buf NULL writes zeroes. */
+static int vmdk_so_write(struct vmdk_so *so, uint64_t off, const uint8_t *buf, size_t len)
+{
+	struct vsl_ctx *ctx = so->img->ctx;
+	int r;
+
+	if (so->err)
+		return so->err;
+	while (len) {
+		uint64_t gidx = off / so->grain, in = off % so->grain;
+		uint64_t n = VSL_MIN((uint64_t)len, so->grain - in);
+
+		if (gidx != so->cur_idx) {
+			if (so->cur_idx != UINT64_MAX && gidx < so->cur_idx) {
+				if (!buf)
+					goto next; /* zeroing what is already written: nothing to do */
+				return vsl_set_error(ctx, 0, VSL_ENOTSUP,
+						     "%s: streamOptimized VMDKs are written in order: write at offset %llu after offset %llu (use subformat=monolithicSparse for random access)",
+						     so->img->s->name, (unsigned long long)off,
+						     (unsigned long long)(so->cur_idx * so->grain));
+			}
+			if (!buf && n == so->grain)
+				goto next; /* a whole zero grain is simply not written */
+			r = vmdk_so_submit_cur(so);
+			if (r < 0)
+				return so->err = r;
+			so->cur_idx = gidx;
+			so->cur_dirty = false;
+			memset(so->cur, 0, so->grain);
+		}
+		if (buf)
+			memcpy(so->cur + in, buf, n);
+		else
+			memset(so->cur + in, 0, n);
+		so->cur_dirty = true;
+next:
+		so->dirty = true;
+		if (buf)
+			buf += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void vmdk_so_free(struct vmdk_so *so)
+{
+	if (!so)
+		return;
+	vsl_workpool_free(so->wp);
+	free(so->gd);
+	free(so->gt);
+	free(so->cur);
+	free(so);
+}
+
+/* ---- open ---- */
+
+static void vmdk_free(struct vmdk *v)
+{
+	if (!v)
+		return;
+	vmdk_so_free(v->so);
+	for (unsigned i = 0; i < v->n_ext; i++)
+		vmdk_extent_fini(&v->ext[i]);
+	free(v->ext);
+	free(v);
+}
+
+static void vmdk_take_desc(struct vmdk *v, const struct vmdk_desc *d)
+{
+	memcpy(v->create_type, d->create_type, sizeof(v->create_type));
+	memcpy(v->adapter, d->adapter, sizeof(v->adapter));
+	memcpy(v->hwversion, d->hwversion, sizeof(v->hwversion));
+	v->cid = d->cid;
+	v->parent_cid = d->parent_cid;
+	v->cyls = d->cyls;
+	v->heads = d->heads;
+	v->secs = d->secs;
+}
+
+/*
+ * Path of extent `name` next to the descriptor at dpath; refuses absolute
+ * names and ".." components. Caller frees.
+ */
+static int vmdk_extent_path(struct vsl_ctx *ctx, const char *dpath, const char *name, char **out)
+{
+	const char *slash, *p = name;
+
+	if (!*name)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s: empty extent file name", dpath);
+	if (name[0] == '/')
+		return vsl_set_error(ctx, 0, VSL_EPERM,
+				     "%s: extent file '%s' is an absolute path; only names relative to the descriptor are allowed",
+				     dpath, name);
+	for (;;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && !strncmp(p, "..", 2))
+			return vsl_set_error(ctx, 0, VSL_EPERM,
+					     "%s: extent file '%s' has a '..' component; it must stay in the descriptor's directory",
+					     dpath, name);
+		if (!p[n])
+			break;
+		p += n + 1;
+	}
+	slash = strrchr(dpath, '/');
+	if (slash)
+		*out = vsl_strdup_printf("%.*s/%s", (int)(slash - dpath), dpath, name);
+	else
+		*out = strdup(name);
+	if (!*out)
+		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int vmdk_open_sparse_file(struct vsl_image *img, struct vmdk_extent *e, int flags)
+{
+	uint8_t h[VMDK_SECTOR];
+	uint64_t doff, dlen, len = e->len;
+	int r;
+
+	r = vsl_stream_pread_full(e->s, h, sizeof(h), 0);
+	if (r < 0)
+		return r;
+	if (memcmp(h, VMDK_MAGIC, 4))
+		return vsl_set_error(img->ctx, 0, VSL_ENOTSUP,
+				     "%s: sparse extent has no 'KDMV' header (ESX 'COWD' and SE sparse extents are not supported)",
+				     e->s->name);
+	r = vmdk_sparse_init(img->ctx, e, h, flags, &doff, &dlen);
+	e->len = len; /* the descriptor decides how much of the extent is used */
+	return r;
+}
+
+/* Open the extents a descriptor file lists. */
+static int vmdk_open_descriptor_file(struct vsl_image *img, struct vmdk *v, int flags)
+{
+	struct vsl_ctx *ctx = img->ctx;
+	struct vmdk_desc d;
+	uint64_t fsize, total = 0;
+	char *text;
+	int r;
+
+	r = vsl_stream_size(img->s, &fsize);
+	if (r < 0)
+		return r;
+	if (fsize > VMDK_MAX_DESC)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+				     "%s: descriptor file of %llu bytes is larger than the %u-byte limit",
+				     img->s->name, (unsigned long long)fsize, VMDK_MAX_DESC);
+	text = malloc(fsize + 1);
+	if (!text)
+		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	r = vsl_stream_pread_full(img->s, text, fsize, 0);
+	if (r == 0)
+		r = vmdk_desc_parse(ctx, img->s->name, text, fsize, &d);
+	free(text);
+	if (r < 0)
+		return r;
+	vmdk_take_desc(v, &d);
+	v->ext = vsl_calloc(d.n_ext, sizeof(*v->ext));
+	if (!v->ext) {
+		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < d.n_ext; i++) {
+		struct vmdk_desc_extent *de = &d.ext[i];
+		struct vmdk_extent *e = &v->ext[i];
+		bool sparse = !strcmp(de->type, "SPARSE");
+		bool flat = !strcmp(de->type, "FLAT") || !strcmp(de->type, "VMFS");
+		char *path = NULL;
+		int sflags;
+
+		v->n_ext = i + 1;
+		e->start = total;
+		e->len = de->sectors * VMDK_SECTOR;
+		total += e->len;
+		if (total > VMDK_MAX_CAPACITY) {
+			r = vsl_set_error(ctx, 0, VSL_ERANGE, "%s: extents add up to more than 64 TiB",
+					  img->s->name);
+			goto out;
+		}
+		e->rdonly = strcmp(de->access, "RW") != 0;
+		if (!strcmp(de->access, "NOACCESS")) {
+			r = vsl_set_error(ctx, 0, VSL_ENOTSUP, "%s: extent %u is NOACCESS",
+					  img->s->name, i + 1);
+			goto out;
+		}
+		if (!strcmp(de->type, "ZERO")) {
+			e->type = VMDK_EXT_ZERO;
+			continue;
+		}
+		if (!sparse && !flat) {
+			r = vsl_set_error(ctx, 0, VSL_ENOTSUP,
+					  "%s: extent type %s not supported (FLAT, VMFS, SPARSE and ZERO are)",
+					  img->s->name, de->type);
+			goto out;
+		}
+		if (!img->path) {
+			r = vsl_set_error(ctx, 0, VSL_ENOTSUP,
+					  "%s: descriptor names extent file '%s' but the image has no path",
+					  img->s->name, de->name);
+			goto out;
+		}
+		r = vmdk_extent_path(ctx, img->path, de->name, &path);
+		if (r < 0)
+			goto out;
+		sflags = (flags & VSL_IMAGE_RDWR) && !e->rdonly ? VSL_STREAM_RDWR : VSL_STREAM_RDONLY;
+		r = vsl_stream_open_file(ctx, path, sflags, &e->s);
+		free(path);
+		if (r < 0)
+			goto out;
+		e->own_s = true;
+		e->name = strdup(de->name);
+		if (flat) {
+			uint64_t esize;
+
+			e->type = VMDK_EXT_FLAT;
+			e->flat_off = de->offset * VMDK_SECTOR;
+			r = vsl_stream_size(e->s, &esize);
+			if (r < 0)
+				goto out;
+			if (esize < e->flat_off || esize - e->flat_off < e->len) {
+				r = vsl_set_error(ctx, 0, VSL_ECORRUPT,
+						  "%s: flat extent holds %llu bytes from offset %llu; the descriptor says %llu",
+						  e->s->name, (unsigned long long)(esize > e->flat_off ? esize - e->flat_off : 0),
+						  (unsigned long long)e->flat_off,
+						  (unsigned long long)e->len);
+				goto out;
+			}
+		} else {
+			r = vmdk_open_sparse_file(img, e, flags);
+			if (r < 0)
+				goto out;
+		}
+	}
+	img->size = total;
+out:
+	vmdk_desc_fini(&d);
+	return r;
+}
+
+static int vmdk_open(struct vsl_image *img, struct vsl_stream *s, int flags)
+{
+	struct vsl_ctx *ctx = img->ctx;
+	uint8_t h[VMDK_SECTOR] = { 0 };
+	struct vmdk *v;
+	int64_t n;
+	int r;
+
+	n = vsl_stream_pread(s, h, sizeof(h), 0);
+	if (n < 0)
+		return (int)n;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	snprintf(v->adapter, sizeof(v->adapter), "ide");
+	snprintf(v->hwversion, sizeof(v->hwversion), "4");
+	v->parent_cid = 0xffffffffu;
+	if (n >= 4 && !memcmp(h, VMDK_MAGIC, 4)) {
+		struct vmdk_extent *e;
+		uint64_t doff, dlen;
+
+		if (n < (int64_t)sizeof(h)) {
+			r = vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					  "%s: truncated: %lld bytes, a sparse VMDK header needs 512",
+					  s->name, (long long)n);
+			goto err;
+		}
+		v->ext = calloc(1, sizeof(*v->ext));
+		if (!v->ext) {
+			r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+			goto err;
+		}
+		v->n_ext = 1;
+		e = &v->ext[0];
+		e->s = s;
+		r = vmdk_sparse_init(ctx, e, h, flags, &doff, &dlen);
+		if (r < 0)
+			goto err;
+		snprintf(v->create_type, sizeof(v->create_type), "%s",
+			 (e->hflags & VMDK_FLAG_COMPRESSED) ? "streamOptimized" : "monolithicSparse");
+		if (dlen) {
+			struct vmdk_desc d;
+			char *text = malloc(dlen);
+
+			if (!text) {
+				r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+				goto err;
+			}
+			r = vsl_stream_pread_full(s, text, dlen, doff);
+			if (r == 0)
+				r = vmdk_desc_parse(ctx, s->name, text, dlen, &d);
+			free(text);
+			if (r < 0)
+				goto err;
+			if (d.n_ext != 1 || strcmp(d.ext[0].type, "SPARSE")) {
+				r = vsl_set_error(ctx, 0, VSL_ENOTSUP,
+						  "%s: embedded descriptor lists %u extents (%s); a sparse file holds exactly one SPARSE extent",
+						  s->name, d.n_ext, d.ext[0].type);
+				vmdk_desc_fini(&d);
+				goto err;
+			}
+			vmdk_take_desc(v, &d);
+			vmdk_desc_fini(&d);
+			if (!v->create_type[0])
+				snprintf(v->create_type, sizeof(v->create_type), "monolithicSparse");
+		}
+		img->size = e->len;
+	} else if (n >= 4 && !memcmp(h, "COWD", 4)) {
+		r = vsl_set_error(ctx, 0, VSL_ENOTSUP,
+				  "%s: ESX 'COWD' sparse VMDKs are not supported", s->name);
+		goto err;
+	} else if (n > 0 && vmdk_is_descriptor((const char *)h, (size_t)n)) {
+		r = vmdk_open_descriptor_file(img, v, flags);
+		if (r < 0)
+			goto err;
+	} else {
+		r = vsl_set_error(ctx, 0, VSL_EINVAL,
+				  "%s: not a VMDK (no 'KDMV' header or '# Disk DescriptorFile')",
+				  s->name);
+		goto err;
+	}
+	img->priv = v;
+	return 0;
+err:
+	vmdk_free(v);
+	return r;
+}
+
+static void vmdk_close(struct vsl_image *img)
+{
+	struct vmdk *v = img->priv;
+
+	if (!v)
+		return;
+	if (v->so && (v->so->dirty || v->so->cur_dirty) && !v->so->err) {
+		if (vmdk_so_tail(v->so) < 0)
+			vsl_err(img->ctx, "%s: finishing the streamOptimized VMDK failed: %s",
+				img->s->name, vsl_ctx_error(img->ctx));
+	}
+	vmdk_free(v);
+	img->priv = NULL;
+}
+
+/* ---- I/O ---- */
+
+static struct vmdk_extent *vmdk_find(struct vmdk *v, uint64_t off)
+{
+	unsigned lo = 0, hi = v->n_ext;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		struct vmdk_extent *e = &v->ext[mid];
+
+		if (off < e->start)
+			hi = mid;
+		else if (off - e->start >= e->len)
+			lo = mid + 1;
+		else
+			return e;
+	}
+	return NULL;
+}
+
+static int vmdk_no_extent(struct vsl_image *img, uint64_t off)
+{
+	return vsl_set_error(img->ctx, 0, VSL_ECORRUPT, "%s: no extent covers offset %llu",
+			     img->s->name, (unsigned long long)off);
+}
+
+static int vmdk_read(struct vsl_image *img, uint64_t off, void *buf, size_t len)
+{
+	struct vmdk *v = img->priv;
+	uint8_t *p = buf;
+
+	if (v->so)
+		return vsl_set_error(img->ctx, 0, VSL_ENOTSUP,
+				     "%s: a streamOptimized VMDK being written cannot be read until it is closed",
+				     img->s->name);
+	while (len) {
+		struct vmdk_extent *e = vmdk_find(v, off);
+		uint64_t in, n;
+		int r = 0;
+
+		if (!e)
+			return vmdk_no_extent(img, off);
+		in = off - e->start;
+		n = VSL_MIN((uint64_t)len, e->len - in);
+		switch (e->type) {
+		case VMDK_EXT_ZERO:
+			memset(p, 0, n);
+			break;
+		case VMDK_EXT_FLAT:
+			r = vsl_stream_pread_full(e->s, p, n, e->flat_off + in);
+			break;
+		case VMDK_EXT_SPARSE:
+			r = vmdk_sparse_read(img->ctx, e, in, p, n);
+			break;
+		}
+		if (r < 0)
+			return r;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int vmdk_write(struct vsl_image *img, uint64_t off, const void *buf, size_t len)
+{
+	struct vmdk *v = img->priv;
+	const uint8_t *p = buf;
+
+	if (v->so)
+		return vmdk_so_write(v->so, off, buf, len);
+	while (len) {
+		struct vmdk_extent *e = vmdk_find(v, off);
+		uint64_t in, n;
+		int r = 0;
+
+		if (!e)
+			return vmdk_no_extent(img, off);
+		in = off - e->start;
+		n = VSL_MIN((uint64_t)len, e->len - in);
+		if (e->rdonly)
+			return vsl_set_error(img->ctx, 0, VSL_EPERM,
+					     "%s: extent '%s' is read-only in the descriptor",
+					     img->s->name, e->name ? e->name : "?");
+		switch (e->type) {
+		case VMDK_EXT_ZERO:
+			if (!vsl_buf_is_zero(p, n))
+				return vsl_set_error(img->ctx, 0, VSL_ENOTSUP,
+						     "%s: cannot write data to a ZERO extent",
+						     img->s->name);
+			break;
+		case VMDK_EXT_FLAT:
+			r = vsl_stream_pwrite(e->s, p, n, e->flat_off + in);
+			break;
+		case VMDK_EXT_SPARSE:
+			r = vmdk_sparse_write(img, e, in, p, n);
+			break;
+		}
+		if (r < 0)
+			return r;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int vmdk_zero(struct vsl_image *img, uint64_t off, uint64_t len)
+{
+	struct vmdk *v = img->priv;
+
+	if (v->so) {
+		while (len) {
+			size_t n = (size_t)VSL_MIN(len, (uint64_t)1 << 30);
+			int r = vmdk_so_write(v->so, off, NULL, n);
+			if (r < 0)
+				return r;
+			off += n;
+			len -= n;
+		}
+		return 0;
+	}
+	return VSL_ENOTSUP; /* the generic path writes zeroes, which skips unallocated grains */
+}
+
+static int vmdk_flush(struct vsl_image *img)
+{
+	struct vmdk *v = img->priv;
+	int r = 0;
+
+	if (v->so)
+		return v->so->err ? v->so->err : vmdk_so_tail(v->so);
+	for (unsigned i = 0; i < v->n_ext && r == 0; i++)
+		if (v->ext[i].s)
+			r = vsl_stream_flush(v->ext[i].s);
+	return r;
+}
+
+/* Kind of the grain at in: 1 data, 0 zero; *host its file offset or NO_HOST. */
+static int vmdk_grain_kind(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t in,
+			   uint64_t *host, int *kind)
+{
+	uint32_t ent;
+	int r = vmdk_lookup(ctx, e, in, &ent);
+
+	if (r < 0)
+		return r;
+	*kind = !vmdk_is_zero_entry(e, ent);
+	*host = (!*kind || (e->hflags & VMDK_FLAG_COMPRESSED))
+			? VSL_IMAGE_NO_HOST
+			: (uint64_t)ent * VMDK_SECTOR + in % e->grain;
+	return 0;
+}
+
+static int vmdk_status(struct vsl_image *img, uint64_t off, uint64_t len, uint64_t *pnum,
+		       int *flags, uint64_t *host)
+{
+	struct vmdk *v = img->priv;
+	struct vmdk_extent *e;
+	uint64_t in, n, d, end;
+	int r;
+
+	if (v->so) {
+		*pnum = len;
+		*flags = VSL_BLOCK_DATA;
+		*host = VSL_IMAGE_NO_HOST;
+		return 0;
+	}
+	e = vmdk_find(v, off);
+	if (!e)
+		return vmdk_no_extent(img, off);
+	in = off - e->start;
+	len = VSL_MIN(len, e->len - in);
+	*host = VSL_IMAGE_NO_HOST;
+	switch (e->type) {
+	case VMDK_EXT_ZERO:
+		*pnum = len;
+		*flags = VSL_BLOCK_ZERO;
+		return 0;
+	case VMDK_EXT_FLAT:
+		r = vsl_stream_next_data(e->s, e->flat_off + in, &d, &end);
+		if (r == VSL_ENOENT || (r == 0 && d >= e->flat_off + in + len)) {
+			*pnum = len;
+			*flags = VSL_BLOCK_ZERO;
+		} else if (r == 0 && d > e->flat_off + in) {
+			*pnum = d - (e->flat_off + in);
+			*flags = VSL_BLOCK_ZERO;
+		} else {
+			*pnum = (r == 0 && end > e->flat_off + in) ? VSL_MIN(len, end - e->flat_off - in)
+								   : len;
+			*flags = VSL_BLOCK_DATA;
+			*host = e->flat_off + in;
+		}
+		if (e->s != img->s)
+			*host = VSL_IMAGE_NO_HOST;
+		return 0;
+	case VMDK_EXT_SPARSE:
+		break;
+	}
+	int kind, k2;
+	uint64_t h2;
+
+	r = vmdk_grain_kind(img->ctx, e, in, host, &kind);
+	if (r < 0)
+		return r;
+	n = VSL_MIN(len, e->grain - in % e->grain);
+	while (n < len) {
+		uint64_t at = in + n, gdi = at / e->gt_cover;
+
+		if (!kind && (gdi >= e->gd_n || !e->gd[gdi])) {
+			/* a whole unallocated GT */
+			n = VSL_MIN(len, (gdi + 1) * e->gt_cover - in);
+			continue;
+		}
+		r = vmdk_grain_kind(img->ctx, e, at, &h2, &k2);
+		if (r < 0)
+			return r;
+		if (k2 != kind || (kind && *host != VSL_IMAGE_NO_HOST && h2 != *host + n))
+			break;
+		n = VSL_MIN(len, n + e->grain);
+	}
+	*pnum = n;
+	*flags = kind ? VSL_BLOCK_DATA : VSL_BLOCK_ZERO;
+	if (e->s != img->s)
+		*host = VSL_IMAGE_NO_HOST;
+	return 0;
+}
+
+static int vmdk_block_status(struct vsl_image *img, uint64_t off, uint64_t len, uint64_t *pnum,
+			     int *flags)
+{
+	uint64_t host;
+
+	return vmdk_status(img, off, len, pnum, flags, &host);
+}
+
+static int vmdk_host_offset(struct vsl_image *img, uint64_t off, uint64_t len, uint64_t *pnum,
+			    uint64_t *host)
+{
+	int flags;
+
+	return vmdk_status(img, off, len, pnum, &flags, host);
+}
+
+static void vmdk_problem(struct vsl_check_report *rep, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void vmdk_problem(struct vsl_check_report *rep, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rep->corruptions++)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(rep->first_problem, sizeof(rep->first_problem), fmt, ap);
+	va_end(ap);
+}
+
+static int vmdk_check(struct vsl_image *img, struct vsl_check_report *rep)
+{
+	struct vmdk *v = img->priv;
+
+	if (v->so)
+		return vsl_set_error(img->ctx, 0, VSL_ENOTSUP, "check an image after writing it");
+	for (unsigned x = 0; x < v->n_ext; x++) {
+		struct vmdk_extent *e = &v->ext[x];
+
+		if (e->type != VMDK_EXT_SPARSE)
+			continue;
+		rep->total_clusters += (e->len + e->grain - 1) / e->grain;
+		for (uint32_t g = 0; g < e->gd_n; g++) {
+			uint32_t *gt;
+			int r;
+
+			if (!e->gd[g])
+				continue;
+			gt = vmdk_gt(img->ctx, e, g, &r);
+			if (!gt)
+				return r;
+			for (uint32_t i = 0; i < e->gtes; i++) {
+				uint64_t at = (uint64_t)gt[i] * VMDK_SECTOR;
+				bool comp = e->hflags & VMDK_FLAG_COMPRESSED;
+
+				if (vmdk_is_zero_entry(e, gt[i]))
+					continue;
+				rep->allocated_clusters++;
+				if (at >= e->fsize || (!comp && e->fsize - at < e->grain))
+					vmdk_problem(rep,
+						     "%s: grain %llu at offset %llu is past the end of the %llu-byte file",
+						     e->s->name,
+						     (unsigned long long)g * e->gtes + i,
+						     (unsigned long long)at,
+						     (unsigned long long)e->fsize);
+			}
+		}
+	}
+	return 0;
+}
+
+static int vmdk_info(struct vsl_image *img, char *buf, size_t len)
+{
+	struct vmdk *v = img->priv;
+	size_t n = 0;
+	int w;
+
+	w = snprintf(buf, len,
+		     "subformat: %s\nadapter_type: %s\nhwversion: %s\ncid: %08x\nextents: %u\n",
+		     v->create_type[0] ? v->create_type : "unknown", v->adapter, v->hwversion,
+		     v->cid, v->n_ext);
+	if (w < 0 || (size_t)w >= len)
+		return 0;
+	n = (size_t)w;
+	if (v->n_ext && v->ext[0].type == VMDK_EXT_SPARSE) {
+		w = snprintf(buf + n, len - n, "grain_size: %llu\ncompressed: %s\n",
+			     (unsigned long long)v->ext[0].grain,
+			     (v->ext[0].hflags & VMDK_FLAG_COMPRESSED) ? "yes" : "no");
+	}
+	return 0;
+}
+
+/* ---- create ---- */
+
+static void vmdk_make_header(uint8_t *h, uint32_t version, uint32_t flags, uint64_t cap_sec,
+			     uint64_t desc_sec, uint64_t desc_n, uint64_t rgd, uint64_t gd,
+			     uint64_t overhead, bool compressed)
+{
+	memset(h, 0, VMDK_SECTOR);
+	memcpy(h, VMDK_MAGIC, 4);
+	vmdk_put32(h + 4, version);
+	vmdk_put32(h + 8, flags);
+	vmdk_put64(h + 12, cap_sec);
+	vmdk_put64(h + 20, VMDK_GRAIN_SECTORS);
+	vmdk_put64(h + 28, desc_sec);
+	vmdk_put64(h + 36, desc_n);
+	vmdk_put32(h + 44, VMDK_GTES);
+	vmdk_put64(h + 48, rgd);
+	vmdk_put64(h + 56, gd);
+	vmdk_put64(h + 64, overhead);
+	h[73] = '\n';
+	h[74] = ' ';
+	h[75] = '\r';
+	h[76] = '\n';
+	h[77] = compressed ? 1 : 0;
+}
+
+/* Write a GD whose entries point at consecutive GTs from first_gt (sectors). */
+static int vmdk_write_gd(struct vsl_stream *s, uint64_t at_sec, uint32_t gd_n, uint64_t first_gt)
+{
+	size_t bytes = VSL_ALIGN_UP((size_t)gd_n * 4, VMDK_SECTOR);
+	uint8_t *buf = calloc(1, bytes ? bytes : 1);
+	int r;
+
+	if (!buf)
+		return vsl_set_error(s->ctx, 0, VSL_ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < gd_n; i++)
+		vmdk_put32(buf + i * 4, (uint32_t)(first_gt + (uint64_t)i * (VMDK_GTES * 4 / VMDK_SECTOR)));
+	r = vsl_stream_pwrite(s, buf, bytes, at_sec * VMDK_SECTOR);
+	free(buf);
+	return r;
+}
+
+static int vmdk_write_desc(struct vsl_stream *s, const char *text, uint64_t max_bytes)
+{
+	size_t n = strlen(text);
+
+	if (n > max_bytes)
+		return vsl_set_error(s->ctx, 0, VSL_ERANGE, "descriptor of %zu bytes does not fit in %llu",
+				     n, (unsigned long long)max_bytes);
+	return vsl_stream_pwrite(s, text, n, VMDK_SECTOR);
+}
+
+static int vmdk_create(struct vsl_image *img, struct vsl_stream *s, uint64_t size,
+		       const struct vsl_image_opts *opts)
+{
+	struct vsl_ctx *ctx = img->ctx;
+	const char *sub = vsl_image_opt(opts, "subformat");
+	const char *adapter = vsl_image_opt(opts, "adapter_type");
+	const char *hw = vsl_image_opt(opts, "hwversion");
+	const char *base;
+	char name[256];
+	struct vmdk *v;
+	char *text = NULL;
+	uint64_t cap_sec;
+	uint32_t gd_n;
+	int r;
+
+	r = vsl_image_opts_check(ctx, img->ops, opts);
+	if (r < 0)
+		return r;
+	if (opts && opts->backing_file)
+		return vsl_set_error(ctx, 0, VSL_ENOTSUP,
+				     "vmdk: backing files (delta disks) are not supported");
+	if (!sub)
+		sub = (opts && opts->compress) ? "streamOptimized" : "monolithicSparse";
+	if (strcmp(sub, "monolithicSparse") && strcmp(sub, "streamOptimized") &&
+	    strcmp(sub, "monolithicFlat"))
+		return vsl_set_error(ctx, 0, VSL_EINVAL,
+				     "vmdk: unknown subformat '%s' (known: monolithicSparse, streamOptimized, monolithicFlat)",
+				     sub);
+	if (opts && opts->compress && strcmp(sub, "streamOptimized"))
+		return vsl_set_error(ctx, 0, VSL_EINVAL,
+				     "vmdk: compression needs subformat=streamOptimized, not %s", sub);
+	if (!adapter)
+		adapter = "ide";
+	if (strcmp(adapter, "ide") && strcmp(adapter, "lsilogic") && strcmp(adapter, "buslogic") &&
+	    strcmp(adapter, "legacyESX"))
+		return vsl_set_error(ctx, 0, VSL_EINVAL,
+				     "vmdk: unknown adapter_type '%s' (known: ide, lsilogic, buslogic, legacyESX)",
+				     adapter);
+	if (!hw)
+		hw = "4";
+	if (!*hw || strlen(hw) > 3 || strspn(hw, "0123456789") != strlen(hw) || atoi(hw) < 1)
+		return vsl_set_error(ctx, 0, VSL_EINVAL,
+				     "vmdk: hwversion '%s' must be a number from 1 to 999", hw);
+	size = VSL_ALIGN_UP(size, VMDK_SECTOR);
+	if (strcmp(sub, "monolithicFlat") ? size > ((uint64_t)2 << 40) : size > VMDK_MAX_CAPACITY)
+		return vsl_set_error(ctx, 0, VSL_ERANGE, "vmdk: %llu bytes is over the %s limit",
+				     (unsigned long long)size,
+				     strcmp(sub, "monolithicFlat") ? "2 TiB sparse extent" : "64 TiB");
+	base = img->path ? strrchr(img->path, '/') : NULL;
+	base = base ? base + 1 : (img->path ? img->path : "disk.vmdk");
+	if (strlen(base) >= sizeof(name) - 16 || strpbrk(base, "\"\n\r"))
+		return vsl_set_error(ctx, 0, VSL_EINVAL,
+				     "vmdk: file name '%s' cannot be written in a descriptor", base);
+	snprintf(name, sizeof(name), "%s", base);
+
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	if (getrandom(&v->cid, sizeof(v->cid), 0) != sizeof(v->cid))
+		v->cid = (uint32_t)time(NULL);
+	if (v->cid == 0xffffffffu || !v->cid)
+		v->cid = 0x1234abcd;
+	v->parent_cid = 0xffffffffu;
+	snprintf(v->create_type, sizeof(v->create_type), "%s", sub);
+	snprintf(v->adapter, sizeof(v->adapter), "%s", adapter);
+	snprintf(v->hwversion, sizeof(v->hwversion), "%s", hw);
+	vmdk_chs(size, adapter, &v->cyls, &v->heads, &v->secs);
+	cap_sec = size / VMDK_SECTOR;
+	gd_n = (uint32_t)((size + (uint64_t)VMDK_GRAIN_SECTORS * VMDK_SECTOR * VMDK_GTES - 1) /
+			  ((uint64_t)VMDK_GRAIN_SECTORS * VMDK_SECTOR * VMDK_GTES));
+
+	if (!strcmp(sub, "monolithicSparse")) {
+		uint8_t h[VMDK_SECTOR];
+		uint64_t gd_sec = VSL_ALIGN_UP((uint64_t)gd_n * 4, VMDK_SECTOR) / VMDK_SECTOR;
+		uint64_t gts_sec = (uint64_t)gd_n * (VMDK_GTES * 4 / VMDK_SECTOR);
+		uint64_t rgd = 1 + VMDK_DESC_SECTORS, rgt = rgd + gd_sec;
+		uint64_t gd = rgt + gts_sec, gt = gd + gd_sec;
+		uint64_t overhead = VSL_ALIGN_UP(gt + gts_sec, VMDK_GRAIN_SECTORS);
+
+		text = vmdk_desc_text(v, sub, cap_sec, "SPARSE", name, false);
+		vmdk_make_header(h, 1, VMDK_FLAG_NL_TEST | VMDK_FLAG_RGD, cap_sec, 1,
+				 VMDK_DESC_SECTORS, rgd, gd, overhead, false);
+		r = text ? 0 : vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+		if (r == 0)
+			r = vsl_stream_pwrite(s, h, sizeof(h), 0);
+		if (r == 0)
+			r = vmdk_write_desc(s, text, VMDK_DESC_SECTORS * VMDK_SECTOR);
+		if (r == 0)
+			r = vmdk_write_gd(s, rgd, gd_n, rgt);
+		if (r == 0)
+			r = vmdk_write_gd(s, gd, gd_n, gt);
+		/* the GTs start zeroed: leave them as a hole */
+		if (r == 0)
+			r = vsl_stream_truncate(s, overhead * VMDK_SECTOR);
+		free(text);
+		vmdk_free(v);
+		if (r < 0)
+			return r;
+		return vmdk_open(img, s, VSL_IMAGE_RDWR);
+	}
+	if (!strcmp(sub, "monolithicFlat")) {
+		char flat[300], *path = NULL;
+		struct vsl_stream *fs;
+		size_t bl = strlen(name);
+
+		if (!img->path) {
+			vmdk_free(v);
+			return vsl_set_error(ctx, 0, VSL_ENOTSUP,
+					     "vmdk: monolithicFlat needs a file path for its -flat extent");
+		}
+		if (bl > 5 && !strcmp(name + bl - 5, ".vmdk"))
+			bl -= 5;
+		snprintf(flat, sizeof(flat), "%.*s-flat.vmdk", (int)bl, name);
+		r = vmdk_extent_path(ctx, img->path, flat, &path);
+		if (r == 0)
+			r = vsl_stream_open_file(ctx, path,
+						 VSL_STREAM_RDWR | VSL_STREAM_CREATE | VSL_STREAM_TRUNC,
+						 &fs);
+		free(path);
+		if (r < 0) {
+			vmdk_free(v);
+			return r;
+		}
+		r = vsl_stream_truncate(fs, size);
+		vsl_stream_free(fs);
+		text = vmdk_desc_text(v, sub, cap_sec, "FLAT", flat, true);
+		vmdk_free(v);
+		if (r == 0 && !text)
+			r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+		if (r == 0)
+			r = vsl_stream_pwrite(s, text, strlen(text), 0);
+		free(text);
+		if (r < 0)
+			return r;
+		return vmdk_open(img, s, VSL_IMAGE_RDWR);
+	}
+
+	/* streamOptimized */
+	struct vmdk_so *so = calloc(1, sizeof(*so));
+	uint64_t desc_n;
+
+	v->so = so;
+	text = vmdk_desc_text(v, sub, cap_sec, "SPARSE", name, false);
+	if (!so || !text) {
+		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+		goto err;
+	}
+	*so = (struct vmdk_so){ .img = img, .grain = VMDK_GRAIN_SECTORS * VMDK_SECTOR,
+				.capacity = size, .gd_n = gd_n, .gt_idx = UINT64_MAX,
+				.cur_idx = UINT64_MAX, .dirty = true };
+	desc_n = VSL_ALIGN_UP(strlen(text), VMDK_SECTOR) / VMDK_SECTOR;
+	vmdk_make_header(so->header, 3,
+			 VMDK_FLAG_NL_TEST | VMDK_FLAG_COMPRESSED | VMDK_FLAG_MARKERS, cap_sec, 1,
+			 desc_n, 0, VMDK_GD_AT_END, VMDK_GRAIN_SECTORS, true);
+	so->wpos = (uint64_t)VMDK_GRAIN_SECTORS * VMDK_SECTOR;
+	so->gd = vsl_calloc(gd_n ? gd_n : 1, 4);
+	so->gt = vsl_calloc(VMDK_GTES, 4);
+	so->cur = malloc(so->grain);
+	if (!so->gd || !so->gt || !so->cur) {
+		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+		goto err;
+	}
+	so->wp = vsl_workpool_new(ctx, opts ? opts->threads : 0, 0, vmdk_so_work, vmdk_so_retire,
+				  so);
+	if (!so->wp) {
+		r = VSL_ENOMEM;
+		goto err;
+	}
+	r = vsl_stream_pwrite(s, so->header, VMDK_SECTOR, 0);
+	if (r == 0)
+		r = vmdk_write_desc(s, text, (VMDK_GRAIN_SECTORS - 1) * VMDK_SECTOR);
+	/* valid (all zero) from the start: header, GD, footer, EOS */
+	if (r == 0)
+		r = vmdk_so_tail(so);
+	if (r < 0)
+		goto err;
+	free(text);
+	img->size = size;
+	img->priv = v;
+	return 0;
+err:
+	free(text);
+	vmdk_free(v);
+	return r;
+}
+
+const struct vsl_format_ops vsl_format_vmdk = {
+	.name = "vmdk",
+	.description = "VMware virtual disk (monolithicSparse, streamOptimized, flat, split)",
+	.probe = vmdk_probe,
+	.open = vmdk_open,
+	.create = vmdk_create,
+	.read = vmdk_read,
+	.write = vmdk_write,
+	.flush = vmdk_flush,
+	.block_status = vmdk_block_status,
+	.zero = vmdk_zero,
+	.check = vmdk_check,
+	.info = vmdk_info,
+	.close = vmdk_close,
+	.host_offset = vmdk_host_offset,
+	.create_opts = vmdk_create_opts,
+};
