@@ -16,9 +16,12 @@
 
 extern const struct vsl_cmd vsl_cmd_inspect;
 
+extern const struct vsl_cmd vsl_cmd_img;
+
 static const struct vsl_cmd *const commands[] = {
 	&vsl_cmd_help,
 	&vsl_cmd_version,
+	&vsl_cmd_img,
 	&vsl_cmd_inspect,
 	NULL
 };

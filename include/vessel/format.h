@@ -28,6 +28,12 @@ enum {
 	VSL_IMAGE_RDONLY = 0,
 	VSL_IMAGE_RDWR = 1 << 0,
 	VSL_IMAGE_NO_BACKING = 1 << 1, /* do not open backing files */
+	/*
+	 * No fdatasync between ordered metadata writes, nor on flush (qemu-img's
+	 * cache=unsafe): for conversion outputs that are discarded on failure.
+	 * Set it on img->flags after create/open.
+	 */
+	VSL_IMAGE_UNSAFE = 1 << 2,
 };
 
 /* Block status flags (vsl_image_block_status). */
@@ -76,7 +82,20 @@ struct vsl_format_ops {
 	int (*info)(struct vsl_image *img, char *buf, size_t len);
 	int (*resize)(struct vsl_image *img, uint64_t size);
 	void (*close)(struct vsl_image *img);
+	/* --- added after the first draft; new ops go below, existing ones stay put --- */
+	/*
+	 * Host byte offset of the data at virtual offset off, for `img map`:
+	 * sets *host (or VSL_IMAGE_NO_HOST) and *pnum like block_status. Optional.
+	 */
+	int (*host_offset)(struct vsl_image *img, uint64_t off, uint64_t len, uint64_t *pnum,
+			   uint64_t *host);
+	/* Creation option keys this format accepts (NULL-terminated), for -o validation and help. */
+	const char *const *create_opts;
 };
+
+#define VSL_IMAGE_NO_HOST UINT64_MAX
+/* Longest backing chain vsl_image_open_backing accepts (top image excluded). */
+#define VSL_IMAGE_MAX_CHAIN 16
 
 struct vsl_check_report {
 	uint64_t corruptions;  /* errors that lose or misplace data */
@@ -94,7 +113,15 @@ struct vsl_image {
 	int flags;
 	struct vsl_image *backing;    /* owned; NULL if none */
 	void *priv;                   /* the format's state */
+	/* --- added after the first draft --- */
+	unsigned depth;               /* 0 for the image the user opened, +1 per backing level */
+	struct vsl_image *child;      /* borrowed: the image whose backing file this is */
+	uint64_t dev, ino;            /* identity of the host file (0 for memory), loop checks */
 };
+
+/* The formats vessel knows (vmdk/vpc live in formats/vmdk.c and formats/vhd.c). */
+extern const struct vsl_format_ops vsl_format_raw, vsl_format_qcow2;
+extern const struct vsl_format_ops vsl_format_vmdk, vsl_format_vpc;
 
 /* The registry, NULL-terminated; raw last (it accepts anything). */
 extern const struct vsl_format_ops *const vsl_formats[];
@@ -119,5 +146,41 @@ void vsl_image_close(struct vsl_image *img);
 
 /* Look up a "key=value" option; NULL when absent. */
 const char *vsl_image_opt(const struct vsl_image_opts *opts, const char *key);
+
+/*
+ * Reject -o keys the format does not list in ops->create_opts:
+ * "qcow2: unknown option 'foo' (known: cluster_size, compat, ...)". Formats
+ * call it first thing in create().
+ */
+int vsl_image_opts_check(struct vsl_ctx *ctx, const struct vsl_format_ops *ops,
+			 const struct vsl_image_opts *opts);
+
+/* Create on an empty writable stream (memory images in tests); owns s on success. */
+int vsl_image_create_stream(struct vsl_ctx *ctx, struct vsl_stream *s, const char *fmt,
+			    uint64_t size, const struct vsl_image_opts *opts,
+			    struct vsl_image **out);
+
+/*
+ * Open the backing file `name` of img (for formats' open()): a relative name
+ * is taken relative to the directory of img->path; fmt NULL probes. Enforces
+ * VSL_IMAGE_MAX_CHAIN and refuses loops (a file that is already in the
+ * chain). Opens read-only; on success *out->child == img and the caller
+ * stores it in img->backing (vsl_image_close closes it).
+ */
+int vsl_image_open_backing(struct vsl_image *img, const char *name, const char *fmt,
+			   struct vsl_image **out);
+
+/* Like ops->check, with a zeroed report; VSL_ENOTSUP when the format has none. */
+int vsl_image_check(struct vsl_image *img, struct vsl_check_report *rep);
+int vsl_image_resize(struct vsl_image *img, uint64_t size);
+/* Host bytes allocated to the image file (st_blocks * 512; stream size for memory). */
+int vsl_image_allocated(struct vsl_image *img, uint64_t *bytes);
+/* Format-specific info lines (see ops->info); buf gets "" when the format has none. */
+int vsl_image_info(struct vsl_image *img, char *buf, size_t len);
+int vsl_image_host_offset(struct vsl_image *img, uint64_t off, uint64_t len, uint64_t *pnum,
+			  uint64_t *host);
+
+/* True when buf[0..len) is all zero bytes (fast; for zero detection in writers). */
+bool vsl_buf_is_zero(const void *buf, size_t len);
 
 #endif
