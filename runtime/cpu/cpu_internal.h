@@ -141,7 +141,6 @@ enum vsl_cpu_mode {
 struct vsl_trace_entry {
 	uint64_t rip;
 	uint8_t len, mode;
-	uint8_t bytes[15];
 };
 
 struct vsl_cpu {
@@ -170,11 +169,13 @@ struct vsl_cpu {
 	bool exc_has_error;
 	uint32_t exc_error;
 	bool exc_soft;          /* INT n / INT3 / INTO: push RIP after the insn */
+	bool exc_trap;          /* trap (INT1): push RIP after the insn, no DPL check */
 	int exc_depth;          /* nesting while delivering (#DF, triple fault) */
 
 	/* run control */
 	bool halted;
 	bool intr_shadow;       /* STI / MOV SS shadow on the next instruction */
+	bool nmi_blocked;       /* from NMI delivery to the next IRET */
 	volatile sig_atomic_t kick;
 	uint64_t icount;
 	const char *unimpl;     /* set by a handler: instruction not implemented */
@@ -188,6 +189,7 @@ struct vsl_cpu {
 	/* software TLB: [0] supervisor, [1] user; cur is the one for CPL */
 	struct vsl_tlb tlb[2];
 	struct vsl_tlb *tlb_cur;
+	bool tlb_large;         /* a 2M/1G page was cached (INVLPG flushes all) */
 
 	/* decoded-instruction cache and code-page tracking */
 	ZydisDecoder dec[VSL_MODE_COUNT];
@@ -221,7 +223,8 @@ int vsl_cpu_raise(struct vsl_cpu *cpu, int vector, bool has_error, uint32_t erro
 /* access kinds for the MMU slow path */
 enum {
 	VSL_ACC_READ = 0, VSL_ACC_WRITE = 1, VSL_ACC_EXEC = 2,
-	VSL_ACC_SUPER = 4    /* implicit supervisor access (descriptor tables, TSS, IDT) */
+	VSL_ACC_SUPER = 4,   /* implicit supervisor access (descriptor tables, TSS, IDT) */
+	VSL_ACC_NOFAULT = 8  /* report failure without raising */
 };
 /* Translate lin; on success *paddr is the guest-physical address. */
 int vsl_mmu_translate(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *paddr);
@@ -231,6 +234,8 @@ int vsl_mmu_write(struct vsl_cpu *cpu, uint64_t lin, const void *buf, unsigned l
 /* Instruction fetch of up to len bytes (stops early, without fault, only at a
  * page it cannot map when at least `need` bytes were read). */
 int vsl_mmu_fetch(struct vsl_cpu *cpu, uint64_t lin, uint8_t *buf, unsigned len, unsigned *got);
+/* Raise the fetch fault for lin (after vsl_mmu_fetch came up short). */
+int vsl_mmu_fetch_fault(struct vsl_cpu *cpu, uint64_t lin);
 void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too);
 void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin);
 /* Physical memory (RAM or MMIO bus). */
@@ -248,9 +253,20 @@ int vsl_cpu_load_seg(struct vsl_cpu *cpu, int seg, uint16_t sel);
 /* Read a descriptor (8 bytes) for sel from GDT/LDT; VSL_CPU_FAULT with #GP(sel) if out of limit. */
 int vsl_cpu_read_desc(struct vsl_cpu *cpu, uint16_t sel, uint64_t *desc, int exc);
 void vsl_cpu_desc_to_seg(uint64_t desc, uint16_t sel, struct vsl_seg *s);
-/* Deliver an exception or interrupt through the IDT. 0, or -1 on triple fault. */
+/*
+ * Deliver an exception or interrupt through the IDT, pushing cpu->rip as the
+ * return address. soft: INT n/INT3/INTO (gate DPL checked); ext: external
+ * event (EXT bit in error codes). 0, -1 on triple fault, -2 when cpu->unimpl
+ * was set.
+ */
 int vsl_cpu_deliver(struct vsl_cpu *cpu, int vector, bool has_error, uint32_t error,
-		    bool soft, uint64_t next_rip);
+		    bool soft, bool ext);
+/* Far JMP/CALL to sel:off (code segments only); call pushes CS:RIP (cpu->rip = return). */
+int vsl_cpu_far_jump(struct vsl_cpu *cpu, uint16_t sel, uint64_t off, bool call, unsigned opsize);
+/* Far RET (release imm bytes) or IRET with operand size opsize bytes. */
+int vsl_cpu_far_return(struct vsl_cpu *cpu, unsigned opsize, unsigned imm, bool iret);
+/* Current guest TSC. */
+uint64_t vsl_cpu_tsc(struct vsl_cpu *cpu);
 /* MSR access (0, or VSL_CPU_FAULT with #GP(0) pending). */
 int vsl_cpu_rdmsr(struct vsl_cpu *cpu, uint32_t msr, uint64_t *val);
 int vsl_cpu_wrmsr(struct vsl_cpu *cpu, uint32_t msr, uint64_t val);

@@ -1,0 +1,530 @@
+/*
+ * Unit tests for the CPU reference executor: integer semantics and flags,
+ * long-mode paging, exceptions delivered through the IDT, system
+ * instructions. Each test runs a byte sequence (disassembly in the comment)
+ * on the long-mode fixture (tests/unit/helpers/cpu_fixture.h) until HLT.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/unit/helpers/cpu_fixture.h"
+
+#define CF 0x1ull
+#define PF 0x4ull
+#define AF 0x10ull
+#define ZF 0x40ull
+#define SF 0x80ull
+#define OF 0x800ull
+#define ARITH (CF | PF | AF | ZF | SF | OF)
+
+static struct vsl_cpu_fixture F;
+
+static void setup(void)
+{
+	ck_assert_int_eq(vsl_cpu_fixture_init(&F, 8 << 20), 0);
+}
+
+static void teardown(void)
+{
+	vsl_cpu_fixture_fini(&F);
+}
+
+static struct vsl_cpu_exit run_code(const char *code, size_t len, uint64_t budget)
+{
+	struct vsl_cpu_exit ex;
+
+	vsl_cpu_fixture_code(&F, code, len);
+	int r = vsl_cpu_fixture_run(&F, budget, &ex);
+	ck_assert_msg(r == 0, "run failed: %s", vsl_ctx_error(F.ctx));
+	return ex;
+}
+#define RUN(s) run_code((s), sizeof(s) - 1, 100000)
+
+static uint64_t gpr(int r)
+{
+	return vsl_cpu_get_gpr(F.cpu, r);
+}
+
+static uint64_t flags(void)
+{
+	return vsl_cpu_get_rflags(F.cpu) & ARITH;
+}
+
+/* the frame the IDT stub halted on: [err], rip, cs, rflags, rsp, ss */
+static uint64_t frame(int i)
+{
+	return vsl_cpu_fixture_peek(&F, vsl_cpu_get_gpr(F.cpu, VSL_RSP) + 8 * (uint64_t)i);
+}
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(add_flags)
+{
+	/* mov $0x7fffffff,%eax; add $1,%eax; hlt */
+	struct vsl_cpu_exit ex = RUN("\xb8\xff\xff\xff\x7f\x83\xc0\x01\xf4");
+	ck_assert_int_eq(ex.reason, VSL_CPU_EXIT_HLT);
+	ck_assert_uint_eq(ex.executed, 3);
+	ck_assert_uint_eq(gpr(VSL_RAX), 0x80000000u);
+	ck_assert_uint_eq(flags(), OF | SF | AF | PF);
+}
+END_TEST
+
+START_TEST(loop_sum)
+{
+	/* mov $100,%ecx; xor %eax,%eax; 1: add %rcx,%rax; loop 1b; hlt */
+	RUN("\xb9\x64\x00\x00\x00\x31\xc0\x48\x01\xc8\xe2\xfb\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), 5050);
+	ck_assert_uint_eq(gpr(VSL_RCX), 0);
+	ck_assert_uint_eq(vsl_cpu_icount(F.cpu) > 200, 1);
+}
+END_TEST
+
+START_TEST(rotate_through_carry)
+{
+	/* mov $0x80000000,%eax; mov $3,%cl; rcl %cl,%eax; hlt */
+	RUN("\xb8\x00\x00\x00\x80\xb1\x03\xd3\xd0\xf4");
+	/* CF=0 initially: 1000..0 rcl 3 -> bit 31 goes to CF then into bit 1 */
+	ck_assert_uint_eq(gpr(VSL_RAX), 0x2);
+	ck_assert_uint_eq(flags() & CF, 0);
+	/* stc; mov $1,%eax; rcr $1,%eax; hlt */
+	RUN("\xf9\xb8\x01\x00\x00\x00\xd1\xd8\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), 0x80000000u);
+	ck_assert_uint_eq(flags() & (CF | OF), CF | OF);
+}
+END_TEST
+
+START_TEST(shld_64)
+{
+	/* movabs $0x8000000000000001,%rax; movabs $0xf000000000000000,%rdx;
+	 * shld $4,%rdx,%rax; hlt */
+	RUN("\x48\xb8\x01\x00\x00\x00\x00\x00\x00\x80\x48\xba\x00\x00\x00\x00\x00\x00\x00\xf0"
+	    "\x48\x0f\xa4\xd0\x04\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), 0x1f);
+	ck_assert_uint_eq(flags() & CF, 0);
+}
+END_TEST
+
+START_TEST(imul_idiv)
+{
+	/* mov $-7,%rbx; imul $3,%rbx,%rax; mov $-100,%rax; cqto; mov $7,%rcx; idiv %rcx; hlt */
+	RUN("\x48\xc7\xc3\xf9\xff\xff\xff\x48\x6b\xc3\x03\x48\xc7\xc0\x9c\xff\xff\xff\x48\x99"
+	    "\x48\xc7\xc1\x07\x00\x00\x00\x48\xf7\xf9\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), (uint64_t)-14);
+	ck_assert_uint_eq(gpr(VSL_RDX), (uint64_t)-2);
+}
+END_TEST
+
+START_TEST(cmpxchg_xadd)
+{
+	/* mov $5,%eax; mov $5,%ebx; mov $9,%ecx; cmpxchg %ecx,%ebx; mov $3,%edx;
+	 * xadd %edx,%ebx; hlt */
+	RUN("\xb8\x05\x00\x00\x00\xbb\x05\x00\x00\x00\xb9\x09\x00\x00\x00\x0f\xb1\xcb"
+	    "\xba\x03\x00\x00\x00\x0f\xc1\xd3\xf4");
+	ck_assert_uint_eq(gpr(VSL_RBX), 12);
+	ck_assert_uint_eq(gpr(VSL_RDX), 9);
+	ck_assert_uint_eq(gpr(VSL_RAX), 5);
+}
+END_TEST
+
+START_TEST(strings)
+{
+	/* mov $0x200000,%edi; mov $0xab,%al; mov $16,%ecx; cld; rep stosb;
+	 * mov $0x200000,%esi; mov $0x200100,%edi; mov $2,%ecx; rep movsq;
+	 * mov $0x200100,%edi; mov $0,%al; mov $100,%ecx; repne scasb; hlt */
+	RUN("\xbf\x00\x00\x20\x00\xb0\xab\xb9\x10\x00\x00\x00\xfc\xf3\xaa\xbe\x00\x00\x20\x00"
+	    "\xbf\x00\x01\x20\x00\xb9\x02\x00\x00\x00\xf3\x48\xa5\xbf\x00\x01\x20\x00\xb0\x00"
+	    "\xb9\x64\x00\x00\x00\xf2\xae\xf4");
+	ck_assert_uint_eq(vsl_cpu_fixture_peek(&F, 0x200108), 0xababababababababull);
+	/* the first zero byte after the 16 copied ones is at 0x200110 */
+	ck_assert_uint_eq(gpr(VSL_RDI), 0x200111);
+	ck_assert_uint_eq(gpr(VSL_RCX), 100 - 17);
+	ck_assert_uint_eq(flags() & ZF, ZF);
+}
+END_TEST
+
+START_TEST(call_ret_stack)
+{
+	/* mov $0x300000,%rax; mov %rax,%rsp; push $0x1234; call 1f; hlt;
+	 * 1: pop %rbx; pop %rcx; push %rbx; ret */
+	RUN("\x48\xc7\xc0\x00\x00\x30\x00\x48\x89\xc4\x68\x34\x12\x00\x00\xe8\x01\x00\x00\x00"
+	    "\xf4\x5b\x59\x53\xc3");
+	ck_assert_uint_eq(gpr(VSL_RBX), VSL_FIX_CODE + 0x14);
+	ck_assert_uint_eq(gpr(VSL_RCX), 0x1234);
+	ck_assert_uint_eq(gpr(VSL_RSP), 0x300000);
+	ck_assert_uint_eq(vsl_cpu_get_rip(F.cpu), VSL_FIX_CODE + 0x15);
+}
+END_TEST
+
+START_TEST(cmov32_zero_extends)
+{
+	/* mov $0xffffffff,%ebx; mov $0x11112222,%eax; cmp %eax,%eax; cmovne %ebx,%eax; hlt */
+	vsl_cpu_set_gpr(F.cpu, VSL_RAX, 0xdeadbeef00000000ull);
+	RUN("\xbb\xff\xff\xff\xff\xb8\x22\x22\x11\x11\x39\xc0\x0f\x45\xc3\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), 0x11112222);
+}
+END_TEST
+
+START_TEST(bit_scan)
+{
+	/* mov $0x100,%ebx; bsf %ebx,%ecx; bsr %ebx,%edx; popcnt %ebx,%esi; setz %al; hlt */
+	RUN("\xbb\x00\x01\x00\x00\x0f\xbc\xcb\x0f\xbd\xd3\xf3\x0f\xb8\xf3\x0f\x94\xc0\xf4");
+	ck_assert_uint_eq(gpr(VSL_RCX), 8);
+	ck_assert_uint_eq(gpr(VSL_RDX), 8);
+	ck_assert_uint_eq(gpr(VSL_RSI), 1);
+	ck_assert_uint_eq(gpr(VSL_RAX) & 0xff, 0);
+	/* movq $0,0x200000; mov $67,%eax; bts %rax,0x200000; mov 0x200008,%rbx; hlt */
+	RUN("\x48\xc7\x04\x25\x00\x00\x20\x00\x00\x00\x00\x00\xb8\x43\x00\x00\x00\x48\x0f\xab"
+	    "\x04\x25\x00\x00\x20\x00\x48\x8b\x1c\x25\x08\x00\x20\x00\xf4");
+	ck_assert_uint_eq(gpr(VSL_RBX), 8);
+}
+END_TEST
+
+START_TEST(cpuid_honest)
+{
+	/* mov $0x4321,%eax -> leaf 1 after the next mov; cpuid */
+	/* mov $1,%eax; xor %ecx,%ecx; cpuid; hlt */
+	RUN("\xb8\x01\x00\x00\x00\x31\xc9\x0f\xa2\xf4");
+	uint64_t edx = gpr(VSL_RDX), ecx = gpr(VSL_RCX);
+	ck_assert_uint_eq(edx & (1u << 26), 1u << 26);  /* SSE2 */
+	ck_assert_uint_eq(edx & (1u << 15), 1u << 15);  /* CMOV */
+	ck_assert_uint_eq(ecx & (1u << 28), 0);         /* no AVX */
+	ck_assert_uint_eq(ecx & (1u << 26), 0);         /* no XSAVE */
+}
+END_TEST
+
+START_TEST(pushf_popf)
+{
+	/* pushfq; pop %rax; hlt */
+	RUN("\x9c\x58\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), 2);
+}
+END_TEST
+
+START_TEST(segment_load)
+{
+	/* mov $0x10,%eax; mov %eax,%ds; mov %ds,%ebx; hlt */
+	RUN("\xb8\x10\x00\x00\x00\x8e\xd8\x8c\xdb\xf4");
+	ck_assert_uint_eq(gpr(VSL_RBX), 0x10);
+	/* mov $0x48,%eax; mov %eax,%es -> #GP(0x48): beyond the GDT limit (0x4f)?
+	 * 0x48 is the TSS's upper half: a system descriptor -> #GP(sel) */
+	RUN("\xb8\x48\x00\x00\x00\x8e\xc0\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 13);
+	ck_assert_uint_eq(frame(0), 0x48);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* exceptions */
+
+START_TEST(divide_error)
+{
+	/* xor %ecx,%ecx; div %ecx; hlt */
+	RUN("\x31\xc9\xf7\xf1\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 0);
+	ck_assert_uint_eq(frame(0), VSL_FIX_CODE + 2);   /* RIP of the DIV */
+	ck_assert_uint_eq(frame(1), VSL_FIX_KCS);
+	ck_assert_uint_eq(frame(3), VSL_FIX_STACK);      /* old RSP */
+	ck_assert_uint_eq(frame(4), VSL_FIX_KDS);        /* old SS */
+}
+END_TEST
+
+START_TEST(invalid_opcode)
+{
+	/* ud2 */
+	RUN("\x0f\x0b");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 6);
+	ck_assert_uint_eq(frame(0), VSL_FIX_CODE);
+}
+END_TEST
+
+START_TEST(unknown_msr)
+{
+	/* mov $0x12345,%ecx; rdmsr; hlt */
+	RUN("\xb9\x45\x23\x01\x00\x0f\x32\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 13);
+	ck_assert_uint_eq(frame(0), 0);                  /* error code */
+	ck_assert_uint_eq(frame(1), VSL_FIX_CODE + 5);
+}
+END_TEST
+
+START_TEST(page_fault_not_present)
+{
+	*vsl_cpu_fixture_pte(&F, 0x201000) &= ~1ull;
+	/* mov 0x201008,%rax; hlt */
+	RUN("\x48\x8b\x04\x25\x08\x10\x20\x00\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 14);
+	ck_assert_uint_eq(frame(0), 0);                  /* read, supervisor, not present */
+	ck_assert_uint_eq(frame(1), VSL_FIX_CODE);
+	ck_assert_uint_eq(vsl_cpu_get_cr(F.cpu, 2), 0x201008);
+	/* movq $1,0x201008; hlt */
+	RUN("\x48\xc7\x04\x25\x08\x10\x20\x00\x01\x00\x00\x00\xf4");
+	ck_assert_uint_eq(frame(0), 2);                  /* write */
+}
+END_TEST
+
+START_TEST(page_fault_write_protect)
+{
+	*vsl_cpu_fixture_pte(&F, 0x201000) &= ~2ull;   /* read-only; CR0.WP=1 */
+	/* movq $1,0x201008; hlt */
+	RUN("\x48\xc7\x04\x25\x08\x10\x20\x00\x01\x00\x00\x00\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 14);
+	ck_assert_uint_eq(frame(0), 3);                  /* present, write */
+	ck_assert_uint_eq(vsl_cpu_get_cr(F.cpu, 2), 0x201008);
+	/* the page is still readable: mov 0x201008,%rax; hlt */
+	RUN("\x48\x8b\x04\x25\x08\x10\x20\x00\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), -1);
+}
+END_TEST
+
+START_TEST(accessed_dirty_bits)
+{
+	uint64_t *pte = vsl_cpu_fixture_pte(&F, 0x201000);
+	*pte &= ~0x60ull;
+	/* mov 0x201008,%rax; hlt */
+	RUN("\x48\x8b\x04\x25\x08\x10\x20\x00\xf4");
+	ck_assert_uint_eq(*pte & 0x60, 0x20);            /* A, not D */
+	/* movq $1,0x201008; hlt */
+	RUN("\x48\xc7\x04\x25\x08\x10\x20\x00\x01\x00\x00\x00\xf4");
+	ck_assert_uint_eq(*pte & 0x60, 0x60);            /* A and D */
+}
+END_TEST
+
+START_TEST(nx_violation)
+{
+	/* put a hlt at 0x202000 and make that page non-executable */
+	F.ram[0x202000] = 0xf4;
+	*vsl_cpu_fixture_pte(&F, 0x202000) |= 1ull << 63;
+	/* mov $0x202000,%eax; jmp *%rax */
+	RUN("\xb8\x00\x20\x20\x00\xff\xe0");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 14);
+	ck_assert_uint_eq(frame(0), 0x11);               /* present, instruction fetch */
+	ck_assert_uint_eq(frame(1), 0x202000);
+	ck_assert_uint_eq(vsl_cpu_get_cr(F.cpu, 2), 0x202000);
+}
+END_TEST
+
+START_TEST(fetch_crosses_page)
+{
+	struct vsl_cpu_exit ex;
+	/* mov $0x12345678,%eax; hlt, placed 2 bytes before an unmapped page */
+	static const uint8_t code[] = { 0xb8, 0x78, 0x56, 0x34, 0x12, 0xf4 };
+	memcpy(F.ram + 0x105ffe, code, sizeof(code));
+	*vsl_cpu_fixture_pte(&F, 0x106000) &= ~1ull;
+	vsl_cpu_set_rip(F.cpu, 0x105ffe);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 14);
+	ck_assert_uint_eq(frame(0), 0x10);               /* not present, fetch */
+	ck_assert_uint_eq(frame(1), 0x105ffe);
+	ck_assert_uint_eq(vsl_cpu_get_cr(F.cpu, 2), 0x106000);
+	/* mapped again, the same instruction runs */
+	*vsl_cpu_fixture_pte(&F, 0x106000) |= 1;
+	vsl_cpu_set_rip(F.cpu, 0x105ffe);
+	vsl_cpu_set_gpr(F.cpu, VSL_RSP, VSL_FIX_STACK);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_uint_eq(gpr(VSL_RAX), 0x12345678);
+	ck_assert_uint_eq(vsl_cpu_get_rip(F.cpu), 0x106004);
+}
+END_TEST
+
+START_TEST(double_fault)
+{
+	/* #PF whose gate is not present -> #NP during delivery -> #DF */
+	F.ram[VSL_FIX_IDT + 14 * 16 + 5] &= 0x7f;
+	*vsl_cpu_fixture_pte(&F, 0x201000) &= ~1ull;
+	RUN("\x48\x8b\x04\x25\x08\x10\x20\x00\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 8);
+	ck_assert_uint_eq(frame(0), 0);                  /* #DF error code */
+	ck_assert_uint_eq(frame(1), VSL_FIX_CODE);
+}
+END_TEST
+
+START_TEST(triple_fault)
+{
+	struct vsl_cpu_exit ex;
+	struct vsl_dtable idt = { .base = VSL_FIX_IDT, .limit = 0 };
+	vsl_cpu_set_idt(F.cpu, &idt);
+	/* ud2 -> #GP (vector beyond limit) -> #DF -> shutdown */
+	vsl_cpu_fixture_code(&F, "\x0f\x0b", 2);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_int_eq(ex.reason, VSL_CPU_EXIT_SHUTDOWN);
+}
+END_TEST
+
+START_TEST(external_interrupt)
+{
+	/* sti; nop; nop; hlt: the interrupt is taken after the first NOP (STI shadow) */
+	F.irq_vector = 0x30;
+	RUN("\xfb\x90\x90\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 0x30);
+	ck_assert_uint_eq(frame(0), VSL_FIX_CODE + 2);
+	ck_assert_uint_eq(frame(2) & 0x200, 0x200);      /* IF was set */
+	ck_assert_uint_eq(vsl_cpu_get_rflags(F.cpu) & 0x200, 0); /* interrupt gate clears IF */
+}
+END_TEST
+
+START_TEST(user_mode_and_back)
+{
+	/* iretq to ring 3 at CODE+0x40 which does int $0x80 */
+	struct vsl_cpu_exit ex;
+	static const uint8_t user[] = { 0xcd, 0x80, 0xf4 }; /* int $0x80; hlt */
+	memcpy(F.ram + VSL_FIX_CODE + 0x40, user, sizeof(user));
+	uint64_t fr[5] = { VSL_FIX_CODE + 0x40, VSL_FIX_UCS, 0x202, 0x380000, VSL_FIX_UDS };
+	memcpy(F.ram + VSL_FIX_STACK - 40, fr, 40);
+	vsl_cpu_fixture_code(&F, "\x48\xcf", 2);          /* iretq */
+	vsl_cpu_set_gpr(F.cpu, VSL_RSP, VSL_FIX_STACK - 40);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 0x80);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(F.cpu, VSL_RSP), VSL_FIX_RSP0 - 40);
+	ck_assert_uint_eq(frame(0), VSL_FIX_CODE + 0x42); /* after INT */
+	ck_assert_uint_eq(frame(1), VSL_FIX_UCS);
+	ck_assert_uint_eq(frame(3), 0x380000);
+	ck_assert_uint_eq(frame(4), VSL_FIX_UDS);
+}
+END_TEST
+
+START_TEST(user_page_protection)
+{
+	struct vsl_cpu_exit ex;
+	/* ring 3 reads a supervisor page: mov 0x201008,%rax */
+	static const uint8_t user[] = { 0x48, 0x8b, 0x04, 0x25, 0x08, 0x10, 0x20, 0x00, 0xf4 };
+	memcpy(F.ram + VSL_FIX_CODE + 0x40, user, sizeof(user));
+	*vsl_cpu_fixture_pte(&F, 0x201000) &= ~4ull;
+	uint64_t fr[5] = { VSL_FIX_CODE + 0x40, VSL_FIX_UCS, 0x2, 0x380000, VSL_FIX_UDS };
+	memcpy(F.ram + VSL_FIX_STACK - 40, fr, 40);
+	vsl_cpu_fixture_code(&F, "\x48\xcf", 2);          /* iretq */
+	vsl_cpu_set_gpr(F.cpu, VSL_RSP, VSL_FIX_STACK - 40);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 14);
+	ck_assert_uint_eq(frame(0), 5);                  /* present, user */
+	ck_assert_uint_eq(frame(1), VSL_FIX_CODE + 0x40);
+}
+END_TEST
+
+START_TEST(syscall_sysret)
+{
+	struct vsl_cpu_exit ex;
+	/* STAR: syscall CS=0x08 SS=0x10; sysret base 0x20 -> CS=0x33 SS=0x2b */
+	ck_assert_int_eq(vsl_cpu_set_msr(F.cpu, 0xc0000081, (0x23ull << 48) | (0x08ull << 32)), 0);
+	ck_assert_int_eq(vsl_cpu_set_msr(F.cpu, 0xc0000082, VSL_FIX_CODE + 0x80), 0);
+	ck_assert_int_eq(vsl_cpu_set_msr(F.cpu, 0xc0000084, 0x200), 0);
+	/* kernel entry at +0x80: mov $0x111,%eax; sysretq */
+	static const uint8_t kern[] = { 0xb8, 0x11, 0x01, 0x00, 0x00, 0x48, 0x0f, 0x07 };
+	memcpy(F.ram + VSL_FIX_CODE + 0x80, kern, sizeof(kern));
+	/* user at +0x40: syscall; hlt (hlt at CPL 3 -> #GP) */
+	static const uint8_t user[] = { 0x0f, 0x05, 0xf4 };
+	memcpy(F.ram + VSL_FIX_CODE + 0x40, user, sizeof(user));
+	uint64_t fr[5] = { VSL_FIX_CODE + 0x40, VSL_FIX_UCS, 0x202, 0x380000, VSL_FIX_UDS };
+	memcpy(F.ram + VSL_FIX_STACK - 40, fr, 40);
+	vsl_cpu_fixture_code(&F, "\x48\xcf", 2);          /* iretq */
+	vsl_cpu_set_gpr(F.cpu, VSL_RSP, VSL_FIX_STACK - 40);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_uint_eq(gpr(VSL_RAX), 0x111);
+	ck_assert_uint_eq(gpr(VSL_RCX), VSL_FIX_CODE + 0x42);
+	ck_assert_uint_eq(gpr(VSL_R11) & 0x200, 0x200);
+	/* HLT in ring 3 -> #GP(0) with the user frame */
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 13);
+	ck_assert_uint_eq(frame(1), VSL_FIX_CODE + 0x42);
+	ck_assert_uint_eq(frame(2), VSL_FIX_UCS);
+}
+END_TEST
+
+START_TEST(unimplemented_is_clean)
+{
+	struct vsl_cpu_exit ex;
+	/* sysenter: not implemented -> clean error exit naming the bytes */
+	vsl_cpu_fixture_code(&F, "\x0f\x34", 2);
+	ck_assert_int_ne(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_int_eq(ex.reason, VSL_CPU_EXIT_ERROR);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(F.ctx), "0f 34"));
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(F.ctx), "sysenter"));
+	ck_assert_uint_eq(vsl_cpu_get_rip(F.cpu), VSL_FIX_CODE);
+}
+END_TEST
+
+START_TEST(self_modifying_code)
+{
+	/* movb $0x90,1f(%rip); 1: hlt; hlt -> the first hlt becomes a nop */
+	/* c6 05 00 00 00 00 90 = movb $0x90,0(%rip) (the next byte) */
+	struct vsl_cpu_exit ex = RUN("\xc6\x05\x00\x00\x00\x00\x90\xf4\xf4");
+	ck_assert_int_eq(ex.reason, VSL_CPU_EXIT_HLT);
+	ck_assert_uint_eq(vsl_cpu_get_rip(F.cpu), VSL_FIX_CODE + 9);
+	/* run the same code again from the start: now decoded freshly */
+	ex = RUN("\xc6\x05\x00\x00\x00\x00\x90\xf4\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_rip(F.cpu), VSL_FIX_CODE + 9);
+}
+END_TEST
+
+START_TEST(trace_dump)
+{
+	char buf[4096];
+	RUN("\xb9\x64\x00\x00\x00\x31\xc0\x48\x01\xc8\xe2\xfb\xf4");
+	vsl_cpu_dump_trace(F.cpu, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "loop"));
+	ck_assert_ptr_nonnull(strstr(buf, "hlt"));
+	vsl_cpu_dump(F.cpu, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "rip=0000000000100"));
+}
+END_TEST
+
+static Suite *cpu_suite(void)
+{
+	Suite *s = suite_create("cpu");
+	TCase *tc;
+
+	tc = tcase_create("integer");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, add_flags);
+	tcase_add_test(tc, loop_sum);
+	tcase_add_test(tc, rotate_through_carry);
+	tcase_add_test(tc, shld_64);
+	tcase_add_test(tc, imul_idiv);
+	tcase_add_test(tc, cmpxchg_xadd);
+	tcase_add_test(tc, strings);
+	tcase_add_test(tc, call_ret_stack);
+	tcase_add_test(tc, cmov32_zero_extends);
+	tcase_add_test(tc, bit_scan);
+	tcase_add_test(tc, cpuid_honest);
+	tcase_add_test(tc, pushf_popf);
+	tcase_add_test(tc, segment_load);
+	tcase_add_test(tc, self_modifying_code);
+	tcase_add_test(tc, trace_dump);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("exceptions");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, divide_error);
+	tcase_add_test(tc, invalid_opcode);
+	tcase_add_test(tc, unknown_msr);
+	tcase_add_test(tc, double_fault);
+	tcase_add_test(tc, triple_fault);
+	tcase_add_test(tc, external_interrupt);
+	tcase_add_test(tc, unimplemented_is_clean);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("paging");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, page_fault_not_present);
+	tcase_add_test(tc, page_fault_write_protect);
+	tcase_add_test(tc, accessed_dirty_bits);
+	tcase_add_test(tc, nx_violation);
+	tcase_add_test(tc, fetch_crosses_page);
+	tcase_add_test(tc, user_page_protection);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("system");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, user_mode_and_back);
+	tcase_add_test(tc, syscall_sysret);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(cpu_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
