@@ -119,6 +119,9 @@ static const void *sse_stub(ZydisMnemonic m)
 #define SSE_MX_FLAGS 0x3fu
 #define SSE_MX_MASKS 0x1f80u
 #define SSE_MX_PRE 0x07u   /* IE DE ZE: detected before computing */
+#define SSE_MX_UE 0x10u
+#define SSE_MX_UM 0x800u
+#define SSE_MX_FTZ 0x8000u
 
 static bool sse_is_xmm(const ZydisDecodedOperand *op)
 {
@@ -243,16 +246,37 @@ static int sse_run(struct vsl_cpu *cpu, struct vsl_sse_host *h, const void *stub
 {
 	uint32_t mx = cpu->fpu.mxcsr;
 	uint32_t got, unmasked;
+	struct vsl_sse_host tiny;
 
+	if (!(mx & SSE_MX_UM))
+		tiny = *h;
 	h->mxcsr = (mx | SSE_MX_MASKS) & ~SSE_MX_FLAGS;
 	vsl_sse_host_run(h, stub);
 	got = h->mxcsr & SSE_MX_FLAGS;
+	if (!(mx & SSE_MX_UM)) {
+		/*
+		 * With underflow unmasked, a tiny result faults even when exact,
+		 * while the masked run above flags UE only when it is also
+		 * inexact. A masked run with FTZ flags every tiny result.
+		 */
+		tiny.mxcsr = ((mx | SSE_MX_MASKS) & ~SSE_MX_FLAGS) | SSE_MX_FTZ;
+		vsl_sse_host_run(&tiny, stub);
+		got |= tiny.mxcsr & SSE_MX_UE;
+	}
 	unmasked = got & ~(mx >> 7) & SSE_MX_FLAGS;
 	if (!unmasked) {
 		cpu->fpu.mxcsr = mx | got;
 		return 0;
 	}
-	cpu->fpu.mxcsr = mx | ((unmasked & SSE_MX_PRE) ? (got & SSE_MX_PRE) : got);
+	/*
+	 * Known approximation: with OE/UE unmasked, hardware sets PE from the
+	 * rounding of the exponent-adjusted result; we report the masked
+	 * run's PE, which differs when only the denormal/overflowed form is
+	 * inexact.
+	 */
+	if (unmasked & SSE_MX_PRE)
+		got &= SSE_MX_PRE;
+	cpu->fpu.mxcsr = mx | got;
 	if (cpu->cr4 & VSL_CR4_OSXMMEXCPT)
 		return vsl_cpu_raise(cpu, VSL_EXC_XM, false, 0);
 	return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
@@ -480,10 +504,11 @@ static int sse_exec_cvt_mmx(struct vsl_cpu *cpu, const struct vsl_insn *in)
 	if (m == ZYDIS_MNEMONIC_CVTPS2PI || m == ZYDIS_MNEMONIC_CVTTPS2PI ||
 	    m == ZYDIS_MNEMONIC_CVTPI2PS || m == ZYDIS_MNEMONIC_CVTPI2PD)
 		memset(h.s + 8, 0, 8);
-	if ((r = sse_run(cpu, &h, stub)))
-		return r;
+	/* the x87-to-MMX transition happens even when the conversion faults */
 	if (mmx_reg)
 		vsl_x87_mmx_enter(&cpu->fpu);
+	if ((r = sse_run(cpu, &h, stub)))
+		return r;
 	if (sse_is_mm(dst)) {
 		uint64_t v;
 
@@ -883,6 +908,8 @@ static int sse_exec_emms(struct vsl_cpu *cpu)
 
 	if ((r = sse_check_mmx(cpu, false)))
 		return r;
+	/* all tags empty; TOP = 0 as well, like every MMX insn (host-verified) */
+	cpu->fpu.fsw &= (uint16_t)~(7u << 11);
 	cpu->fpu.ftw = 0xffff;
 	return 0;
 }
@@ -956,8 +983,12 @@ int vsl_fpu_load_image(struct vsl_fpu_state *f, const uint8_t img[512], bool rex
 	if (mx & ~VSL_FPU_MXCSR_MASK)
 		return -1;
 	f->mxcsr = mx;
-	f->fcw = sse_get16(img);
-	f->fsw = sse_get16(img + 2);
+	/* as the host does: reserved FCW bits read back fixed, ES and B follow
+	 * the unmasked flags */
+	f->fcw = (sse_get16(img) & 0x1f3f) | 0x40;
+	f->fsw = sse_get16(img + 2) & 0x7f7f;
+	if (vsl_x87_pending(f))
+		f->fsw |= 0x8080;
 	f->fop = sse_get16(img + 6) & 0x7ff;
 	if (rexw) {
 		f->fip = sse_get64(img + 8);

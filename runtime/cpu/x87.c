@@ -224,7 +224,7 @@ static uint8_t x87_env_load(struct vsl_cpu *cpu, const uint8_t *e, bool o16)
 		uint16_t h[7];
 
 		memcpy(h, e, 14);
-		f->fcw = h[0];
+		f->fcw = (h[0] & 0x1f3f) | 0x40;
 		f->fsw = h[1];
 		ftw = h[2];
 		if (real) {
@@ -242,7 +242,7 @@ static uint8_t x87_env_load(struct vsl_cpu *cpu, const uint8_t *e, bool o16)
 		uint32_t w[7];
 
 		memcpy(w, e, 28);
-		f->fcw = (uint16_t)w[0];
+		f->fcw = (uint16_t)((w[0] & 0x1f3f) | 0x40);
 		f->fsw = (uint16_t)w[1];
 		ftw = (uint16_t)w[2];
 		if (real) {
@@ -258,7 +258,8 @@ static uint8_t x87_env_load(struct vsl_cpu *cpu, const uint8_t *e, bool o16)
 			f->fds = (uint16_t)w[6];
 		}
 	}
-	/* only "empty or not" survives a load; B and ES follow the flags */
+	/* only "empty or not" survives a load; B and ES follow the flags and
+	 * reserved FCW bits read back fixed (both as the host does) */
 	for (unsigned r = 0; r < 8; r++)
 		if (((ftw >> (2 * r)) & 3) != 3)
 			abridged |= (uint8_t)(1u << r);
@@ -283,7 +284,9 @@ static int x87_exec_env(struct vsl_cpu *cpu, const struct vsl_insn *in, const Zy
 		n = x87_env_store(cpu, buf, o16);
 		if ((r = vsl_cpu_write_lin(cpu, lin, buf, n)))
 			return r;
+		/* all exceptions masked now: nothing is pending any more */
 		f->fcw |= 0x3f;
+		f->fsw &= 0x7f7f;
 		return 0;
 	}
 	if (op == 5 && reg == 6) {           /* FNSAVE */
