@@ -91,6 +91,7 @@ include builder/module.mk
 include runtime/module.mk
 include cli/module.mk
 include tests/module.mk
+include tests/diff/module.mk
 
 LIBNAMES := builder runtime formats common
 LIBFILES := $(foreach l,$(LIBNAMES),$(BUILD)/lib/libvessel$(l).a)
@@ -159,3 +160,7 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# builder: libelf (kernel module dependencies), libguestfs (recipe disks),
+# libcrypt (root-password hashes)
+LIBS += $(shell pkg-config --libs libelf libguestfs 2>/dev/null) -lcrypt

@@ -1,0 +1,1436 @@
+/*
+ * Random instruction sequences for the differential CPU tests.
+ *
+ * vsl_diff_gen(t, seed, opts) fills a test from a seed alone (xoshiro256**
+ * seeded through splitmix64), so (seed, classes, length, cpl) reproduces it
+ * exactly. Each step draws a class, then a mnemonic, width and operand form;
+ * instructions are encoded with Zydis' encoder (branches by hand), decoded
+ * back to check the encoding and to learn which flags they test and write.
+ *
+ * Invariants the sequences keep, so that both runs stay comparable:
+ *  - RSP and R15 are never written except by push/pop/call/ret (R15 holds
+ *    DIFF_DATA: the base of memory operands). Every memory operand lies in
+ *    the data pages; addressing forms vary ([r15+disp], [r15+idx*s+disp]
+ *    with idx set just before, [abs32], [rip+disp], 32-bit address size).
+ *  - No instruction reads a flag that is undefined at that point (see
+ *    flags.c); when one would, the step is redrawn.
+ *  - Values that the outcome depends on (shift counts in CL, dividends and
+ *    divisors, string pointers and counts, bit offsets) are loaded by
+ *    "setup" MOVs right before the instruction, which keeps #DE, undefined
+ *    results and out-of-page accesses under the generator's control.
+ *  - The sequence ends with HLT (at CPL 3 that raises #GP: the handler
+ *    records it and halts).
+ */
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <Zydis/Zydis.h>
+
+#include "tests/diff/diff.h"
+
+struct gen {
+	struct vsl_diff_test *t;
+	uint64_t s[4];
+	uint32_t at;
+	uint32_t undef;
+	int32_t depth;          /* bytes pushed below the initial RSP */
+	int cls;
+	bool in_branch;         /* generating the body of a forward branch */
+	uint32_t mask;          /* classes to draw from */
+	struct vsl_diff_insn *insn;
+	size_t n, cap;
+	ZydisDecoder dec;
+};
+
+struct gen_mark {
+	uint32_t at, undef;
+	int32_t depth;
+	size_t n;
+};
+
+static const char *const gen_class_names[DIFF_C_COUNT] = {
+	[DIFF_C_ALU] = "alu", [DIFF_C_SHIFT] = "shift", [DIFF_C_MULDIV] = "muldiv",
+	[DIFF_C_DE] = "de", [DIFF_C_BIT] = "bit", [DIFF_C_COND] = "cond",
+	[DIFF_C_XCHG] = "xchg", [DIFF_C_MOV] = "mov", [DIFF_C_STACK] = "stack",
+	[DIFF_C_STRING] = "string", [DIFF_C_FLAGS] = "flags", [DIFF_C_BRANCH] = "branch",
+	[DIFF_C_SSEMOV] = "ssemov", [DIFF_C_SSEINT] = "sseint", [DIFF_C_SSEFP] = "ssefp",
+	[DIFF_C_SSECVT] = "ssecvt", [DIFF_C_FAULT] = "fault",
+};
+
+const char *vsl_diff_class_name(int cls)
+{
+	if (cls < 0 || cls >= DIFF_C_COUNT)
+		return "end";
+	return gen_class_names[cls];
+}
+
+int vsl_diff_class_parse(const char *list, uint32_t *mask)
+{
+	char buf[512], *tok, *save = NULL;
+	int i;
+
+	*mask = 0;
+	if (strlen(list) >= sizeof(buf))
+		return -1;
+	strcpy(buf, list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		bool neg = tok[0] == '-';
+
+		if (neg)
+			tok++;
+		if (!strcmp(tok, "all")) {
+			*mask = neg ? 0 : DIFF_C_ALL;
+			continue;
+		}
+		for (i = 0; i < DIFF_C_COUNT; i++)
+			if (!strcmp(tok, gen_class_names[i]))
+				break;
+		if (i == DIFF_C_COUNT)
+			return -1;
+		if (neg)
+			*mask &= ~(1u << i);
+		else
+			*mask |= 1u << i;
+	}
+	return *mask ? 0 : -1;
+}
+
+/* ---- random numbers ---- */
+
+static uint64_t gen_splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t gen_rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t gen_u64(struct gen *g)
+{
+	uint64_t r = gen_rotl(g->s[1] * 5, 7) * 9, t = g->s[1] << 17;
+
+	g->s[2] ^= g->s[0];
+	g->s[3] ^= g->s[1];
+	g->s[1] ^= g->s[2];
+	g->s[0] ^= g->s[3];
+	g->s[2] ^= t;
+	g->s[3] = gen_rotl(g->s[3], 45);
+	return r;
+}
+
+/* uniform in [0, n) (n > 0) */
+static uint32_t gen_below(struct gen *g, uint32_t n)
+{
+	return (uint32_t)(((gen_u64(g) >> 32) * n) >> 32);
+}
+
+static bool gen_chance(struct gen *g, unsigned percent)
+{
+	return gen_below(g, 100) < percent;
+}
+
+static uint64_t gen_trunc(uint64_t v, unsigned bits)
+{
+	return bits >= 64 ? v : v & ((1ull << bits) - 1);
+}
+
+/* An "interesting" value: edges, small numbers, sign boundaries, random bits. */
+static uint64_t gen_value(struct gen *g, unsigned bits)
+{
+	uint64_t top = bits >= 64 ? 1ull << 63 : 1ull << (bits - 1);
+	uint64_t v;
+
+	switch (gen_below(g, 10)) {
+	case 0: v = gen_below(g, 4); break;
+	case 1: v = (uint64_t)-(int64_t)gen_below(g, 4); break;
+	case 2: v = top - 2 + gen_below(g, 4); break;
+	case 3: v = gen_below(g, 256); break;
+	case 4: v = 1ull << gen_below(g, bits); break;
+	default: v = gen_u64(g); break;
+	}
+	return gen_trunc(v, bits);
+}
+
+/* ---- registers and operands ---- */
+
+static ZydisRegister gen_gpr(int idx, unsigned bits)
+{
+	switch (bits) {
+	case 8:
+		if (idx < 4)
+			return (ZydisRegister)(ZYDIS_REGISTER_AL + idx);
+		if (idx < 8)
+			return (ZydisRegister)(ZYDIS_REGISTER_SPL + idx - 4);
+		return (ZydisRegister)(ZYDIS_REGISTER_R8B + idx - 8);
+	case 16:
+		return (ZydisRegister)(ZYDIS_REGISTER_AX + idx);
+	case 32:
+		return (ZydisRegister)(ZYDIS_REGISTER_EAX + idx);
+	default:
+		return (ZydisRegister)(ZYDIS_REGISTER_RAX + idx);
+	}
+}
+
+/* Index 0..15 of a register the sequence may write (not RSP, not R15). */
+static int gen_widx(struct gen *g)
+{
+	int i;
+
+	do
+		i = (int)gen_below(g, 16);
+	while (i == 4 || i == 15);
+	return i;
+}
+
+static ZydisRegister gen_wreg(struct gen *g, unsigned bits)
+{
+	if (bits == 8 && gen_chance(g, 12))
+		return (ZydisRegister)(ZYDIS_REGISTER_AH + gen_below(g, 4));
+	return gen_gpr(gen_widx(g), bits);
+}
+
+/* Any register as a source (RSP and R15 included). */
+static ZydisRegister gen_rreg(struct gen *g, unsigned bits)
+{
+	if (bits == 8 && gen_chance(g, 12))
+		return (ZydisRegister)(ZYDIS_REGISTER_AH + gen_below(g, 4));
+	return gen_gpr((int)gen_below(g, 16), bits);
+}
+
+static unsigned gen_width(struct gen *g)
+{
+	static const unsigned w[] = { 8, 16, 32, 64 };
+
+	return w[gen_below(g, 4)];
+}
+
+static unsigned gen_width16(struct gen *g)
+{
+	static const unsigned w[] = { 16, 32, 64 };
+
+	return w[gen_below(g, 3)];
+}
+
+static ZydisEncoderOperand gen_op_reg(ZydisRegister r)
+{
+	ZydisEncoderOperand o;
+
+	memset(&o, 0, sizeof(o));
+	o.type = ZYDIS_OPERAND_TYPE_REGISTER;
+	o.reg.value = r;
+	return o;
+}
+
+static ZydisEncoderOperand gen_op_imm(uint64_t v)
+{
+	ZydisEncoderOperand o;
+
+	memset(&o, 0, sizeof(o));
+	o.type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
+	o.imm.u = v;
+	return o;
+}
+
+/* An immediate for a bits-wide operation: imm8 (sign-extended) or full. */
+static uint64_t gen_imm(struct gen *g, unsigned bits)
+{
+	if (gen_chance(g, 40))
+		return (uint64_t)(int64_t)(int8_t)gen_u64(g);
+	if (bits == 64)
+		return (uint64_t)(int64_t)(int32_t)gen_value(g, 32);
+	return gen_value(g, bits);
+}
+
+static void gen_mark(struct gen *g, struct gen_mark *m)
+{
+	*m = (struct gen_mark){ .at = g->at, .undef = g->undef, .depth = g->depth, .n = g->n };
+}
+
+static void gen_rollback(struct gen *g, const struct gen_mark *m)
+{
+	g->at = m->at;
+	g->undef = m->undef;
+	g->depth = m->depth;
+	g->n = m->n;
+}
+
+/*
+ * Append one encoded instruction. count: the shift/rotate count, or the
+ * REP count of a string instruction, or -1. Fails (-1) if the bytes do not
+ * decode to exactly one instruction, if it tests an undefined flag, or if
+ * the code area is full.
+ */
+static int gen_bytes(struct gen *g, const uint8_t *b, size_t len, int count)
+{
+	ZydisDecodedInstruction di;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	uint32_t tested = 0, written = 0, undef;
+
+	if (g->at + len + 32 > DIFF_CODE_MAX)
+		return -1;
+	if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&g->dec, b, len, &di, ops)) || di.length != len)
+		return -1;
+	if (di.cpu_flags) {
+		tested = di.cpu_flags->tested;
+		written = di.cpu_flags->modified | di.cpu_flags->set_0 | di.cpu_flags->set_1 |
+			  di.cpu_flags->undefined;
+	}
+	if (tested & g->undef & DIFF_ARITH)
+		return -1;
+	undef = vsl_diff_flags_undef(di.mnemonic, di.operand_width, count);
+	if (vsl_diff_flags_counted(di.mnemonic) && count >= 0 &&
+	    (count & (di.operand_width == 64 ? 63 : 31)) == 0)
+		written = 0;
+	if ((di.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
+			      ZYDIS_ATTRIB_HAS_REPNE)) && count == 0)
+		written = 0;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 64;
+		struct vsl_diff_insn *p = realloc(g->insn, cap * sizeof(*p));
+
+		if (!p)
+			return -1;
+		g->insn = p;
+		g->cap = cap;
+	}
+	memcpy(g->t->ram + DIFF_CODE + g->at, b, len);
+	g->undef = ((g->undef & ~written) | undef) & DIFF_ARITH;
+	g->insn[g->n++] = (struct vsl_diff_insn){
+		.off = g->at, .len = (uint8_t)len, .cls = (uint8_t)g->cls,
+		.mnemonic = (uint16_t)di.mnemonic, .undef_after = g->undef,
+	};
+	g->at += (uint32_t)len;
+	return 0;
+}
+
+static int gen_encode(struct gen *g, ZydisEncoderRequest *req, int count)
+{
+	uint8_t b[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	ZyanUSize len = sizeof(b);
+
+	req->machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstructionAbsolute(req, b, &len, DIFF_CODE + g->at)))
+		return -1;
+	return gen_bytes(g, b, len, count);
+}
+
+static void gen_req(ZydisEncoderRequest *r, ZydisMnemonic m, unsigned nops)
+{
+	memset(r, 0, sizeof(*r));
+	r->mnemonic = m;
+	r->operand_count = (ZyanU8)nops;
+}
+
+static int gen_insn0(struct gen *g, ZydisMnemonic m)
+{
+	ZydisEncoderRequest r;
+
+	gen_req(&r, m, 0);
+	return gen_encode(g, &r, -1);
+}
+
+static int gen_insn1(struct gen *g, ZydisMnemonic m, ZydisEncoderOperand a, int count)
+{
+	ZydisEncoderRequest r;
+
+	gen_req(&r, m, 1);
+	r.operands[0] = a;
+	return gen_encode(g, &r, count);
+}
+
+static int gen_insn2(struct gen *g, ZydisMnemonic m, ZydisEncoderOperand a,
+		     ZydisEncoderOperand b, int count)
+{
+	ZydisEncoderRequest r;
+
+	gen_req(&r, m, 2);
+	r.operands[0] = a;
+	r.operands[1] = b;
+	return gen_encode(g, &r, count);
+}
+
+static int gen_insn3(struct gen *g, ZydisMnemonic m, ZydisEncoderOperand a,
+		     ZydisEncoderOperand b, ZydisEncoderOperand c, int count)
+{
+	ZydisEncoderRequest r;
+
+	gen_req(&r, m, 3);
+	r.operands[0] = a;
+	r.operands[1] = b;
+	r.operands[2] = c;
+	return gen_encode(g, &r, count);
+}
+
+/* Setup: load a full 64-bit register with v (mov r64, imm). */
+static int gen_set64(struct gen *g, int idx, uint64_t v)
+{
+	return gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(gen_gpr(idx, 64)), gen_op_imm(v), -1);
+}
+
+/*
+ * A memory operand of size bytes at a random offset of the data pages
+ * (aligned to align when align > 1). May emit a setup MOV for an index
+ * register. *off receives the operand's offset in the data pages.
+ */
+static int gen_mem_at(struct gen *g, unsigned size, uint32_t o, ZydisEncoderOperand *op)
+{
+	memset(op, 0, sizeof(*op));
+	op->type = ZYDIS_OPERAND_TYPE_MEMORY;
+	op->mem.size = (ZyanU16)size;
+	switch (gen_below(g, 10)) {
+	case 0: case 1: case 2: case 3:
+		op->mem.base = ZYDIS_REGISTER_R15;
+		op->mem.displacement = o;
+		break;
+	case 4: case 5: {
+		static const uint8_t scales[] = { 1, 2, 4, 8 };
+		int idx = gen_widx(g);
+		uint8_t s = scales[gen_below(g, 4)];
+		uint32_t v = gen_below(g, o / s + 1);
+
+		if (gen_set64(g, idx, v) < 0)
+			return -1;
+		op->mem.base = ZYDIS_REGISTER_R15;
+		op->mem.index = gen_gpr(idx, 64);
+		op->mem.scale = s;
+		op->mem.displacement = (int64_t)o - (int64_t)v * s;
+		break;
+	}
+	case 6:
+		op->mem.displacement = DIFF_DATA + o;
+		break;
+	case 7: case 8:
+		op->mem.base = ZYDIS_REGISTER_RIP;
+		op->mem.displacement = DIFF_DATA + o;
+		break;
+	default:
+		op->mem.base = ZYDIS_REGISTER_R15D;
+		op->mem.displacement = o;
+		break;
+	}
+	return 0;
+}
+
+static uint32_t gen_offset(struct gen *g, unsigned size, unsigned align)
+{
+	uint32_t o = gen_below(g, DIFF_DATA_SIZE - size + 1);
+
+	if (align > 1)
+		o &= ~(align - 1);
+	else if (gen_chance(g, 50))
+		o &= ~(size - 1);
+	return o;
+}
+
+static int gen_mem(struct gen *g, unsigned size, unsigned align, ZydisEncoderOperand *op)
+{
+	return gen_mem_at(g, size, gen_offset(g, size, align), op);
+}
+
+/* r/m operand: a writable register or memory. */
+static int gen_rm(struct gen *g, unsigned bits, bool mem, ZydisEncoderOperand *op)
+{
+	if (mem)
+		return gen_mem(g, bits / 8, 1, op);
+	*op = gen_op_reg(gen_wreg(g, bits));
+	return 0;
+}
+
+static void gen_lock(struct gen *g, ZydisEncoderRequest *r, bool mem)
+{
+	if (mem && gen_chance(g, 25))
+		r->prefixes |= ZYDIS_ATTRIB_HAS_LOCK;
+}
+
+/* ---- classes ---- */
+
+static const ZydisMnemonic gen_setcc[16] = {
+	ZYDIS_MNEMONIC_SETO, ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETB, ZYDIS_MNEMONIC_SETNB,
+	ZYDIS_MNEMONIC_SETZ, ZYDIS_MNEMONIC_SETNZ, ZYDIS_MNEMONIC_SETBE, ZYDIS_MNEMONIC_SETNBE,
+	ZYDIS_MNEMONIC_SETS, ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETP, ZYDIS_MNEMONIC_SETNP,
+	ZYDIS_MNEMONIC_SETL, ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETLE, ZYDIS_MNEMONIC_SETNLE,
+};
+static const ZydisMnemonic gen_cmovcc[16] = {
+	ZYDIS_MNEMONIC_CMOVO, ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVB, ZYDIS_MNEMONIC_CMOVNB,
+	ZYDIS_MNEMONIC_CMOVZ, ZYDIS_MNEMONIC_CMOVNZ, ZYDIS_MNEMONIC_CMOVBE, ZYDIS_MNEMONIC_CMOVNBE,
+	ZYDIS_MNEMONIC_CMOVS, ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVP, ZYDIS_MNEMONIC_CMOVNP,
+	ZYDIS_MNEMONIC_CMOVL, ZYDIS_MNEMONIC_CMOVNL, ZYDIS_MNEMONIC_CMOVLE, ZYDIS_MNEMONIC_CMOVNLE,
+};
+
+static int gen_alu(struct gen *g)
+{
+	static const ZydisMnemonic bin[] = {
+		ZYDIS_MNEMONIC_ADD, ZYDIS_MNEMONIC_OR, ZYDIS_MNEMONIC_ADC, ZYDIS_MNEMONIC_SBB,
+		ZYDIS_MNEMONIC_AND, ZYDIS_MNEMONIC_SUB, ZYDIS_MNEMONIC_XOR, ZYDIS_MNEMONIC_CMP,
+		ZYDIS_MNEMONIC_TEST,
+	};
+	static const ZydisMnemonic un[] = {
+		ZYDIS_MNEMONIC_INC, ZYDIS_MNEMONIC_DEC, ZYDIS_MNEMONIC_NEG, ZYDIS_MNEMONIC_NOT,
+	};
+	unsigned bits = gen_width(g);
+	ZydisEncoderRequest r;
+	ZydisEncoderOperand a, b;
+
+	if (gen_chance(g, 25)) {
+		bool mem = gen_chance(g, 40);
+
+		if (gen_rm(g, bits, mem, &a) < 0)
+			return -1;
+		gen_req(&r, un[gen_below(g, 4)], 1);
+		r.operands[0] = a;
+		gen_lock(g, &r, mem);
+		return gen_encode(g, &r, -1);
+	}
+	gen_req(&r, bin[gen_below(g, 9)], 2);
+	switch (gen_below(g, 5)) {
+	case 0: /* r, r */
+		a = gen_op_reg(gen_wreg(g, bits));
+		b = gen_op_reg(gen_rreg(g, bits));
+		break;
+	case 1: /* r, m */
+		a = gen_op_reg(gen_wreg(g, bits));
+		if (gen_mem(g, bits / 8, 1, &b) < 0)
+			return -1;
+		break;
+	case 2: /* m, r */
+		if (gen_mem(g, bits / 8, 1, &a) < 0)
+			return -1;
+		b = gen_op_reg(gen_rreg(g, bits));
+		gen_lock(g, &r, true);
+		break;
+	case 3: /* r, imm */
+		a = gen_op_reg(gen_wreg(g, bits));
+		b = gen_op_imm(gen_imm(g, bits));
+		break;
+	default: /* m, imm */
+		if (gen_mem(g, bits / 8, 1, &a) < 0)
+			return -1;
+		b = gen_op_imm(gen_imm(g, bits));
+		gen_lock(g, &r, true);
+		break;
+	}
+	if (r.mnemonic == ZYDIS_MNEMONIC_CMP || r.mnemonic == ZYDIS_MNEMONIC_TEST)
+		r.prefixes &= ~(ZydisInstructionAttributes)ZYDIS_ATTRIB_HAS_LOCK;
+	r.operands[0] = a;
+	r.operands[1] = b;
+	return gen_encode(g, &r, -1);
+}
+
+static int gen_count(struct gen *g)
+{
+	if (gen_chance(g, 80))
+		return (int)gen_below(g, 71);
+	return (int)gen_below(g, 256);
+}
+
+static int gen_shift(struct gen *g)
+{
+	static const ZydisMnemonic sh[] = {
+		ZYDIS_MNEMONIC_SHL, ZYDIS_MNEMONIC_SHR, ZYDIS_MNEMONIC_SAR, ZYDIS_MNEMONIC_ROL,
+		ZYDIS_MNEMONIC_ROR, ZYDIS_MNEMONIC_RCL, ZYDIS_MNEMONIC_RCR,
+	};
+	bool dbl = gen_chance(g, 25);
+	unsigned bits = dbl ? gen_width16(g) : gen_width(g);
+	bool mem = gen_chance(g, 30);
+	int form = (int)gen_below(g, 3); /* 0: 1, 1: imm8, 2: CL */
+	int count = form == 0 ? 1 : gen_count(g);
+	ZydisEncoderOperand a, c;
+
+	if (dbl) {
+		if (form == 0)
+			form = 1;
+		if (bits == 16 && (count & 31) > 16)
+			count = (int)gen_below(g, 17);
+	}
+	if (form == 2 && gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(ZYDIS_REGISTER_CL),
+				   gen_op_imm((uint64_t)count), -1) < 0)
+		return -1;
+	if (mem) {
+		if (gen_mem(g, bits / 8, 1, &a) < 0)
+			return -1;
+	} else {
+		int idx = gen_widx(g);
+
+		if (form == 2 && idx == 1 && bits == 8) /* keep CL if it is the count */
+			return -1;
+		a = gen_op_reg(gen_gpr(idx, bits));
+	}
+	c = form == 2 ? gen_op_reg(ZYDIS_REGISTER_CL) : gen_op_imm((uint64_t)count);
+	if (dbl)
+		return gen_insn3(g, gen_chance(g, 50) ? ZYDIS_MNEMONIC_SHLD : ZYDIS_MNEMONIC_SHRD,
+				 a, gen_op_reg(gen_rreg(g, bits)), c, count);
+	return gen_insn2(g, sh[gen_below(g, 7)], a, c, count);
+}
+
+/* Setup: load the divisor (register or memory) with d; returns the operand. */
+static int gen_divisor(struct gen *g, unsigned bits, uint64_t d, ZydisEncoderOperand *op)
+{
+	if (gen_chance(g, 40)) {
+		uint32_t o = gen_offset(g, bits / 8, bits / 8);
+		ZydisEncoderOperand m;
+
+		if (gen_mem_at(g, bits / 8, o, &m) < 0)
+			return -1;
+		if (bits == 64) { /* mov m64, imm32 sign-extends: store through RAX? no: via RCX */
+			int idx;
+
+			do
+				idx = gen_widx(g);
+			while (idx == 0 || idx == 2);
+			if (gen_set64(g, idx, d) < 0 ||
+			    gen_insn2(g, ZYDIS_MNEMONIC_MOV, m, gen_op_reg(gen_gpr(idx, 64)), -1) < 0)
+				return -1;
+		} else if (gen_insn2(g, ZYDIS_MNEMONIC_MOV, m, gen_op_imm(d), -1) < 0) {
+			return -1;
+		}
+		*op = m;
+		return 0;
+	}
+	for (;;) {
+		int idx = gen_widx(g);
+
+		if (idx == 0 || idx == 2)
+			continue;
+		if (gen_set64(g, idx, d) < 0)
+			return -1;
+		*op = gen_op_reg(gen_gpr(idx, bits));
+		return 0;
+	}
+}
+
+static int gen_div(struct gen *g, bool random_ops)
+{
+	unsigned bits = gen_width(g);
+	bool sgn = gen_chance(g, 50);
+	unsigned __int128 dividend;
+	uint64_t d, lo, hi;
+	ZydisEncoderOperand op;
+
+	if (random_ops) {
+		d = gen_chance(g, 50) ? 0 : gen_value(g, bits);
+		lo = gen_value(g, 64);
+		hi = gen_chance(g, 50) ? gen_value(g, 64) : gen_below(g, 3);
+	} else if (!sgn) {
+		uint64_t q = gen_value(g, bits), rm;
+
+		do
+			d = gen_value(g, bits);
+		while (d == 0);
+		rm = gen_u64(g) % d;
+		dividend = (unsigned __int128)q * d + rm;
+		lo = (uint64_t)dividend;
+		hi = (uint64_t)(dividend >> 64);
+	} else {
+		int64_t sq, sd, sr;
+		__int128 sdiv;
+
+		sq = (int64_t)(gen_value(g, bits) << (64 - bits)) >> (64 - bits);
+		do
+			sd = (int64_t)(gen_value(g, bits) << (64 - bits)) >> (64 - bits);
+		while (sd == 0);
+		{
+			uint64_t ad = sd < 0 ? (uint64_t)0 - (uint64_t)sd : (uint64_t)sd;
+			uint64_t mag = gen_u64(g) % ad;
+			__int128 prod = (__int128)sq * sd;
+
+			sr = (int64_t)mag;
+			if (prod < 0 || (prod == 0 && gen_chance(g, 50)))
+				sr = -sr;
+			sdiv = prod + sr;
+		}
+		d = (uint64_t)sd;
+		lo = (uint64_t)sdiv;
+		hi = (uint64_t)((unsigned __int128)sdiv >> 64);
+	}
+	d = gen_trunc(d, bits);
+	/* place the dividend: AX for 8-bit, else DX:AX / EDX:EAX / RDX:RAX */
+	if (bits == 8) {
+		uint64_t ax = bits == 8 ? ((hi << 8) | (lo & 0xff)) : 0;
+
+		if (!random_ops)
+			ax = lo & 0xffff;
+		if (gen_set64(g, 0, (gen_u64(g) & ~0xffffull) | (ax & 0xffff)) < 0)
+			return -1;
+	} else {
+		uint64_t l = lo, h = hi;
+
+		if (bits < 64) {
+			unsigned __int128 full = ((unsigned __int128)hi << 64) | lo;
+
+			l = gen_trunc((uint64_t)full, bits);
+			h = gen_trunc((uint64_t)(full >> bits), bits);
+			if (random_ops)
+				h = gen_trunc(hi, bits);
+			l |= gen_u64(g) & ~gen_trunc(~0ull, bits);
+			h |= gen_u64(g) & ~gen_trunc(~0ull, bits);
+		}
+		if (gen_set64(g, 0, l) < 0 || gen_set64(g, 2, h) < 0)
+			return -1;
+	}
+	if (gen_divisor(g, bits, d, &op) < 0)
+		return -1;
+	return gen_insn1(g, sgn ? ZYDIS_MNEMONIC_IDIV : ZYDIS_MNEMONIC_DIV, op, -1);
+}
+
+static int gen_muldiv(struct gen *g)
+{
+	unsigned bits;
+	ZydisEncoderOperand a, b;
+	bool mem = gen_chance(g, 35);
+
+	switch (gen_below(g, 5)) {
+	case 0: case 1:
+		bits = gen_width(g);
+		if (gen_rm(g, bits, mem, &a) < 0)
+			return -1;
+		if (!mem)
+			a = gen_op_reg(gen_rreg(g, bits));
+		return gen_insn1(g, gen_chance(g, 50) ? ZYDIS_MNEMONIC_MUL : ZYDIS_MNEMONIC_IMUL, a, -1);
+	case 2:
+		bits = gen_width16(g);
+		if (mem) {
+			if (gen_mem(g, bits / 8, 1, &b) < 0)
+				return -1;
+		} else {
+			b = gen_op_reg(gen_rreg(g, bits));
+		}
+		a = gen_op_reg(gen_wreg(g, bits));
+		if (gen_chance(g, 50))
+			return gen_insn2(g, ZYDIS_MNEMONIC_IMUL, a, b, -1);
+		return gen_insn3(g, ZYDIS_MNEMONIC_IMUL, a, b,
+				 gen_op_imm(gen_imm(g, bits == 64 ? 32 : bits)), -1);
+	default:
+		return gen_div(g, false);
+	}
+}
+
+static int gen_bit(struct gen *g)
+{
+	static const ZydisMnemonic bt[] = {
+		ZYDIS_MNEMONIC_BT, ZYDIS_MNEMONIC_BTS, ZYDIS_MNEMONIC_BTR, ZYDIS_MNEMONIC_BTC,
+	};
+	unsigned bits = gen_width16(g);
+	ZydisEncoderOperand a, b;
+	ZydisEncoderRequest r;
+
+	switch (gen_below(g, 6)) {
+	case 0: case 1: { /* bt* r/m, imm8 */
+		bool mem = gen_chance(g, 40);
+
+		if (gen_rm(g, bits, mem, &a) < 0)
+			return -1;
+		gen_req(&r, bt[gen_below(g, 4)], 2);
+		r.operands[0] = a;
+		r.operands[1] = gen_op_imm(gen_below(g, 256));
+		if (r.mnemonic != ZYDIS_MNEMONIC_BT)
+			gen_lock(g, &r, mem);
+		return gen_encode(g, &r, -1);
+	}
+	case 2: { /* bt* r, r */
+		gen_req(&r, bt[gen_below(g, 4)], 2);
+		r.operands[0] = gen_op_reg(gen_wreg(g, bits));
+		r.operands[1] = gen_op_reg(gen_rreg(g, bits));
+		return gen_encode(g, &r, -1);
+	}
+	case 3: { /* bt* m, r with a bit offset that stays in the data pages */
+		uint32_t o = 2048 + gen_below(g, DIFF_DATA_SIZE - 4096);
+		int64_t lo = -(int64_t)o * 8, hi = (int64_t)(DIFF_DATA_SIZE - o - 8) * 8;
+		int64_t off = lo + (int64_t)gen_below(g, (uint32_t)(hi - lo));
+		int idx = gen_widx(g);
+
+		if (bits == 16) {
+			if (off < -32768)
+				off = -32768 + (int64_t)gen_below(g, 100);
+			if (off > 32767)
+				off = 32767 - (int64_t)gen_below(g, 100);
+		}
+		if (gen_set64(g, idx, (uint64_t)off) < 0)
+			return -1;
+		if (gen_mem_at(g, bits / 8, o, &a) < 0)
+			return -1;
+		if (a.mem.index == gen_gpr(idx, 64))
+			return -1;
+		gen_req(&r, bt[gen_below(g, 4)], 2);
+		r.operands[0] = a;
+		r.operands[1] = gen_op_reg(gen_gpr(idx, bits));
+		if (r.mnemonic != ZYDIS_MNEMONIC_BT)
+			gen_lock(g, &r, true);
+		return gen_encode(g, &r, -1);
+	}
+	case 4: { /* bsf/bsr r, r/m (sometimes a zero source) */
+		bool mem = gen_chance(g, 35);
+
+		if (mem) {
+			if (gen_mem(g, bits / 8, 1, &b) < 0)
+				return -1;
+		} else {
+			int idx = (int)gen_below(g, 16);
+
+			if (gen_chance(g, 15) && idx != 4 && idx != 15 && gen_set64(g, idx, 0) < 0)
+				return -1;
+			b = gen_op_reg(gen_gpr(idx, bits));
+		}
+		a = gen_op_reg(gen_wreg(g, bits));
+		return gen_insn2(g, gen_chance(g, 50) ? ZYDIS_MNEMONIC_BSF : ZYDIS_MNEMONIC_BSR, a, b, -1);
+	}
+	default: /* bswap r32/r64 */
+		return gen_insn1(g, ZYDIS_MNEMONIC_BSWAP,
+				 gen_op_reg(gen_gpr(gen_widx(g), gen_chance(g, 50) ? 32 : 64)), -1);
+	}
+}
+
+static int gen_cond(struct gen *g)
+{
+	int tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		unsigned cc = gen_below(g, 16);
+		ZydisEncoderOperand a, b;
+		struct gen_mark m;
+		bool mem = gen_chance(g, 30);
+		int rc;
+
+		gen_mark(g, &m);
+		if (gen_chance(g, 50)) {
+			rc = gen_rm(g, 8, mem, &a);
+			if (rc == 0)
+				rc = gen_insn1(g, gen_setcc[cc], a, -1);
+		} else {
+			unsigned bits = gen_width16(g);
+
+			a = gen_op_reg(gen_wreg(g, bits));
+			if (mem)
+				rc = gen_mem(g, bits / 8, 1, &b);
+			else
+				b = gen_op_reg(gen_rreg(g, bits)), rc = 0;
+			if (rc == 0)
+				rc = gen_insn2(g, gen_cmovcc[cc], a, b, -1);
+		}
+		if (rc == 0)
+			return 0;
+		gen_rollback(g, &m);
+	}
+	return -1;
+}
+
+static int gen_xchg(struct gen *g)
+{
+	unsigned bits = gen_width(g);
+	bool mem = gen_chance(g, 50);
+	ZydisEncoderOperand a, b;
+	ZydisEncoderRequest r;
+	ZydisMnemonic mn;
+
+	switch (gen_below(g, 7)) {
+	case 0: case 1:
+		mn = ZYDIS_MNEMONIC_XCHG;
+		break;
+	case 2: case 3:
+		mn = ZYDIS_MNEMONIC_XADD;
+		break;
+	case 4: case 5:
+		mn = ZYDIS_MNEMONIC_CMPXCHG;
+		break;
+	default: {
+		uint32_t o = gen_offset(g, 8, 1);
+
+		if (gen_mem_at(g, 8, o, &a) < 0)
+			return -1;
+		if (gen_chance(g, 50)) { /* make the comparison succeed */
+			ZydisEncoderOperand lo = a, hi = a;
+
+			lo.mem.size = 4;
+			hi.mem.size = 4;
+			hi.mem.displacement += 4;
+			if (gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(ZYDIS_REGISTER_EAX), lo, -1) < 0 ||
+			    gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(ZYDIS_REGISTER_EDX), hi, -1) < 0)
+				return -1;
+		}
+		gen_req(&r, ZYDIS_MNEMONIC_CMPXCHG8B, 1);
+		r.operands[0] = a;
+		gen_lock(g, &r, true);
+		return gen_encode(g, &r, -1);
+	}
+	}
+	if (gen_rm(g, bits, mem, &a) < 0)
+		return -1;
+	if (mn == ZYDIS_MNEMONIC_CMPXCHG && gen_chance(g, 50) &&
+	    gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(gen_gpr(0, bits)), a, -1) < 0)
+		return -1;
+	b = gen_op_reg(gen_wreg(g, bits));
+	gen_req(&r, mn, 2);
+	r.operands[0] = a;
+	r.operands[1] = b;
+	if (mn != ZYDIS_MNEMONIC_XCHG)
+		gen_lock(g, &r, mem);
+	return gen_encode(g, &r, -1);
+}
+
+static int gen_mov(struct gen *g)
+{
+	static const ZydisMnemonic conv[] = {
+		ZYDIS_MNEMONIC_CBW, ZYDIS_MNEMONIC_CWDE, ZYDIS_MNEMONIC_CDQE,
+		ZYDIS_MNEMONIC_CWD, ZYDIS_MNEMONIC_CDQ, ZYDIS_MNEMONIC_CQO,
+	};
+	unsigned bits = gen_width(g);
+	ZydisEncoderOperand a, b;
+
+	switch (gen_below(g, 8)) {
+	case 0: /* mov r, r/imm */
+		a = gen_op_reg(gen_wreg(g, bits));
+		if (gen_chance(g, 50))
+			b = gen_op_reg(gen_rreg(g, bits));
+		else
+			b = gen_op_imm(bits == 64 && gen_chance(g, 50) ? gen_value(g, 64) : gen_imm(g, bits));
+		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, a, b, -1);
+	case 1: /* mov r, m */
+		a = gen_op_reg(gen_wreg(g, bits));
+		if (gen_mem(g, bits / 8, 1, &b) < 0)
+			return -1;
+		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, a, b, -1);
+	case 2: /* mov m, r/imm */
+		if (gen_mem(g, bits / 8, 1, &a) < 0)
+			return -1;
+		b = gen_chance(g, 50) ? gen_op_reg(gen_rreg(g, bits)) : gen_op_imm(gen_imm(g, bits));
+		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, a, b, -1);
+	case 3: { /* movzx/movsx/movsxd */
+		unsigned dst = gen_width16(g), src = gen_chance(g, 50) ? 8 : 16;
+		ZydisMnemonic mn = gen_chance(g, 50) ? ZYDIS_MNEMONIC_MOVZX : ZYDIS_MNEMONIC_MOVSX;
+
+		if (gen_chance(g, 20)) {
+			dst = 64;
+			src = 32;
+			mn = ZYDIS_MNEMONIC_MOVSXD;
+		}
+		if (src >= dst)
+			dst = 32;
+		a = gen_op_reg(gen_wreg(g, dst));
+		if (gen_chance(g, 40)) {
+			if (gen_mem(g, src / 8, 1, &b) < 0)
+				return -1;
+		} else {
+			b = gen_op_reg(gen_rreg(g, src));
+		}
+		return gen_insn2(g, mn, a, b, -1);
+	}
+	case 4: case 5: { /* lea with arbitrary registers (no memory access) */
+		static const uint8_t scales[] = { 1, 2, 4, 8 };
+		ZydisEncoderRequest r;
+		unsigned dst = gen_width16(g);
+		bool a32 = gen_chance(g, 25);
+
+		memset(&b, 0, sizeof(b));
+		b.type = ZYDIS_OPERAND_TYPE_MEMORY;
+		if (gen_chance(g, 85))
+			b.mem.base = gen_gpr((int)gen_below(g, 16), a32 ? 32 : 64);
+		if (gen_chance(g, 60)) {
+			int i;
+
+			do
+				i = (int)gen_below(g, 16);
+			while (i == 4);
+			b.mem.index = gen_gpr(i, a32 ? 32 : 64);
+			b.mem.scale = scales[gen_below(g, 4)];
+		}
+		b.mem.displacement = gen_chance(g, 30) ? 0 : (int64_t)(int32_t)gen_value(g, gen_chance(g, 50) ? 8 : 32);
+		if (gen_chance(g, 50) && b.mem.displacement >= -128 && b.mem.displacement < 128)
+			b.mem.displacement = (int8_t)b.mem.displacement;
+		if (!b.mem.base && !b.mem.index)
+			b.mem.displacement = (int64_t)(int32_t)b.mem.displacement;
+		b.mem.size = 0;
+		gen_req(&r, ZYDIS_MNEMONIC_LEA, 2);
+		r.operands[0] = gen_op_reg(gen_wreg(g, dst));
+		r.operands[1] = b;
+		if (a32)
+			r.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_32;
+		return gen_encode(g, &r, -1);
+	}
+	case 6:
+		return gen_insn0(g, conv[gen_below(g, 6)]);
+	default: /* mov r8/16 partial writes against a full register */
+		a = gen_op_reg(gen_wreg(g, gen_chance(g, 50) ? 8 : 16));
+		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, a, gen_op_imm(gen_below(g, 65536) & (a.reg.value < ZYDIS_REGISTER_AX ? 0xff : 0xffff)), -1);
+	}
+}
+
+static int gen_stack(struct gen *g)
+{
+	ZydisEncoderRequest r;
+	ZydisEncoderOperand a;
+	bool w16 = gen_chance(g, 15);
+	unsigned sz = w16 ? 2 : 8;
+	bool push = g->depth < 256 ? true : g->depth > 8000 ? false : gen_chance(g, 55);
+
+	if (push) {
+		gen_req(&r, ZYDIS_MNEMONIC_PUSH, 1);
+		switch (gen_below(g, 3)) {
+		case 0:
+			r.operands[0] = gen_op_reg(gen_rreg(g, w16 ? 16 : 64));
+			break;
+		case 1:
+			r.operands[0] = gen_op_imm(gen_imm(g, 16));
+			if (!w16)
+				r.operands[0].imm.u = gen_imm(g, 32);
+			r.operand_size_hint = w16 ? ZYDIS_OPERAND_SIZE_HINT_16 : ZYDIS_OPERAND_SIZE_HINT_64;
+			break;
+		default:
+			if (gen_mem(g, sz, 1, &a) < 0)
+				return -1;
+			r.operands[0] = a;
+			break;
+		}
+		g->depth += (int32_t)sz;
+		return gen_encode(g, &r, -1);
+	}
+	gen_req(&r, ZYDIS_MNEMONIC_POP, 1);
+	if (gen_chance(g, 75)) {
+		r.operands[0] = gen_op_reg(gen_gpr(gen_widx(g), w16 ? 16 : 64));
+	} else {
+		if (gen_mem(g, sz, 1, &a) < 0)
+			return -1;
+		r.operands[0] = a;
+	}
+	g->depth -= (int32_t)sz;
+	return gen_encode(g, &r, -1);
+}
+
+static int gen_string(struct gen *g)
+{
+	static const ZydisMnemonic ops[5][4] = {
+		{ ZYDIS_MNEMONIC_MOVSB, ZYDIS_MNEMONIC_MOVSW, ZYDIS_MNEMONIC_MOVSD, ZYDIS_MNEMONIC_MOVSQ },
+		{ ZYDIS_MNEMONIC_STOSB, ZYDIS_MNEMONIC_STOSW, ZYDIS_MNEMONIC_STOSD, ZYDIS_MNEMONIC_STOSQ },
+		{ ZYDIS_MNEMONIC_LODSB, ZYDIS_MNEMONIC_LODSW, ZYDIS_MNEMONIC_LODSD, ZYDIS_MNEMONIC_LODSQ },
+		{ ZYDIS_MNEMONIC_CMPSB, ZYDIS_MNEMONIC_CMPSW, ZYDIS_MNEMONIC_CMPSD, ZYDIS_MNEMONIC_CMPSQ },
+		{ ZYDIS_MNEMONIC_SCASB, ZYDIS_MNEMONIC_SCASW, ZYDIS_MNEMONIC_SCASD, ZYDIS_MNEMONIC_SCASQ },
+	};
+	unsigned kind = gen_below(g, 5), w = gen_below(g, 4), sz = 1u << w;
+	bool df = gen_chance(g, 35);
+	unsigned rep = gen_below(g, 3); /* 0 none, 1 rep/repe, 2 repne */
+	uint32_t n = rep ? (gen_chance(g, 10) ? 0 : gen_below(g, 40)) : 1;
+	uint32_t span = (n ? n : 1) * sz, so, dof;
+	ZydisEncoderRequest r;
+
+	if (rep == 2 && kind < 3)
+		rep = 1;
+	so = df ? span - sz + gen_below(g, DIFF_DATA_SIZE - span + 1)
+		: gen_below(g, DIFF_DATA_SIZE - span + 1);
+	dof = df ? span - sz + gen_below(g, DIFF_DATA_SIZE - span + 1)
+		 : gen_below(g, DIFF_DATA_SIZE - span + 1);
+	if (gen_chance(g, 60)) {
+		so &= ~(sz - 1);
+		dof &= ~(sz - 1);
+	}
+	if (gen_insn0(g, df ? ZYDIS_MNEMONIC_STD : ZYDIS_MNEMONIC_CLD) < 0 ||
+	    gen_set64(g, 6, DIFF_DATA + so) < 0 || gen_set64(g, 7, DIFF_DATA + dof) < 0)
+		return -1;
+	if (rep && gen_set64(g, 1, n) < 0)
+		return -1;
+	gen_req(&r, ops[kind][w], 0);
+	if (rep == 1)
+		r.prefixes = kind >= 3 ? ZYDIS_ATTRIB_HAS_REPE : ZYDIS_ATTRIB_HAS_REP;
+	else if (rep == 2)
+		r.prefixes = ZYDIS_ATTRIB_HAS_REPNE;
+	return gen_encode(g, &r, rep ? (int)n : -1);
+}
+
+static int gen_flags(struct gen *g)
+{
+	switch (gen_below(g, 9)) {
+	case 0: return gen_insn0(g, ZYDIS_MNEMONIC_CLC);
+	case 1: return gen_insn0(g, ZYDIS_MNEMONIC_STC);
+	case 2: return gen_insn0(g, ZYDIS_MNEMONIC_CMC);
+	case 3: return gen_insn0(g, ZYDIS_MNEMONIC_LAHF);
+	case 4: return gen_insn0(g, ZYDIS_MNEMONIC_SAHF);
+	case 5:
+		if (gen_insn0(g, ZYDIS_MNEMONIC_PUSHFQ) < 0)
+			return -1;
+		g->depth += 8;
+		return 0;
+	case 6: { /* popfq of a chosen image: arithmetic flags, DF, AC, ID */
+		uint64_t f = 0x2 | (gen_u64(g) & (DIFF_ARITH | DIFF_DF | 0x40000 | 0x200000));
+		ZydisEncoderRequest r;
+
+		gen_req(&r, ZYDIS_MNEMONIC_PUSH, 1);
+		r.operands[0] = gen_op_imm(f);
+		r.operand_size_hint = ZYDIS_OPERAND_SIZE_HINT_64;
+		if (gen_encode(g, &r, -1) < 0 || gen_insn0(g, ZYDIS_MNEMONIC_POPFQ) < 0)
+			return -1;
+		return 0;
+	}
+	case 7: return gen_insn0(g, ZYDIS_MNEMONIC_CLD);
+	default: return gen_insn0(g, ZYDIS_MNEMONIC_STD);
+	}
+}
+
+static int gen_one(struct gen *g, int cls);
+
+/* Forward branches over a few instructions; call/ret; loop/jrcxz. */
+static int gen_branch(struct gen *g)
+{
+	uint8_t b[8];
+	uint32_t at0, span, k, i, undef0;
+	unsigned kind = gen_below(g, 6);
+	bool rel8;
+
+	if (g->in_branch)
+		return -1;
+	if (kind == 5) { /* call f; jmp over; f: ret */
+		static const uint8_t seq[] = { 0xe8, 0x02, 0, 0, 0 };
+		static const uint8_t jmp[] = { 0xeb, 0x01 };
+		static const uint8_t ret[] = { 0xc3 };
+
+		if (gen_bytes(g, seq, sizeof(seq), -1) < 0 || gen_bytes(g, jmp, sizeof(jmp), -1) < 0 ||
+		    gen_bytes(g, ret, sizeof(ret), -1) < 0)
+			return -1;
+		return 0;
+	}
+	/* 0-2: jcc, 3: jmp, 4: loop/loope/loopne/jrcxz */
+	rel8 = kind == 4 || gen_chance(g, 60);
+	k = gen_below(g, 4);
+	at0 = g->at;
+	undef0 = g->undef;
+	if (kind <= 2) {
+		unsigned cc = gen_below(g, 16);
+
+		if (rel8) {
+			b[0] = (uint8_t)(0x70 + cc);
+			b[1] = 0;
+		} else {
+			b[0] = 0x0f;
+			b[1] = (uint8_t)(0x80 + cc);
+			memset(b + 2, 0, 4);
+		}
+	} else if (kind == 3) {
+		b[0] = rel8 ? 0xeb : 0xe9;
+		memset(b + 1, 0, 5);
+	} else {
+		static const uint8_t lp[] = { 0xe2, 0xe1, 0xe0, 0xe3 };
+
+		if (gen_set64(g, 1, gen_below(g, 3)) < 0)
+			return -1;
+		at0 = g->at;
+		b[0] = lp[gen_below(g, 4)];
+		b[1] = 0;
+	}
+	{
+		size_t len = rel8 ? 2 : (kind == 3 ? 5 : 6);
+
+		if (gen_bytes(g, b, len, -1) < 0)
+			return -1;
+	}
+	undef0 |= g->undef;
+	g->in_branch = true;
+	for (i = 0; i < k; i++) {
+		int cls;
+		struct gen_mark m;
+
+		uint32_t body = g->mask & ((1u << DIFF_C_BRANCH) - 1) &
+				~((1u << DIFF_C_DE) | (1u << DIFF_C_STACK));
+
+		if (!body)
+			break;
+		do
+			cls = (int)gen_below(g, DIFF_C_BRANCH);
+		while (!(body & (1u << cls)));
+		gen_mark(g, &m);
+		if (gen_one(g, cls) < 0)
+			gen_rollback(g, &m);
+	}
+	g->in_branch = false;
+	g->cls = DIFF_C_BRANCH;
+	{
+		uint32_t next = at0 + (rel8 ? 2 : (kind == 3 ? 5 : 6));
+		uint8_t *code = g->t->ram + DIFF_CODE;
+
+		span = g->at - next;
+		if (rel8) {
+			if (span > 127)
+				return -1;
+			code[at0 + 1] = (uint8_t)span;
+		} else {
+			uint32_t p = at0 + (kind == 3 ? 1 : 2);
+
+			memcpy(code + p, &span, 4);
+		}
+	}
+	g->undef |= undef0;
+	return 0;
+}
+
+/* A fault of a chosen kind (the sequence ends there). */
+static int gen_fault(struct gen *g)
+{
+	static const uint8_t ud2[] = { 0x0f, 0x0b };
+	static const uint8_t int3[] = { 0xcc };
+	static const uint8_t int80[] = { 0xcd, 0x80 };
+	static const uint8_t into[] = { 0xce };
+	static const uint8_t rdmsr[] = { 0x0f, 0x32 };
+	int idx = gen_widx(g);
+
+	unsigned kind = gen_below(g, 9);
+
+	/*
+	 * KVM here is PVM (kvm-pvm, no hardware virtualization): it fails to
+	 * deliver INT3 / INT n raised at guest CPL 0 (KVM_EXIT_INTERNAL_ERROR),
+	 * so software interrupts are only generated at CPL 3.
+	 */
+	if ((kind == 1 || kind == 2) && g->t->cpl != 3)
+		return -1;
+	switch (kind) {
+	case 0: return gen_bytes(g, ud2, sizeof(ud2), -1);
+	case 1: return gen_bytes(g, int3, sizeof(int3), -1);
+	case 2: return gen_bytes(g, int80, sizeof(int80), -1);
+	case 3: return gen_bytes(g, into, sizeof(into), -1);
+	case 4: /* rdmsr of an unknown MSR: #GP(0) (at CPL 3 too) */
+		if (gen_set64(g, 1, 0x4000ffffu) < 0)
+			return -1;
+		return gen_bytes(g, rdmsr, sizeof(rdmsr), -1);
+	case 5: { /* load from a non-canonical address: #GP(0) */
+		ZydisEncoderOperand m;
+
+		if (gen_set64(g, idx, 0x0000800000000000ull + gen_below(g, 4096)) < 0)
+			return -1;
+		memset(&m, 0, sizeof(m));
+		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+		m.mem.base = gen_gpr(idx, 64);
+		m.mem.size = 8;
+		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(gen_gpr(gen_widx(g), 64)), m, -1);
+	}
+	case 6: case 7: { /* #PF: page 0, a supervisor page (CPL 3), a page-crossing access */
+		static const uint64_t where[] = { 0x10, 0x3000, DIFF_DATA + DIFF_DATA_SIZE - 4,
+						  0xff8 };
+		ZydisEncoderOperand m;
+		uint64_t a = where[gen_below(g, 4)];
+
+		if (gen_set64(g, idx, a) < 0)
+			return -1;
+		memset(&m, 0, sizeof(m));
+		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+		m.mem.base = gen_gpr(idx, 64);
+		m.mem.size = 8;
+		if (gen_chance(g, 50))
+			return gen_insn2(g, ZYDIS_MNEMONIC_MOV, m, gen_op_reg(gen_gpr(gen_widx(g), 64)), -1);
+		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(gen_gpr(gen_widx(g), 64)), m, -1);
+	}
+	default: { /* jump into the NX data page: #PF on fetch */
+		ZydisEncoderOperand r = gen_op_reg(gen_gpr(idx, 64));
+
+		if (gen_set64(g, idx, DIFF_DATA + gen_below(g, 64)) < 0)
+			return -1;
+		return gen_insn1(g, ZYDIS_MNEMONIC_JMP, r, -1);
+	}
+	}
+}
+
+static int gen_sse(struct gen *g, int cls);
+
+static int gen_one(struct gen *g, int cls)
+{
+	g->cls = cls;
+	switch (cls) {
+	case DIFF_C_ALU: return gen_alu(g);
+	case DIFF_C_SHIFT: return gen_shift(g);
+	case DIFF_C_MULDIV: return gen_muldiv(g);
+	case DIFF_C_DE: return gen_div(g, true);
+	case DIFF_C_BIT: return gen_bit(g);
+	case DIFF_C_COND: return gen_cond(g);
+	case DIFF_C_XCHG: return gen_xchg(g);
+	case DIFF_C_MOV: return gen_mov(g);
+	case DIFF_C_STACK: return gen_stack(g);
+	case DIFF_C_STRING: return gen_string(g);
+	case DIFF_C_FLAGS: return gen_flags(g);
+	case DIFF_C_BRANCH: return gen_branch(g);
+	case DIFF_C_FAULT: return gen_fault(g);
+	default: return gen_sse(g, cls);
+	}
+}
+
+/* ---- SSE / SSE2 ---- */
+
+static int gen_sse(struct gen *g, int cls)
+{
+	(void)g;
+	(void)cls;
+	return -1;
+}
+
+/* ---- the whole test ---- */
+
+static uint32_t gen_f32(struct gen *g)
+{
+	static const uint32_t special[] = {
+		0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x3f000000, 0x7f800000,
+		0xff800000, 0x7fc00000, 0xffc00000, 0x7fa00001, 0x00000001, 0x807fffff,
+		0x7f7fffff, 0x4f000000, 0xcf000000, 0x5f000000, 0x4effffff, 0x3fc00000,
+	};
+
+	switch (gen_below(g, 6)) {
+	case 0:
+		return special[gen_below(g, sizeof(special) / sizeof(special[0]))];
+	case 1: { /* small integer or half-integer */
+		float f = (float)((int32_t)gen_below(g, 2001) - 1000) / (gen_chance(g, 50) ? 1.0f : 2.0f);
+		uint32_t u;
+
+		memcpy(&u, &f, 4);
+		return u;
+	}
+	case 2:
+		return (uint32_t)gen_u64(g);
+	default: /* normal with a moderate exponent */
+		return (uint32_t)(gen_u64(g) & 0x807fffff) | (uint32_t)(100 + gen_below(g, 56)) << 23;
+	}
+}
+
+static uint64_t gen_f64(struct gen *g)
+{
+	static const uint64_t special[] = {
+		0, 0x8000000000000000ull, 0x3ff0000000000000ull, 0xbff0000000000000ull,
+		0x7ff0000000000000ull, 0xfff0000000000000ull, 0x7ff8000000000000ull,
+		0xfff8000000000000ull, 0x7ff4000000000001ull, 0x0000000000000001ull,
+		0x800fffffffffffffull, 0x7fefffffffffffffull, 0x41e0000000000000ull,
+		0xc1e0000000000000ull, 0x43e0000000000000ull, 0xc3e0000000000000ull,
+		0x41dfffffffffffffull, 0x3fe0000000000000ull, 0x36a0000000000000ull,
+	};
+
+	switch (gen_below(g, 6)) {
+	case 0:
+		return special[gen_below(g, sizeof(special) / sizeof(special[0]))];
+	case 1: {
+		double d = (double)((int64_t)gen_below(g, 200001) - 100000) / (gen_chance(g, 50) ? 1.0 : 4.0);
+		uint64_t u;
+
+		memcpy(&u, &d, 8);
+		return u;
+	}
+	case 2:
+		return gen_u64(g);
+	default:
+		return (gen_u64(g) & 0x800fffffffffffffull) | (uint64_t)(900 + gen_below(g, 250)) << 52;
+	}
+}
+
+static void gen_fill_xmm(struct gen *g, uint8_t *x, unsigned bytes)
+{
+	unsigned i;
+
+	switch (gen_below(g, 4)) {
+	case 0:
+		for (i = 0; i + 4 <= bytes; i += 4) {
+			uint32_t v = gen_f32(g);
+
+			memcpy(x + i, &v, 4);
+		}
+		break;
+	case 1:
+		for (i = 0; i + 8 <= bytes; i += 8) {
+			uint64_t v = gen_f64(g);
+
+			memcpy(x + i, &v, 8);
+		}
+		break;
+	case 2:
+		for (i = 0; i + 2 <= bytes; i += 2) {
+			uint16_t v = (uint16_t)gen_value(g, 16);
+
+			memcpy(x + i, &v, 2);
+		}
+		break;
+	default:
+		for (i = 0; i < bytes; i++)
+			x[i] = (uint8_t)gen_u64(g);
+		break;
+	}
+}
+
+static uint32_t gen_mxcsr(struct gen *g)
+{
+	uint32_t m = 0x1f80 | (gen_below(g, 4) << 13);
+
+	if (gen_chance(g, 15))
+		m |= 0x8000; /* FTZ */
+	if (gen_chance(g, 15))
+		m |= 0x40;   /* DAZ */
+	return m;
+}
+
+int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_gen_opts *o)
+{
+	struct gen g;
+	uint64_t x = seed;
+	unsigned i, step;
+	uint32_t classes[DIFF_C_COUNT], ncls = 0;
+	static const uint8_t hlt[] = { 0xf4 };
+
+	if (vsl_diff_test_init(t) < 0)
+		return -1;
+	memset(&g, 0, sizeof(g));
+	g.t = t;
+	g.mask = o->classes & DIFF_C_ALL;
+	for (i = 0; i < 4; i++)
+		g.s[i] = gen_splitmix(&x);
+	ZydisDecoderInit(&g.dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	for (i = 0; i < DIFF_C_COUNT; i++)
+		if (g.mask & (1u << i))
+			classes[ncls++] = i;
+	if (!ncls) {
+		vsl_diff_test_fini(t);
+		return -1;
+	}
+
+	t->seed = seed;
+	snprintf(t->name, sizeof(t->name), "seed %llu", (unsigned long long)seed);
+	t->cpl = o->cpl >= 0 ? o->cpl : (gen_chance(&g, 30) ? 3 : 0);
+	for (i = 0; i < 16; i++)
+		t->init.gpr[i] = gen_value(&g, 64);
+	t->init.gpr[4] = DIFF_USTACK_INIT;
+	t->init.gpr[15] = DIFF_DATA;
+	t->init.rflags = 0x2 | (gen_u64(&g) & (DIFF_ARITH | DIFF_DF));
+	for (i = 0; i < 16; i++)
+		gen_fill_xmm(&g, t->init.xmm[i], 16);
+	t->init.mxcsr = gen_mxcsr(&g);
+	for (i = 0; i < DIFF_DATA_SIZE; i += 16)
+		gen_fill_xmm(&g, t->ram + DIFF_DATA + i, 16);
+	for (i = DIFF_USTACK_LO; i < DIFF_USTACK_HI; i += 8) {
+		uint64_t v = gen_u64(&g);
+
+		memcpy(t->ram + i, &v, 8);
+	}
+
+	for (step = 0; step < o->len; step++) {
+		int tries;
+
+		for (tries = 0; tries < 16; tries++) {
+			int cls = (int)classes[gen_below(&g, ncls)];
+			struct gen_mark m;
+
+			/* faults end the sequence: draw them (and #DE) less often */
+			if ((cls == DIFF_C_FAULT || cls == DIFF_C_DE) && ncls > 2 &&
+			    !gen_chance(&g, 20))
+				continue;
+			gen_mark(&g, &m);
+			if (gen_one(&g, cls) == 0) {
+				t->classes |= 1u << cls;
+				break;
+			}
+			gen_rollback(&g, &m);
+		}
+	}
+	g.cls = 255;
+	if (gen_bytes(&g, hlt, sizeof(hlt), -1) < 0) {
+		free(g.insn);
+		vsl_diff_test_fini(t);
+		return -1;
+	}
+	t->code_len = g.at;
+	t->insn = g.insn;
+	t->ninsn = g.n;
+	vsl_diff_image_prologue(t);
+	return 0;
+}

@@ -1,0 +1,439 @@
+/*
+ * vessel-cpudiff: run random instruction sequences and guest programs under
+ * KVM (the host CPU: the oracle) and under vessel's CPU, and report every
+ * difference in the final state. See diff.h for the pieces and
+ * tests/guest/README.md for the guest programs.
+ *
+ *	vessel-cpudiff -n 1000 -s 42                  # 1000 sequences, seeds 42..1041
+ *	vessel-cpudiff -c shift,muldiv -l 40 -n 500    # only these classes
+ *	vessel-cpudiff -t kvm -n 1000                  # validate the rig: KVM vs KVM
+ *	vessel-cpudiff -g build/dbg/tests/guest/pf.bin # a guest program
+ *
+ * Exit status: 0 all passed, 1 some failed, 2 usage error, 77 /dev/kvm unusable.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tests/diff/diff.h"
+
+static const char usage[] =
+	"usage: vessel-cpudiff [OPTIONS]\n"
+	"Differential test of vessel's x86-64 CPU against the host CPU via /dev/kvm.\n"
+	"\n"
+	"  -n, --count N        random sequences to run (default 100; 0 with -g)\n"
+	"  -s, --seed S         seed of the first sequence; sequence i uses S+i (default 1)\n"
+	"  -l, --len L          instructions per sequence, not counting setup (default 20)\n"
+	"  -c, --classes LIST   classes to draw from: comma-separated names, 'all',\n"
+	"                       '-name' removes one (default all); see --list-classes\n"
+	"      --cpl 0|3|any    privilege level of the sequences (default any)\n"
+	"  -t, --target T       vessel (default) or kvm (runs KVM against itself to\n"
+	"                       validate the rig)\n"
+	"  -e, --engine E       vessel engine: interp (default) or bt\n"
+	"  -g, --guest FILE     run a flat guest program (repeatable; see tests/guest)\n"
+	"      --repro DIR      write a reproducer (command, code, diff) per failure\n"
+	"      --max-print N    print details of the first N failures (default 5)\n"
+	"  -p, --print          print the disassembly of every test\n"
+	"      --gen-only       only generate: check that every sequence encodes and\n"
+	"                       decodes back (no KVM needed)\n"
+	"      --list-classes   print the class names and exit\n"
+	"  -q, --quiet          print only the summary line\n"
+	"  -h, --help           this text\n"
+	"\n"
+	"Prints \"N passed, N failed\" at the end. Exit 0 if all passed, 1 if some\n"
+	"failed, 2 on a usage error, 77 if /dev/kvm is unusable (reason printed).\n";
+
+struct main_opts {
+	unsigned long count;
+	uint64_t seed;
+	struct vsl_diff_gen_opts gen;
+	bool target_kvm;
+	int engine;
+	const char **guests;
+	int nguests;
+	const char *repro;
+	unsigned max_print;
+	bool print, gen_only, quiet;
+	char classes_arg[256];
+};
+
+struct main_run {
+	struct main_opts *o;
+	struct vsl_diff_kvm *kvm, *kvm2;
+	struct vsl_diff_vessel *vsl;
+	unsigned long passed, failed;
+	unsigned printed;
+	unsigned long fail_by_class[DIFF_C_COUNT], run_by_class[DIFF_C_COUNT];
+};
+
+static void main_classes(FILE *out, uint32_t mask)
+{
+	int i, first = 1;
+
+	for (i = 0; i < DIFF_C_COUNT; i++)
+		if (mask & (1u << i)) {
+			fprintf(out, "%s%s", first ? "" : ",", vsl_diff_class_name(i));
+			first = 0;
+		}
+}
+
+static void main_report(struct main_run *mr, const struct vsl_diff_test *t,
+			const struct vsl_diff_result *a, const struct vsl_diff_result *b,
+			const char *nb, FILE *out)
+{
+	fprintf(out, "FAIL %s (cpl %d; classes ", t->name, t->cpl);
+	main_classes(out, t->classes);
+	fprintf(out, ")\n");
+	if (t->insn)
+		fprintf(out, "  reproduce: vessel-cpudiff -s %" PRIu64 " -n 1 -l %u -c %s --cpl %d%s -p\n",
+			t->seed, mr->o->gen.len, mr->o->classes_arg, t->cpl,
+			mr->o->target_kvm ? " -t kvm" : mr->o->engine ? " -e bt" : "");
+	vsl_diff_disasm(t, out);
+	if (a->exit == DIFF_EXIT_ERROR)
+		fprintf(out, "  kvm error: %s\n", a->msg);
+	if (b->exit == DIFF_EXIT_ERROR)
+		fprintf(out, "  %s error: %s\n", nb, b->msg);
+	fprintf(out, "  %-7s %-20s %-20s\n", "", "kvm", nb);
+	vsl_diff_compare(t, a, b, "kvm", nb, out);
+	{
+		uint64_t cnt, vec, err, rip;
+
+		memcpy(&cnt, a->ram + DIFF_REC + DIFF_REC_COUNT, 8);
+		memcpy(&vec, a->ram + DIFF_REC + DIFF_REC_VECTOR, 8);
+		memcpy(&err, a->ram + DIFF_REC + DIFF_REC_ERROR, 8);
+		memcpy(&rip, a->ram + DIFF_REC + DIFF_REC_RIP, 8);
+		if (cnt)
+			fprintf(out, "  kvm took exception %" PRIu64 " (error %#" PRIx64 ") at %#" PRIx64 "\n",
+				vec, err, rip);
+	}
+}
+
+static void main_write_repro(struct main_run *mr, const struct vsl_diff_test *t,
+			     const struct vsl_diff_result *a, const struct vsl_diff_result *b,
+			     const char *nb)
+{
+	char path[4096];
+	FILE *f;
+
+	mkdir(mr->o->repro, 0777);
+	if (t->insn)
+		snprintf(path, sizeof(path), "%s/cpudiff-%" PRIu64 ".txt", mr->o->repro, t->seed);
+	else
+		snprintf(path, sizeof(path), "%s/cpudiff-%s.txt", mr->o->repro,
+			 strrchr(t->name, '/') ? strrchr(t->name, '/') + 1 : t->name);
+	f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "vessel-cpudiff: %s: %s\n", path, strerror(errno));
+		return;
+	}
+	main_report(mr, t, a, b, nb, f);
+	fclose(f);
+	/* the raw code blob next to it, for objdump -b binary -m i386:x86-64 -D */
+	if (t->insn) {
+		snprintf(path, sizeof(path), "%s/cpudiff-%" PRIu64 ".bin", mr->o->repro, t->seed);
+		f = fopen(path, "wb");
+		if (f) {
+			fwrite(t->ram + DIFF_CODE, 1, t->code_len, f);
+			fclose(f);
+		}
+	}
+}
+
+/* A guest program must halt without writing a failure code. */
+static const char *main_guest_ok(const struct vsl_diff_result *r)
+{
+	static char why[128];
+	unsigned i;
+	bool done = false;
+
+	if (r->exit != DIFF_EXIT_HLT)
+		return "did not halt";
+	for (i = 0; i < r->nio && i < DIFF_MAX_IO; i++) {
+		if (r->io[i].port == DIFF_PORT_FAIL && r->io[i].val) {
+			snprintf(why, sizeof(why), "check %#x failed", r->io[i].val);
+			return why;
+		}
+		if (r->io[i].port == DIFF_PORT_LOG && r->io[i].val == 0x600d)
+			done = true;
+	}
+	return done ? NULL : "did not report completion (0x600d on port 0x501)";
+}
+
+static int main_one(struct main_run *mr, struct vsl_diff_test *t)
+{
+	static struct vsl_diff_result a, b;
+	const char *nb = mr->o->target_kvm ? "kvm#2" : "vessel";
+	bool fail;
+	int i;
+
+	if (mr->o->print) {
+		printf("== %s (cpl %d)\n", t->name, t->cpl);
+		vsl_diff_disasm(t, stdout);
+	}
+	vsl_diff_kvm_run(mr->kvm, t, &a);
+	if (mr->o->target_kvm) {
+		/* a second VM, so the comparison sees two separate RAM copies */
+		vsl_diff_kvm_run(mr->kvm2, t, &b);
+	} else {
+		vsl_diff_vessel_run(mr->vsl, t, &b);
+	}
+	fail = vsl_diff_compare(t, &a, &b, "kvm", nb, NULL) != 0 || a.exit == DIFF_EXIT_ERROR;
+	if (!t->insn) {
+		const char *why = main_guest_ok(&a);
+
+		if (why) {
+			printf("FAIL %s under kvm: %s (the program or the rig is wrong)\n", t->name, why);
+			fail = true;
+		}
+		why = main_guest_ok(&b);
+		if (why) {
+			printf("FAIL %s under %s: %s\n", t->name, nb, why);
+			fail = true;
+		}
+	}
+	for (i = 0; i < DIFF_C_COUNT; i++)
+		if (t->classes & (1u << i)) {
+			mr->run_by_class[i]++;
+			if (fail)
+				mr->fail_by_class[i]++;
+		}
+	if (!fail) {
+		mr->passed++;
+		if (!mr->o->quiet && mr->o->print)
+			printf("ok %s\n", t->name);
+		return 0;
+	}
+	mr->failed++;
+	if (!mr->o->quiet && mr->printed < mr->o->max_print) {
+		mr->printed++;
+		main_report(mr, t, &a, &b, nb, stdout);
+	} else if (!mr->o->quiet) {
+		printf("FAIL %s\n", t->name);
+	}
+	if (mr->o->repro)
+		main_write_repro(mr, t, &a, &b, nb);
+	return 1;
+}
+
+static int main_parse(int argc, char **argv, struct main_opts *o)
+{
+	static const struct option lo[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "len", required_argument, NULL, 'l' },
+		{ "classes", required_argument, NULL, 'c' },
+		{ "cpl", required_argument, NULL, 'C' },
+		{ "target", required_argument, NULL, 't' },
+		{ "engine", required_argument, NULL, 'e' },
+		{ "guest", required_argument, NULL, 'g' },
+		{ "repro", required_argument, NULL, 'R' },
+		{ "max-print", required_argument, NULL, 'M' },
+		{ "print", no_argument, NULL, 'p' },
+		{ "gen-only", no_argument, NULL, 'G' },
+		{ "list-classes", no_argument, NULL, 'L' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool count_set = false;
+	char *end;
+	int c, i;
+
+	*o = (struct main_opts){ .count = 100, .seed = 1, .max_print = 5,
+				 .gen = { .classes = DIFF_C_ALL, .len = 20, .cpl = -1 } };
+	strcpy(o->classes_arg, "all");
+	o->guests = calloc((size_t)argc + 1, sizeof(*o->guests));
+	if (!o->guests)
+		return 1;
+	while ((c = getopt_long(argc, argv, "n:s:l:c:t:e:g:pqh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			o->count = strtoul(optarg, &end, 0);
+			if (*end || !*optarg)
+				goto bad;
+			count_set = true;
+			break;
+		case 's':
+			errno = 0;
+			o->seed = strtoull(optarg, &end, 0);
+			if (*end || !*optarg || errno)
+				goto bad;
+			break;
+		case 'l':
+			o->gen.len = (unsigned)strtoul(optarg, &end, 0);
+			if (*end || !*optarg || o->gen.len > 2000)
+				goto bad;
+			break;
+		case 'c':
+			if (vsl_diff_class_parse(optarg, &o->gen.classes) < 0) {
+				fprintf(stderr, "vessel-cpudiff: --classes: unknown class or empty set in '%s' (see --list-classes)\n", optarg);
+				return 2;
+			}
+			snprintf(o->classes_arg, sizeof(o->classes_arg), "%s", optarg);
+			break;
+		case 'C':
+			if (!strcmp(optarg, "0"))
+				o->gen.cpl = 0;
+			else if (!strcmp(optarg, "3"))
+				o->gen.cpl = 3;
+			else if (!strcmp(optarg, "any"))
+				o->gen.cpl = -1;
+			else
+				goto bad;
+			break;
+		case 't':
+			if (!strcmp(optarg, "kvm"))
+				o->target_kvm = true;
+			else if (strcmp(optarg, "vessel"))
+				goto bad;
+			break;
+		case 'e':
+			if (!strcmp(optarg, "bt"))
+				o->engine = 1;
+			else if (strcmp(optarg, "interp"))
+				goto bad;
+			break;
+		case 'g':
+			o->guests[o->nguests++] = optarg;
+			break;
+		case 'R':
+			o->repro = optarg;
+			break;
+		case 'M':
+			o->max_print = (unsigned)strtoul(optarg, &end, 0);
+			if (*end)
+				goto bad;
+			break;
+		case 'p':
+			o->print = true;
+			break;
+		case 'G':
+			o->gen_only = true;
+			break;
+		case 'L':
+			for (i = 0; i < DIFF_C_COUNT; i++)
+				printf("%s\n", vsl_diff_class_name(i));
+			exit(0);
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "vessel-cpudiff: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (o->nguests && !count_set)
+		o->count = 0;
+	return 0;
+bad:
+	fprintf(stderr, "vessel-cpudiff: invalid value '%s' for -%c\n", optarg, c);
+	return 2;
+}
+
+/* --gen-only: every instruction must decode back to its recorded length. */
+static int main_gen_only(struct main_opts *o)
+{
+	unsigned long i, bad = 0, insns = 0;
+
+	for (i = 0; i < o->count; i++) {
+		struct vsl_diff_test t;
+
+		if (vsl_diff_gen(&t, o->seed + i, &o->gen) < 0) {
+			printf("FAIL seed %" PRIu64 ": generator failed\n", o->seed + i);
+			bad++;
+			continue;
+		}
+		insns += t.ninsn;
+		if (t.insn[t.ninsn - 1].off + t.insn[t.ninsn - 1].len != t.code_len)
+			bad++;
+		if (o->print) {
+			printf("== %s (cpl %d)\n", t.name, t.cpl);
+			vsl_diff_disasm(&t, stdout);
+		}
+		vsl_diff_test_fini(&t);
+	}
+	printf("generated %lu sequences, %lu instructions; %lu passed, %lu failed\n",
+	       o->count, insns, o->count - bad, bad);
+	return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct main_opts o;
+	struct main_run mr = { .o = &o };
+	char err[512];
+	unsigned long i;
+	int rc, c;
+
+	rc = main_parse(argc, argv, &o);
+	if (rc)
+		return rc;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (o.gen_only)
+		return main_gen_only(&o);
+	mr.kvm = vsl_diff_kvm_new(err, sizeof(err));
+	if (!mr.kvm) {
+		printf("vessel-cpudiff: /dev/kvm unusable: %s\n", err);
+		return 77;
+	}
+	if (o.target_kvm) {
+		mr.kvm2 = vsl_diff_kvm_new(err, sizeof(err));
+		if (!mr.kvm2) {
+			printf("vessel-cpudiff: second KVM VM: %s\n", err);
+			return 77;
+		}
+	} else {
+		mr.vsl = vsl_diff_vessel_new(o.engine, err, sizeof(err));
+		if (!mr.vsl) {
+			fprintf(stderr, "vessel-cpudiff: %s\n", err);
+			return 1;
+		}
+	}
+	for (c = 0; c < o.nguests; c++) {
+		struct vsl_diff_test t;
+
+		if (vsl_diff_test_init(&t) < 0 ||
+		    vsl_diff_image_load(&t, o.guests[c], err, sizeof(err)) < 0) {
+			fprintf(stderr, "vessel-cpudiff: %s\n", err);
+			return 1;
+		}
+		snprintf(t.name, sizeof(t.name), "%s", o.guests[c]);
+		vsl_diff_image_prologue(&t);
+		main_one(&mr, &t);
+		vsl_diff_test_fini(&t);
+	}
+	for (i = 0; i < o.count; i++) {
+		struct vsl_diff_test t;
+
+		if (vsl_diff_gen(&t, o.seed + i, &o.gen) < 0) {
+			fprintf(stderr, "vessel-cpudiff: generator failed for seed %" PRIu64 "\n", o.seed + i);
+			return 1;
+		}
+		main_one(&mr, &t);
+		vsl_diff_test_fini(&t);
+	}
+	if (mr.failed && !o.quiet) {
+		printf("failures by class (a sequence counts for every class it contains):\n");
+		for (c = 0; c < DIFF_C_COUNT; c++)
+			if (mr.run_by_class[c])
+				printf("  %-8s %lu of %lu\n", vsl_diff_class_name(c), mr.fail_by_class[c],
+				       mr.run_by_class[c]);
+	}
+	printf("%lu passed, %lu failed\n", mr.passed, mr.failed);
+	vsl_diff_kvm_free(mr.kvm);
+	vsl_diff_kvm_free(mr.kvm2);
+	vsl_diff_vessel_free(mr.vsl);
+	free(o.guests);
+	return mr.failed ? 1 : 0;
+}
