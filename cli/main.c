@@ -14,7 +14,11 @@
 
 #include "cli/cli.h"
 
+extern const struct vsl_cmd vsl_cmd_build, vsl_cmd_validate;
+
 extern const struct vsl_cmd vsl_cmd_inspect;
+
+extern const struct vsl_cmd vsl_cmd_run;
 
 extern const struct vsl_cmd vsl_cmd_img;
 
@@ -23,6 +27,9 @@ static const struct vsl_cmd *const commands[] = {
 	&vsl_cmd_version,
 	&vsl_cmd_img,
 	&vsl_cmd_inspect,
+	&vsl_cmd_build,
+	&vsl_cmd_validate,
+	&vsl_cmd_run,
 	NULL
 };
 

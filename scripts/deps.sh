@@ -12,7 +12,9 @@ check
 libsubunit-dev
 libarchive-dev
 libdeflate-dev
+libelf-dev
 libglib2.0-dev
+libguestfs-dev
 libslirp-dev
 libssl-dev
 libxml2-dev
@@ -20,6 +22,8 @@ libyaml-dev
 libzydis-dev
 zlib1g-dev
 busybox-static
+libguestfs-tools
+linux-image-amd64
 libxml2-utils
 qemu-system-x86
 qemu-utils
