@@ -1,0 +1,434 @@
+/*
+ * Unit tests for the x87 half of the fpu module (runtime/cpu/x87.c):
+ * constants and arithmetic, memory forms (m16/m32/m64/m80, integer, BCD
+ * sizes), precision and rounding control, FCOM/FCOMI/FTST/FXAM, stack
+ * overflow, pending unmasked exceptions and #MF, suppressed stores, the
+ * FNSTENV/FNSAVE/FRSTOR/FLDENV images, transcendental and misc ops, #NM.
+ *
+ * Instruction bytes carry their disassembly in a comment.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/cpu/cpu_internal.h"
+#include "tests/unit/helpers/cpu_fixture.h"
+
+/*
+ * Fixture: the shared long-mode test machine (tests/unit/helpers/cpu_fixture)
+ * with identity-mapped RAM. Most tests decode one instruction and call
+ * vsl_fpu_exec directly, then look at the architectural state and at the
+ * pending exception (cpu->exc_vector); the end-to-end ones run code through
+ * vsl_cpu_run and see exceptions arrive through the IDT.
+ */
+#define FX_DATA VSL_FIX_DATA     /* scratch data for memory operands */
+
+static struct vsl_cpu_fixture fx;
+static struct vsl_cpu *cpu;
+static uint8_t *ram;
+
+static void fx_setup(void)
+{
+	ck_assert_int_eq(vsl_cpu_fixture_init(&fx, 8 << 20), 0);
+	cpu = fx.cpu;
+	ram = fx.ram;
+	cpu->rip = VSL_FIX_CODE;
+	cpu->exc_vector = -1;
+}
+
+static void fx_teardown(void)
+{
+	vsl_cpu_fixture_fini(&fx);
+}
+
+/* Decode bytes as a 64-bit instruction at cpu->rip and run it through the fpu. */
+static int fx_exec(const uint8_t *b, unsigned n)
+{
+	struct vsl_insn in;
+	ZydisDecoder d;
+
+	ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	ck_assert(ZYAN_SUCCESS(ZydisDecoderDecodeFull(&d, b, n, &in.zi, in.ops)));
+	in.rip = cpu->rip;
+	cpu->exc_vector = -1;
+	return vsl_fpu_exec(cpu, &in);
+}
+#define EXEC(...) ({ static const uint8_t b_[] = { __VA_ARGS__ }; fx_exec(b_, sizeof(b_)); })
+
+#ifdef FX_XMM_HELPERS
+static void fx_set_xmm_f(int n, float a, float b, float c, float d)
+{
+	float v[4] = { a, b, c, d };
+	memcpy(cpu->fpu.xmm[n], v, 16);
+}
+static void fx_set_xmm_d(int n, double a, double b)
+{
+	double v[2] = { a, b };
+	memcpy(cpu->fpu.xmm[n], v, 16);
+}
+static float fx_xmm_f(int n, int i)
+{
+	float v;
+	memcpy(&v, cpu->fpu.xmm[n] + 4 * i, 4);
+	return v;
+}
+static double fx_xmm_d(int n, int i)
+{
+	double v;
+	memcpy(&v, cpu->fpu.xmm[n] + 8 * i, 8);
+	return v;
+}
+static uint64_t fx_xmm_q(int n, int i)
+{
+	uint64_t v;
+	memcpy(&v, cpu->fpu.xmm[n] + 8 * i, 8);
+	return v;
+}
+static void fx_set_xmm_q(int n, uint64_t lo, uint64_t hi)
+{
+	memcpy(cpu->fpu.xmm[n], &lo, 8);
+	memcpy(cpu->fpu.xmm[n] + 8, &hi, 8);
+}
+#endif
+/* x87 helpers: the register at ST(i) as long double, and setting it */
+static long double fx_st(int i)
+{
+	long double v = 0;
+	unsigned top = (cpu->fpu.fsw >> 11) & 7;
+
+	memcpy(&v, cpu->fpu.st[(top + i) & 7], 10);
+	return v;
+}
+
+static unsigned fx_top(void)
+{
+	return (cpu->fpu.fsw >> 11) & 7;
+}
+
+static unsigned fx_tag(int i)
+{
+	return (cpu->fpu.ftw >> (2 * ((fx_top() + i) & 7))) & 3;
+}
+
+#define C0 0x0100
+#define C1 0x0200
+#define C2 0x0400
+#define C3 0x4000
+
+START_TEST(load_constants_and_arith)
+{
+	/* d9 e8 fld1; d9 eb fldpi; de c1 faddp st(1), st */
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), 0);
+	ck_assert_int_eq(EXEC(0xd9, 0xeb), 0);
+	ck_assert_uint_eq(fx_top(), 6);
+	ck_assert_int_eq(EXEC(0xde, 0xc1), 0);
+	ck_assert_uint_eq(fx_top(), 7);
+	{
+		volatile long double one = 1.0L;
+		long double pi;
+
+		__asm__("fldpi" : "=t" (pi));
+		ck_assert(fx_st(0) == pi + one);
+	}
+	ck_assert_uint_eq(fx_tag(0), 0);
+	ck_assert_uint_eq(fx_tag(1), 3);
+	ck_assert_uint_eq(cpu->fpu.fsw & 0x3f, 0x20);          /* PE */
+	/* d9 ee fldz; d9 c9 fxch st(1); fdiv st(0), st(1) = x / 0: ZE, inf */
+	ck_assert_int_eq(EXEC(0xd9, 0xee), 0);
+	ck_assert_uint_eq(fx_tag(0), 1);                      /* zero tag */
+	ck_assert_int_eq(EXEC(0xd9, 0xc9), 0);
+	/* d8 f1                fdiv st, st(1) */
+	ck_assert_int_eq(EXEC(0xd8, 0xf1), 0);
+	ck_assert(isinf(fx_st(0)));
+	ck_assert_uint_eq(fx_tag(0), 2);                      /* special */
+	ck_assert_uint_eq(cpu->fpu.fsw & 0x3f, 0x24);
+	/* FOP/FIP of the last non-control instruction */
+	ck_assert_uint_eq(cpu->fpu.fop, 0x0f1);
+	ck_assert_uint_eq(cpu->fpu.fip, cpu->rip);
+}
+END_TEST
+
+START_TEST(memory_forms)
+{
+	double d = 1.5;
+	float fl;
+	int16_t w;
+
+	memcpy(ram + FX_DATA, &d, 8);
+	cpu->gpr[VSL_RAX] = FX_DATA;
+	/* dd 00                fld qword [rax] */
+	ck_assert_int_eq(EXEC(0xdd, 0x00), 0);
+	ck_assert(fx_st(0) == 1.5L);
+	ck_assert_uint_eq(cpu->fpu.fdp, FX_DATA);
+	ck_assert_uint_eq(cpu->fpu.fop, 0x500);
+	/* d9 58 10             fstp dword [rax+0x10] */
+	ck_assert_int_eq(EXEC(0xd9, 0x58, 0x10), 0);
+	memcpy(&fl, ram + FX_DATA + 0x10, 4);
+	ck_assert(fl == 1.5f);
+	ck_assert_uint_eq(fx_tag(-1), 3);                     /* popped */
+	ck_assert_uint_eq(cpu->fpu.fdp, FX_DATA + 0x10);
+	/* df 28 fild qword [rax]: large integer */
+	*(int64_t *)(ram + FX_DATA) = -1234567890123ll;
+	ck_assert_int_eq(EXEC(0xdf, 0x28), 0);
+	ck_assert(fx_st(0) == -1234567890123.0L);
+	/* df 58 20             fistp word [rax+0x20]: overflow -> IE, indefinite */
+	*(uint16_t *)(ram + FX_DATA + 0x20) = 0x1111;
+	ck_assert_int_eq(EXEC(0xdf, 0x58, 0x20), 0);
+	memcpy(&w, ram + FX_DATA + 0x20, 2);
+	ck_assert_uint_eq((uint16_t)w, 0x8000);
+	ck_assert_uint_eq(cpu->fpu.fsw & 0x3f, 0x01);
+	/* db 68 30 fld tbyte [rax+0x30] / db 78 40 fstp tbyte [rax+0x40] */
+	memcpy(ram + FX_DATA + 0x30, "\x01\x00\x00\x00\x00\x00\x00\xc0\xff\x7f", 10); /* QNaN */
+	ck_assert_int_eq(EXEC(0xdb, 0x68, 0x30), 0);
+	ck_assert_int_eq(EXEC(0xdb, 0x78, 0x40), 0);
+	ck_assert_int_eq(memcmp(ram + FX_DATA + 0x40, ram + FX_DATA + 0x30, 10), 0);
+	/* rounding control: fld 2.5; fistp dword with RC = up gives 3 */
+	d = 2.5;
+	memcpy(ram + FX_DATA, &d, 8);
+	*(uint16_t *)(ram + FX_DATA + 8) = 0x0b7f;
+	/* d9 68 08             fldcw [rax+8] */
+	ck_assert_int_eq(EXEC(0xd9, 0x68, 0x08), 0);
+	ck_assert_uint_eq(cpu->fpu.fcw, 0x0b7f);
+	ck_assert_int_eq(EXEC(0xdd, 0x00), 0);
+	/* db 58 50             fistp dword [rax+0x50] */
+	ck_assert_int_eq(EXEC(0xdb, 0x58, 0x50), 0);
+	ck_assert_int_eq(*(int32_t *)(ram + FX_DATA + 0x50), 3);
+	/* dd 08 fisttp qword [rax] truncates regardless */
+	ck_assert_int_eq(EXEC(0xdd, 0x00), 0);
+	ck_assert_int_eq(EXEC(0xdd, 0x08), 0);
+	ck_assert_int_eq(*(int64_t *)(ram + FX_DATA), 2);
+}
+END_TEST
+
+START_TEST(precision_control)
+{
+	long double third;
+
+	/* FCW PC = 00 (24-bit) : 1/3 rounded to single precision */
+	*(uint16_t *)(ram + FX_DATA) = 0x007f;
+	cpu->gpr[VSL_RAX] = FX_DATA;
+	ck_assert_int_eq(EXEC(0xd9, 0x28), 0);              /* fldcw [rax] */
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), 0);              /* fld1 */
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), 0);              /* fld1 */
+	ck_assert_int_eq(EXEC(0xd8, 0xc0), 0);              /* fadd st, st(0) = 2 */
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), 0);              /* fld1 */
+	ck_assert_int_eq(EXEC(0xd8, 0xc1), 0);              /* fadd st, st(1) = 3 */
+	ck_assert_int_eq(EXEC(0xde, 0xfa), 0);              /* fdivrp st(2), st: 1/3 */
+	third = fx_st(1);
+	ck_assert(third == (long double)(1.0f / 3.0f));
+	ck_assert(third != 1.0L / 3.0L);
+}
+END_TEST
+
+START_TEST(compare_and_classify)
+{
+	/* fld1; fldz; fcomi st, st(1): 0 < 1 -> CF */
+	cpu->rflags = 2 | VSL_FL_OF | VSL_FL_SF;
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), 0);
+	ck_assert_int_eq(EXEC(0xd9, 0xee), 0);
+	/* db f1                fcomi st, st(1) */
+	ck_assert_int_eq(EXEC(0xdb, 0xf1), 0);
+	ck_assert_uint_eq(cpu->rflags, 2 | VSL_FL_CF);
+	/* d8 d1                fcom st(1): C0 set (less) */
+	ck_assert_int_eq(EXEC(0xd8, 0xd1), 0);
+	ck_assert_uint_eq(cpu->fpu.fsw & (C0 | C2 | C3), C0);
+	/* df e0                fnstsw ax */
+	cpu->gpr[VSL_RAX] = 0xffffffffffff0000ull;
+	ck_assert_int_eq(EXEC(0xdf, 0xe0), 0);
+	ck_assert_uint_eq(cpu->gpr[VSL_RAX], 0xffffffffffff0000ull | cpu->fpu.fsw);
+	/* d9 e4 ftst (0 == 0): C3 */
+	ck_assert_int_eq(EXEC(0xd9, 0xe4), 0);
+	ck_assert_uint_eq(cpu->fpu.fsw & (C0 | C2 | C3), C3);
+	/* de d9 fcompp: pops both */
+	ck_assert_int_eq(EXEC(0xde, 0xd9), 0);
+	ck_assert_uint_eq(cpu->fpu.ftw, 0xffff);
+	/* d9 e5 fxam on an empty ST0: C3 C0 (empty) */
+	ck_assert_int_eq(EXEC(0xd9, 0xe5), 0);
+	ck_assert_uint_eq(cpu->fpu.fsw & (C0 | C2 | C3), C3 | C0);
+	/* fld1; fchs; fxam: normal, negative: C2, C1 */
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), 0);
+	ck_assert_int_eq(EXEC(0xd9, 0xe0), 0);
+	ck_assert_int_eq(EXEC(0xd9, 0xe5), 0);
+	ck_assert_uint_eq(cpu->fpu.fsw & (C0 | C1 | C2 | C3), C2 | C1);
+	/* fcmovb st, st(1) with CF = 1 (da c1): ST0 = ST1 */
+	ck_assert_int_eq(EXEC(0xd9, 0xee), 0);                     /* fldz */
+	cpu->rflags = 2 | VSL_FL_CF;
+	ck_assert_int_eq(EXEC(0xda, 0xc1), 0);
+	ck_assert(fx_st(0) == -1.0L);
+	cpu->rflags = 2;
+	ck_assert_int_eq(EXEC(0xd9, 0xee), 0);
+	ck_assert_int_eq(EXEC(0xda, 0xc1), 0);                     /* no move */
+	ck_assert(fx_st(0) == 0.0L);
+}
+END_TEST
+
+START_TEST(stack_faults_and_pending)
+{
+	/* nine pushes: the ninth overflows (IE, SF, C1) and loads the indefinite */
+	for (int i = 0; i < 9; i++)
+		ck_assert_int_eq(EXEC(0xd9, 0xe8), 0);
+	ck_assert_uint_eq(cpu->fpu.fsw & 0x7f, 0x41);
+	ck_assert_uint_eq(cpu->fpu.fsw & C1, C1);
+	ck_assert(isnan(fx_st(0)));
+	/* unmask IE: the flag is already set, so the next waiting insn gets #MF */
+	*(uint16_t *)(ram + FX_DATA) = 0x037e;
+	cpu->gpr[VSL_RAX] = FX_DATA;
+	ck_assert_int_eq(EXEC(0xd9, 0x28), 0);              /* fldcw: no #MF itself */
+	ck_assert_uint_eq(cpu->fpu.fsw & 0x8080, 0x8080);   /* B and ES */
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), VSL_CPU_FAULT);
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_MF);
+	ck_assert_int_eq(EXEC(0x9b), VSL_CPU_FAULT);        /* fwait */
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_MF);
+	/* non-waiting ones still run: fnstsw ax, fnclex */
+	ck_assert_int_eq(EXEC(0xdf, 0xe0), 0);
+	ck_assert_int_eq(EXEC(0xdb, 0xe2), 0);
+	ck_assert_uint_eq(cpu->fpu.fsw & 0x80ff, 0);
+	ck_assert_int_eq(EXEC(0x9b), 0);
+	/* unmasked invalid on a store: memory is left alone, ES pending */
+	cpu->gpr[VSL_RAX] = FX_DATA;                        /* fnstsw ax changed it */
+	ck_assert_int_eq(EXEC(0xdb, 0xe3), 0);              /* fninit */
+	ck_assert_int_eq(EXEC(0xd9, 0x28), 0);              /* fldcw 0x37e */
+	*(double *)(ram + FX_DATA + 8) = 1e10;
+	ck_assert_int_eq(EXEC(0xdd, 0x40, 0x08), 0);        /* fld qword [rax+8] */
+	*(uint16_t *)(ram + FX_DATA + 0x10) = 0x5a5a;
+	ck_assert_int_eq(EXEC(0xdf, 0x50, 0x10), 0);        /* fist word [rax+0x10] */
+	ck_assert_uint_eq(*(uint16_t *)(ram + FX_DATA + 0x10), 0x5a5a);
+	ck_assert_uint_eq(cpu->fpu.fsw & 0x80, 0x80);
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), VSL_CPU_FAULT);
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_MF);
+}
+END_TEST
+
+START_TEST(environment)
+{
+	uint8_t *e = ram + FX_DATA;
+
+	cpu->rip = 0x401000;
+	cpu->seg[VSL_CS].sel = 0x33;
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), 0);              /* fld1: valid */
+	ck_assert_int_eq(EXEC(0xd9, 0xee), 0);              /* fldz: zero */
+	cpu->gpr[VSL_RAX] = FX_DATA;
+	memset(e, 0xcc, 128);
+	/* d9 30                fnstenv [rax] (28 bytes) */
+	ck_assert_int_eq(EXEC(0xd9, 0x30), 0);
+	ck_assert_uint_eq(*(uint32_t *)e, 0xffff037f);
+	ck_assert_uint_eq(*(uint32_t *)(e + 4), 0xffff0000u | 6u << 11);
+	ck_assert_uint_eq(*(uint32_t *)(e + 8), 0xffff0000u | 0x1fff);
+	ck_assert_uint_eq(*(uint32_t *)(e + 12), 0x401000);
+	ck_assert_uint_eq(*(uint32_t *)(e + 16), 0x33 | 0x1eeu << 16);
+	ck_assert_uint_eq(e[28], 0xcc);
+	ck_assert_uint_eq(cpu->fpu.fcw, 0x037f);            /* masks already all set */
+	/* 66 d9 30             fnstenv [rax] with o16: 14 bytes */
+	memset(e, 0xcc, 128);
+	ck_assert_int_eq(EXEC(0x66, 0xd9, 0x30), 0);
+	ck_assert_uint_eq(*(uint16_t *)(e + 6), 0x1000);
+	ck_assert_uint_eq(*(uint16_t *)(e + 8), 0x33);
+	ck_assert_uint_eq(e[14], 0xcc);
+	/* dd 30 fnsave [rax]; then the FPU is initialised */
+	ck_assert_int_eq(EXEC(0xdd, 0x30), 0);
+	ck_assert_uint_eq(cpu->fpu.ftw, 0xffff);
+	ck_assert_uint_eq(cpu->fpu.fsw, 0);
+	ck_assert_int_eq(memcmp(e + 28, "\0\0\0\0\0\0\0\0\0\0", 10), 0);      /* ST0 = +0 */
+	ck_assert_int_eq(memcmp(e + 38, "\0\0\0\0\0\0\0\x80\xff\x3f", 10), 0); /* ST1 = 1 */
+	/* dd 20 frstor [rax] brings it back */
+	ck_assert_int_eq(EXEC(0xdd, 0x20), 0);
+	ck_assert_uint_eq(fx_top(), 6);
+	ck_assert(fx_st(1) == 1.0L);
+	ck_assert_uint_eq(fx_tag(0), 1);
+	ck_assert_uint_eq(cpu->fpu.fip, 0x401000);
+	/* d9 20 fldenv with an all-empty tag word */
+	*(uint32_t *)(e + 8) = 0xffff;
+	ck_assert_int_eq(EXEC(0xd9, 0x20), 0);
+	ck_assert_uint_eq(cpu->fpu.ftw, 0xffff);
+}
+END_TEST
+
+START_TEST(transcendental_and_misc)
+{
+	long double want;
+
+	/* fld1; fsqrt of 2 */
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), 0);
+	ck_assert_int_eq(EXEC(0xd8, 0xc0), 0);              /* fadd st, st: 2 */
+	ck_assert_int_eq(EXEC(0xd9, 0xfa), 0);              /* fsqrt */
+	want = sqrtl(2.0L);
+	ck_assert(fx_st(0) == want);
+	/* fchs; fsqrt: invalid, default NaN */
+	ck_assert_int_eq(EXEC(0xd9, 0xe0), 0);
+	ck_assert_int_eq(EXEC(0xd9, 0xfa), 0);
+	ck_assert(isnan(fx_st(0)));
+	ck_assert_uint_eq(cpu->fpu.fsw & 1, 1);
+	/* ffree st(0); fincstp */
+	ck_assert_int_eq(EXEC(0xdd, 0xc0), 0);
+	ck_assert_uint_eq(fx_tag(0), 3);
+	/* fldpi; fsin ~ 0 (host's own approximation); frndint; fscale */
+	ck_assert_int_eq(EXEC(0xdb, 0xe3), 0);              /* fninit */
+	ck_assert_int_eq(EXEC(0xd9, 0xeb), 0);
+	ck_assert_int_eq(EXEC(0xd9, 0xfe), 0);
+	ck_assert(fabsl(fx_st(0)) < 1e-18L);
+	ck_assert_int_eq(EXEC(0xdb, 0xe3), 0);
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), 0);              /* fld1: scale */
+	ck_assert_int_eq(EXEC(0xd9, 0xeb), 0);              /* fldpi */
+	ck_assert_int_eq(EXEC(0xd9, 0xfc), 0);              /* frndint: 3 */
+	ck_assert(fx_st(0) == 3.0L);
+	ck_assert_int_eq(EXEC(0xd9, 0xc9), 0);              /* fxch */
+	ck_assert_int_eq(EXEC(0xd9, 0xfd), 0);              /* fscale: 1 * 2^3 */
+	ck_assert(fx_st(0) == 8.0L);
+	/* fprem: 8 mod 3 = 2 */
+	ck_assert_int_eq(EXEC(0xd9, 0xf8), 0);
+	ck_assert(fx_st(0) == 2.0L);
+	ck_assert_uint_eq(cpu->fpu.fsw & C2, 0);
+}
+END_TEST
+
+START_TEST(nm_and_em)
+{
+	cpu->cr0 |= VSL_CR0_TS;
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), VSL_CPU_FAULT);
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_NM);
+	/* fwait: #NM only with TS and MP */
+	ck_assert_int_eq(EXEC(0x9b), VSL_CPU_FAULT);
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_NM);
+	cpu->cr0 &= ~VSL_CR0_MP;
+	ck_assert_int_eq(EXEC(0x9b), 0);
+	cpu->cr0 = (cpu->cr0 & ~VSL_CR0_TS) | VSL_CR0_EM;
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), VSL_CPU_FAULT);
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_NM);
+	ck_assert_uint_eq(cpu->fpu.ftw, 0xffff);            /* nothing ran */
+}
+END_TEST
+
+static Suite *x87_suite(void)
+{
+	Suite *s = suite_create("x87");
+	TCase *tc;
+
+	tc = tcase_create("arith");
+	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+	tcase_add_test(tc, load_constants_and_arith);
+	tcase_add_test(tc, memory_forms);
+	tcase_add_test(tc, precision_control);
+	tcase_add_test(tc, compare_and_classify);
+	tcase_add_test(tc, transcendental_and_misc);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("control");
+	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+	tcase_add_test(tc, stack_faults_and_pending);
+	tcase_add_test(tc, environment);
+	tcase_add_test(tc, nm_and_em);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(x87_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
