@@ -65,7 +65,7 @@ static int qcow2_err(struct qcow2 *q, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return vsl_set_error(q->ctx, 0, code, "qcow2: %s", msg);
+	return vsl_set_error(q->ctx, 0, code, "%s: qcow2: %s", q->name, msg);
 }
 
 static bool qcow2_unsafe(const struct qcow2 *q)
@@ -1698,6 +1698,8 @@ static int qcow2_create(struct vsl_image *img, struct vsl_stream *s, uint64_t si
 	}
 	cs = q->cs = 1ull << cb;
 	q->l2_entries = cs / 8;
+	/* QEMU counts qcow2 sizes in 512-byte sectors (and rounds a partial one down) */
+	size = VSL_ALIGN_UP(size, 512);
 	img->size = size;
 	l2cover = cs * q->l2_entries;
 	q->l1_size = (uint32_t)VSL_MIN((size + l2cover - 1) / l2cover, UINT32_MAX);
@@ -1771,6 +1773,7 @@ static int qcow2_resize(struct vsl_image *img, uint64_t size)
 
 	if (size < img->size)
 		return qcow2_err(q, VSL_ENOTSUP, "shrinking qcow2 images is not supported");
+	size = VSL_ALIGN_UP(size, 512); /* whole sectors, as in create */
 	r = qcow2_flush_all(q);
 	if (r < 0)
 		return r;

@@ -255,7 +255,7 @@ int qcow2_check(struct vsl_image *img, struct vsl_check_report *rep)
 	}
 	rep->total_clusters = (img->size + q->cs - 1) >> q->cluster_bits;
 	if (qcow2_rc_load_table(q) < 0) {
-		chk_problem(&c, false, "%s", vsl_ctx_error(q->ctx) + strlen("qcow2: "));
+		chk_problem(&c, false, "%s", vsl_ctx_error(q->ctx));
 		vsl_ctx_clear(q->ctx);
 	}
 	chk_mark(&c, 0, q->cs, "header");

@@ -7,9 +7,12 @@
  * memory (each must fail with a message naming the problem).
  */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vessel/format.h"
@@ -125,7 +128,12 @@ static void random_io(const char *cluster_size, const char *compat, uint64_t siz
 	snprintf(o2, sizeof(o2), "compat=%s", compat);
 	ck_assert_ptr_nonnull(ref);
 	img = mem_create(size, kv, false);
-	ck_assert_uint_eq(img->size, size);
+	/* qcow2 sizes are whole 512-byte sectors, as QEMU counts them */
+	ck_assert_uint_eq(img->size, VSL_ALIGN_UP(size, 512));
+	size = img->size;
+	ref = realloc(ref, size);
+	buf = realloc(buf, size);
+	memset(ref, 0, size);
 	for (int i = 0; i < nops; i++) {
 		uint64_t off = rnd() % size, len = 1 + rnd() % VSL_MIN(size - off, 200000);
 		int what = (int)(rnd() % 4);
@@ -186,7 +194,7 @@ END_TEST
 
 START_TEST(compressed_writes)
 {
-	const uint64_t size = 3 * 1024 * 1024 + 100;
+	const uint64_t size = 3 * 1024 * 1024 + 512;
 	const char *kv[] = { "cluster_size=65536", NULL };
 	uint8_t *ref = calloc(1, size);
 	struct vsl_image *img = mem_create(size, kv, true), *re;
@@ -556,10 +564,125 @@ START_TEST(create_options)
 }
 END_TEST
 
+/* ---- crash safety: kill a writer at random points ---- */
+
+#define CRASH_BLOCKS 251u   /* prime: piece k of generation g uses block (3g + k) * 97 % 251 */
+#define CRASH_BLOCK (96u * 1024)
+#define CRASH_SIZE ((uint64_t)CRASH_BLOCKS * CRASH_BLOCK)
+
+/* Piece k of generation g: block, offset inside it, length, fill byte. */
+static void crash_piece(unsigned g, unsigned k, uint64_t *off, uint64_t *len, uint8_t *byte)
+{
+	uint64_t x = (uint64_t)g * 2654435761u + k * 40503u + 12345;
+	unsigned blk = (g * 3 + k) * 97 % CRASH_BLOCKS; /* a permutation: never reused */
+
+	*len = 1 + x % (CRASH_BLOCK - 1);
+	*off = (uint64_t)blk * CRASH_BLOCK + (x >> 20) % (CRASH_BLOCK - *len + 1);
+	*byte = (uint8_t)(1 + g % 250);
+}
+
+/* Generations 0..82 touch disjoint blocks (3 pieces each, 251 blocks). */
+#define CRASH_GENS 83u
+
+static void crash_writer(const char *path, int fd)
+{
+	struct vsl_ctx *c = vsl_ctx_new();
+	struct vsl_image *img;
+	uint8_t *buf = malloc(CRASH_BLOCK);
+
+	if (!c || !buf || vsl_image_open(c, path, "qcow2", VSL_IMAGE_RDWR, &img) < 0)
+		_exit(2);
+	for (unsigned g = 0; g < CRASH_GENS; g++) {
+		for (unsigned k = 0; k < 3; k++) {
+			uint64_t off, len;
+			uint8_t byte;
+			crash_piece(g, k, &off, &len, &byte);
+			memset(buf, byte, len);
+			if (vsl_image_write(img, off, buf, len) < 0)
+				_exit(3);
+		}
+		if (g % 4 == 3) {
+			if (vsl_image_flush(img) < 0)
+				_exit(4);
+			/* tell the parent which generations are durable */
+			if (write(fd, &g, sizeof(g)) != sizeof(g))
+				_exit(5);
+		}
+	}
+	vsl_image_close(img);
+	_exit(0);
+}
+
+START_TEST(crash_kill_writer)
+{
+	const char *path = at(0, "crash.qcow2");
+	bool have_qemu = system("qemu-img --version >/dev/null 2>&1") == 0;
+	const char *kv[] = { "cluster_size=4096", NULL };
+	struct vsl_image_opts o = { .kv = kv };
+	uint8_t *buf = malloc(CRASH_BLOCK);
+
+	srand((unsigned)time(NULL));
+	for (int round = 0; round < 6; round++) {
+		struct vsl_image *img;
+		int pfd[2], status;
+		unsigned g, last = ~0u;
+		pid_t pid;
+		char cmd[700];
+
+		ck_assert_int_eq(vsl_image_create(ctx, path, "qcow2", CRASH_SIZE, &o, &img), 0);
+		vsl_image_close(img);
+		ck_assert_int_eq(pipe(pfd), 0);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			close(pfd[0]);
+			crash_writer(path, pfd[1]);
+		}
+		close(pfd[1]);
+		usleep((useconds_t)(rand() % 40000) * (useconds_t)(round + 1));
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		while (read(pfd[0], &g, sizeof(g)) == sizeof(g))
+			last = g;
+		close(pfd[0]);
+		if (getenv("VSL_TEST_VERBOSE"))
+			fprintf(stderr, "crash round %d: killed=%d, last flushed generation %d\n", round,
+				WIFSIGNALED(status), (int)last);
+		if (have_qemu) {
+			/* 0: clean, 3: leaks only; anything else is a corruption */
+			snprintf(cmd, sizeof(cmd), "qemu-img check -q %s >/dev/null 2>&1", path);
+			int rc = system(cmd);
+			ck_assert_msg(WIFEXITED(rc) && (WEXITSTATUS(rc) == 0 || WEXITSTATUS(rc) == 3),
+				      "round %d: qemu-img check exit %d", round, WEXITSTATUS(rc));
+		}
+		ck_assert_int_eq(vsl_image_open(ctx, path, NULL, VSL_IMAGE_RDONLY, &img), 0);
+		{
+			struct vsl_check_report rep;
+			ck_assert_int_eq(vsl_image_check(img, &rep), 0);
+			ck_assert_msg(rep.corruptions == 0, "round %d: %s", round, rep.first_problem);
+		}
+		for (g = 0; last != ~0u && g <= last; g++)
+			for (unsigned k = 0; k < 3; k++) {
+				uint64_t off, len;
+				uint8_t byte;
+				crash_piece(g, k, &off, &len, &byte);
+				ck_assert_int_eq(vsl_image_read(img, off, buf, len), 0);
+				for (uint64_t i = 0; i < len; i++)
+					if (buf[i] != byte)
+						ck_abort_msg("round %d: generation %u (flushed) lost at %llu",
+							     round, g, (unsigned long long)(off + i));
+			}
+		vsl_image_close(img);
+	}
+	free(buf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("qcow2");
 	TCase *io = tcase_create("io"), *bk = tcase_create("backing"), *bad = tcase_create("hostile");
+	TCase *crash = tcase_create("crash");
 	SRunner *sr;
 	int failed;
 
@@ -581,7 +704,11 @@ int main(void)
 	tcase_add_test(bk, backing_loop_and_depth);
 	tcase_add_test(bad, hostile_headers);
 	tcase_add_test(bad, check_finds_problems);
+	tcase_add_checked_fixture(crash, setup, teardown);
+	tcase_set_timeout(crash, 120);
+	tcase_add_test(crash, crash_kill_writer);
 	suite_add_tcase(s, io);
+	suite_add_tcase(s, crash);
 	suite_add_tcase(s, bk);
 	suite_add_tcase(s, bad);
 	sr = srunner_create(s);
