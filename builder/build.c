@@ -147,6 +147,21 @@ static int build_mkdirs(struct vsl_ctx *ctx, const char *path)
 
 /* ---- 1. packages ---- */
 
+/* Where the recipe names package i (the real kernel: where the kernel is named). */
+static struct vsl_recipe_loc build_pkg_loc(const struct build *b, size_t i)
+{
+	const struct vsl_recipe *r = b->r;
+
+	if ((int)i == b->kernel_meta || (int)i == b->kernel_pkg)
+		return r->kernel_loc;
+	if (i >= b->init_pkgs && i < b->init_pkgs + r->npackages)
+		return r->packages[i - b->init_pkgs].loc;
+	for (size_t s = 0; s < r->nsources; s++)
+		if (b->src_pkg[s] == (int)i)
+			return r->sources[s].loc;
+	return (struct vsl_recipe_loc){ 0, 0 };
+}
+
 static bool build_kernel_is_meta(const struct vsl_apt_pkg *p)
 {
 	/* linux-image-amd64 depends on linux-image-6.1.0-N-amd64; the real one does not */
@@ -192,17 +207,9 @@ static int build_resolve(struct build *b)
 	rc = vsl_apt_resolve(b->ctx, b->cache, b->pkgs, n);
 	if (rc < 0) {
 		/* name the recipe line of the package apt does not know */
-		for (size_t i = 0; i < n; i++) {
-			if (b->pkgs[i].version)
-				continue;
-			if ((int)i == b->kernel_meta)
-				return build_where(b, r->kernel_loc);
-			if (i >= b->init_pkgs && i < b->init_pkgs + r->npackages)
-				return build_where(b, r->packages[i - b->init_pkgs].loc);
-			for (size_t s = 0; s < r->nsources; s++)
-				if (b->src_pkg[s] == (int)i)
-					return build_where(b, r->sources[s].loc);
-		}
+		for (size_t i = 0; i < n; i++)
+			if (!b->pkgs[i].version)
+				return build_where(b, build_pkg_loc(b, i));
 		return rc;
 	}
 	b->kernel_pkg = b->kernel_meta;
@@ -358,7 +365,7 @@ static int build_fetch(struct build *b)
 			continue; /* the metapackage itself holds nothing we need */
 		vsl_info(b->ctx, "  package %s %s", b->pkgs[i].name, b->pkgs[i].version);
 		if (vsl_apt_fetch(b->ctx, b->cache, &b->pkgs[i], b->o->progress) < 0)
-			return vsl_ctx_code(b->ctx);
+			return build_where(b, build_pkg_loc(b, i));
 	}
 	return 0;
 }
@@ -871,8 +878,22 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 		rc = vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "build");
 		goto out;
 	}
-	if ((rc = vsl_bundle_create(ctx, b.tmp)) < 0)
+	{
+		/* the output's directory is created when missing */
+		char *slash = strrchr(b.tmp, '/');
+		if (slash && slash != b.tmp) {
+			*slash = '\0';
+			rc = build_mkdirs(ctx, b.tmp);
+			*slash = '/';
+			if (rc < 0)
+				goto out;
+		}
+	}
+	if ((rc = vsl_bundle_create(ctx, b.tmp)) < 0) {
+		free(b.tmp); /* not ours to remove or keep: it may exist */
+		b.tmp = NULL;
 		goto out;
+	}
 	if (!o->no_cache && b.cacheable && build_cache_get(&b) == 1) {
 		o->cache_hit = true;
 		b.stage = b.nstages - 2;

@@ -47,8 +47,15 @@ struct ynode {
 	size_t n, cap;
 };
 
+struct rp_dloc {
+	unsigned line, col;
+	size_t seq;
+	char *msg;
+};
+
 struct rp {
 	struct vsl_recipe *r;
+	struct rp_dloc *dl;   /* positions of r->diags, for sorting */
 	const struct vsl_recipe_opts *opts;
 	const char *text;     /* the recipe's bytes (for exact positions) */
 	size_t len;
@@ -74,6 +81,13 @@ static void rp_diag_at(struct rp *p, unsigned line, unsigned col, const char *fm
 	if (!nd)
 		return;
 	r->diags = nd;
+	{
+		struct rp_dloc *dl = vsl_reallocarray(p->dl, r->ndiags + 1, sizeof(*dl));
+		if (!dl)
+			return;
+		p->dl = dl;
+		dl[r->ndiags] = (struct rp_dloc){ .line = line, .col = col, .seq = r->ndiags };
+	}
 	if (line)
 		nd[r->ndiags] = vsl_strdup_printf("%s:%u:%u: %s", r->path, line, col, msg);
 	else
@@ -91,6 +105,31 @@ static void rp_err(struct rp *p, const struct ynode *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	rp_diag_at(p, n ? n->line : 0, n ? n->col : 0, fmt, ap);
 	va_end(ap);
+}
+
+static int rp_dloc_cmp(const void *a, const void *b)
+{
+	const struct rp_dloc *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Diagnostics in file order (the walk reports some out of order). */
+static void rp_sort_diags(struct rp *p)
+{
+	struct vsl_recipe *r = p->r;
+
+	if (!p->dl || r->ndiags < 2)
+		return;
+	for (size_t i = 0; i < r->ndiags; i++)
+		p->dl[i].msg = r->diags[i];
+	qsort(p->dl, r->ndiags, sizeof(*p->dl), rp_dloc_cmp);
+	for (size_t i = 0; i < r->ndiags; i++)
+		r->diags[i] = p->dl[i].msg;
 }
 
 static struct vsl_recipe_loc rp_loc(const struct ynode *n)
@@ -863,8 +902,10 @@ static void rp_machine(struct rp *p, const struct ynode *m)
 		(void)e;
 	if ((n = map_get(m, "cpus")) && rp_uint(p, n, "machine.cpus", 1, 64, &ul))
 		r->cpus = (unsigned)ul;
-	if ((n = map_get(m, "memory")))
-		rp_size(p, n, "machine.memory", 16ull << 20, 64ull << 30, &r->memory);
+	if ((n = map_get(m, "memory")) &&
+	    rp_size(p, n, "machine.memory", 16ull << 20, 64ull << 30, &r->memory) &&
+	    r->memory % 4096)
+		rp_err(p, n, "machine.memory: must be a multiple of 4 KiB");
 	if ((n = map_get(m, "serial")) && rp_enum(p, n, "machine.serial", serials, &e))
 		r->serial = (enum vsl_recipe_serial)e;
 	if ((n = map_get(m, "network")) && rp_want(p, n, YN_MAP, "machine.network")) {
@@ -1042,7 +1083,8 @@ static void rp_boot(struct rp *p, const struct ynode *m)
 
 		r->init_loc = rp_loc(k);
 		if (s && !f) {
-			rp_err(p, k, "boot.initramfs.init-file: '%s': %s", s, strerror(errno));
+			rp_err(p, k, "boot.initramfs.init-file: '%s': %s", s,
+			       errno == ENOENT ? "no such file" : strerror(errno));
 		} else if (f) {
 			size_t cap = 0, len = 0, got;
 			char buf[4096];
@@ -1493,7 +1535,10 @@ static void rp_step(struct rp *p, const struct ynode *e)
 	}
 	if ((n = map_get(e, "mode")) && (st.kind == VSL_STEP_WRITE || st.kind == VSL_STEP_MKDIR ||
 					 st.kind == VSL_STEP_CHMOD)) {
-		if (rp_mode(p, n, "mode", &st.mode))
+		char what[64];
+
+		snprintf(what, sizeof(what), "%s mode", step_names[kind]);
+		if (rp_mode(p, n, what, &st.mode))
 			st.has_mode = true;
 		else
 			ok = false;
@@ -1623,8 +1668,17 @@ int vsl_recipe_parse(struct vsl_ctx *ctx, const char *path, const char *text, si
 	ynode_free(root);
 	if (!r->cmdline)
 		r->cmdline = strdup(r->serial == VSL_RECIPE_SERIAL_CONSOLE ? "console=ttyS0" : "");
-	if (p.too_many)
-		rp_err(&p, NULL, "too many errors; stopping");
+	rp_sort_diags(&p);
+	free(p.dl);
+	if (p.too_many) {
+		char **nd = vsl_reallocarray(r->diags, r->ndiags + 1, sizeof(*nd));
+		if (nd) {
+			r->diags = nd;
+			nd[r->ndiags] = vsl_strdup_printf("%s: too many errors; stopping", r->path);
+			if (nd[r->ndiags])
+				r->ndiags++;
+		}
+	}
 	*out = r;
 	if (r->ndiags)
 		return vsl_set_error(ctx, 0, VSL_EINVAL, "%s%s", r->diags[0],
