@@ -15,7 +15,7 @@
  *	vsl_diff_gen(&t, seed, &opts);               // or vsl_diff_image_init + load
  *	vsl_diff_kvm_run(kvm, &t, &ra);
  *	vsl_diff_vessel_run(vsl, &t, &rb);
- *	if (vsl_diff_compare(&t, &ra, &rb, stdout)) ...
+ *	if (vsl_diff_compare(&t, &ra, &rb, 0, stdout)) ...
  *	vsl_diff_test_fini(&t);
  *
  * This is a test program: unlike the libraries it prints (compare.c and
@@ -165,9 +165,10 @@ bool vsl_diff_flags_counted(int mnemonic);
 
 /* compare.c */
 /* Number of differences (0 = equal); prints them to out when out != NULL. */
+/* flags: DIFF_CMP_* (documented divergences to tolerate) */
+#define DIFF_CMP_IGNORE_RF 0x1u  /* RF in the RFLAGS image an exception pushed */
 int vsl_diff_compare(const struct vsl_diff_test *t, const struct vsl_diff_result *a,
-		     const struct vsl_diff_result *b, const char *name_a, const char *name_b,
-		     FILE *out);
+		     const struct vsl_diff_result *b, unsigned flags, FILE *out);
 void vsl_diff_disasm(const struct vsl_diff_test *t, FILE *out);
 /* RFLAGS bits undefined at the end of the run that produced r. */
 uint32_t vsl_diff_undef_at_end(const struct vsl_diff_test *t, const struct vsl_diff_result *r);

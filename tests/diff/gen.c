@@ -38,6 +38,7 @@ struct gen {
 	int cls;
 	bool in_branch;         /* generating the body of a forward branch */
 	uint32_t mask;          /* classes to draw from */
+	uint16_t avoid;         /* registers that setup MOVs must not clobber now */
 	struct vsl_diff_insn *insn;
 	size_t n, cap;
 	ZydisDecoder dec;
@@ -393,6 +394,9 @@ static int gen_mem_at(struct gen *g, unsigned size, uint32_t o, ZydisEncoderOper
 		static const uint8_t scales[] = { 1, 2, 4, 8 };
 		int idx = gen_widx(g);
 		uint8_t s = scales[gen_below(g, 4)];
+
+		while (g->avoid & (1u << idx))
+			idx = gen_widx(g);
 		uint32_t v = gen_below(g, o / s + 1);
 
 		if (gen_set64(g, idx, v) < 0)
@@ -552,6 +556,8 @@ static int gen_shift(struct gen *g)
 	if (form == 2 && gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(ZYDIS_REGISTER_CL),
 				   gen_op_imm((uint64_t)count), -1) < 0)
 		return -1;
+	if (form == 2)
+		g->avoid |= 1u << 1;
 	if (mem) {
 		if (gen_mem(g, bits / 8, 1, &a) < 0)
 			return -1;
@@ -583,7 +589,7 @@ static int gen_divisor(struct gen *g, unsigned bits, uint64_t d, ZydisEncoderOpe
 
 			do
 				idx = gen_widx(g);
-			while (idx == 0 || idx == 2);
+			while (idx == 0 || idx == 2 || m.mem.index == gen_gpr(idx, 64));
 			if (gen_set64(g, idx, d) < 0 ||
 			    gen_insn2(g, ZYDIS_MNEMONIC_MOV, m, gen_op_reg(gen_gpr(idx, 64)), -1) < 0)
 				return -1;
@@ -674,6 +680,7 @@ static int gen_div(struct gen *g, bool random_ops)
 		if (gen_set64(g, 0, l) < 0 || gen_set64(g, 2, h) < 0)
 			return -1;
 	}
+	g->avoid |= (1u << 0) | (1u << 2);
 	if (gen_divisor(g, bits, d, &op) < 0)
 		return -1;
 	return gen_insn1(g, sgn ? ZYDIS_MNEMONIC_IDIV : ZYDIS_MNEMONIC_DIV, op, -1);
@@ -841,6 +848,7 @@ static int gen_xchg(struct gen *g)
 	default: {
 		uint32_t o = gen_offset(g, 8, 1);
 
+		g->avoid |= (1u << 0) | (1u << 2);
 		if (gen_mem_at(g, 8, o, &a) < 0)
 			return -1;
 		if (gen_chance(g, 50)) { /* make the comparison succeed */
@@ -859,6 +867,7 @@ static int gen_xchg(struct gen *g)
 		return gen_encode(g, &r, -1);
 	}
 	}
+	g->avoid |= 1u << 0;
 	if (gen_rm(g, bits, mem, &a) < 0)
 		return -1;
 	if (mn == ZYDIS_MNEMONIC_CMPXCHG && gen_chance(g, 50) &&
@@ -1054,7 +1063,12 @@ static int gen_flags(struct gen *g)
 		g->depth += 8;
 		return 0;
 	case 6: { /* popfq of a chosen image: arithmetic flags, DF, AC, ID */
-		uint64_t f = 0x2 | (gen_u64(g) & (DIFF_ARITH | DIFF_DF | 0x40000 | 0x200000));
+		/*
+		 * AC only at CPL 0: under PVM the live AC after an exception
+		 * taken from CPL 3 reads back clear (host artefact).
+		 */
+		uint64_t ac = g->t->cpl == 3 ? 0 : 0x40000;
+		uint64_t f = 0x2 | (gen_u64(g) & (DIFF_ARITH | DIFF_DF | ac | 0x200000));
 		ZydisEncoderRequest r;
 
 		gen_req(&r, ZYDIS_MNEMONIC_PUSH, 1);
@@ -1179,9 +1193,11 @@ static int gen_fault(struct gen *g)
 	/*
 	 * KVM here is PVM (kvm-pvm, no hardware virtualization): it fails to
 	 * deliver INT3 / INT n raised at guest CPL 0 (KVM_EXIT_INTERNAL_ERROR),
-	 * so software interrupts are only generated at CPL 3.
+	 * so INT3 is only generated at CPL 3; INT n through a DPL 0 gate
+	 * from CPL 3 (which must raise #GP(vector*8+2)) comes back as #UD
+	 * from PVM, so it is not generated at all.
 	 */
-	if ((kind == 1 || kind == 2) && g->t->cpl != 3)
+	if ((kind == 1 && g->t->cpl != 3) || kind == 2)
 		return -1;
 	switch (kind) {
 	case 0: return gen_bytes(g, ud2, sizeof(ud2), -1);
@@ -1231,7 +1247,19 @@ static int gen_fault(struct gen *g)
 
 static int gen_sse(struct gen *g, int cls);
 
+static int gen_one_cls(struct gen *g, int cls);
+
 static int gen_one(struct gen *g, int cls)
+{
+	int rc;
+
+	g->avoid = 0;
+	rc = gen_one_cls(g, cls);
+	g->avoid = 0;
+	return rc;
+}
+
+static int gen_one_cls(struct gen *g, int cls)
 {
 	g->cls = cls;
 	switch (cls) {

@@ -202,8 +202,13 @@ void vsl_diff_image_prologue(struct vsl_diff_test *t)
 	image_u32(&e, user ? DIFF_SEL_UDATA : DIFF_SEL_KDATA);
 	EMIT(&e, 0x68);                                 /* push rsp */
 	image_u32(&e, (uint32_t)t->init.gpr[4]);
+	/*
+	 * KVM here is PVM, which runs guest CPL 3 natively in host ring 3,
+	 * where PUSHF shows the host's IF=1: CPL 3 tests run with IF=1 (there
+	 * is no interrupt source) so that both sides agree architecturally.
+	 */
 	EMIT(&e, 0x68);                                 /* push rflags */
-	image_u32(&e, (uint32_t)t->init.rflags);
+	image_u32(&e, (uint32_t)(t->init.rflags | (user ? 0x200 : 0)));
 	EMIT(&e, 0x68);                                 /* push cs */
 	image_u32(&e, user ? DIFF_SEL_UCODE : DIFF_SEL_KCODE);
 	EMIT(&e, 0x68);                                 /* push rip */

@@ -37,6 +37,8 @@ static const char usage[] =
 	"  -g, --guest FILE     run a flat guest program (repeatable; see tests/guest)\n"
 	"      --repro DIR      write a reproducer (command, code, diff) per failure\n"
 	"      --max-print N    print details of the first N failures (default 5)\n"
+	"      --ignore-rf      do not compare RF in the RFLAGS image pushed by an\n"
+	"                       exception (hardware sets it for faults)\n"
 	"  -p, --print          print the disassembly of every test\n"
 	"      --gen-only       only generate: check that every sequence encodes and\n"
 	"                       decodes back (no KVM needed)\n"
@@ -58,6 +60,7 @@ struct main_opts {
 	const char *repro;
 	unsigned max_print;
 	bool print, gen_only, quiet;
+	unsigned cmp_flags;
 	char classes_arg[256];
 };
 
@@ -89,16 +92,17 @@ static void main_report(struct main_run *mr, const struct vsl_diff_test *t,
 	main_classes(out, t->classes);
 	fprintf(out, ")\n");
 	if (t->insn)
-		fprintf(out, "  reproduce: vessel-cpudiff -s %" PRIu64 " -n 1 -l %u -c %s --cpl %d%s -p\n",
+		fprintf(out, "  reproduce: vessel-cpudiff -s %" PRIu64 " -n 1 -l %u -c %s --cpl %d%s%s -p\n",
 			t->seed, mr->o->gen.len, mr->o->classes_arg, t->cpl,
-			mr->o->target_kvm ? " -t kvm" : mr->o->engine ? " -e bt" : "");
+			mr->o->target_kvm ? " -t kvm" : mr->o->engine ? " -e bt" : "",
+			(mr->o->cmp_flags & DIFF_CMP_IGNORE_RF) ? " --ignore-rf" : "");
 	vsl_diff_disasm(t, out);
 	if (a->exit == DIFF_EXIT_ERROR)
 		fprintf(out, "  kvm error: %s\n", a->msg);
 	if (b->exit == DIFF_EXIT_ERROR)
 		fprintf(out, "  %s error: %s\n", nb, b->msg);
 	fprintf(out, "  %-7s %-20s %-20s\n", "", "kvm", nb);
-	vsl_diff_compare(t, a, b, "kvm", nb, out);
+	vsl_diff_compare(t, a, b, mr->o->cmp_flags, out);
 	{
 		uint64_t cnt, vec, err, rip;
 
@@ -181,7 +185,7 @@ static int main_one(struct main_run *mr, struct vsl_diff_test *t)
 	} else {
 		vsl_diff_vessel_run(mr->vsl, t, &b);
 	}
-	fail = vsl_diff_compare(t, &a, &b, "kvm", nb, NULL) != 0 || a.exit == DIFF_EXIT_ERROR;
+	fail = vsl_diff_compare(t, &a, &b, mr->o->cmp_flags, NULL) != 0 || a.exit == DIFF_EXIT_ERROR;
 	if (!t->insn) {
 		const char *why = main_guest_ok(&a);
 
@@ -233,6 +237,7 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		{ "repro", required_argument, NULL, 'R' },
 		{ "max-print", required_argument, NULL, 'M' },
 		{ "print", no_argument, NULL, 'p' },
+		{ "ignore-rf", no_argument, NULL, 'I' },
 		{ "gen-only", no_argument, NULL, 'G' },
 		{ "list-classes", no_argument, NULL, 'L' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -310,6 +315,9 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 			break;
 		case 'p':
 			o->print = true;
+			break;
+		case 'I':
+			o->cmp_flags |= DIFF_CMP_IGNORE_RF;
 			break;
 		case 'G':
 			o->gen_only = true;

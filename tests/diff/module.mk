@@ -16,21 +16,22 @@ GUEST_BINS := $(patsubst tests/guest/%.S,$(BUILD)/tests/guest/%.bin,$(GUEST_SRCS
 DIFF_HAS_CPU := $(shell grep -Els '^struct vsl_cpu [*]vsl_cpu_new' runtime/cpu/*.c)
 DIFF_HAS_BUS := $(shell grep -Els '^struct vsl_bus [*]vsl_bus_new' runtime/*/*.c common/*.c)
 DIFF_VESSEL ?= $(if $(and $(DIFF_HAS_CPU),$(DIFF_HAS_BUS)),1,0)
-DIFF_STAMP := $(BUILD)/tests/diff/have-vessel.$(DIFF_VESSEL)
+# The setting is recorded in a file rewritten (at parse time) only when it
+# changes, so flipping it recompiles vessel.c and relinks.
+DIFF_SETTING := $(BUILD)/tests/diff/have-vessel
+DIFF_SETTING_UPD := $(shell mkdir -p $(BUILD)/tests/diff && \
+	(echo $(DIFF_VESSEL) | cmp -s - $(DIFF_SETTING) || echo $(DIFF_VESSEL) > $(DIFF_SETTING)))
+DIFF_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(DIFF_SRCS))
 
-$(DIFF_STAMP):
-	@mkdir -p $(@D)
-	$(Q)rm -f $(BUILD)/tests/diff/have-vessel.* && touch $@
-
-$(BUILD)/obj/tests/diff/vessel.o: $(DIFF_STAMP)
+$(BUILD)/obj/tests/diff/vessel.o: $(DIFF_SETTING)
 ifeq ($(DIFF_VESSEL),1)
 $(BUILD)/obj/tests/diff/vessel.o: CFLAGS += -DVSL_DIFF_HAVE_VESSEL
 endif
 
-$(DIFF_BIN): $(patsubst %.c,$(BUILD)/obj/%.o,$(DIFF_SRCS)) $(if $(filter 1,$(DIFF_VESSEL)),$(foreach l,builder runtime formats common,$(BUILD)/lib/libvessel$(l).a))
+$(DIFF_BIN): $(DIFF_OBJS) $(DIFF_SETTING) $(if $(filter 1,$(DIFF_VESSEL)),$(foreach l,builder runtime formats common,$(BUILD)/lib/libvessel$(l).a))
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
 
 # Guest programs: flat binaries loaded at DIFF_CODE (0x100000).
 $(BUILD)/tests/guest/%.bin: tests/guest/%.S tests/diff/layout.h

@@ -129,8 +129,8 @@ static void vessel_load(struct vsl_cpu *cpu, const struct vsl_diff_test *t)
 	vsl_cpu_set_gdt(cpu, &gdt);
 	vsl_cpu_set_idt(cpu, &idt);
 	/* attr: access byte | flags nibble << 8 (see struct vsl_seg) */
-	vessel_seg(cpu, VSL_CS, DIFF_SEL_KCODE, 0xa09b);
-	vessel_seg(cpu, VSL_SS, DIFF_SEL_KDATA, 0xc093);
+	vessel_seg(cpu, VSL_CS, DIFF_SEL_KCODE, 0x0a9b);
+	vessel_seg(cpu, VSL_SS, DIFF_SEL_KDATA, 0x0c93);
 	vessel_seg(cpu, VSL_DS, 0, 0);
 	vessel_seg(cpu, VSL_ES, 0, 0);
 	vessel_seg(cpu, VSL_FS, 0, 0);
