@@ -114,6 +114,9 @@ struct vsl_sse_host {
 	uint32_t mxcsr;
 };
 void vsl_sse_host_run(struct vsl_sse_host *h, const void *stub);
+/* The same for stubs that neither read nor write MXCSR or flags (integer
+ * SIMD, logic, shuffles): h->mxcsr and h->rflags are left alone. */
+void vsl_sse_host_run_int(struct vsl_sse_host *h, const void *stub);
 /* x87: FXRSTOR64 img, call stub with rdi = mem and rax = *rax, FXSAVE64 img;
  * rflags in/out (CF/PF/ZF... as the stub sees and leaves them). */
 void vsl_x87_host_run(uint8_t img[512], const void *stub, void *mem, uint64_t *rax,

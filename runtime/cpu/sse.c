@@ -114,6 +114,22 @@ static const void *sse_stub(ZydisMnemonic m)
 	}
 }
 
+/* Stubs that cannot raise SIMD floating-point exceptions nor read MXCSR. */
+static bool sse_stub_is_int(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_ANDPS: case ZYDIS_MNEMONIC_ANDPD: case ZYDIS_MNEMONIC_ANDNPS:
+	case ZYDIS_MNEMONIC_ANDNPD: case ZYDIS_MNEMONIC_ORPS: case ZYDIS_MNEMONIC_ORPD:
+	case ZYDIS_MNEMONIC_XORPS: case ZYDIS_MNEMONIC_XORPD:
+	case ZYDIS_MNEMONIC_UNPCKLPS: case ZYDIS_MNEMONIC_UNPCKHPS:
+	case ZYDIS_MNEMONIC_UNPCKLPD: case ZYDIS_MNEMONIC_UNPCKHPD:
+		return true;
+	default:
+		/* every P* integer op in SSE_OPS */
+		return ZydisMnemonicGetString(m)[0] == 'p';
+	}
+}
+
 /* ---- helpers ---- */
 
 #define SSE_MX_FLAGS 0x3fu
@@ -339,18 +355,17 @@ static bool sse_is_mmx_op(ZydisMnemonic m)
 	}
 }
 
-/* dst (xmm or mm) = dst OP src, through the mnemonic's stub. */
-static int sse_exec_rmw(struct vsl_cpu *cpu, const struct vsl_insn *in, const void *stub)
+/* Integer/logic stubs: no MXCSR, no exceptions beyond operand access. */
+static int sse_exec_int(struct vsl_cpu *cpu, const struct vsl_insn *in, const void *stub)
 {
 	const ZydisDecodedOperand *dst = &in->ops[0], *src = &in->ops[1];
-	ZydisMnemonic m = in->zi.mnemonic;
 	struct vsl_sse_host h;
 	int r;
 
 	if (sse_is_mm(dst)) {
 		uint64_t v;
 
-		if (!sse_is_mmx_op(m))
+		if (!sse_is_mmx_op(in->zi.mnemonic))
 			return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
 		if ((r = sse_check_mmx(cpu, false)))
 			return r;
@@ -359,14 +374,38 @@ static int sse_exec_rmw(struct vsl_cpu *cpu, const struct vsl_insn *in, const vo
 			return r;
 		v = sse_mm_read(cpu, dst->reg.value);
 		memcpy(h.d, &v, 8);
-		sse_mmx_arrange(m, &h);
-		if ((r = sse_run(cpu, &h, stub)))
-			return r;
-		vsl_x87_mmx_enter(&cpu->fpu);
+		sse_mmx_arrange(in->zi.mnemonic, &h);
+		vsl_sse_host_run_int(&h, stub);
 		memcpy(&v, h.d, 8);
 		sse_mm_write(cpu, dst->reg.value, v);
 		return 0;
 	}
+	if (!sse_is_xmm(dst))
+		return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
+	if ((r = sse_check(cpu)))
+		return r;
+	h.gpr = 0;
+	if (src->type == ZYDIS_OPERAND_TYPE_REGISTER && sse_is_xmm(src)) {
+		memcpy(h.s, sse_xmm(cpu, src->reg.value), 16);
+	} else if ((r = sse_read_op(cpu, in, src, h.s, true, false))) {
+		return r;
+	}
+	memcpy(h.d, sse_xmm(cpu, dst->reg.value), 16);
+	vsl_sse_host_run_int(&h, stub);
+	memcpy(sse_xmm(cpu, dst->reg.value), h.d, 16);
+	return 0;
+}
+
+/* xmm dst = dst OP src through the mnemonic's stub, under the guest MXCSR. */
+static int sse_exec_rmw(struct vsl_cpu *cpu, const struct vsl_insn *in, const void *stub)
+{
+	const ZydisDecodedOperand *dst = &in->ops[0], *src = &in->ops[1];
+	ZydisMnemonic m = in->zi.mnemonic;
+	struct vsl_sse_host h;
+	int r;
+
+	if (sse_stub_is_int(m))
+		return sse_exec_int(cpu, in, stub);
 	if (!sse_is_xmm(dst))
 		return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
 	if ((r = sse_check(cpu)))
