@@ -91,6 +91,7 @@ include builder/module.mk
 include runtime/module.mk
 include cli/module.mk
 include tests/module.mk
+include tests/fuzz/module.mk
 include tests/diff/module.mk
 
 LIBNAMES := builder runtime formats common
