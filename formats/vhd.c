@@ -452,42 +452,62 @@ static int vhd_alloc_block(struct vsl_image *img, uint64_t blk)
 	return 0;
 }
 
-static int vhd_set_bat(struct vsl_image *img, uint64_t blk)
+#define VHD_PENDING 64u
+
+/*
+ * Make freshly allocated blocks visible: their data is written (and, unless
+ * the image is unsafe, flushed); now their BAT entries, one write per run of
+ * consecutive blocks.
+ */
+static int vhd_commit(struct vsl_image *img, const uint64_t *blks, unsigned n)
 {
 	struct vhd *v = img->priv;
-	uint32_t be = htobe32(v->bat[blk]);
+	uint32_t be[VHD_PENDING];
+	int r = 0;
 
-	return vsl_stream_pwrite(img->s, &be, 4, v->bat_off + blk * 4);
+	if (!n)
+		return 0;
+	if (!(img->flags & VSL_IMAGE_UNSAFE))
+		r = vsl_stream_flush(img->s);
+	for (unsigned i = 0, j; i < n && r == 0; i = j) {
+		for (j = i; j < n && blks[j] == blks[i] + (j - i); j++)
+			be[j - i] = htobe32(v->bat[blks[j]]);
+		r = vsl_stream_pwrite(img->s, be, (size_t)(j - i) * 4, v->bat_off + blks[i] * 4);
+	}
+	return r;
 }
 
 static int vhd_write(struct vsl_image *img, uint64_t off, const void *buf, size_t len)
 {
 	struct vhd *v = img->priv;
 	const uint8_t *p = buf;
+	uint64_t pend[VHD_PENDING];
+	unsigned np = 0;
+	int r = 0;
 
 	if (v->type == VHD_TYPE_FIXED)
 		return vsl_stream_pwrite(img->s, buf, len, off);
 	while (len) {
 		uint64_t host, n, blk = off / v->block_size;
-		bool fresh = false;
-		int r;
 
 		vhd_map(v, img->size, off, len, &host, &n);
 		if (host == VSL_IMAGE_NO_HOST) {
-			if (vsl_buf_is_zero(p, n)) {
-				/* unallocated blocks read as zeroes already */
-				goto next;
+			if (vsl_buf_is_zero(p, n))
+				goto next; /* unallocated blocks read as zeroes already */
+			if (np == VHD_PENDING) {
+				r = vhd_commit(img, pend, np);
+				if (r < 0)
+					return r;
+				np = 0;
 			}
 			r = vhd_alloc_block(img, blk);
 			if (r < 0)
 				return r;
-			fresh = true;
+			pend[np++] = blk;
 			vhd_map(v, img->size, off, len, &host, &n);
 		}
-		/* data first, then the BAT entry that makes it visible */
+		/* data first; the BAT entries that make new blocks visible come last */
 		r = vsl_stream_pwrite(img->s, p, n, host);
-		if (r == 0 && fresh)
-			r = vhd_set_bat(img, blk);
 		if (r < 0)
 			return r;
 next:
@@ -495,11 +515,13 @@ next:
 		off += n;
 		len -= n;
 	}
-	return 0;
+	return vhd_commit(img, pend, np);
 }
 
 static int vhd_flush(struct vsl_image *img)
 {
+	if (img->flags & VSL_IMAGE_UNSAFE)
+		return 0;
 	return vsl_stream_flush(img->s);
 }
 

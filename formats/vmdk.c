@@ -88,7 +88,9 @@
 #define VMDK_GRAIN_SECTORS 128u /* 64 KiB, as VMware and qemu */
 #define VMDK_GTES 512u
 #define VMDK_DESC_SECTORS 20u
-#define VMDK_DEFLATE_LEVEL 6
+#ifndef VMDK_DEFLATE_LEVEL
+#define VMDK_DEFLATE_LEVEL 4 /* libdeflate 4 compresses about as well as zlib 6 (qemu-img) */
+#endif
 
 enum vmdk_etype { VMDK_EXT_FLAT, VMDK_EXT_SPARSE, VMDK_EXT_ZERO };
 
@@ -835,26 +837,6 @@ static int vmdk_sparse_read(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t
 	return 0;
 }
 
-/* Write one GT entry to the primary GT, then the redundant one. */
-static int vmdk_set_gte(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t off, uint32_t val)
-{
-	uint64_t gd_idx = off / e->gt_cover, i = (off % e->gt_cover) / e->grain;
-	uint32_t le = htole32(val);
-	uint32_t *gt;
-	int r;
-
-	gt = vmdk_gt(ctx, e, gd_idx, &r);
-	if (!gt)
-		return r < 0 ? r : vsl_set_error(ctx, 0, VSL_ECORRUPT, "grain table vanished");
-	r = vsl_stream_pwrite(e->s, &le, 4, (uint64_t)e->gd[gd_idx] * VMDK_SECTOR + i * 4);
-	if (r < 0)
-		return r;
-	gt[i] = val;
-	if (e->rgd && e->rgd[gd_idx])
-		r = vsl_stream_pwrite(e->s, &le, 4, (uint64_t)e->rgd[gd_idx] * VMDK_SECTOR + i * 4);
-	return r;
-}
-
 /* Give gd_idx a zeroed GT (and a redundant one) at the end of the file, then point the GDs at them. */
 static int vmdk_alloc_gt(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t gd_idx)
 {
@@ -886,49 +868,134 @@ static int vmdk_alloc_gt(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t gd
 	return 0;
 }
 
+/* Grain allocations of one write whose GT entries are not on disk yet. */
+struct vmdk_pending {
+	uint64_t off;          /* grain offset in the extent */
+	uint32_t sec;          /* where its data went */
+};
+
+#define VMDK_PENDING 256u
+
+/* Order data before the metadata that points at it (skipped for unsafe conversion outputs). */
+static int vmdk_barrier(struct vsl_image *img, struct vsl_stream *s)
+{
+	return (img->flags & VSL_IMAGE_UNSAFE) ? 0 : vsl_stream_flush(s);
+}
+
+/*
+ * Make pending allocations visible: the data is written (and, unless the
+ * image is unsafe, flushed); now the GT entries, primary then redundant,
+ * one write per run of consecutive entries.
+ */
+static int vmdk_commit(struct vsl_image *img, struct vmdk_extent *e, struct vmdk_pending *pend,
+		       unsigned n)
+{
+	uint32_t le[VMDK_PENDING];
+	int r;
+
+	if (!n)
+		return 0;
+	if (e->fsize < e->alloc) {
+		/* the last fresh grain may be only partly written: cover it fully */
+		r = vsl_stream_truncate(e->s, e->alloc);
+		if (r < 0)
+			return r;
+		e->fsize = e->alloc;
+	}
+	r = vmdk_barrier(img, e->s);
+	for (unsigned i = 0, j; i < n && r == 0; i = j) {
+		uint64_t gd_idx = pend[i].off / e->gt_cover;
+		uint64_t first = (pend[i].off % e->gt_cover) / e->grain, k = first;
+		uint32_t *gt = vmdk_gt(img->ctx, e, gd_idx, &r);
+
+		if (!gt)
+			return r < 0 ? r : vsl_set_error(img->ctx, 0, VSL_ECORRUPT, "grain table vanished");
+		for (j = i; j < n && pend[j].off / e->gt_cover == gd_idx &&
+			    (pend[j].off % e->gt_cover) / e->grain == k; j++, k++) {
+			gt[k] = pend[j].sec;
+			le[j - i] = htole32(pend[j].sec);
+		}
+		r = vsl_stream_pwrite(e->s, le, (size_t)(k - first) * 4,
+				      (uint64_t)e->gd[gd_idx] * VMDK_SECTOR + first * 4);
+		if (r == 0 && e->rgd && e->rgd[gd_idx])
+			r = vsl_stream_pwrite(e->s, le, (size_t)(k - first) * 4,
+					      (uint64_t)e->rgd[gd_idx] * VMDK_SECTOR + first * 4);
+	}
+	return r;
+}
+
+/* Contiguous data destined for contiguous host bytes, written with one pwrite. */
+struct vmdk_run {
+	uint64_t host;
+	const uint8_t *src;
+	uint64_t len;
+};
+
+static int vmdk_run_add(struct vmdk_extent *e, struct vmdk_run *run, uint64_t host,
+			const uint8_t *src, uint64_t len)
+{
+	int r = 0;
+
+	if (run->len && run->host + run->len == host && run->src + run->len == src) {
+		run->len += len;
+		return 0;
+	}
+	if (run->len) {
+		r = vsl_stream_pwrite(e->s, run->src, run->len, run->host);
+		e->fsize = VSL_MAX(e->fsize, run->host + run->len);
+	}
+	*run = (struct vmdk_run){ .host = host, .src = src, .len = len };
+	return r;
+}
+
 static int vmdk_sparse_write(struct vsl_image *img, struct vmdk_extent *e, uint64_t off,
 			     const uint8_t *p, size_t len)
 {
 	struct vsl_ctx *ctx = img->ctx;
+	struct vmdk_pending pend[VMDK_PENDING];
+	struct vmdk_run run = { 0 };
+	unsigned np = 0;
+	int r = 0;
 
 	if (e->hflags & VMDK_FLAG_COMPRESSED)
 		return vsl_set_error(ctx, 0, VSL_ENOTSUP,
 				     "%s: random writes to a compressed (streamOptimized) VMDK are not supported; convert it to monolithicSparse first",
 				     e->s->name);
 	while (len) {
-		uint64_t in = off % e->grain, n = VSL_MIN((uint64_t)len, e->grain - in);
+		uint64_t in = off % e->grain, n = VSL_MIN((uint64_t)len, e->grain - in), host;
 		uint32_t ent;
-		int r = vmdk_lookup(ctx, e, off, &ent);
 
+		r = vmdk_lookup(ctx, e, off, &ent);
 		if (r < 0)
 			return r;
 		if (vmdk_is_zero_entry(e, ent) || ent == 1) {
-			uint64_t at = e->alloc;
-
 			if (vsl_buf_is_zero(p, n) && vmdk_is_zero_entry(e, ent))
-				goto next;
+				goto next; /* already reads as zeroes */
+			if (np == VMDK_PENDING) {
+				r = vmdk_run_add(e, &run, 0, NULL, 0);
+				if (r == 0)
+					r = vmdk_commit(img, e, pend, np);
+				if (r < 0)
+					return r;
+				np = 0;
+			}
 			if (!e->gd[off / e->gt_cover]) {
 				r = vmdk_alloc_gt(ctx, e, off / e->gt_cover);
 				if (r < 0)
 					return r;
-				at = e->alloc;
 			}
-			if ((at + e->grain) / VMDK_SECTOR > UINT32_MAX)
+			if ((e->alloc + e->grain) / VMDK_SECTOR > UINT32_MAX)
 				return vsl_set_error(ctx, 0, VSL_ERANGE,
 						     "%s: sparse extent would exceed 2 TiB", e->s->name);
-			/* the rest of the fresh grain is a hole: it reads as zeroes */
-			if (n < e->grain)
-				r = vsl_stream_truncate(e->s, at + e->grain);
-			if (r == 0)
-				r = vsl_stream_pwrite(e->s, p, n, at + in);
-			if (r < 0)
-				return r;
-			e->alloc = at + e->grain;
-			e->fsize = VSL_MAX(e->fsize, e->alloc);
-			r = vmdk_set_gte(ctx, e, off, (uint32_t)(at / VMDK_SECTOR));
+			/* a fresh grain at the end; what is not written of it stays a hole (zeroes) */
+			pend[np++] = (struct vmdk_pending){ .off = off - in,
+							    .sec = (uint32_t)(e->alloc / VMDK_SECTOR) };
+			host = e->alloc + in;
+			e->alloc += e->grain;
 		} else {
-			r = vsl_stream_pwrite(e->s, p, n, (uint64_t)ent * VMDK_SECTOR + in);
+			host = (uint64_t)ent * VMDK_SECTOR + in;
 		}
+		r = vmdk_run_add(e, &run, host, p, n);
 		if (r < 0)
 			return r;
 next:
@@ -936,53 +1003,96 @@ next:
 		off += n;
 		len -= n;
 	}
-	return 0;
+	r = vmdk_run_add(e, &run, 0, NULL, 0);
+	if (r == 0)
+		r = vmdk_commit(img, e, pend, np);
+	return r;
 }
 
 /* ---- streamOptimized writer ---- */
+
+/*
+ * One set of compressors per worker thread (libdeflate compressors are not
+ * thread-safe): the real one, a level-1 probe and a level-0 "stored" one.
+ * A grain whose first 4 KiB do not compress at level 1 (encrypted or
+ * already compressed data) is stored in zlib's uncompressed blocks: still
+ * valid zlib for every reader, and far cheaper than deflating noise.
+ */
+struct vmdk_deflaters {
+	struct libdeflate_compressor *main, *probe, *store;
+};
+
+#define VMDK_PROBE_BYTES 4096u
 
 static pthread_key_t vmdk_ckey;
 static pthread_once_t vmdk_ckey_once = PTHREAD_ONCE_INIT;
 static bool vmdk_ckey_ok;
 
-static void vmdk_ckey_free(void *c)
+static void vmdk_deflaters_free(void *p)
 {
-	libdeflate_free_compressor(c);
+	struct vmdk_deflaters *d = p;
+
+	if (d) {
+		if (d->main)
+			libdeflate_free_compressor(d->main);
+		if (d->probe)
+			libdeflate_free_compressor(d->probe);
+		if (d->store)
+			libdeflate_free_compressor(d->store);
+		free(d);
+	}
+}
+
+static struct vmdk_deflaters *vmdk_deflaters_new(void)
+{
+	struct vmdk_deflaters *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->main = libdeflate_alloc_compressor(VMDK_DEFLATE_LEVEL);
+	d->probe = libdeflate_alloc_compressor(1);
+	d->store = libdeflate_alloc_compressor(0);
+	if (!d->main || !d->probe || !d->store) {
+		vmdk_deflaters_free(d);
+		return NULL;
+	}
+	return d;
 }
 
 static void vmdk_ckey_init(void)
 {
-	vmdk_ckey_ok = pthread_key_create(&vmdk_ckey, vmdk_ckey_free) == 0;
+	vmdk_ckey_ok = pthread_key_create(&vmdk_ckey, vmdk_deflaters_free) == 0;
 }
 
-/* The calling worker thread's compressor (libdeflate compressors are not thread-safe). */
-static struct libdeflate_compressor *vmdk_thread_compressor(void)
+/* The calling worker thread's compressors; NULL when out of memory. */
+static struct vmdk_deflaters *vmdk_thread_deflaters(void)
 {
-	struct libdeflate_compressor *c;
+	struct vmdk_deflaters *d;
 
 	pthread_once(&vmdk_ckey_once, vmdk_ckey_init);
 	if (!vmdk_ckey_ok)
 		return NULL;
-	c = pthread_getspecific(vmdk_ckey);
-	if (!c) {
-		c = libdeflate_alloc_compressor(VMDK_DEFLATE_LEVEL);
-		if (c && pthread_setspecific(vmdk_ckey, c)) {
-			libdeflate_free_compressor(c);
-			c = NULL;
+	d = pthread_getspecific(vmdk_ckey);
+	if (!d) {
+		d = vmdk_deflaters_new();
+		if (d && pthread_setspecific(vmdk_ckey, d)) {
+			vmdk_deflaters_free(d);
+			d = NULL;
 		}
 	}
-	return c;
+	return d;
 }
 
 /* Marker + zlib data of one grain into j->out, padded to a sector. */
-static int vmdk_compress_grain(struct libdeflate_compressor *c, uint64_t grain,
-			       struct vmdk_job *j)
+static int vmdk_compress_grain(struct vmdk_deflaters *d, uint64_t grain, struct vmdk_job *j)
 {
+	struct libdeflate_compressor *c;
 	size_t bound, clen, need;
 
-	if (!c)
+	if (!d)
 		return VSL_ENOMEM;
-	bound = libdeflate_zlib_compress_bound(c, grain);
+	/* the stored form is the largest any level produces */
+	bound = libdeflate_zlib_compress_bound(d->store, grain);
 	need = VSL_ALIGN_UP(VMDK_GRAIN_MARKER + bound, VMDK_SECTOR);
 	if (j->out_cap < need) {
 		uint8_t *p = realloc(j->out, need);
@@ -990,6 +1100,21 @@ static int vmdk_compress_grain(struct libdeflate_compressor *c, uint64_t grain,
 			return VSL_ENOMEM;
 		j->out = p;
 		j->out_cap = need;
+	}
+	c = d->main;
+	if (grain >= 8 * VMDK_PROBE_BYTES) {
+		/*
+		 * Sample the start, middle and end; store only when none of them
+		 * compresses. The probe writes where the real output will go: scratch.
+		 */
+		c = d->store;
+		for (uint64_t at = 0; at < grain && c == d->store; at += grain / 2 - VMDK_PROBE_BYTES / 2) {
+			uint64_t from = VSL_MIN(at, grain - VMDK_PROBE_BYTES);
+			clen = libdeflate_zlib_compress(d->probe, j->data + from, VMDK_PROBE_BYTES,
+							j->out + VMDK_GRAIN_MARKER, bound);
+			if (clen && clen <= VMDK_PROBE_BYTES - VMDK_PROBE_BYTES / 32)
+				c = d->main;
+		}
 	}
 	clen = libdeflate_zlib_compress(c, j->data, grain, j->out + VMDK_GRAIN_MARKER, bound);
 	if (!clen)
@@ -1005,7 +1130,7 @@ static int vmdk_so_work(void *opaque, void *job)
 {
 	struct vmdk_so *so = opaque;
 
-	return vmdk_compress_grain(vmdk_thread_compressor(), so->grain, job);
+	return vmdk_compress_grain(vmdk_thread_deflaters(), so->grain, job);
 }
 
 /*
@@ -1145,7 +1270,7 @@ static int vmdk_so_tail(struct vmdk_so *so)
 	uint32_t *gd = NULL, *gt = NULL, sec;
 	uint8_t foot[3 * VMDK_SECTOR] = { 0 };
 	struct vmdk_job j = { 0 };
-	struct libdeflate_compressor *c = NULL;
+	struct vmdk_deflaters *c = NULL;
 	int r;
 
 	r = vsl_workpool_drain(so->wp);
@@ -1163,7 +1288,7 @@ static int vmdk_so_tail(struct vmdk_so *so)
 	if (so->cur_idx != UINT64_MAX && so->cur_dirty && !vsl_buf_is_zero(so->cur, so->grain)) {
 		uint64_t gti = so->cur_idx / VMDK_GTES;
 
-		c = libdeflate_alloc_compressor(VMDK_DEFLATE_LEVEL);
+		c = vmdk_deflaters_new();
 		j.grain_idx = so->cur_idx;
 		j.data = so->cur;
 		r = vmdk_compress_grain(c, so->grain, &j);
@@ -1211,13 +1336,12 @@ static int vmdk_so_tail(struct vmdk_so *so)
 	r = vsl_stream_size(s, &fsize);
 	if (r == 0 && fsize > pos)
 		r = vsl_stream_truncate(s, pos);
-	if (r == 0)
+	if (r == 0 && !(so->img->flags & VSL_IMAGE_UNSAFE))
 		r = vsl_stream_flush(s);
 	if (r == 0)
 		so->dirty = false;
 out:
-	if (c)
-		libdeflate_free_compressor(c);
+	vmdk_deflaters_free(c);
 	free(j.out);
 	free(gd);
 	free(gt);
@@ -1700,6 +1824,8 @@ static int vmdk_flush(struct vsl_image *img)
 
 	if (v->so)
 		return v->so->err ? v->so->err : vmdk_so_tail(v->so);
+	if (img->flags & VSL_IMAGE_UNSAFE)
+		return 0;
 	for (unsigned i = 0; i < v->n_ext && r == 0; i++)
 		if (v->ext[i].s)
 			r = vsl_stream_flush(v->ext[i].s);
@@ -1993,6 +2119,12 @@ static int vmdk_create(struct vsl_image *img, struct vsl_stream *s, uint64_t siz
 		return vsl_set_error(ctx, 0, VSL_EINVAL,
 				     "vmdk: file name '%s' cannot be written in a descriptor", base);
 	snprintf(name, sizeof(name), "%s", base);
+	{
+		/* `img convert` writes OUT.tmp-XXXXXX and renames it: name the final file */
+		size_t bl = strlen(name);
+		if (bl > 11 && !strncmp(name + bl - 11, ".tmp-", 5))
+			name[bl - 11] = 0;
+	}
 
 	v = calloc(1, sizeof(*v));
 	if (!v)
