@@ -18,6 +18,8 @@ extern const struct vsl_cmd vsl_cmd_build, vsl_cmd_validate;
 
 extern const struct vsl_cmd vsl_cmd_inspect;
 
+extern const struct vsl_cmd vsl_cmd_run;
+
 extern const struct vsl_cmd vsl_cmd_img;
 
 static const struct vsl_cmd *const commands[] = {
@@ -27,6 +29,7 @@ static const struct vsl_cmd *const commands[] = {
 	&vsl_cmd_inspect,
 	&vsl_cmd_build,
 	&vsl_cmd_validate,
+	&vsl_cmd_run,
 	NULL
 };
 

@@ -22,6 +22,7 @@ libyaml-dev
 libzydis-dev
 zlib1g-dev
 busybox-static
+cpio
 libguestfs-tools
 linux-image-amd64
 libxml2-utils

@@ -1,0 +1,412 @@
+/*
+ * vessel run: boot a virtual machine on vessel's own x86-64 hypervisor, with
+ * the guest's first serial port (COM1) as the terminal.
+ *
+ * On a terminal, stdin goes raw (every key reaches the guest, Ctrl-C too)
+ * and Ctrl-A starts an escape: Ctrl-A x quits, Ctrl-A h lists the keys,
+ * Ctrl-A Ctrl-A sends one Ctrl-A. When stdin/stdout are pipes the bytes pass
+ * through untouched, so scripts can drive the guest. A guest reboot starts
+ * the machine again (or ends with --no-reboot); poweroff ends with 0.
+ *
+ *	vessel run --kernel vmlinuz --initrd initrd.gz --append console=ttyS0
+ *	vessel run web.vessel
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "vessel/bundle.h"
+#include "vessel/machine.h"
+
+#define RUN_DEFAULT_MEM (256ull << 20)
+
+extern const struct vsl_cmd vsl_cmd_run;
+
+struct run_term {
+	bool tty;          /* stdin is a terminal in raw mode */
+	bool escape;       /* saw Ctrl-A */
+	FILE *log;         /* --console FILE */
+	bool out_ok;
+};
+
+static struct termios run_saved_termios;
+static volatile sig_atomic_t run_termios_saved;
+
+static void run_restore_term(void)
+{
+	if (run_termios_saved) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &run_saved_termios);
+		run_termios_saved = 0;
+	}
+}
+
+static void run_on_signal(int sig)
+{
+	run_restore_term();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void run_raw_mode(void)
+{
+	struct termios t;
+
+	if (tcgetattr(STDIN_FILENO, &run_saved_termios) < 0)
+		return;
+	t = run_saved_termios;
+	cfmakeraw(&t);
+	t.c_oflag |= OPOST; /* keep the host's newline handling for our own messages */
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) < 0)
+		return;
+	run_termios_saved = 1;
+	atexit(run_restore_term);
+	signal(SIGTERM, run_on_signal);
+	signal(SIGHUP, run_on_signal);
+	signal(SIGQUIT, run_on_signal);
+}
+
+static void run_write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static void term_write(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct run_term *t = opaque;
+
+	if (t->out_ok)
+		run_write_all(STDOUT_FILENO, buf, len);
+	if (t->log) {
+		fwrite(buf, 1, len, t->log);
+		fflush(t->log);
+	}
+}
+
+static int term_read(void *opaque, uint8_t *buf, size_t len)
+{
+	struct run_term *t = opaque;
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	uint8_t raw[512];
+	ssize_t n;
+	size_t out = 0;
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	n = read(STDIN_FILENO, raw, VSL_MIN(len, sizeof(raw)));
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : VSL_EIO;
+	if (n == 0)
+		return VSL_EIO; /* end of input */
+	if (!t->tty) {
+		memcpy(buf, raw, (size_t)n);
+		return (int)n;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		uint8_t c = raw[i];
+		if (!t->escape) {
+			if (c == 0x01)
+				t->escape = true;
+			else
+				buf[out++] = c;
+			continue;
+		}
+		t->escape = false;
+		switch (c) {
+		case 'x': case 'X':
+			return VSL_ECANCELED;
+		case 'h': case 'H': case '?':
+			fprintf(stderr, "\r\nvessel: Ctrl-A x  quit\r\n"
+					"vessel: Ctrl-A h  this help\r\n"
+					"vessel: Ctrl-A Ctrl-A  send Ctrl-A to the guest\r\n");
+			break;
+		case 0x01:
+			buf[out++] = 0x01;
+			break;
+		default:
+			buf[out++] = 0x01;
+			if (out < len)
+				buf[out++] = c;
+			break;
+		}
+	}
+	return (int)out;
+}
+
+static bool term_wait(void *opaque, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+
+	return poll(&pfd, 1, timeout_ms) > 0;
+}
+
+static const struct vsl_console_ops run_console = {
+	.read = term_read, .write = term_write, .wait = term_wait,
+};
+
+/* "-m 512" means MiB (as QEMU's -m); units are accepted too ("2G", "256MiB"). */
+static int run_parse_mem(const char *s, uint64_t *out)
+{
+	size_t n = strlen(s);
+
+	if (n && strspn(s, "0123456789") == n) {
+		if (vsl_parse_size(s, out) < 0 || *out > (UINT64_MAX >> 20))
+			return VSL_ERANGE;
+		*out <<= 20;
+		return 0;
+	}
+	return vsl_parse_size(s, out);
+}
+
+/* Fill boot fields from BUNDLE's vessel.yaml; strings returned in owned[] (caller frees). */
+static int run_from_bundle(struct vsl_cli *cli, const char *dir, struct vsl_machine_config *mc,
+			   char **owned)
+{
+	struct vsl_bundle_config cfg;
+	struct vsl_problems probs;
+	char buf[512];
+	int r;
+
+	vsl_bundle_config_init(&cfg);
+	vsl_problems_init(&probs);
+	r = vsl_bundle_load(cli->ctx, dir, 0, &cfg, &probs);
+	if (r < 0) {
+		for (size_t i = 0; i < probs.count; i++)
+			fprintf(stderr, "vessel: %s: %s\n", dir,
+				vsl_problem_format(&probs.items[i], buf, sizeof(buf)));
+		goto out;
+	}
+	if (cfg.boot.kind != VSL_BOOT_KERNEL) {
+		r = vsl_set_error(cli->ctx, 0, VSL_ENOTSUP,
+				  "%s boots from firmware (%s): vessel run supports direct kernel boot only for now",
+				  dir, vsl_bundle_firmware_name(cfg.boot.firmware));
+		goto out;
+	}
+	if ((r = vsl_bundle_resolve_path(cli->ctx, dir, cfg.boot.kernel, &owned[0])) < 0)
+		goto out;
+	if (cfg.boot.initrd &&
+	    (r = vsl_bundle_resolve_path(cli->ctx, dir, cfg.boot.initrd, &owned[1])) < 0)
+		goto out;
+	if (cfg.boot.cmdline && !(owned[2] = strdup(cfg.boot.cmdline))) {
+		r = vsl_set_error(cli->ctx, 0, VSL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (cfg.cpus > 1)
+		vsl_warn(cli->ctx, "%s asks for %u CPUs; vessel runs one for now", dir, cfg.cpus);
+	if (cfg.ndisks || cfg.nnics)
+		vsl_warn(cli->ctx, "%s: disks and network are not attached yet (no virtio devices)", dir);
+	mc->kernel = owned[0];
+	mc->initrd = owned[1];
+	mc->cmdline = owned[2];
+	mc->mem_size = cfg.memory;
+out:
+	vsl_bundle_config_free(&cfg);
+	vsl_problems_fini(&probs);
+	return r;
+}
+
+static double run_host_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int run_run(struct vsl_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "append", required_argument, NULL, 'a' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "engine", required_argument, NULL, 'e' },
+		{ "console", required_argument, NULL, 'c' },
+		{ "no-reboot", no_argument, NULL, 'n' },
+		{ "stats", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct vsl_machine_config mc = { .engine = VSL_ENGINE_BT, .engine_fallback = true };
+	const char *kernel = NULL, *initrd = NULL, *append = NULL, *mem = NULL, *console = NULL;
+	char *owned[3] = { NULL, NULL, NULL };
+	struct run_term term = { .out_ok = true };
+	bool no_reboot = false, stats = false;
+	int c, status = VSL_EXIT_FAIL;
+	uint64_t mem_size = 0;
+
+	while ((c = getopt_long(argc, argv, "+m:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': kernel = optarg; break;
+		case 'i': initrd = optarg; break;
+		case 'a': append = optarg; break;
+		case 'm': mem = optarg; break;
+		case 'c': console = optarg; break;
+		case 'n': no_reboot = true; break;
+		case 's': stats = true; break;
+		case 'e':
+			if (!strcmp(optarg, "interp"))
+				mc.engine = VSL_ENGINE_INTERP;
+			else if (!strcmp(optarg, "bt"))
+				mc.engine = VSL_ENGINE_BT;
+			else
+				return cli_usage(&vsl_cmd_run, "unknown engine '%s' (interp or bt)", optarg);
+			mc.engine_fallback = false;
+			break;
+		default:
+			return cli_usage(&vsl_cmd_run, "invalid option");
+		}
+	}
+	if (optind < argc - 1)
+		return cli_usage(&vsl_cmd_run, "unexpected argument '%s'", argv[optind + 1]);
+	if (optind == argc && !kernel)
+		return cli_usage(&vsl_cmd_run, "give a BUNDLE or --kernel FILE");
+	if (mem && run_parse_mem(mem, &mem_size) < 0)
+		return cli_usage(&vsl_cmd_run, "invalid memory size '%s'", mem);
+
+	if (optind < argc) {
+		if (run_from_bundle(cli, argv[optind], &mc, owned) < 0) {
+			status = cli_fail(cli, "run");
+			goto out;
+		}
+	}
+	if (kernel)
+		mc.kernel = kernel;
+	if (initrd)
+		mc.initrd = initrd;
+	if (append)
+		mc.cmdline = append;
+	if (mem)
+		mc.mem_size = mem_size;
+	else if (!mc.mem_size)
+		mc.mem_size = RUN_DEFAULT_MEM;
+	if (!mc.mem_size) {
+		status = cli_failf("run", "memory size must not be 0");
+		goto out;
+	}
+
+	if (console && !(term.log = fopen(console, "ab"))) {
+		status = cli_failf("run", "--console %s: %s", console, strerror(errno));
+		goto out;
+	}
+	term.tty = isatty(STDIN_FILENO);
+	mc.console = &run_console;
+	mc.console_opaque = &term;
+	mc.idle_realtime = term.tty;
+
+	for (;;) {
+		enum vsl_machine_stop why;
+		struct vsl_machine *m = vsl_machine_new(cli->ctx, &mc);
+		struct vsl_machine_stats st;
+		double t0;
+		int r;
+
+		if (!m) {
+			status = cli_fail(cli, "run");
+			goto out;
+		}
+		if (term.tty && !run_termios_saved) {
+			run_raw_mode();
+			fprintf(stderr, "vessel: console on COM1; Ctrl-A x quits, Ctrl-A h helps\n");
+		}
+		t0 = run_host_seconds();
+		r = vsl_machine_run(m, &why);
+		vsl_machine_get_stats(m, &st);
+		if (stats || cli->verbosity > 0) {
+			double secs = run_host_seconds() - t0;
+			fprintf(stderr, "vessel: %llu instructions in %.2f s (%.1f MIPS), virtual time "
+					"%.3f s (%.3f s skipped while halted), %llu halts\n",
+				(unsigned long long)st.instructions, secs,
+				secs > 0 ? (double)st.instructions / secs / 1e6 : 0.0,
+				(double)st.vtime_ns / 1e9, (double)st.skipped_ns / 1e9,
+				(unsigned long long)st.halts);
+		}
+		if (r < 0) {
+			static char dump[16384];
+			run_restore_term();
+			fprintf(stderr, "vessel: run: %s\n", vsl_ctx_error(cli->ctx));
+			vsl_machine_dump(m, dump, sizeof(dump));
+			if (*dump)
+				fprintf(stderr, "guest registers:\n%s\n", dump);
+			vsl_machine_free(m);
+			status = VSL_EXIT_FAIL;
+			goto out;
+		}
+		vsl_machine_free(m);
+		if (why == VSL_STOP_RESET && !no_reboot) {
+			vsl_info(cli->ctx, "the guest rebooted; restarting it");
+			continue;
+		}
+		run_restore_term();
+		if (why == VSL_STOP_QUIT)
+			fprintf(stderr, "vessel: run: stopped from the console (Ctrl-A x)\n");
+		else if (why == VSL_STOP_RESET)
+			vsl_info(cli->ctx, "the guest rebooted (--no-reboot: stopping)");
+		else
+			vsl_info(cli->ctx, "the guest powered off");
+		status = VSL_EXIT_OK;
+		break;
+	}
+out:
+	run_restore_term();
+	if (term.log)
+		fclose(term.log);
+	for (size_t i = 0; i < VSL_ARRAY_SIZE(owned); i++)
+		free(owned[i]);
+	return status;
+}
+
+const struct vsl_cmd vsl_cmd_run = {
+	.name = "run",
+	.run = run_run,
+	.summary = "boot a VM bundle or a Linux kernel on vessel's hypervisor",
+	.usage =
+	"usage: vessel run BUNDLE [OPTIONS]\n"
+	"       vessel run --kernel FILE [--initrd FILE] [--append CMDLINE] [OPTIONS]\n"
+	"\n"
+	"Boot a virtual x86-64 PC (one CPU, 8259 PIC, 8254 PIT, CMOS RTC, 16550 UART\n"
+	"on COM1, local APIC + I/O APIC, ACPI) and connect its serial console COM1 to\n"
+	"this terminal. BUNDLE is a NAME.vessel directory whose vessel.yaml boots a\n"
+	"kernel directly (firmware boot, disks and network are not supported yet).\n"
+	"The kernel must be an x86-64 bzImage (boot protocol 2.12 or later).\n"
+	"Options override the bundle's settings.\n"
+	"\n"
+	"Options:\n"
+	"  --kernel FILE     Linux bzImage to boot\n"
+	"  --initrd FILE     initial ramdisk (e.g. a gzip'd cpio initramfs)\n"
+	"  --append CMDLINE  kernel command line (use console=ttyS0 to see the kernel)\n"
+	"  -m, --memory SIZE guest RAM: a number of MiB or a size with unit (256M, 1G);\n"
+	"                    default 256 MiB, 16 MiB to 3 GiB and not more than the host has\n"
+	"  --engine ENGINE   bt (binary translator, the default; falls back to the\n"
+	"                    interpreter when unavailable) or interp (reference interpreter)\n"
+	"  --console FILE    also append everything the guest prints to FILE\n"
+	"  --no-reboot       stop (exit 0) when the guest reboots instead of restarting it\n"
+	"  --stats           print instructions, speed and virtual time at the end\n"
+	"\n"
+	"Console: on a terminal, keys go to the guest unchanged (Ctrl-C too);\n"
+	"Ctrl-A x quits, Ctrl-A h lists the escape keys, Ctrl-A Ctrl-A sends Ctrl-A.\n"
+	"With pipes, stdin is passed to the guest and its output to stdout as is.\n"
+	"\n"
+	"Time is virtual: it advances with guest instructions and jumps ahead while the\n"
+	"guest is idle, so sleeping guests do not wait (on a terminal an idle guest is\n"
+	"held to the host clock).\n"
+	"\n"
+	"Exit status: 0 when the guest powers off (ACPI S5), or reboots with --no-reboot,\n"
+	"or the console user quits; 1 on a guest crash (triple fault, CPU error, a halt\n"
+	"that can never resume: the guest registers and last instructions are printed)\n"
+	"or a setup error; 2 on a usage error.\n",
+};
