@@ -76,9 +76,10 @@ struct vsl_cpu *vsl_cpu_new(struct vsl_ctx *ctx, const struct vsl_cpu_env *env)
 	cpu->env = *env;
 	cpu->ram_pages = (env->ram_size + 4095) >> 12;
 	cpu->dcache = calloc(VSL_DCACHE_SIZE, sizeof(*cpu->dcache));
+	cpu->dfull = calloc(VSL_DCACHE_SIZE, sizeof(*cpu->dfull));
 	cpu->code_gen = calloc(cpu->ram_pages + 1, sizeof(*cpu->code_gen));
 	cpu->code_page = calloc(cpu->ram_pages + 1, 1);
-	if (!cpu->dcache || !cpu->code_gen || !cpu->code_page) {
+	if (!cpu->dcache || !cpu->dfull || !cpu->code_gen || !cpu->code_page) {
 		vsl_set_error(ctx, 0, VSL_ENOMEM, "cpu: out of memory for the decode cache");
 		vsl_cpu_free(cpu);
 		return NULL;
@@ -96,6 +97,7 @@ void vsl_cpu_free(struct vsl_cpu *cpu)
 	if (!cpu)
 		return;
 	free(cpu->dcache);
+	free(cpu->dfull);
 	free(cpu->code_gen);
 	free(cpu->code_page);
 	free(cpu);
@@ -201,7 +203,8 @@ static inline unsigned cpu_dcache_index(uint64_t paddr)
  * instruction (borrowed: valid until the next fetch), or NULL with an
  * exception pending (or cpu->unimpl set).
  */
-static struct vsl_insn *cpu_fetch(struct vsl_cpu *cpu, struct vsl_insn *scratch)
+static struct vsl_dinsn *cpu_fetch(struct vsl_cpu *cpu, struct vsl_dinsn *scratch,
+				   struct vsl_insn *scratch_full)
 {
 	uint64_t lin = cpu->rip;
 	uint64_t paddr;
@@ -230,31 +233,35 @@ static struct vsl_insn *cpu_fetch(struct vsl_cpu *cpu, struct vsl_insn *scratch)
 	}
 	/* decode cache: only for instructions that cannot cross the page */
 	bool cacheable = (lin & 0xfff) <= 0x1000 - 15 && (paddr >> 12) < cpu->ram_pages;
-	if (cacheable) {
-		struct vsl_dcache_entry *d = &cpu->dcache[cpu_dcache_index(paddr)];
+	if (__builtin_expect(cacheable, 1)) {
+		unsigned idx = cpu_dcache_index(paddr);
+		struct vsl_dinsn *d = &cpu->dcache[idx];
 		uint32_t gen = cpu->code_gen[paddr >> 12];
-		if (d->paddr == paddr && d->gen == gen && d->mode == mode && cpu->code_page[paddr >> 12]) {
-			d->in.rip = cpu->rip;
-			return &d->in;
+		if (__builtin_expect(d->paddr == paddr && d->gen == gen && d->mode == mode, 1)) {
+			d->rip = cpu->rip;
+			return d;
 		}
 		if (vsl_mmu_fetch(cpu, lin, buf, 15, &got))
 			return NULL;
-		ZyanStatus st = ZydisDecoderDecodeFull(&cpu->dec[mode], buf, got, &d->in.zi, d->in.ops);
+		struct vsl_insn *f = &cpu->dfull[idx];
+		ZyanStatus st = ZydisDecoderDecodeFull(&cpu->dec[mode], buf, got, &f->zi, f->ops);
 		if (!ZYAN_SUCCESS(st)) {
 			d->paddr = ~0ull;
 			goto bad;
 		}
 		cpu_mark_code(cpu, paddr & ~0xfffull);
+		vsl_interp_compact(d, f);
 		d->paddr = paddr;
 		d->gen = cpu->code_gen[paddr >> 12];
 		d->mode = (uint8_t)mode;
-		d->in.rip = cpu->rip;
-		return &d->in;
+		d->rip = f->rip = cpu->rip;
+		return d;
 	}
 	if (vsl_mmu_fetch(cpu, lin, buf, 15, &got))
 		return NULL;
 	{
-		ZyanStatus st = ZydisDecoderDecodeFull(&cpu->dec[mode], buf, got, &scratch->zi, scratch->ops);
+		ZyanStatus st = ZydisDecoderDecodeFull(&cpu->dec[mode], buf, got, &scratch_full->zi,
+						       scratch_full->ops);
 		if (!ZYAN_SUCCESS(st)) {
 			if (st == ZYDIS_STATUS_NO_MORE_DATA && got < 15) {
 				uint64_t next = (lin & ~0xfffull) + 0x1000;
@@ -263,16 +270,17 @@ static struct vsl_insn *cpu_fetch(struct vsl_cpu *cpu, struct vsl_insn *scratch)
 			}
 			goto bad;
 		}
-		scratch->rip = cpu->rip;
+		vsl_interp_compact(scratch, scratch_full);
+		scratch->rip = scratch_full->rip = cpu->rip;
 		return scratch;
 	}
 bad:
-	/* undecodable: #GP for too long, #UD otherwise */
+	/* undecodable (invalid opcode, illegal prefix, too long) */
 	vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
 	return NULL;
 }
 
-static void cpu_trace(struct vsl_cpu *cpu, const struct vsl_insn *in)
+static void cpu_trace(struct vsl_cpu *cpu, const struct vsl_dinsn *in)
 {
 	struct vsl_trace_entry *t = &cpu->trace[cpu->trace_pos];
 
@@ -319,7 +327,8 @@ static int cpu_deliver_pending(struct vsl_cpu *cpu)
 
 int vsl_cpu_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 {
-	struct vsl_insn scratch;
+	struct vsl_dinsn scratch;
+	struct vsl_insn scratch_full;
 	uint64_t done = 0;
 	int reason = VSL_CPU_EXIT_BUDGET;
 	int rc = 0;
@@ -360,7 +369,7 @@ int vsl_cpu_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 			reason = VSL_CPU_EXIT_HLT;
 			break;
 		}
-		struct vsl_insn *in = cpu_fetch(cpu, &scratch);
+		struct vsl_dinsn *in = cpu_fetch(cpu, &scratch, &scratch_full);
 		if (!in) {
 			if (cpu->unimpl) {
 				reason = VSL_CPU_EXIT_ERROR;

@@ -121,14 +121,57 @@ struct vsl_insn {
 	uint64_t rip; /* of this insn */
 };
 
-/* one slot of the decoded-instruction cache (direct-mapped on paddr) */
-struct vsl_dcache_entry {
-	uint64_t paddr;    /* physical address of the first byte; ~0 when empty */
-	uint32_t gen;      /* code_gen[page] at decode time */
-	uint8_t mode;      /* decoder mode index (see cpu->mode) */
-	struct vsl_insn in;
+/*
+ * The executor's compact form of a decoded instruction (what the integer
+ * handlers read): the Zydis fields it needs, with the same names, and the
+ * visible operands squeezed from 80 to 24 bytes each, so that one cached
+ * instruction is two cache lines instead of eighteen.
+ *
+ *	struct vsl_op (24 bytes)
+ *	+------+------+--------+--------------------------------------------+
+ *	| type | pad  | size   | reg.value | mem.{base,index,segment,scale, |
+ *	| u8   |      | u16    |             disp.value} | imm.value | ptr  |
+ *	+------+------+--------+--------------------------------------------+
+ */
+struct vsl_op {
+	uint8_t type;       /* ZydisOperandType */
+	uint16_t size;      /* bits */
+	union {
+		struct { uint16_t value; } reg;
+		struct {
+			uint16_t base, index, segment;
+			uint8_t scale;
+			struct { int64_t value; } disp;
+		} mem;
+		struct { union { uint64_t u; int64_t s; } value; } imm;
+		struct { uint16_t segment; uint32_t offset; } ptr;
+	};
 };
-#define VSL_DCACHE_BITS 14
+
+struct vsl_dinsn;
+typedef int vsl_interp_fn(struct vsl_cpu *cpu, struct vsl_dinsn *in);
+
+struct vsl_dinsn {
+	/* cache tag */
+	uint64_t paddr;     /* physical address of the first byte; ~0 when empty */
+	uint32_t gen;       /* code_gen[page] at decode time */
+	uint8_t mode;       /* decoder mode index (see cpu->mode) */
+	/* the Zydis fields the handlers use, same names */
+	struct {
+		uint16_t mnemonic;
+		uint8_t length, opcode, opcode_map, operand_width, address_width;
+		uint8_t operand_count_visible, machine_mode;
+		uint16_t src_seg;  /* segment of the DS:rSI operand of string insns */
+		uint64_t attributes;
+		struct { uint8_t branch_type; uint8_t isa_ext; } meta;
+	} zi;
+	vsl_interp_fn *fn;  /* handler (NULL: pass to the fpu code) */
+	uint64_t rip;       /* of this insn (RIP it was last run at) */
+	struct vsl_op ops[3];
+	struct vsl_insn *full; /* the complete Zydis decode (fpu code, errors) */
+};
+
+#define VSL_DCACHE_BITS 15
 #define VSL_DCACHE_SIZE (1u << VSL_DCACHE_BITS)
 
 /* execution modes; index into cpu->dec[] */
@@ -193,7 +236,8 @@ struct vsl_cpu {
 
 	/* decoded-instruction cache and code-page tracking */
 	ZydisDecoder dec[VSL_MODE_COUNT];
-	struct vsl_dcache_entry *dcache;  /* VSL_DCACHE_SIZE entries */
+	struct vsl_dinsn *dcache;         /* VSL_DCACHE_SIZE compact entries */
+	struct vsl_insn *dfull;           /* VSL_DCACHE_SIZE full decodes (same index) */
 	uint32_t *code_gen;     /* per RAM page: generation, bumped on writes */
 	uint8_t *code_page;     /* per RAM page: 1 when decoded code lives there */
 	uint64_t ram_pages;
@@ -274,8 +318,10 @@ void vsl_cpu_cpuid(struct vsl_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t ou
 /* Write CR0/CR3/CR4 with the checks MOV CRn does; VSL_CPU_FAULT on #GP. */
 int vsl_cpu_write_cr(struct vsl_cpu *cpu, int n, uint64_t val);
 
+/* Fill the compact form (and handler) from a full decode (interp.c). */
+void vsl_interp_compact(struct vsl_dinsn *d, struct vsl_insn *full);
 /* The executor: one instruction (interp.c). Returns 0 or VSL_CPU_FAULT. */
-int vsl_interp_exec(struct vsl_cpu *cpu, struct vsl_insn *in);
+int vsl_interp_exec(struct vsl_cpu *cpu, struct vsl_dinsn *in);
 
 static inline uint64_t vsl_cpu_stack_mask(const struct vsl_cpu *cpu)
 {

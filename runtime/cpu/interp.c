@@ -28,7 +28,7 @@
 #define MN(x) ZYDIS_MNEMONIC_##x
 #define RG(x) ZYDIS_REGISTER_##x
 
-typedef int interp_fn(struct vsl_cpu *cpu, struct vsl_insn *in);
+typedef vsl_interp_fn interp_fn;
 
 static inline uint64_t interp_mask(unsigned bits)
 {
@@ -137,8 +137,8 @@ static inline uint64_t interp_seg_base(struct vsl_cpu *cpu, ZydisRegister seg)
 }
 
 /* offset (before segmentation) of a memory operand */
-static inline uint64_t interp_offset(struct vsl_cpu *cpu, const struct vsl_insn *in,
-				     const ZydisDecodedOperand *op)
+static inline uint64_t interp_offset(struct vsl_cpu *cpu, const struct vsl_dinsn *in,
+				     const struct vsl_op *op)
 {
 	uint64_t a = (uint64_t)op->mem.disp.value;
 
@@ -157,10 +157,32 @@ static inline uint64_t interp_offset(struct vsl_cpu *cpu, const struct vsl_insn 
 	return a;
 }
 
-uint64_t vsl_cpu_ea(struct vsl_cpu *cpu, const struct vsl_insn *in, const ZydisDecodedOperand *op)
+static inline uint64_t interp_ea(struct vsl_cpu *cpu, const struct vsl_dinsn *in, const struct vsl_op *op)
 {
 	uint64_t a = interp_offset(cpu, in, op) + interp_seg_base(cpu, op->mem.segment);
 
+	if (cpu->mode != VSL_MODE_LONG64)
+		a &= 0xffffffffull;
+	return a;
+}
+
+uint64_t vsl_cpu_ea(struct vsl_cpu *cpu, const struct vsl_insn *in, const ZydisDecodedOperand *op)
+{
+	uint64_t a = (uint64_t)op->mem.disp.value;
+
+	if (op->mem.base == RG(RIP))
+		a += in->rip + in->zi.length;
+	else if (op->mem.base == RG(EIP))
+		a = (uint32_t)(a + in->rip + in->zi.length);
+	else if (op->mem.base != RG(NONE))
+		a += vsl_cpu_reg_read(cpu, op->mem.base);
+	if (op->mem.index != RG(NONE))
+		a += vsl_cpu_reg_read(cpu, op->mem.index) * op->mem.scale;
+	if (in->zi.address_width == 32)
+		a &= 0xffffffffull;
+	else if (in->zi.address_width == 16)
+		a &= 0xffffull;
+	a += interp_seg_base(cpu, op->mem.segment);
 	if (cpu->mode != VSL_MODE_LONG64)
 		a &= 0xffffffffull;
 	return a;
@@ -174,13 +196,13 @@ struct interp_loc {
 	unsigned bytes;
 };
 
-static inline void interp_loc_init(struct vsl_cpu *cpu, const struct vsl_insn *in,
-				   const ZydisDecodedOperand *op, struct interp_loc *l)
+static inline void interp_loc_init(struct vsl_cpu *cpu, const struct vsl_dinsn *in,
+				   const struct vsl_op *op, struct interp_loc *l)
 {
 	l->bytes = op->size / 8;
 	if (op->type == ZYDIS_OPERAND_TYPE_MEMORY) {
 		l->mem = true;
-		l->lin = vsl_cpu_ea(cpu, in, op);
+		l->lin = interp_ea(cpu, in, op);
 		l->reg = RG(NONE);
 	} else {
 		l->mem = false;
@@ -209,8 +231,8 @@ static inline int interp_loc_write(struct vsl_cpu *cpu, const struct interp_loc 
 }
 
 /* Read a source operand (register, memory or immediate). */
-static inline int interp_src(struct vsl_cpu *cpu, const struct vsl_insn *in,
-			     const ZydisDecodedOperand *op, uint64_t *v)
+static inline int interp_src(struct vsl_cpu *cpu, const struct vsl_dinsn *in,
+			     const struct vsl_op *op, uint64_t *v)
 {
 	switch (op->type) {
 	case ZYDIS_OPERAND_TYPE_REGISTER:
@@ -223,7 +245,7 @@ static inline int interp_src(struct vsl_cpu *cpu, const struct vsl_insn *in,
 		return 0;
 	case ZYDIS_OPERAND_TYPE_MEMORY:
 		*v = 0;
-		return vsl_cpu_read_lin(cpu, vsl_cpu_ea(cpu, in, op), v, op->size / 8);
+		return vsl_cpu_read_lin(cpu, interp_ea(cpu, in, op), v, op->size / 8);
 	default:
 		*v = 0;
 		return 0;
@@ -340,7 +362,7 @@ static void interp_sp_add(struct vsl_cpu *cpu, uint64_t n)
 }
 
 /* near branch target: check canonical form in 64-bit mode, truncate otherwise */
-static int interp_jump(struct vsl_cpu *cpu, const struct vsl_insn *in, uint64_t target)
+static int interp_jump(struct vsl_cpu *cpu, const struct vsl_dinsn *in, uint64_t target)
 {
 	if (cpu->mode == VSL_MODE_LONG64) {
 		if (in->zi.operand_width == 16)
@@ -369,9 +391,9 @@ static int interp_ud(struct vsl_cpu *cpu)
 /* ------------------------------------------------------------------ */
 /* data movement */
 
-static int x_mov(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_mov(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
-	const ZydisDecodedOperand *d = &in->ops[0], *s = &in->ops[1];
+	const struct vsl_op *d = &in->ops[0], *s = &in->ops[1];
 	uint64_t v;
 
 	/* MOV to/from control and debug registers */
@@ -432,10 +454,10 @@ static int x_mov(struct vsl_cpu *cpu, struct vsl_insn *in)
 		vsl_cpu_reg_write(cpu, d->reg.value, v);
 		return 0;
 	}
-	return vsl_cpu_write_lin(cpu, vsl_cpu_ea(cpu, in, d), &v, d->size / 8);
+	return vsl_cpu_write_lin(cpu, interp_ea(cpu, in, d), &v, d->size / 8);
 }
 
-static int x_movzx(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_movzx(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint64_t v;
 
@@ -445,7 +467,7 @@ static int x_movzx(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_movsx(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_movsx(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint64_t v;
 
@@ -456,7 +478,7 @@ static int x_movsx(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_lea(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_lea(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint64_t a = interp_offset(cpu, in, &in->ops[1]);
 
@@ -464,7 +486,7 @@ static int x_lea(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_xchg(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_xchg(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	struct interp_loc a, b;
 	uint64_t va, vb;
@@ -484,7 +506,7 @@ static int x_xchg(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return interp_loc_write(cpu, &a, vb);
 }
 
-static int x_bswap(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_bswap(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	ZydisRegister r = in->ops[0].reg.value;
 	uint64_t v = vsl_cpu_reg_read(cpu, r);
@@ -499,7 +521,7 @@ static int x_bswap(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_cmov(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_cmov(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint64_t v;
 
@@ -511,7 +533,7 @@ static int x_cmov(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_setcc(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_setcc(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	struct interp_loc l;
 
@@ -519,7 +541,7 @@ static int x_setcc(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return interp_loc_write(cpu, &l, interp_cond(cpu, in->zi.opcode & 0xf));
 }
 
-static int x_cbw(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_cbw(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint64_t a = cpu->gpr[VSL_RAX];
 
@@ -534,9 +556,9 @@ static int x_cbw(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_push(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_push(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
-	const ZydisDecodedOperand *s = &in->ops[0];
+	const struct vsl_op *s = &in->ops[0];
 	unsigned bytes = in->zi.operand_width / 8;
 	uint64_t v;
 
@@ -547,9 +569,9 @@ static int x_push(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return interp_push(cpu, v, bytes);
 }
 
-static int x_pop(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_pop(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
-	const ZydisDecodedOperand *d = &in->ops[0];
+	const struct vsl_op *d = &in->ops[0];
 	unsigned bytes = in->zi.operand_width / 8;
 	uint64_t v;
 
@@ -568,7 +590,7 @@ static int x_pop(struct vsl_cpu *cpu, struct vsl_insn *in)
 		/* the address is computed with the incremented RSP */
 		uint64_t old = cpu->gpr[VSL_RSP];
 		interp_sp_add(cpu, bytes);
-		uint64_t lin = vsl_cpu_ea(cpu, in, d);
+		uint64_t lin = interp_ea(cpu, in, d);
 		if (vsl_cpu_write_lin(cpu, lin, &v, bytes)) {
 			cpu->gpr[VSL_RSP] = old;
 			return FAULT;
@@ -580,13 +602,13 @@ static int x_pop(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_pushf(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_pushf(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	return interp_push(cpu, cpu->rflags & ~(uint64_t)(VSL_FL_VM | VSL_FL_RF),
 			   in->zi.operand_width / 8);
 }
 
-static int x_popf(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_popf(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned bytes = in->zi.operand_width / 8;
 	uint64_t v;
@@ -605,7 +627,7 @@ static int x_popf(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_leave(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_leave(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned bytes = in->zi.operand_width / 8;
 	uint64_t mask = vsl_cpu_stack_mask(cpu), v, old = cpu->gpr[VSL_RSP];
@@ -620,7 +642,7 @@ static int x_leave(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_enter(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_enter(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned bytes = in->zi.operand_width / 8;
 	uint64_t size = in->ops[0].imm.value.u & 0xffff;
@@ -648,15 +670,15 @@ fault:
 	return FAULT;
 }
 
-static int x_movnti(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_movnti(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	return x_mov(cpu, in);
 }
 
-static int x_xlat(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_xlat(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint8_t v;
-	uint64_t lin = vsl_cpu_ea(cpu, in, &in->ops[1]);
+	uint64_t lin = interp_ea(cpu, in, &in->ops[1]);
 
 	if (vsl_cpu_read_lin(cpu, lin, &v, 1))
 		return FAULT;
@@ -667,9 +689,9 @@ static int x_xlat(struct vsl_cpu *cpu, struct vsl_insn *in)
 /* ------------------------------------------------------------------ */
 /* arithmetic and logic */
 
-static int x_alu(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_alu(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
-	const ZydisDecodedOperand *d = &in->ops[0];
+	const struct vsl_op *d = &in->ops[0];
 	unsigned bits = d->size;
 	uint64_t m = interp_mask(bits), a, b, r, f, c;
 	struct interp_loc l;
@@ -722,7 +744,7 @@ static int x_alu(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_incdec(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_incdec(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned bits = in->ops[0].size;
 	uint64_t m = interp_mask(bits), a, r, f;
@@ -746,7 +768,7 @@ static int x_incdec(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_neg(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_neg(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned bits = in->ops[0].size;
 	uint64_t m = interp_mask(bits), a, r;
@@ -763,7 +785,7 @@ static int x_neg(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_not(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_not(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint64_t a;
 	struct interp_loc l;
@@ -774,7 +796,7 @@ static int x_not(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return interp_loc_write(cpu, &l, ~a & interp_mask(in->ops[0].size));
 }
 
-static int x_xadd(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_xadd(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned bits = in->ops[0].size;
 	uint64_t m = interp_mask(bits), a, b, r;
@@ -796,7 +818,7 @@ static int x_xadd(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_cmpxchg(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_cmpxchg(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned bits = in->ops[0].size;
 	uint64_t m = interp_mask(bits), d, acc, src, r;
@@ -823,11 +845,11 @@ static int x_cmpxchg(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_cmpxchg8b(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_cmpxchg8b(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	bool wide = in->zi.mnemonic == MN(CMPXCHG16B);
 	unsigned half = wide ? 8 : 4;
-	uint64_t lin = vsl_cpu_ea(cpu, in, &in->ops[0]);
+	uint64_t lin = interp_ea(cpu, in, &in->ops[0]);
 	uint64_t mem[2] = { 0, 0 }, cmp[2], nv[2];
 	uint64_t hm = interp_mask(half * 8);
 
@@ -858,7 +880,7 @@ static int x_cmpxchg8b(struct vsl_cpu *cpu, struct vsl_insn *in)
 }
 
 /* shifts and rotates */
-static int x_shift(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_shift(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned bits = in->ops[0].size;
 	uint64_t m = interp_mask(bits), a, cnt, r, f = cpu->rflags;
@@ -944,7 +966,7 @@ static int x_shift(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_shd(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_shd(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned bits = in->ops[0].size;
 	uint64_t m = interp_mask(bits), a, b, cnt, r;
@@ -987,7 +1009,7 @@ static int x_shd(struct vsl_cpu *cpu, struct vsl_insn *in)
 }
 
 /* MUL, IMUL (1, 2 and 3 operands), DIV, IDIV */
-static int x_muldiv(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_muldiv(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	ZydisMnemonic mn = in->zi.mnemonic;
 	unsigned bits, vis = in->zi.operand_count_visible;
@@ -1097,9 +1119,9 @@ static int x_muldiv(struct vsl_cpu *cpu, struct vsl_insn *in)
 /* ------------------------------------------------------------------ */
 /* bit operations */
 
-static int x_bt(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_bt(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
-	const ZydisDecodedOperand *d = &in->ops[0], *s = &in->ops[1];
+	const struct vsl_op *d = &in->ops[0], *s = &in->ops[1];
 	unsigned bits = d->size;
 	uint64_t off, v, bit;
 	struct interp_loc l;
@@ -1135,7 +1157,7 @@ static int x_bt(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_bsf(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_bsf(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned bits = in->ops[0].size;
 	uint64_t v;
@@ -1155,7 +1177,7 @@ static int x_bsf(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_popcnt(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_popcnt(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint64_t v;
 
@@ -1170,16 +1192,16 @@ static int x_popcnt(struct vsl_cpu *cpu, struct vsl_insn *in)
 /* ------------------------------------------------------------------ */
 /* control flow */
 
-static int x_jcc(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_jcc(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	if (!interp_cond(cpu, in->zi.opcode & 0xf))
 		return 0;
 	return interp_jump(cpu, in, cpu->rip + in->ops[0].imm.value.u);
 }
 
-static int x_jmp(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_jmp(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
-	const ZydisDecodedOperand *op = &in->ops[0];
+	const struct vsl_op *op = &in->ops[0];
 	uint64_t t;
 
 	if (op->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
@@ -1189,7 +1211,7 @@ static int x_jmp(struct vsl_cpu *cpu, struct vsl_insn *in)
 					in->zi.operand_width / 8);
 	if (in->zi.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
 		unsigned n = in->zi.operand_width / 8;
-		uint64_t lin = vsl_cpu_ea(cpu, in, op), off = 0;
+		uint64_t lin = interp_ea(cpu, in, op), off = 0;
 		uint16_t sel;
 		if (vsl_cpu_read_lin(cpu, lin, &off, n) || vsl_cpu_read_lin(cpu, lin + n, &sel, 2))
 			return FAULT;
@@ -1200,16 +1222,16 @@ static int x_jmp(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return interp_jump(cpu, in, t);
 }
 
-static int x_call(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_call(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
-	const ZydisDecodedOperand *op = &in->ops[0];
+	const struct vsl_op *op = &in->ops[0];
 	unsigned n = in->zi.operand_width / 8;
 	uint64_t t, old_rsp = cpu->gpr[VSL_RSP];
 
 	if (op->type == ZYDIS_OPERAND_TYPE_POINTER)
 		return vsl_cpu_far_jump(cpu, op->ptr.segment, op->ptr.offset, true, n);
 	if (in->zi.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
-		uint64_t lin = vsl_cpu_ea(cpu, in, op), off = 0;
+		uint64_t lin = interp_ea(cpu, in, op), off = 0;
 		uint16_t sel;
 		if (vsl_cpu_read_lin(cpu, lin, &off, n) || vsl_cpu_read_lin(cpu, lin + n, &sel, 2))
 			return FAULT;
@@ -1228,7 +1250,7 @@ static int x_call(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_ret(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_ret(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned n = in->zi.operand_width / 8;
 	uint64_t imm = 0, t;
@@ -1245,12 +1267,12 @@ static int x_ret(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_iret(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_iret(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	return vsl_cpu_far_return(cpu, in->zi.operand_width / 8, 0, true);
 }
 
-static int x_loop(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_loop(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	unsigned aw = in->zi.address_width;
 	uint64_t m = interp_mask(aw);
@@ -1268,14 +1290,14 @@ static int x_loop(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return interp_jump(cpu, in, cpu->rip + in->ops[0].imm.value.u);
 }
 
-static int x_jrcxz(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_jrcxz(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	if (cpu->gpr[VSL_RCX] & interp_mask(in->zi.address_width))
 		return 0;
 	return interp_jump(cpu, in, cpu->rip + in->ops[0].imm.value.u);
 }
 
-static int x_int(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_int(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	int vec;
 
@@ -1297,12 +1319,12 @@ static int x_int(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return FAULT;
 }
 
-static int x_ud(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_ud(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	return interp_ud(cpu);
 }
 
-static int x_nop(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_nop(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	return 0;
 }
@@ -1310,7 +1332,7 @@ static int x_nop(struct vsl_cpu *cpu, struct vsl_insn *in)
 /* ------------------------------------------------------------------ */
 /* strings */
 
-static int x_string(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_string(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	ZydisMnemonic mn = in->zi.mnemonic;
 	unsigned aw = in->zi.address_width;
@@ -1341,12 +1363,7 @@ static int x_string(struct vsl_cpu *cpu, struct vsl_insn *in)
 	case MN(MOVSQ): case MN(STOSQ): case MN(LODSQ): case MN(SCASQ): case MN(CMPSQ): sz = 8; break;
 	default: sz = 4; break;
 	}
-	for (unsigned i = 0; i < in->zi.operand_count; i++) {
-		const ZydisDecodedOperand *op = &in->ops[i];
-		if (op->type == ZYDIS_OPERAND_TYPE_MEMORY &&
-		    (op->mem.base == RG(RSI) || op->mem.base == RG(ESI) || op->mem.base == RG(SI)))
-			src_seg = op->mem.segment;
-	}
+	src_seg = in->zi.src_seg;
 	if (kind >= 5 && cpu->mode != VSL_MODE_REAL && cpu->cpl > (int)((cpu->rflags >> 12) & 3))
 		return interp_gp0(cpu);
 	uint64_t src_base = interp_seg_base(cpu, src_seg);
@@ -1447,7 +1464,7 @@ static int x_string(struct vsl_cpu *cpu, struct vsl_insn *in)
 /* ------------------------------------------------------------------ */
 /* flags */
 
-static int x_flagop(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_flagop(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	switch (in->zi.mnemonic) {
 	case MN(CLC): cpu->rflags &= ~(uint64_t)VSL_FL_CF; break;
@@ -1485,11 +1502,11 @@ static int x_flagop(struct vsl_cpu *cpu, struct vsl_insn *in)
 /* ------------------------------------------------------------------ */
 /* I/O */
 
-static int x_inout(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_inout(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	bool is_in = in->zi.mnemonic == MN(IN);
-	const ZydisDecodedOperand *data = is_in ? &in->ops[0] : &in->ops[1];
-	const ZydisDecodedOperand *port_op = is_in ? &in->ops[1] : &in->ops[0];
+	const struct vsl_op *data = is_in ? &in->ops[0] : &in->ops[1];
+	const struct vsl_op *port_op = is_in ? &in->ops[1] : &in->ops[0];
 	uint64_t port, v;
 	unsigned sz = data->size / 8, lg = sz == 4 ? 2 : sz == 2 ? 1 : 0;
 
@@ -1512,7 +1529,7 @@ static int x_inout(struct vsl_cpu *cpu, struct vsl_insn *in)
 /* ------------------------------------------------------------------ */
 /* system instructions */
 
-static int x_cpuid(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_cpuid(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint32_t r[4];
 
@@ -1524,7 +1541,7 @@ static int x_cpuid(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_rdtsc(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_rdtsc(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	if ((cpu->cr4 & VSL_CR4_TSD) && cpu->cpl)
 		return interp_gp0(cpu);
@@ -1536,7 +1553,7 @@ static int x_rdtsc(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_msr(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_msr(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint32_t msr = (uint32_t)cpu->gpr[VSL_RCX];
 	uint64_t v;
@@ -1554,7 +1571,7 @@ static int x_msr(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return vsl_cpu_wrmsr(cpu, msr, v);
 }
 
-static int x_hlt(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_hlt(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	if (cpu->cpl)
 		return interp_gp0(cpu);
@@ -1562,7 +1579,7 @@ static int x_hlt(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_syscall(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_syscall(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	if (!(cpu->efer & VSL_EFER_SCE) || !(cpu->efer & VSL_EFER_LMA))
 		return interp_ud(cpu);
@@ -1585,7 +1602,7 @@ static int x_syscall(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_sysret(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_sysret(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	if (!(cpu->efer & VSL_EFER_SCE) || !(cpu->efer & VSL_EFER_LMA))
 		return interp_ud(cpu);
@@ -1613,7 +1630,7 @@ static int x_sysret(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_swapgs(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_swapgs(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	if (cpu->cpl)
 		return interp_gp0(cpu);
@@ -1623,10 +1640,10 @@ static int x_swapgs(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_dtable(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_dtable(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	ZydisMnemonic mn = in->zi.mnemonic;
-	uint64_t lin = vsl_cpu_ea(cpu, in, &in->ops[0]);
+	uint64_t lin = interp_ea(cpu, in, &in->ops[0]);
 	unsigned bn = cpu->mode == VSL_MODE_LONG64 ? 8 : 4;
 	struct vsl_dtable *dt = (mn == MN(LGDT) || mn == MN(SGDT)) ? &cpu->gdtr : &cpu->idtr;
 
@@ -1651,7 +1668,7 @@ static int x_dtable(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return vsl_cpu_write_lin(cpu, lin, buf, 2 + bn);
 }
 
-static int x_ldt_tr(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_ldt_tr(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	ZydisMnemonic mn = in->zi.mnemonic;
 	struct interp_loc l;
@@ -1704,10 +1721,10 @@ static int x_ldt_tr(struct vsl_cpu *cpu, struct vsl_insn *in)
 }
 
 /* LAR, LSL, VERR, VERW: ZF reports whether the selector is usable. */
-static int x_lar(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_lar(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	ZydisMnemonic mn = in->zi.mnemonic;
-	const ZydisDecodedOperand *src = (mn == MN(VERR) || mn == MN(VERW)) ? &in->ops[0] : &in->ops[1];
+	const struct vsl_op *src = (mn == MN(VERR) || mn == MN(VERW)) ? &in->ops[0] : &in->ops[1];
 	uint64_t v, desc;
 	bool ok = false;
 
@@ -1754,7 +1771,7 @@ static int x_lar(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_priv_nop(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_priv_nop(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	/* WBINVD, INVD: caches are not modelled */
 	if (cpu->cpl)
@@ -1762,15 +1779,15 @@ static int x_priv_nop(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_invlpg(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_invlpg(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	if (cpu->cpl)
 		return interp_gp0(cpu);
-	vsl_mmu_flush_page(cpu, vsl_cpu_ea(cpu, in, &in->ops[0]));
+	vsl_mmu_flush_page(cpu, interp_ea(cpu, in, &in->ops[0]));
 	return 0;
 }
 
-static int x_clts(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_clts(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	if (cpu->cpl)
 		return interp_gp0(cpu);
@@ -1778,7 +1795,7 @@ static int x_clts(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return 0;
 }
 
-static int x_smsw(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_smsw(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	struct interp_loc l;
 
@@ -1788,7 +1805,7 @@ static int x_smsw(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return interp_loc_write(cpu, &l, cpu->cr0 & interp_mask(l.bytes * 8));
 }
 
-static int x_lmsw(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_lmsw(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint64_t v;
 
@@ -1801,19 +1818,19 @@ static int x_lmsw(struct vsl_cpu *cpu, struct vsl_insn *in)
 	return vsl_cpu_write_cr(cpu, 0, n);
 }
 
-static int x_clflush(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_clflush(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint64_t pa;
 
 	/* faults like a byte read; no cache to flush */
-	return vsl_mmu_translate(cpu, vsl_cpu_ea(cpu, in, &in->ops[0]), VSL_ACC_READ, &pa);
+	return vsl_mmu_translate(cpu, interp_ea(cpu, in, &in->ops[0]), VSL_ACC_READ, &pa);
 }
 
-static int x_lseg(struct vsl_cpu *cpu, struct vsl_insn *in)
+static int x_lseg(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	/* LSS/LFS/LGS r, m16:n */
 	unsigned n = in->ops[0].size / 8;
-	uint64_t lin = vsl_cpu_ea(cpu, in, &in->ops[1]), off = 0;
+	uint64_t lin = interp_ea(cpu, in, &in->ops[1]), off = 0;
 	uint16_t sel;
 	int seg = in->zi.mnemonic == MN(LSS) ? VSL_SS : in->zi.mnemonic == MN(LFS) ? VSL_FS : VSL_GS;
 
@@ -1921,17 +1938,71 @@ static bool interp_isa_claimed(ZydisISAExt ext)
 	}
 }
 
-int vsl_interp_exec(struct vsl_cpu *cpu, struct vsl_insn *in)
+void vsl_interp_compact(struct vsl_dinsn *d, struct vsl_insn *f)
 {
-	interp_fn *fn = interp_table[in->zi.mnemonic];
+	const ZydisDecodedInstruction *z = &f->zi;
+
+	d->zi.mnemonic = (uint16_t)z->mnemonic;
+	d->zi.length = z->length;
+	d->zi.opcode = z->opcode;
+	d->zi.opcode_map = (uint8_t)z->opcode_map;
+	d->zi.operand_width = z->operand_width;
+	d->zi.address_width = z->address_width;
+	d->zi.operand_count_visible = z->operand_count_visible;
+	d->zi.machine_mode = (uint8_t)z->machine_mode;
+	d->zi.attributes = z->attributes;
+	d->zi.meta.branch_type = (uint8_t)z->meta.branch_type;
+	d->zi.meta.isa_ext = (uint8_t)z->meta.isa_ext;
+	d->zi.src_seg = RG(DS);
+	for (unsigned i = 0; i < z->operand_count; i++) {
+		const ZydisDecodedOperand *op = &f->ops[i];
+		if (op->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    (op->mem.base == RG(RSI) || op->mem.base == RG(ESI) || op->mem.base == RG(SI)))
+			d->zi.src_seg = (uint16_t)op->mem.segment;
+	}
+	memset(d->ops, 0, sizeof(d->ops));
+	for (unsigned i = 0; i < z->operand_count_visible && i < VSL_ARRAY_SIZE(d->ops); i++) {
+		const ZydisDecodedOperand *op = &f->ops[i];
+		struct vsl_op *o = &d->ops[i];
+		o->type = (uint8_t)op->type;
+		o->size = op->size;
+		switch (op->type) {
+		case ZYDIS_OPERAND_TYPE_REGISTER:
+			o->reg.value = (uint16_t)op->reg.value;
+			break;
+		case ZYDIS_OPERAND_TYPE_MEMORY:
+			o->mem.base = (uint16_t)op->mem.base;
+			o->mem.index = (uint16_t)op->mem.index;
+			o->mem.segment = (uint16_t)op->mem.segment;
+			o->mem.scale = op->mem.scale;
+			o->mem.disp.value = op->mem.disp.value;
+			break;
+		case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+			o->imm.value.u = op->imm.value.u;
+			break;
+		case ZYDIS_OPERAND_TYPE_POINTER:
+			o->ptr.segment = op->ptr.segment;
+			o->ptr.offset = op->ptr.offset;
+			break;
+		default:
+			break;
+		}
+	}
+	d->fn = z->mnemonic <= ZYDIS_MNEMONIC_MAX_VALUE ? interp_table[z->mnemonic] : NULL;
+	d->full = f;
+}
+
+int vsl_interp_exec(struct vsl_cpu *cpu, struct vsl_dinsn *in)
+{
 	int r;
 
-	if (fn) {
-		r = fn(cpu, in);
+	if (in->fn) {
+		r = in->fn(cpu, in);
 		if (r != 1)
 			return r;
 	}
-	r = vsl_fpu_exec(cpu, in);
+	in->full->rip = in->rip;
+	r = vsl_fpu_exec(cpu, in->full);
 	if (r != VSL_FPU_NOT_MINE)
 		return r;
 	if (!interp_isa_claimed(in->zi.meta.isa_ext))
