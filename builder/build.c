@@ -4,7 +4,7 @@
  *   1. resolve   apt-cache names every package's candidate version + sha256
  *                (linux-image-amd64 is followed to the real linux-image-*)
  *   2. key       sha256 of everything the result depends on: vessel's
- *                version, the recipe's bytes, variable values, package
+ *                version and executable, the recipe's bytes, variable values, package
  *                versions and digests, local files, SOURCE_DATE_EPOCH
  *   3. cache     $VESSEL_CACHE/builds/KEY/ holds vmlinuz, initrd and disks of
  *                an earlier identical build: copy them and skip to 7
@@ -316,6 +316,10 @@ static int build_key(struct build *b)
 	l = snprintf(line, sizeof(line), "vessel-build-1 %s %s %lld\n", vsl_version(), r->digest,
 		     (long long)b->mtime);
 	vsl_hash_update(h, line, (size_t)l);
+	/* the builder itself: a rebuilt vessel must not reuse an old result */
+	if (vsl_hash_file(b->ctx, VSL_HASH_SHA256, "/proc/self/exe", hex) == 0)
+		vsl_hash_update(h, hex, strlen(hex));
+	vsl_ctx_clear(b->ctx);
 	for (size_t i = 0; i < r->nvars; i++) {
 		const struct vsl_recipe_var *v = &r->vars[i];
 		if (v->sensitive && v->used)

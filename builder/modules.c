@@ -4,8 +4,10 @@
  * Debian's linux-image packages do not ship modules.dep (depmod generates it
  * in the package's postinst), so the dependency graph is read where depmod
  * reads it: the "depends=" string of each module's .modinfo ELF section
- * (libelf on the module's bytes in memory). .ko.xz modules are decompressed
- * with libarchive first. Debian 12's 6.1 kernel ships plain .ko files.
+ * (libelf on the module's bytes in memory), plus "softdep=" (ext4 pulls in
+ * crc32c that way, by a name found in other modules' "alias=" entries).
+ * .ko.xz modules are decompressed with libarchive first; Debian 12's 6.1
+ * kernel ships plain .ko files.
  *
  * The closure is added under lib/modules/VERSION/ with the package's own
  * relative paths; modules.dep (for modprobe) and etc/vessel/modules (the
@@ -22,12 +24,17 @@
 
 #define MOD_MAX_DEPTH 64
 
+struct strlist {
+	char **v;
+	size_t n;
+};
+
 struct mod {
 	char *name;      /* normalised: '-' -> '_' */
 	char *relpath;   /* kernel/fs/ext4/ext4.ko, relative to lib/modules/VERSION */
 	struct vsl_tree_entry *e;
-	char **deps;
-	size_t ndeps;
+	struct strlist deps, soft, aliases;
+	bool info_read;
 	int state;       /* 0 new, 1 visiting, 2 done */
 	uint8_t *raw;    /* decompressed .ko.xz */
 	size_t rawlen;
@@ -110,9 +117,56 @@ out:
 	return rc;
 }
 
-/* Read depends= from the module's .modinfo. */
-static int mod_read_deps(struct vsl_ctx *ctx, struct mod *m)
+static int strlist_add(struct strlist *l, const char *s, size_t len)
 {
+	char **nv = vsl_reallocarray(l->v, l->n + 1, sizeof(*nv));
+
+	if (!nv)
+		return -1;
+	l->v = nv;
+	if (!(nv[l->n] = strndup(s, len)))
+		return -1;
+	mod_norm(nv[l->n++]);
+	return 0;
+}
+
+static void strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+/* Split s[0..len) at any of seps into l, skipping words in skip[]. */
+static int strlist_split(struct strlist *l, const char *s, size_t len, const char *seps,
+			 const char *const *skip)
+{
+	for (size_t i = 0; i < len;) {
+		size_t w = 0;
+		bool skipped = false;
+
+		while (i < len && strchr(seps, s[i]))
+			i++;
+		while (i + w < len && !strchr(seps, s[i + w]))
+			w++;
+		for (size_t k = 0; skip && skip[k]; k++)
+			if (strlen(skip[k]) == w && !strncmp(skip[k], s + i, w))
+				skipped = true;
+		if (w && !skipped && strlist_add(l, s + i, w) < 0)
+			return -1;
+		i += w;
+	}
+	return 0;
+}
+
+/*
+ * Read the module's .modinfo once: "depends=" (hard dependencies),
+ * "softdep=pre: a b post: c" (loaded with it: ext4 needs crc32c this way)
+ * and "alias=" (names such as "crc32c" that a softdep may use).
+ */
+static int mod_read_info(struct vsl_ctx *ctx, struct mod *m)
+{
+	static const char *const softwords[] = { "pre:", "post:", NULL };
 	const uint8_t *img = m->e->data;
 	size_t len = m->e->size;
 	Elf *elf;
@@ -120,6 +174,9 @@ static int mod_read_deps(struct vsl_ctx *ctx, struct mod *m)
 	size_t shstrndx;
 	int rc = 0;
 
+	if (m->info_read)
+		return 0;
+	m->info_read = true;
 	if (strstr(m->relpath, ".ko.xz")) {
 		if ((rc = mod_xz(ctx, m)) < 0)
 			return rc;
@@ -148,30 +205,17 @@ static int mod_read_deps(struct vsl_ctx *ctx, struct mod *m)
 		for (size_t o = 0; o < d->d_size;) {
 			const char *s = (const char *)d->d_buf + o;
 			size_t l = strnlen(s, d->d_size - o);
+			int r = 0;
 
-			if (l > 8 && !strncmp(s, "depends=", 8) && l < d->d_size - o) {
-				char *list = strndup(s + 8, l - 8), *save = NULL, *tok;
-
-				if (!list) {
-					rc = vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "modules");
-					goto out;
-				}
-				for (tok = strtok_r(list, ",", &save); tok;
-				     tok = strtok_r(NULL, ",", &save)) {
-					char **nd = vsl_reallocarray(m->deps, m->ndeps + 1,
-								     sizeof(*nd));
-					if (nd)
-						m->deps = nd;
-					if (!nd || !(nd[m->ndeps] = strdup(tok))) {
-						free(list);
-						rc = vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "modules");
-						goto out;
-					}
-					mod_norm(nd[m->ndeps]);
-					m->deps = nd;
-					m->ndeps++;
-				}
-				free(list);
+			if (l > 8 && !strncmp(s, "depends=", 8))
+				r = strlist_split(&m->deps, s + 8, l - 8, ",", NULL);
+			else if (l > 8 && !strncmp(s, "softdep=", 8))
+				r = strlist_split(&m->soft, s + 8, l - 8, " ", softwords);
+			else if (l > 6 && !strncmp(s, "alias=", 6) && !memchr(s, '*', l))
+				r = strlist_add(&m->aliases, s + 6, l - 6);
+			if (r < 0) {
+				rc = vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "modules");
+				goto out;
 			}
 			o += l + 1;
 		}
@@ -216,6 +260,34 @@ static bool mod_builtin(struct modset *ms, const char *name)
 	return false;
 }
 
+/*
+ * A module providing `name` through an alias ("crc32c" -> crc32c_generic);
+ * reads every module's .modinfo the first time (they are all in memory).
+ * Generic implementations win over CPU-specific ones.
+ */
+static struct mod *mod_by_alias(struct vsl_ctx *ctx, struct modset *ms, const char *name)
+{
+	struct mod *best = NULL;
+	char crypto[300];
+
+	snprintf(crypto, sizeof(crypto), "crypto_%s", name);
+	for (size_t i = 0; i < ms->n; i++) {
+		struct mod *m = &ms->v[i];
+
+		if (mod_read_info(ctx, m) < 0) {
+			vsl_ctx_clear(ctx); /* an unreadable module provides nothing */
+			continue;
+		}
+		for (size_t j = 0; j < m->aliases.n; j++) {
+			if (strcmp(m->aliases.v[j], name) && strcmp(m->aliases.v[j], crypto))
+				continue;
+			if (!best || (strstr(m->name, "generic") && !strstr(best->name, "generic")))
+				best = m;
+		}
+	}
+	return best;
+}
+
 /* Depth-first: dependencies land in order before the module itself. */
 static int mod_visit(struct vsl_ctx *ctx, struct modset *ms, struct mod *m, struct mod ***order,
 		     size_t *norder, int depth)
@@ -228,18 +300,27 @@ static int mod_visit(struct vsl_ctx *ctx, struct modset *ms, struct mod *m, stru
 		return vsl_set_error(ctx, 0, VSL_ECORRUPT, "module %s: circular dependencies",
 				     m->name);
 	m->state = 1;
-	if ((rc = mod_read_deps(ctx, m)) < 0)
+	if ((rc = mod_read_info(ctx, m)) < 0)
 		return rc;
-	for (size_t i = 0; i < m->ndeps; i++) {
-		struct mod *d = mod_find(ms, m->deps[i]);
+	for (size_t i = 0; i < m->deps.n; i++) {
+		struct mod *d = mod_find(ms, m->deps.v[i]);
 
 		if (!d) {
-			if (mod_builtin(ms, m->deps[i]))
+			if (mod_builtin(ms, m->deps.v[i]))
 				continue;
 			return vsl_set_error(ctx, 0, VSL_ENOENT, "module %s needs %s, which the "
-						"kernel package does not have", m->name, m->deps[i]);
+						"kernel package does not have", m->name, m->deps.v[i]);
 		}
 		if ((rc = mod_visit(ctx, ms, d, order, norder, depth + 1)) < 0)
+			return rc;
+	}
+	/* soft dependencies: wanted, not required (built in, or optional) */
+	for (size_t i = 0; i < m->soft.n; i++) {
+		struct mod *d = mod_find(ms, m->soft.v[i]);
+
+		if (!d && !mod_builtin(ms, m->soft.v[i]))
+			d = mod_by_alias(ctx, ms, m->soft.v[i]);
+		if (d && d->state == 0 && (rc = mod_visit(ctx, ms, d, order, norder, depth + 1)) < 0)
 			return rc;
 	}
 	m->state = 2;
@@ -267,8 +348,8 @@ static int mod_emit(struct vsl_ctx *ctx, struct modset *ms, struct mod **order, 
 		snprintf(path, sizeof(path), "lib/modules/%s/%s", ms->version, m->relpath);
 		if ((rc = vsl_tree_add_file(ctx, t, path, m->e->data, m->e->size, 0644)) < 0)
 			goto out;
-		for (size_t j = 0; j < m->ndeps; j++) {
-			struct mod *d = mod_find(ms, m->deps[j]);
+		for (size_t j = 0; j < m->deps.n; j++) {
+			struct mod *d = mod_find(ms, m->deps.v[j]);
 			need += d ? strlen(d->relpath) + 1 : 0;
 		}
 		while (len + need + 1 > cap || llen + strlen(m->relpath) + 2 > lcap) {
@@ -289,8 +370,8 @@ static int mod_emit(struct vsl_ctx *ctx, struct modset *ms, struct mod **order, 
 		}
 		len += (size_t)sprintf(dep + len, "%s:", m->relpath);
 		/* modules.dep lists the full closure, nearest first; ours is per module */
-		for (size_t j = 0; j < m->ndeps; j++) {
-			struct mod *d = mod_find(ms, m->deps[j]);
+		for (size_t j = 0; j < m->deps.n; j++) {
+			struct mod *d = mod_find(ms, m->deps.v[j]);
 			if (d)
 				len += (size_t)sprintf(dep + len, " %s", d->relpath);
 		}
@@ -395,9 +476,9 @@ out:
 	for (size_t i = 0; i < ms.n; i++) {
 		free(ms.v[i].name);
 		free(ms.v[i].relpath);
-		for (size_t j = 0; j < ms.v[i].ndeps; j++)
-			free(ms.v[i].deps[j]);
-		free(ms.v[i].deps);
+		strlist_free(&ms.v[i].deps);
+		strlist_free(&ms.v[i].soft);
+		strlist_free(&ms.v[i].aliases);
 		free(ms.v[i].raw);
 	}
 	free(ms.v);
