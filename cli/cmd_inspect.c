@@ -9,13 +9,16 @@
  *	bundle      web.vessel
  *	name        web
  *	...
+ *	$ vessel inspect disks/root.qcow2
+ *	image       disks/root.qcow2
+ *	format      qcow2 (...)
  *	$ vessel inspect bad.vessel
  *	vessel: bad.vessel/vessel.yaml:4:7: cpus: must be between 1 and 256, found 0
  *
- * Seam for disk images: an argument that is not a directory is meant for
- * inspect_image() below, which will probe it through include/vessel/format.h
- * (vsl_image_open) once the formats registry exists; until then it says the
- * argument is not a bundle directory.
+ * An argument that is not a directory is taken for a disk image and shown
+ * through the formats registry (format, virtual size, allocation, backing
+ * chain). Guest OS inspection (filesystems, kernel) is left to a later
+ * libguestfs-based command.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +29,7 @@
 
 #include "cli/cli.h"
 #include "vessel/bundle.h"
+#include "vessel/format.h"
 
 extern const struct vsl_cmd vsl_cmd_inspect;
 
@@ -67,6 +71,25 @@ static bool inspect_file_size(struct vsl_cli *cli, const char *dir, const char *
 	}
 	free(abs);
 	return ok;
+}
+
+/* Virtual size of a bundle disk, opened as its declared format; false if it cannot be. */
+static bool inspect_disk_virtual(struct vsl_cli *cli, const char *dir,
+				 const struct vsl_bundle_disk *d, uint64_t *size)
+{
+	struct vsl_image *img;
+	char *abs;
+	int r;
+
+	if (!d->file || !d->format || vsl_bundle_resolve_path(cli->ctx, dir, d->file, &abs) < 0)
+		return false;
+	r = vsl_image_open(cli->ctx, abs, d->format, VSL_IMAGE_RDONLY | VSL_IMAGE_NO_BACKING, &img);
+	free(abs);
+	if (r < 0)
+		return false;
+	*size = img->size;
+	vsl_image_close(img);
+	return true;
 }
 
 static void inspect_mac(const struct vsl_bundle_nic *n, char buf[18])
@@ -113,7 +136,8 @@ static void inspect_print_text(struct vsl_cli *cli, const char *dir,
 			       d->name ? d->name : "?", d->file ? d->file : "?",
 			       d->format ? d->format : "?", vsl_bundle_bus_name(d->bus),
 			       d->readonly ? "read-only" : "read-write");
-			/* seam: virtual size through vsl_image_open once formats/ has it */
+			if (inspect_disk_virtual(cli, dir, d, &size))
+				printf(", virtual %s", vsl_format_size(size, sz, sizeof(sz)));
 			if (inspect_file_size(cli, dir, d->file, &size, &alloc))
 				printf(", file %s, allocated %s", vsl_format_size(size, sz, sizeof(sz)),
 				       vsl_format_size(alloc, sz2, sizeof(sz2)));
@@ -216,6 +240,8 @@ static void inspect_print_json(struct vsl_cli *cli, const char *dir,
 			json_key_str("format", d->format, true);
 			json_key_str("bus", vsl_bundle_bus_name(d->bus), true);
 			printf("\"read-only\":%s", d->readonly ? "true" : "false");
+			if (inspect_disk_virtual(cli, dir, d, &size))
+				printf(",\"virtual-size\":%llu", (unsigned long long)size);
 			if (inspect_file_size(cli, dir, d->file, &size, &alloc))
 				printf(",\"file-size\":%llu,\"allocated-size\":%llu",
 				       (unsigned long long)size, (unsigned long long)alloc);
@@ -276,13 +302,52 @@ static void inspect_print_json(struct vsl_cli *cli, const char *dir,
 }
 
 /*
- * Disk images (not directories). The formats engineer's registry
- * (vsl_image_open in include/vessel/format.h) will be called from here to
- * print format, virtual and allocated size; for now only bundles are known.
+ * A disk image (any argument that is not a directory): format (probed),
+ * virtual size, file size, host allocation and the backing chain, through
+ * the formats registry (include/vessel/format.h).
  */
 static int inspect_image(struct vsl_cli *cli, const char *path, bool json)
 {
-	return cli_failf("inspect", "%s is not a bundle directory", path);
+	struct vsl_image *img;
+	char a[32], b[32], c[32];
+	uint64_t alloc = 0;
+	struct stat st;
+
+	if (vsl_image_open(cli->ctx, path, NULL, VSL_IMAGE_RDONLY, &img) < 0)
+		return cli_fail(cli, "inspect");
+	if (vsl_image_allocated(img, &alloc) < 0 || stat(path, &st) < 0) {
+		vsl_image_close(img);
+		return cli_fail(cli, "inspect");
+	}
+	if (json) {
+		printf("{");
+		json_key_str("image", path, true);
+		json_key_str("format", img->ops->name, true);
+		printf("\"virtual-size\":%llu,\"file-size\":%llu,\"allocated-size\":%llu,"
+		       "\"backing\":[", (unsigned long long)img->size, (unsigned long long)st.st_size,
+		       (unsigned long long)alloc);
+		for (struct vsl_image *bk = img->backing; bk; bk = bk->backing) {
+			printf("%s{", bk == img->backing ? "" : ",");
+			json_key_str("file", bk->path, true);
+			json_key_str("format", bk->ops->name, true);
+			printf("\"virtual-size\":%llu}", (unsigned long long)bk->size);
+		}
+		printf("]}\n");
+	} else {
+		printf("image       %s\n", path);
+		printf("format      %s (%s)\n", img->ops->name,
+		       img->ops->description ? img->ops->description : img->ops->name);
+		printf("virtual     %s (%llu bytes)\n", vsl_format_size(img->size, a, sizeof(a)),
+		       (unsigned long long)img->size);
+		printf("file        %s (%llu bytes), allocated %s\n",
+		       vsl_format_size((uint64_t)st.st_size, b, sizeof(b)),
+		       (unsigned long long)st.st_size, vsl_format_size(alloc, c, sizeof(c)));
+		for (struct vsl_image *bk = img->backing; bk; bk = bk->backing)
+			printf("backing     %s (%s, %s)\n", bk->path ? bk->path : "?", bk->ops->name,
+			       vsl_format_size(bk->size, a, sizeof(a)));
+	}
+	vsl_image_close(img);
+	return VSL_EXIT_OK;
 }
 
 static int inspect_run(struct vsl_cli *cli, int argc, char **argv)
@@ -342,9 +407,10 @@ static int inspect_run(struct vsl_cli *cli, int argc, char **argv)
 const struct vsl_cmd vsl_cmd_inspect = {
 	.name = "inspect",
 	.run = inspect_run,
-	.summary = "show a bundle's configuration and check it",
+	.summary = "show and check a bundle, or show a disk image",
 	.usage =
 		"usage: vessel inspect [--json] [--no-verify] BUNDLE\n"
+		"       vessel inspect [--json] IMAGE\n"
 		"\n"
 		"Read the bundle directory BUNDLE (NAME.vessel/, see docs/bundle.md), check\n"
 		"it and print its configuration: name, arch, cpus, memory, boot, disks (with\n"
@@ -363,6 +429,10 @@ const struct vsl_cmd vsl_cmd_inspect = {
 		"  --no-verify   check that MANIFEST lists exactly the bundle's files but do\n"
 		"                not hash them (fast on large disks)\n"
 		"\n"
-		"Exit status: 0 the bundle is valid, 1 problems were found or BUNDLE is not\n"
-		"a bundle directory, 2 usage error.\n",
+		"IMAGE (any argument that is not a directory) is a disk image: its format\n"
+		"(probed: raw, qcow2, vmdk, vpc), virtual size, file size, host allocation\n"
+		"and backing chain are printed.\n"
+		"\n"
+		"Exit status: 0 the bundle is valid (or the image opened), 1 problems were\n"
+		"found or the argument cannot be read, 2 usage error.\n",
 };

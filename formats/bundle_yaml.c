@@ -32,6 +32,8 @@
 
 #include "formats/bundle_priv.h"
 #include "vessel/bundle.h"
+#include "vessel/format.h"
+#include "vessel/stream.h"
 #include "vessel/suggest.h"
 
 /* ---- the walker's state and reporting ---- */
@@ -407,6 +409,71 @@ static void yw_boot(struct ywalk *w, yaml_node_t *n, struct vsl_bundle_config *c
 		yw_str(w, v[K_DISK], "boot.disk", &b->disk);
 }
 
+/*
+ * With a directory: the image must be what its format says (probed by
+ * magic, as qemu-img does), open cleanly, and any backing file it names
+ * must itself lie inside the bundle. A raw declaration of a file that
+ * looks like another format is only a warning (a raw disk's guest may
+ * have written anything), the other way round an error.
+ */
+static void yw_disk_image(struct ywalk *w, yaml_node_t *fnode, yaml_node_t *fmtnode, int i,
+			  const struct vsl_bundle_disk *d)
+{
+	const struct vsl_format_ops *ops;
+	struct vsl_image *img = NULL;
+	struct vsl_stream *s;
+	char *abs = NULL, *root = NULL;
+
+	if (!w->dir || !d->file || !d->format ||
+	    vsl_bundle_resolve_path(w->ctx, w->dir, d->file, &abs) < 0)
+		return;
+	if (vsl_stream_open_file(w->ctx, abs, VSL_STREAM_RDONLY, &s) < 0)
+		goto out; /* not a regular file: reported by yw_path */
+	ops = vsl_format_probe(s);
+	vsl_stream_free(s);
+	if (ops && strcmp(ops->name, d->format)) {
+		if (!strcmp(d->format, "raw")) {
+			if (vsl_problems_add(w->probs, VSL_PROBLEM_WARNING, w->file,
+					     (int)fmtnode->start_mark.line + 1,
+					     (int)fmtnode->start_mark.column + 1,
+					     "disks[%d].format: raw, but '%s' looks like a %s image", i,
+					     d->file, ops->name) < 0)
+				w->oom = true;
+		} else {
+			yw_problem(w, fmtnode, "disks[%d].format: '%s' is not a %s image (it looks "
+				   "like %s)", i, d->file, d->format, ops->name);
+		}
+		goto out;
+	}
+	if (vsl_image_open(w->ctx, abs, d->format, VSL_IMAGE_RDONLY, &img) < 0) {
+		yw_problem(w, fnode, "disks[%d].file: %s", i, vsl_ctx_error(w->ctx));
+		goto out;
+	}
+	root = realpath(w->dir, NULL);
+	for (struct vsl_image *b = img->backing; b && root; b = b->backing) {
+		char *real = b->path ? realpath(b->path, NULL) : NULL;
+		size_t n = strlen(root);
+
+		if (!real || strncmp(real, root, n) || real[n] != '/') {
+			/* name it as the image does: relative to the top image's directory */
+			const char *shown = b->path ? b->path : "(unnamed)";
+			const char *slash = strrchr(abs, '/');
+			size_t dl = slash ? (size_t)(slash - abs) + 1 : 0;
+
+			if (dl && !strncmp(shown, abs, dl))
+				shown += dl;
+			yw_problem(w, fnode, "disks[%d].file: backing file '%s' is outside the bundle", i,
+				   shown);
+		}
+		free(real);
+	}
+out:
+	if (img)
+		vsl_image_close(img);
+	free(root);
+	free(abs);
+}
+
 static void yw_disks(struct ywalk *w, yaml_node_t *n, struct vsl_bundle_config *cfg)
 {
 	static const struct ykey keys[] = {
@@ -459,6 +526,8 @@ static void yw_disks(struct ywalk *w, yaml_node_t *n, struct vsl_bundle_config *
 		snprintf(path, sizeof(path), "disks[%d].read-only", i);
 		if (v[K_RO])
 			yw_bool(w, v[K_RO], path, &d->readonly);
+		if (v[K_FILE] && v[K_FORMAT])
+			yw_disk_image(w, v[K_FILE], v[K_FORMAT], i, d);
 	}
 }
 

@@ -3,7 +3,7 @@
 # must print its configuration and exit 0 with nothing on stderr; each
 # bad-*.vessel must exit 1 and print exactly the problems kept beside it in
 # bad-*.vessel.expected (paths relative to tests/data/bundles). Also checks
-# --json, --no-verify, a non-directory argument and usage errors.
+# --json, --no-verify, disk images (non-directories) and usage errors.
 set -u
 : "${VESSEL:?VESSEL must name the vessel binary}"
 DATA=$(cd "$(dirname "$0")/../data/bundles" && pwd) || exit 1
@@ -34,7 +34,7 @@ for b in valid*.vessel; do
 done
 "$VESSEL" inspect valid.vessel >"$TMP/out" 2>&1
 for want in '^name        demo$' '^cpus        2$' '^memory      512.0 MiB (536870912 bytes)$' \
-	'^disks       root       disks/root.qcow2 qcow2 virtio read-write, file 1.8 KiB' \
+	'^disks       root       disks/root.qcow2 qcow2 virtio read-write, virtual 1.0 MiB, file 1.8 KiB' \
 	'forward tcp 127.0.0.1:8080 -> guest 80$' '^manifest    4 files listed, all digests match$'; do
 	if grep -q "$want" "$TMP/out"; then ok; else bad "valid.vessel: no line matching $want"; fi
 done
@@ -68,11 +68,28 @@ printf 'Z' | dd of="$TMP/copy.vessel/disks/root.qcow2" bs=1 seek=7 conv=notrunc 
 if [ $? -eq 1 ] && grep -q "^vessel: $TMP/copy.vessel/disks/root.qcow2: content does not match MANIFEST" "$TMP/err"
 then ok; else bad "tampered copy"; cat "$TMP/err"; fi
 
-# not a directory; missing argument; unknown option; --help
-"$VESSEL" inspect regen.sh >/dev/null 2>"$TMP/err"
+# a disk image (not a directory): format, virtual and allocated size
+"$VESSEL" inspect valid.vessel/disks/root.qcow2 >"$TMP/out" 2>"$TMP/err"
 rc=$?
-if [ $rc -eq 1 ] && [ "$(cat "$TMP/err")" = "vessel: inspect: regen.sh is not a bundle directory" ]; then ok
-else bad "non-directory: exit $rc"; cat "$TMP/err"; fi
+if [ $rc -eq 0 ] && grep -q '^format      qcow2 ' "$TMP/out" &&
+   grep -q '^virtual     1.0 MiB (1048576 bytes)$' "$TMP/out" &&
+   grep -q '^file        1.8 KiB (1792 bytes), allocated ' "$TMP/out"; then ok
+else bad "image: exit $rc"; cat "$TMP/out" "$TMP/err"; fi
+"$VESSEL" inspect --json bad-backing.vessel/disks/root.qcow2 >"$TMP/json" 2>"$TMP/err"
+rc=$?
+if [ $rc -eq 0 ] && grep -q '"format":"qcow2","virtual-size":1048576,"file-size":1792' "$TMP/json" &&
+   grep -q '"backing":\[{"file":"bad-backing.vessel/disks/../../valid.vessel/disks/root.qcow2"' "$TMP/json"
+then ok; else bad "image --json: exit $rc"; cat "$TMP/json" "$TMP/err"; fi
+printf 'QFI\373\000\000\000\003garbage' > "$TMP/broken.qcow2"
+"$VESSEL" inspect "$TMP/broken.qcow2" >/dev/null 2>"$TMP/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "^vessel: inspect: " "$TMP/err"; then ok; else bad "broken image: exit $rc"; cat "$TMP/err"; fi
+"$VESSEL" inspect "$TMP/none" >/dev/null 2>"$TMP/err"
+rc=$?
+if [ $rc -eq 1 ] && [ "$(cat "$TMP/err")" = "vessel: inspect: $TMP/none: No such file or directory" ]; then ok
+else bad "missing path: exit $rc"; cat "$TMP/err"; fi
+
+# missing argument; unknown option; --help
 mkdir "$TMP/empty.vessel"
 "$VESSEL" inspect "$TMP/empty.vessel" >/dev/null 2>"$TMP/err"
 rc=$?

@@ -127,6 +127,19 @@ printf 'X' | dd of=bad-manifest.vessel/disks/root.qcow2 bs=1 seek=1000 conv=notr
 broken bad-no-manifest.vessel < valid.vessel/vessel.yaml
 rm bad-no-manifest.vessel/MANIFEST
 
+# a disk whose format is not what vessel.yaml says
+broken bad-format.vessel < valid.vessel/vessel.yaml
+rm bad-format.vessel/disks/root.qcow2
+qemu-img create -q -f raw bad-format.vessel/disks/root.qcow2 64K
+manifest bad-format.vessel
+
+# a qcow2 disk whose backing file lies outside the bundle
+broken bad-backing.vessel < valid.vessel/vessel.yaml
+rm bad-backing.vessel/disks/root.qcow2
+(cd bad-backing.vessel/disks && qemu-img create -q -f qcow2 -o cluster_size=512 \
+	-b ../../valid.vessel/disks/root.qcow2 -F qcow2 root.qcow2)
+manifest bad-backing.vessel
+
 # many problems at once, from every check
 sed -e 's/^cpus: 2/cpus: 0/' -e 's/^  bus: virtio/  bus: virtoi/' -e 's/^arch: x86_64/arch: arm64/' \
 	-e 's/^serial:/serail:/' -e 's/^  mac: 52:54:00:12:34:56/  mac: 01:00:5e:00:00:01/' \

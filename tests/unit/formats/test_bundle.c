@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vessel/bundle.h"
+#include "vessel/format.h"
 #include "vessel/suggest.h"
 
 static struct vsl_ctx *ctx;
@@ -577,7 +578,10 @@ static const char *make_bundle(const char *name, const struct vsl_bundle_config 
 	snprintf(p, sizeof(p), "%s/boot/initrd.img", dir);
 	put(p, "initrd");
 	snprintf(p, sizeof(p), "%s/disks/root.qcow2", dir);
-	put(p, "root disk");
+	struct vsl_image *img;
+	ck_assert_msg(vsl_image_create(ctx, p, "qcow2", 1 << 20, NULL, &img) == 0, "%s",
+		      vsl_ctx_error(ctx));
+	vsl_image_close(img);
 	snprintf(p, sizeof(p), "%s/disks/seed.raw", dir);
 	put(p, "seed disk");
 	ck_assert_msg(vsl_bundle_write_config(ctx, dir, c) == 0, "%s", vsl_ctx_error(ctx));
@@ -896,6 +900,64 @@ START_TEST(load_refuses_symlinked_disk)
 }
 END_TEST
 
+START_TEST(load_checks_disk_images)
+{
+	struct vsl_bundle_config c;
+	struct vsl_image *img;
+	char dir[512], base[512];
+
+	fill_config(&c);
+	snprintf(dir, sizeof(dir), "%s", make_bundle("i.vessel", &c));
+	vsl_bundle_config_free(&c);
+
+	/* declared qcow2, really raw */
+	put(tpath("i.vessel/disks/root.qcow2"), "raw bytes");
+	ck_assert_int_eq(vsl_bundle_write_manifest(ctx, dir), 0);
+	load_expect(dir, VSL_EINVAL, "vessel.yaml:13:11: disks[0].format: 'disks/root.qcow2' is not a "
+				     "qcow2 image (it looks like raw)\n", 1);
+
+	/* a qcow2 whose backing file is outside the bundle */
+	snprintf(base, sizeof(base), "%s", tpath("base.qcow2"));
+	ck_assert_int_eq(vsl_image_create(ctx, base, "qcow2", 1 << 20, NULL, &img), 0);
+	vsl_image_close(img);
+	ck_assert_int_eq(unlink(tpath("i.vessel/disks/root.qcow2")), 0);
+	struct vsl_image_opts o = { .backing_file = "../../base.qcow2", .backing_format = "qcow2" };
+	ck_assert_msg(vsl_image_create(ctx, tpath("i.vessel/disks/root.qcow2"), "qcow2", 1 << 20, &o,
+				       &img) == 0, "%s", vsl_ctx_error(ctx));
+	vsl_image_close(img);
+	ck_assert_int_eq(vsl_bundle_write_manifest(ctx, dir), 0);
+	load_expect(dir, VSL_EINVAL, "vessel.yaml:12:9: disks[0].file: backing file '../../base.qcow2' "
+				     "is outside the bundle\n", 1);
+
+	/* backing inside the bundle is fine */
+	ck_assert_int_eq(rename(base, tpath("i.vessel/disks/base.qcow2")), 0);
+	ck_assert_int_eq(unlink(tpath("i.vessel/disks/root.qcow2")), 0);
+	o.backing_file = "base.qcow2";
+	ck_assert_int_eq(vsl_image_create(ctx, tpath("i.vessel/disks/root.qcow2"), "qcow2", 1 << 20, &o,
+					  &img), 0);
+	vsl_image_close(img);
+	ck_assert_int_eq(vsl_bundle_write_manifest(ctx, dir), 0);
+	load_expect(dir, 0, NULL, 0);
+
+	/* declared raw, looks like qcow2: a warning only */
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", tpath("i.vessel/disks/base.qcow2"),
+		 tpath("i.vessel/disks/seed.raw"));
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(vsl_bundle_write_manifest(ctx, dir), 0);
+	{
+		struct vsl_problems pr;
+		vsl_problems_init(&pr);
+		ck_assert_int_eq(vsl_bundle_load(ctx, dir, 0, &c, &pr), 0);
+		ck_assert_uint_eq(pr.count, 1);
+		ck_assert_int_eq(pr.items[0].severity, VSL_PROBLEM_WARNING);
+		ck_assert_has(flat(&pr), "disks[1].format: raw, but 'disks/seed.raw' looks like a qcow2");
+		vsl_bundle_config_free(&c);
+		vsl_problems_fini(&pr);
+	}
+}
+END_TEST
+
 static Suite *bundle_suite(void)
 {
 	Suite *s = suite_create("bundle");
@@ -939,6 +1001,7 @@ static Suite *bundle_suite(void)
 	tcase_add_test(tc, resolve_openat2);
 	tcase_add_test(tc, resolve_realpath_fallback);
 	tcase_add_test(tc, load_refuses_symlinked_disk);
+	tcase_add_test(tc, load_checks_disk_images);
 	suite_add_tcase(s, tc);
 	return s;
 }
