@@ -1084,6 +1084,7 @@ static int gen_flags(struct gen *g)
 }
 
 static int gen_one(struct gen *g, int cls);
+static uint32_t gen_mxcsr(struct gen *g);
 
 /* Forward branches over a few instructions; call/ret; loop/jrcxz. */
 static int gen_branch(struct gen *g)
@@ -1282,11 +1283,202 @@ static int gen_one_cls(struct gen *g, int cls)
 
 /* ---- SSE / SSE2 ---- */
 
+/*
+ * One SSE form: dst/src kinds ('x' xmm, 'X' xmm or memory, 'm' memory,
+ * 'r' GPR, 'R' GPR or memory), an immediate kind (0 none, 1 any imm8,
+ * 2 compare predicate 0..7, 3 shift count 0..70), the memory operand size,
+ * whether memory must be 16-byte aligned, and the GPR width (0: 32 or 64).
+ */
+struct gen_sse_form {
+	ZydisMnemonic mn;
+	char dst, src;
+	uint8_t imm, msize;
+	bool align;
+	uint8_t gbits;
+};
+
+#define SX(m, d, s, i, sz, al, gb) { ZYDIS_MNEMONIC_##m, d, s, i, sz, al, gb }
+#define PK(m) SX(m, 'x', 'X', 0, 16, true, 0)
+
+static const struct gen_sse_form gen_sse_mov[] = {
+	SX(MOVAPS, 'x', 'X', 0, 16, true, 0), SX(MOVAPS, 'm', 'x', 0, 16, true, 0),
+	SX(MOVAPD, 'x', 'X', 0, 16, true, 0), SX(MOVAPD, 'm', 'x', 0, 16, true, 0),
+	SX(MOVDQA, 'x', 'X', 0, 16, true, 0), SX(MOVDQA, 'm', 'x', 0, 16, true, 0),
+	SX(MOVUPS, 'x', 'X', 0, 16, false, 0), SX(MOVUPS, 'm', 'x', 0, 16, false, 0),
+	SX(MOVUPD, 'x', 'X', 0, 16, false, 0), SX(MOVUPD, 'm', 'x', 0, 16, false, 0),
+	SX(MOVDQU, 'x', 'X', 0, 16, false, 0), SX(MOVDQU, 'm', 'x', 0, 16, false, 0),
+	SX(MOVSS, 'x', 'X', 0, 4, false, 0), SX(MOVSS, 'm', 'x', 0, 4, false, 0),
+	SX(MOVSD, 'x', 'X', 0, 8, false, 0), SX(MOVSD, 'm', 'x', 0, 8, false, 0),
+	SX(MOVD, 'x', 'R', 0, 4, false, 32), SX(MOVD, 'R', 'x', 0, 4, false, 32),
+	SX(MOVQ, 'x', 'R', 0, 8, false, 64), SX(MOVQ, 'R', 'x', 0, 8, false, 64),
+	SX(MOVQ, 'x', 'X', 0, 8, false, 0), SX(MOVQ, 'm', 'x', 0, 8, false, 0),
+	SX(MOVLPS, 'x', 'm', 0, 8, false, 0), SX(MOVLPS, 'm', 'x', 0, 8, false, 0),
+	SX(MOVHPS, 'x', 'm', 0, 8, false, 0), SX(MOVHPS, 'm', 'x', 0, 8, false, 0),
+	SX(MOVLPD, 'x', 'm', 0, 8, false, 0), SX(MOVLPD, 'm', 'x', 0, 8, false, 0),
+	SX(MOVHPD, 'x', 'm', 0, 8, false, 0), SX(MOVHPD, 'm', 'x', 0, 8, false, 0),
+	SX(MOVHLPS, 'x', 'x', 0, 0, false, 0), SX(MOVLHPS, 'x', 'x', 0, 0, false, 0),
+	SX(MOVMSKPS, 'r', 'x', 0, 0, false, 32), SX(MOVMSKPD, 'r', 'x', 0, 0, false, 32),
+	SX(PMOVMSKB, 'r', 'x', 0, 0, false, 32),
+	SX(MOVNTDQ, 'm', 'x', 0, 16, true, 0), SX(MOVNTPS, 'm', 'x', 0, 16, true, 0),
+	SX(MOVNTPD, 'm', 'x', 0, 16, true, 0), SX(MOVNTI, 'm', 'r', 0, 0, false, 0),
+	SX(PINSRW, 'x', 'R', 1, 2, false, 32), SX(PEXTRW, 'r', 'x', 1, 0, false, 32),
+	SX(UNPCKLPS, 'x', 'X', 0, 16, true, 0), SX(UNPCKHPS, 'x', 'X', 0, 16, true, 0),
+	SX(UNPCKLPD, 'x', 'X', 0, 16, true, 0), SX(UNPCKHPD, 'x', 'X', 0, 16, true, 0),
+	SX(SHUFPS, 'x', 'X', 1, 16, true, 0), SX(SHUFPD, 'x', 'X', 1, 16, true, 0),
+};
+
+static const struct gen_sse_form gen_sse_int[] = {
+	PK(PADDB), PK(PADDW), PK(PADDD), PK(PADDQ), PK(PSUBB), PK(PSUBW), PK(PSUBD), PK(PSUBQ),
+	PK(PADDSB), PK(PADDSW), PK(PADDUSB), PK(PADDUSW), PK(PSUBSB), PK(PSUBSW),
+	PK(PSUBUSB), PK(PSUBUSW), PK(PMULLW), PK(PMULHW), PK(PMULHUW), PK(PMULUDQ),
+	PK(PMADDWD), PK(PAVGB), PK(PAVGW), PK(PMINUB), PK(PMAXUB), PK(PMINSW), PK(PMAXSW),
+	PK(PSADBW), PK(PAND), PK(PANDN), PK(POR), PK(PXOR), PK(PCMPEQB), PK(PCMPEQW),
+	PK(PCMPEQD), PK(PCMPGTB), PK(PCMPGTW), PK(PCMPGTD), PK(PACKSSWB), PK(PACKSSDW),
+	PK(PACKUSWB), PK(PUNPCKLBW), PK(PUNPCKLWD), PK(PUNPCKLDQ), PK(PUNPCKLQDQ),
+	PK(PUNPCKHBW), PK(PUNPCKHWD), PK(PUNPCKHDQ), PK(PUNPCKHQDQ),
+	PK(PSLLW), PK(PSLLD), PK(PSLLQ), PK(PSRLW), PK(PSRLD), PK(PSRLQ), PK(PSRAW), PK(PSRAD),
+	SX(PSLLW, 'x', 0, 3, 0, false, 0), SX(PSLLD, 'x', 0, 3, 0, false, 0),
+	SX(PSLLQ, 'x', 0, 3, 0, false, 0), SX(PSRLW, 'x', 0, 3, 0, false, 0),
+	SX(PSRLD, 'x', 0, 3, 0, false, 0), SX(PSRLQ, 'x', 0, 3, 0, false, 0),
+	SX(PSRAW, 'x', 0, 3, 0, false, 0), SX(PSRAD, 'x', 0, 3, 0, false, 0),
+	SX(PSLLDQ, 'x', 0, 3, 0, false, 0), SX(PSRLDQ, 'x', 0, 3, 0, false, 0),
+	SX(PSHUFD, 'x', 'X', 1, 16, true, 0), SX(PSHUFHW, 'x', 'X', 1, 16, true, 0),
+	SX(PSHUFLW, 'x', 'X', 1, 16, true, 0),
+};
+
+static const struct gen_sse_form gen_sse_fp[] = {
+	PK(ADDPS), PK(ADDPD), PK(SUBPS), PK(SUBPD), PK(MULPS), PK(MULPD), PK(DIVPS), PK(DIVPD),
+	PK(MINPS), PK(MINPD), PK(MAXPS), PK(MAXPD), PK(SQRTPS), PK(SQRTPD),
+	PK(ANDPS), PK(ANDPD), PK(ANDNPS), PK(ANDNPD), PK(ORPS), PK(ORPD), PK(XORPS), PK(XORPD),
+	SX(ADDSS, 'x', 'X', 0, 4, false, 0), SX(ADDSD, 'x', 'X', 0, 8, false, 0),
+	SX(SUBSS, 'x', 'X', 0, 4, false, 0), SX(SUBSD, 'x', 'X', 0, 8, false, 0),
+	SX(MULSS, 'x', 'X', 0, 4, false, 0), SX(MULSD, 'x', 'X', 0, 8, false, 0),
+	SX(DIVSS, 'x', 'X', 0, 4, false, 0), SX(DIVSD, 'x', 'X', 0, 8, false, 0),
+	SX(MINSS, 'x', 'X', 0, 4, false, 0), SX(MINSD, 'x', 'X', 0, 8, false, 0),
+	SX(MAXSS, 'x', 'X', 0, 4, false, 0), SX(MAXSD, 'x', 'X', 0, 8, false, 0),
+	SX(SQRTSS, 'x', 'X', 0, 4, false, 0), SX(SQRTSD, 'x', 'X', 0, 8, false, 0),
+	SX(CMPPS, 'x', 'X', 2, 16, true, 0), SX(CMPPD, 'x', 'X', 2, 16, true, 0),
+	SX(CMPSS, 'x', 'X', 2, 4, false, 0), SX(CMPSD, 'x', 'X', 2, 8, false, 0),
+	SX(COMISS, 'x', 'X', 0, 4, false, 0), SX(COMISD, 'x', 'X', 0, 8, false, 0),
+	SX(UCOMISS, 'x', 'X', 0, 4, false, 0), SX(UCOMISD, 'x', 'X', 0, 8, false, 0),
+};
+
+static const struct gen_sse_form gen_sse_cvt[] = {
+	SX(CVTSI2SS, 'x', 'R', 0, 0, false, 0), SX(CVTSI2SD, 'x', 'R', 0, 0, false, 0),
+	SX(CVTSS2SI, 'r', 'X', 0, 4, false, 0), SX(CVTTSS2SI, 'r', 'X', 0, 4, false, 0),
+	SX(CVTSD2SI, 'r', 'X', 0, 8, false, 0), SX(CVTTSD2SI, 'r', 'X', 0, 8, false, 0),
+	SX(CVTPS2PD, 'x', 'X', 0, 8, false, 0), PK(CVTPD2PS), PK(CVTDQ2PS), PK(CVTPS2DQ),
+	PK(CVTTPS2DQ), SX(CVTDQ2PD, 'x', 'X', 0, 8, false, 0), PK(CVTPD2DQ), PK(CVTTPD2DQ),
+	SX(CVTSS2SD, 'x', 'X', 0, 4, false, 0), SX(CVTSD2SS, 'x', 'X', 0, 8, false, 0),
+};
+
+static ZydisRegister gen_xmm(struct gen *g)
+{
+	return (ZydisRegister)(ZYDIS_REGISTER_XMM0 + gen_below(g, 16));
+}
+
+/* A memory operand for SSE: aligned when required (rarely not: #GP). */
+static int gen_sse_mem(struct gen *g, unsigned size, bool align, ZydisEncoderOperand *op)
+{
+	uint32_t o = gen_offset(g, size < 16 ? 16 : size, align ? 16 : 1);
+
+	if (align && g->cls != DIFF_C_FAULT && gen_chance(g, 2))
+		o += 1 + gen_below(g, 15); /* misaligned: #GP(0) */
+	if (o + size > DIFF_DATA_SIZE)
+		o = DIFF_DATA_SIZE - 16;
+	return gen_mem_at(g, size, o, op);
+}
+
+static int gen_sse_operand(struct gen *g, const struct gen_sse_form *f, char kind, bool dst,
+			   unsigned gbits, ZydisEncoderOperand *op)
+{
+	switch (kind) {
+	case 'x':
+		*op = gen_op_reg(gen_xmm(g));
+		return 0;
+	case 'X':
+		if (gen_chance(g, 65)) {
+			*op = gen_op_reg(gen_xmm(g));
+			return 0;
+		}
+		return gen_sse_mem(g, f->msize, f->align, op);
+	case 'm':
+		return gen_sse_mem(g, f->msize ? f->msize : gbits / 8, f->align, op);
+	case 'r':
+		*op = gen_op_reg(dst ? gen_gpr(gen_widx(g), gbits) : gen_gpr((int)gen_below(g, 16), gbits));
+		return 0;
+	default: /* 'R' */
+		if (gen_chance(g, 60)) {
+			*op = gen_op_reg(dst ? gen_gpr(gen_widx(g), gbits) : gen_gpr((int)gen_below(g, 16), gbits));
+			return 0;
+		}
+		return gen_mem(g, f->msize ? f->msize : gbits / 8, 1, op);
+	}
+}
+
+static int gen_sse_form(struct gen *g, const struct gen_sse_form *f)
+{
+	unsigned gbits = f->gbits ? f->gbits : (gen_chance(g, 50) ? 32 : 64);
+	ZydisEncoderRequest r;
+	ZydisEncoderOperand a, b;
+	unsigned n = 0;
+
+	if (f->mn == ZYDIS_MNEMONIC_PINSRW && f->src == 'R')
+		gbits = 32;
+	gen_req(&r, f->mn, 0);
+	if (gen_sse_operand(g, f, f->dst, true, gbits, &a) < 0)
+		return -1;
+	r.operands[n++] = a;
+	if (f->src) {
+		if (gen_sse_operand(g, f, f->src, false, gbits, &b) < 0)
+			return -1;
+		if (f->mn == ZYDIS_MNEMONIC_PINSRW && b.type == ZYDIS_OPERAND_TYPE_MEMORY)
+			b.mem.size = 2;
+		r.operands[n++] = b;
+	}
+	switch (f->imm) {
+	case 1: r.operands[n++] = gen_op_imm(gen_below(g, 256)); break;
+	case 2: r.operands[n++] = gen_op_imm(gen_below(g, 8)); break;
+	case 3: r.operands[n++] = gen_op_imm(gen_chance(g, 85) ? gen_below(g, 71) : gen_below(g, 256)); break;
+	default: break;
+	}
+	r.operand_count = (ZyanU8)n;
+	return gen_encode(g, &r, -1);
+}
+
+/* ldmxcsr of a random rounding mode / FTZ / DAZ, rarely unmasking exceptions. */
+static int gen_ldmxcsr(struct gen *g)
+{
+	uint32_t m = gen_mxcsr(g);
+	uint32_t o = gen_offset(g, 4, 4);
+	ZydisEncoderOperand op;
+
+	if (gen_chance(g, 8))
+		m &= ~(0x80u << gen_below(g, 6)); /* unmask one exception: #XM may follow */
+	if (gen_mem_at(g, 4, o, &op) < 0 ||
+	    gen_insn2(g, ZYDIS_MNEMONIC_MOV, op, gen_op_imm(m), -1) < 0)
+		return -1;
+	return gen_insn1(g, gen_chance(g, 85) ? ZYDIS_MNEMONIC_LDMXCSR : ZYDIS_MNEMONIC_STMXCSR, op, -1);
+}
+
 static int gen_sse(struct gen *g, int cls)
 {
-	(void)g;
-	(void)cls;
-	return -1;
+#define PICK(tab) (&(tab)[gen_below(g, sizeof(tab) / sizeof((tab)[0]))])
+	switch (cls) {
+	case DIFF_C_SSEMOV:
+		return gen_sse_form(g, PICK(gen_sse_mov));
+	case DIFF_C_SSEINT:
+		return gen_sse_form(g, PICK(gen_sse_int));
+	case DIFF_C_SSEFP:
+		return gen_sse_form(g, PICK(gen_sse_fp));
+	case DIFF_C_SSECVT:
+		if (gen_chance(g, 15))
+			return gen_ldmxcsr(g);
+		return gen_sse_form(g, PICK(gen_sse_cvt));
+	default:
+		return -1;
+	}
+#undef PICK
 }
 
 /* ---- the whole test ---- */
@@ -1404,17 +1596,27 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 	for (i = 0; i < 4; i++)
 		g.s[i] = gen_splitmix(&x);
 	ZydisDecoderInit(&g.dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	t->seed = seed;
+	snprintf(t->name, sizeof(t->name), "seed %llu", (unsigned long long)seed);
+	/*
+	 * KVM here is PVM: guest CPL 3 runs natively on the host CPU (the real
+	 * oracle), guest CPL 0 is run by KVM's instruction emulator, which
+	 * lacks most SSE. So most sequences run at CPL 3, and SSE classes are
+	 * only drawn at CPL 3.
+	 */
+	t->cpl = o->cpl >= 0 ? o->cpl : (gen_chance(&g, 75) ? 3 : 0);
+	if (t->cpl == 0) {
+		uint32_t sse = (1u << DIFF_C_SSEMOV) | (1u << DIFF_C_SSEINT) |
+			       (1u << DIFF_C_SSEFP) | (1u << DIFF_C_SSECVT);
+
+		if ((g.mask & ~sse) == 0 && o->cpl < 0)
+			t->cpl = 3;
+		else if (t->cpl == 0)
+			g.mask &= ~sse;
+	}
 	for (i = 0; i < DIFF_C_COUNT; i++)
 		if (g.mask & (1u << i))
 			classes[ncls++] = i;
-	if (!ncls) {
-		vsl_diff_test_fini(t);
-		return -1;
-	}
-
-	t->seed = seed;
-	snprintf(t->name, sizeof(t->name), "seed %llu", (unsigned long long)seed);
-	t->cpl = o->cpl >= 0 ? o->cpl : (gen_chance(&g, 30) ? 3 : 0);
 	for (i = 0; i < 16; i++)
 		t->init.gpr[i] = gen_value(&g, 64);
 	t->init.gpr[4] = DIFF_USTACK_INIT;
@@ -1431,7 +1633,7 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 		memcpy(t->ram + i, &v, 8);
 	}
 
-	for (step = 0; step < o->len; step++) {
+	for (step = 0; ncls && step < o->len; step++) {
 		int tries;
 
 		for (tries = 0; tries < 16; tries++) {

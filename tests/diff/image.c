@@ -155,11 +155,22 @@ static void image_handlers(uint8_t *ram)
 	EMIT(&e, 0xf4);                                 /* hlt */
 	EMIT(&e, 0xeb, 0xfd);                           /* jmp hlt */
 
-	/* Resume tail: continue at [REC_RESUME] (guest programs) */
+	/* Resume tail: continue at [REC_RESUME_CS]:[REC_RESUME] (guest programs) */
 	e.at = DIFF_RESUME_TAIL;
 	EMIT(&e, 0x48, 0x8b, 0x04, 0x25);               /* mov rax, [REC_RESUME] */
 	image_u32(&e, DIFF_REC + DIFF_REC_RESUME);
 	EMIT(&e, 0x48, 0x89, 0x44, 0x24, 0x18);         /* mov [rsp+0x18], rax */
+	EMIT(&e, 0x48, 0x8b, 0x04, 0x25);               /* mov rax, [REC_RESUME_CS] */
+	image_u32(&e, DIFF_REC + DIFF_REC_RESUME_CS);
+	EMIT(&e, 0x48, 0x89, 0x44, 0x24, 0x20);         /* mov [rsp+0x20], rax */
+	EMIT(&e, 0x48, 0x8b, 0x04, 0x25);               /* mov rax, [REC_RESUME_SS] */
+	image_u32(&e, DIFF_REC + DIFF_REC_RESUME_SS);
+	EMIT(&e, 0x48, 0x89, 0x44, 0x24, 0x38);         /* mov [rsp+0x38], rax */
+	/*
+	 * Clear RF in the frame left on the stack (the record keeps the
+	 * pushed value): the flags this AND sets are discarded by IRETQ.
+	 */
+	EMIT(&e, 0x81, 0x64, 0x24, 0x28, 0xff, 0xff, 0xfe, 0xff); /* and dword [rsp+0x28], ~RF */
 	EMIT(&e, 0x58);                                 /* pop rax */
 	EMIT(&e, 0x48, 0x8d, 0x64, 0x24, 0x10);         /* lea rsp, [rsp+16] */
 	EMIT(&e, 0x48, 0xcf);                           /* iretq */
@@ -208,12 +219,24 @@ void vsl_diff_image_prologue(struct vsl_diff_test *t)
 	 * is no interrupt source) so that both sides agree architecturally.
 	 */
 	EMIT(&e, 0x68);                                 /* push rflags */
-	image_u32(&e, (uint32_t)(t->init.rflags | (user ? 0x200 : 0)));
+	image_u32(&e, (uint32_t)(t->init.rflags | 0x200));
 	EMIT(&e, 0x68);                                 /* push cs */
 	image_u32(&e, user ? DIFF_SEL_UCODE : DIFF_SEL_KCODE);
-	EMIT(&e, 0x68);                                 /* push rip */
-	image_u32(&e, (uint32_t)t->init.rip);
+	EMIT(&e, 0x68);                                 /* push rip (the landing pad) */
+	image_u32(&e, DIFF_PAD);
 	EMIT(&e, 0x48, 0xcf);                           /* iretq */
+
+	/*
+	 * The landing pad: under PVM, KVM's instruction emulator keeps
+	 * running the guest for a while after the emulated IRETQ at CPL 0
+	 * ("batch emulation") and gives up on SSE instructions; a run of
+	 * NOPs lets it hand back to native execution before the test code.
+	 */
+	e.at = DIFF_PAD;
+	for (unsigned i = 0; i < DIFF_PAD_NOPS; i++)
+		EMIT(&e, 0x90);                         /* nop */
+	EMIT(&e, 0xe9);                                 /* jmp test */
+	image_u32(&e, (uint32_t)(t->init.rip - (e.at + 4)));
 }
 
 void vsl_diff_image_entry(const struct vsl_diff_test *t, struct vsl_diff_state *out)

@@ -17,6 +17,7 @@
  *   0x070000  kernel stack (RSP0 = 0x80000)
  *   ---- everything below 1 MiB is supervisor-only ----
  *   0x100000  test code (random sequence or guest program), user, executable
+ *   0x10f000  landing pad: NOPs, then a jump to the test code
  *   0x180000  user stack (16 pages, initial RSP 0x188000), NX
  *   0x200000  data pages (random bytes), NX; the reserved base register
  *             (R15) points here in random sequences
@@ -25,7 +26,8 @@
  * The exception record: the handler copies the frame, CR2 and the vector,
  * bumps the count and jumps through DIFF_REC_CONT, which points at the halt
  * tail (zero the frame on the stack, HLT) unless a guest program installs
- * DIFF_RESUME_TAIL there with a resume address in DIFF_REC_RESUME.
+ * DIFF_RESUME_TAIL there: that tail IRETQs to DIFF_REC_RESUME with CS and SS
+ * from DIFF_REC_RESUME_CS/_SS (RSP and RFLAGS as pushed by the exception).
  */
 #ifndef VSL_DIFF_LAYOUT_H
 #define VSL_DIFF_LAYOUT_H
@@ -48,7 +50,9 @@
 #define DIFF_RESUME_TAIL  0x12200
 #define DIFF_KSTACK_TOP   0x80000
 #define DIFF_CODE         0x100000
-#define DIFF_CODE_MAX     0x10000
+#define DIFF_CODE_MAX     0xf000
+#define DIFF_PAD          0x10f000   /* landing pad after the prologue (user, exec) */
+#define DIFF_PAD_NOPS     64
 #define DIFF_USTACK_LO    0x180000
 #define DIFF_USTACK_HI    0x190000
 #define DIFF_USTACK_INIT  0x188000
@@ -56,6 +60,7 @@
 #define DIFF_DATA_SIZE    0x2000
 #define DIFF_SCRATCH      0x300000
 #define DIFF_SCRATCH_SIZE 0x10000
+#define DIFF_REPORT       0x30f000   /* guest programs' CPL 3 report (guest.h) */
 
 /* exception record fields (offsets from DIFF_REC) */
 #define DIFF_REC_COUNT    0x00
@@ -70,6 +75,8 @@
 #define DIFF_REC_RESUME   0x48
 #define DIFF_REC_CONT     0x50
 #define DIFF_REC_TRSEL    0x60
+#define DIFF_REC_RESUME_CS 0x68
+#define DIFF_REC_RESUME_SS 0x70
 
 /* selectors */
 #define DIFF_SEL_KCODE    0x08

@@ -154,16 +154,20 @@ static const char *main_guest_ok(const struct vsl_diff_result *r)
 	unsigned i;
 	bool done = false;
 
-	if (r->exit != DIFF_EXIT_HLT)
-		return "did not halt";
 	for (i = 0; i < r->nio && i < DIFF_MAX_IO; i++) {
 		if (r->io[i].port == DIFF_PORT_FAIL && r->io[i].val) {
-			snprintf(why, sizeof(why), "check %#x failed", r->io[i].val);
+			if (i > 0 && r->io[i - 1].port == DIFF_PORT_LOG)
+				snprintf(why, sizeof(why), "check %#x failed (actual value %#x)",
+					 r->io[i].val, r->io[i - 1].val);
+			else
+				snprintf(why, sizeof(why), "check %#x failed", r->io[i].val);
 			return why;
 		}
 		if (r->io[i].port == DIFF_PORT_LOG && r->io[i].val == 0x600d)
 			done = true;
 	}
+	if (r->exit != DIFF_EXIT_HLT)
+		return "did not halt";
 	return done ? NULL : "did not report completion (0x600d on port 0x501)";
 }
 
@@ -179,6 +183,9 @@ static int main_one(struct main_run *mr, struct vsl_diff_test *t)
 		vsl_diff_disasm(t, stdout);
 	}
 	vsl_diff_kvm_run(mr->kvm, t, &a);
+	if (mr->o->print)
+		for (i = 0; i < (int)a.nio && i < DIFF_MAX_IO; i++)
+			printf("  kvm port write %#x = %#x\n", a.io[i].port, a.io[i].val);
 	if (mr->o->target_kvm) {
 		/* a second VM, so the comparison sees two separate RAM copies */
 		vsl_diff_kvm_run(mr->kvm2, t, &b);

@@ -34,7 +34,7 @@ $(DIFF_BIN): $(DIFF_OBJS) $(DIFF_SETTING) $(if $(filter 1,$(DIFF_VESSEL)),$(fore
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
 
 # Guest programs: flat binaries loaded at DIFF_CODE (0x100000).
-$(BUILD)/tests/guest/%.bin: tests/guest/%.S tests/diff/layout.h
+$(BUILD)/tests/guest/%.bin: tests/guest/%.S tests/diff/layout.h tests/diff/guest.h
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  AS      $<"
 	$(Q)$(CC) -c -I. -o $(@:.bin=.o) $<
