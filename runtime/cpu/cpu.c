@@ -387,16 +387,26 @@ int vsl_cpu_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 		if (cpu->mode != VSL_MODE_LONG64)
 			cpu->rip &= in->zi.operand_width == 16 && cpu->mode == VSL_MODE_REAL ?
 				0xffffull : 0xffffffffull;
+		bool tf = cpu->rflags & VSL_FL_TF;
 		int r = vsl_interp_exec(cpu, in);
+		if (__builtin_expect(tf, 0) && r == 0) {
+			/* single-step trap after the instruction (DR6.BS) */
+			cpu->dr[6] |= 1u << 14;
+			vsl_cpu_raise(cpu, VSL_EXC_DB, false, 0);
+			cpu->exc_trap = true;
+			cpu->icount++;
+			done++;
+			r = VSL_CPU_FAULT;
+		}
 		if (__builtin_expect(r != 0, 0)) {
 			if (cpu->unimpl) {
 				cpu->rip = in->rip;
 				reason = VSL_CPU_EXIT_ERROR;
 				break;
 			}
-			if (!cpu->exc_soft && !cpu->exc_trap)
+			if (!cpu->exc_soft && !cpu->exc_trap) {
 				cpu->rip = in->rip;
-			else {
+			} else if (!(tf && cpu->exc_vector == VSL_EXC_DB)) {
 				cpu->icount++;
 				done++;
 			}

@@ -122,6 +122,8 @@ static void mmu_store_pte(struct vsl_cpu *cpu, uint64_t paddr, uint64_t v)
 
 void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 {
+	if (global_too)
+		cpu->tlb_large = false;
 	for (int t = 0; t < 2; t++) {
 		struct vsl_tlb *tlb = &cpu->tlb[t];
 		if (global_too) {
@@ -146,18 +148,25 @@ void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
 
 	for (int t = 0; t < 2; t++) {
 		struct vsl_tlb *tlb = &cpu->tlb[t];
-		if (tlb->rd[i].tag == tag || tlb->wr[i].tag == tag || tlb->x[i].tag == tag) {
+		if (tlb->rd[i].tag == tag || tlb->wr[i].tag == tag || tlb->x[i].tag == tag)
 			tlb->rd[i].tag = tlb->wr[i].tag = tlb->x[i].tag = ~0ull;
-		}
 	}
 	/*
-	 * A 2M/1G page is cached per 4K piece, so INVLPG of an address in a
-	 * large page must drop all of its pieces: once any large page was
-	 * cached, flush everything.
+	 * A 2M/1G page is cached per 4K piece (paddr bit 1: 2M, bit 2: 1G), so
+	 * INVLPG of an address inside it drops every piece of that page.
 	 */
-	if (cpu->tlb_large) {
-		vsl_mmu_flush(cpu, true);
-		cpu->tlb_large = false;
+	if (!cpu->tlb_large)
+		return;
+	for (int t = 0; t < 2; t++) {
+		struct vsl_tlb_entry *all = &cpu->tlb[t].rd[0];
+		for (unsigned k = 0; k < 3 * VSL_TLB_SIZE; k++) {
+			struct vsl_tlb_entry *e = &all[k];
+			if (e->tag == ~0ull || !(e->paddr & 6))
+				continue;
+			unsigned shift = (e->paddr & 4) ? 30 : 21;
+			if ((e->tag >> shift) == (lin >> shift))
+				e->tag = ~0ull;
+		}
 	}
 }
 
@@ -176,11 +185,11 @@ static bool mmu_canonical(uint64_t lin)
 }
 
 /*
- * Walk the 4-level page tables. On success *paddr is set and *global says
+ * Walk the 4-level page tables. On success *paddr is set and *flags says
  * whether the entry survives a CR3 write.
  */
 static int mmu_walk64(struct vsl_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t *paddr,
-		      bool *global)
+		      unsigned *flags)
 {
 	bool write = acc & VSL_ACC_WRITE, exec = acc & VSL_ACC_EXEC;
 	bool nxe = cpu->efer & VSL_EFER_NXE;
@@ -235,9 +244,11 @@ static int mmu_walk64(struct vsl_cpu *cpu, uint64_t lin, int acc, bool user, uin
 	uint64_t last = ent[n - 1];
 	uint64_t base = last & MMU_PHYS_MASK & ~(page_size - 1);
 	*paddr = base | (lin & (page_size - 1));
-	*global = (last & PTE_G) && (cpu->cr4 & VSL_CR4_PGE);
-	if (page_size > 4096)
+	*flags = ((last & PTE_G) && (cpu->cr4 & VSL_CR4_PGE)) ? 1 : 0;
+	if (page_size > 4096) {
 		cpu->tlb_large = true;
+		*flags |= page_size == (1ull << 30) ? 4 : 2;
+	}
 	/*
 	 * A TLB entry may only be filled for write when the page is writable
 	 * for this privilege class and already dirty (we just set D for a
@@ -249,7 +260,7 @@ static int mmu_walk64(struct vsl_cpu *cpu, uint64_t lin, int acc, bool user, uin
 
 int vsl_mmu_translate(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *paddr)
 {
-	bool global = false;
+	unsigned global = 0;
 	bool user = !(acc & VSL_ACC_SUPER) && cpu->cpl == 3;
 
 	if (!(cpu->cr0 & VSL_CR0_PG)) {
@@ -276,7 +287,7 @@ int vsl_mmu_translate(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *padd
 /* Translate and fill the TLB entry for this access kind when possible. */
 static int mmu_fill(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *paddr)
 {
-	bool global = false;
+	unsigned global = 0; /* entry flags: 1 global, 2 part of a 2M page, 4 of a 1G page */
 	bool user = !(acc & VSL_ACC_SUPER) && cpu->cpl == 3;
 	int r;
 
@@ -305,7 +316,7 @@ static int mmu_fill(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *paddr)
 	struct vsl_tlb_entry e = {
 		.tag = lin & ~0xfffull,
 		.addend = (uintptr_t)host - (lin & ~0xfffull),
-		.paddr = ppage | (global ? 1 : 0),
+		.paddr = ppage | global,
 	};
 	if (acc & VSL_ACC_WRITE) {
 		if (!cpu->code_page[ppage >> 12])

@@ -567,7 +567,7 @@ int vsl_cpu_deliver(struct vsl_cpu *cpu, int vector, bool has_error, uint32_t er
 
 enum {
 	MSR_TSC = 0x10, MSR_APIC_BASE = 0x1b, MSR_UCODE_REV = 0x8b,
-	MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176,
+	MSR_ARCH_CAPABILITIES = 0x10a, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176,
 	MSR_MISC_ENABLE = 0x1a0, MSR_PAT = 0x277,
 	MSR_EFER = 0xc0000080, MSR_STAR = 0xc0000081, MSR_LSTAR = 0xc0000082,
 	MSR_CSTAR = 0xc0000083, MSR_SFMASK = 0xc0000084, MSR_FS_BASE = 0xc0000100,
@@ -601,6 +601,16 @@ int vsl_cpu_rdmsr(struct vsl_cpu *cpu, uint32_t msr, uint64_t *val)
 						 0xfee00900ull;
 		return 0;
 	case MSR_UCODE_REV: *val = 0; return 0;
+	case MSR_ARCH_CAPABILITIES:
+		/*
+		 * An interpreter does not speculate: not affected by Meltdown
+		 * (RDCL_NO, so no page-table isolation), L1TF, SSB, MDS, TAA,
+		 * MMIO stale data, GDS or RFDS.
+		 */
+		*val = (1ull << 0) | (1ull << 3) | (1ull << 4) | (1ull << 5) | (1ull << 6) |
+		       (1ull << 8) | (1ull << 13) | (1ull << 14) | (1ull << 15) | (1ull << 26) |
+		       (1ull << 27);
+		return 0;
 	case MSR_SYSENTER_CS: *val = cpu->sysenter_cs; return 0;
 	case MSR_SYSENTER_ESP: *val = cpu->sysenter_esp; return 0;
 	case MSR_SYSENTER_EIP: *val = cpu->sysenter_eip; return 0;
@@ -708,7 +718,6 @@ void vsl_cpu_cpuid(struct vsl_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[
 {
 	/* r[] = eax, ebx, ecx, edx */
 	r[0] = r[1] = r[2] = r[3] = 0;
-	(void)sub;
 	switch (leaf) {
 	case 0:
 		r[0] = 7;
@@ -740,6 +749,10 @@ void vsl_cpu_cpuid(struct vsl_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[
 		break;
 	case 2:
 		r[0] = 1; /* one iteration, no descriptors */
+		break;
+	case 7:
+		if (sub == 0)
+			r[3] = 1u << 29; /* IA32_ARCH_CAPABILITIES */
 		break;
 	case 0x80000000:
 		r[0] = 0x80000008;

@@ -467,6 +467,159 @@ START_TEST(trace_dump)
 }
 END_TEST
 
+
+START_TEST(shift_flags)
+{
+	/* mov $0x81,%al; sar $1,%al; setc %bl; seto %cl; shr $1,%al; hlt */
+	RUN("\xb0\x81\xd0\xf8\x0f\x92\xc3\x0f\x90\xc1\xd0\xe8\xf4");
+	ck_assert_uint_eq(gpr(VSL_RBX) & 0xff, 1);
+	ck_assert_uint_eq(gpr(VSL_RCX) & 0xff, 0);
+	ck_assert_uint_eq(gpr(VSL_RAX) & 0xff, 0x60);
+	ck_assert_uint_eq(flags() & (CF | OF | ZF | SF), OF); /* OF = old MSB for SHR by 1 */
+}
+END_TEST
+
+START_TEST(carry_chain)
+{
+	/* mov $-1,%rax; add $1,%rax; adc $0,%rdx; sbb %rsi,%rsi; neg %rax; hlt */
+	vsl_cpu_set_gpr(F.cpu, VSL_RDX, 0);
+	vsl_cpu_set_gpr(F.cpu, VSL_RSI, 5);
+	RUN("\x48\xc7\xc0\xff\xff\xff\xff\x48\x83\xc0\x01\x48\x83\xd2\x00\x48\x19\xf6\x48\xf7\xd8\xf4");
+	ck_assert_uint_eq(gpr(VSL_RDX), 1);
+	ck_assert_uint_eq(gpr(VSL_RSI), 0);
+	ck_assert_uint_eq(gpr(VSL_RAX), 0);
+	ck_assert_uint_eq(flags(), ZF | PF);
+}
+END_TEST
+
+START_TEST(mul8_and_div_overflow)
+{
+	/* mov $0x80,%al; mov $0x3,%cl; mul %cl; hlt */
+	RUN("\xb0\x80\xb1\x03\xf6\xe1\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX) & 0xffff, 0x180);
+	ck_assert_uint_eq(flags() & (CF | OF), CF | OF);
+	/* mov $1,%edx; xor %eax,%eax; mov $1,%ecx; div %ecx: quotient too big -> #DE */
+	RUN("\xba\x01\x00\x00\x00\x31\xc0\xb9\x01\x00\x00\x00\xf7\xf1\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 0);
+	ck_assert_uint_eq(frame(0), VSL_FIX_CODE + 0xc);
+}
+END_TEST
+
+START_TEST(enter_leave)
+{
+	/* push %rbp; mov %rsp,%rbp; enter $0x10,$0; leave; pop %rbp; hlt */
+	vsl_cpu_set_gpr(F.cpu, VSL_RBP, 0x1234);
+	RUN("\x55\x48\x89\xe5\xc8\x10\x00\x00\xc9\x5d\xf4");
+	ck_assert_uint_eq(gpr(VSL_RSP), VSL_FIX_STACK);
+	ck_assert_uint_eq(gpr(VSL_RBP), 0x1234);
+}
+END_TEST
+
+START_TEST(sign_extension_and_ahf)
+{
+	/* mov $0x80,%al; cbw; cwde; cdqe; mov $0xd5,%ah; sahf; lahf; hlt */
+	RUN("\xb0\x80\x66\x98\x98\x48\x98\xb4\xd5\x9e\x9f\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), 0xffffffffffffd780ull);
+	ck_assert_uint_eq(flags(), SF | ZF | AF | PF | CF);
+}
+END_TEST
+
+START_TEST(fs_gs_bases)
+{
+	/* mov $0xc0000100,%ecx; mov $0x200000,%eax; xor %edx,%edx; wrmsr;
+	 * movq $0x55,%fs:0x10; mov 0x200010,%rbx; hlt */
+	RUN("\xb9\x00\x01\x00\xc0\xb8\x00\x00\x20\x00\x31\xd2\x0f\x30\x64\x48\xc7\x04\x25\x10\x00"
+	    "\x00\x00\x55\x00\x00\x00\x48\x8b\x1c\x25\x10\x00\x20\x00\xf4");
+	ck_assert_uint_eq(gpr(VSL_RBX), 0x55);
+	/* mov $0xc0000102,%ecx; mov $0x1000,%eax; xor %edx,%edx; wrmsr; swapgs;
+	 * mov $0xc0000101,%ecx; rdmsr; hlt */
+	RUN("\xb9\x02\x01\x00\xc0\xb8\x00\x10\x00\x00\x31\xd2\x0f\x30\x0f\x01\xf8\xb9\x01\x01\x00\xc0"
+	    "\x0f\x32\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), 0x1000);
+}
+END_TEST
+
+static uint64_t echo_val;
+static uint64_t echo_read(void *opaque, uint64_t off, unsigned size_log2)
+{
+	return echo_val + off;
+}
+static void echo_write(void *opaque, uint64_t off, uint64_t val, unsigned size_log2)
+{
+	echo_val = val;
+}
+
+START_TEST(port_io)
+{
+	ck_assert_int_eq(vsl_bus_map(F.io, 0x3f8, 8, NULL, echo_read, echo_write), 0);
+	/* mov $0x3f8,%dx; mov $0x41,%al; out %al,%dx; in %dx,%al; in $0x80,%eax; hlt */
+	vsl_cpu_set_gpr(F.cpu, VSL_RBX, 0);
+	RUN("\x66\xba\xf8\x03\xb0\x41\xee\xec\xe5\x80\xf4");
+	ck_assert_uint_eq(echo_val, 0x41);
+	ck_assert_uint_eq(gpr(VSL_RAX), 0xffffffff); /* unmapped port reads all ones */
+}
+END_TEST
+
+START_TEST(single_step)
+{
+	/* pushfq; orq $0x100,(%rsp); popfq; nop; hlt: #DB after the NOP */
+	RUN("\x9c\x48\x81\x0c\x24\x00\x01\x00\x00\x9d\x90\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 1);
+	ck_assert_uint_eq(frame(0), VSL_FIX_CODE + 0xb);
+	ck_assert_uint_eq(frame(2) & 0x100, 0x100);
+}
+END_TEST
+
+START_TEST(lea_address_size)
+{
+	/* lea 0x10(%rax,%rbx,4),%rcx; lea 0x10(%eax,%ebx,4),%edx; hlt */
+	vsl_cpu_set_gpr(F.cpu, VSL_RAX, 0xfffffffffffffff0ull);
+	vsl_cpu_set_gpr(F.cpu, VSL_RBX, 0x10);
+	RUN("\x48\x8d\x4c\x98\x10\x67\x8d\x54\x98\x10\xf4");
+	ck_assert_uint_eq(gpr(VSL_RCX), 0x40);
+	ck_assert_uint_eq(gpr(VSL_RDX), 0x40);
+}
+END_TEST
+
+START_TEST(cmpxchg16b)
+{
+	/* lock cmpxchg16b 0x200000; hlt */
+	vsl_cpu_set_gpr(F.cpu, VSL_RAX, 0);
+	vsl_cpu_set_gpr(F.cpu, VSL_RDX, 0);
+	vsl_cpu_set_gpr(F.cpu, VSL_RBX, 1);
+	vsl_cpu_set_gpr(F.cpu, VSL_RCX, 2);
+	RUN("\xf0\x48\x0f\xc7\x0c\x25\x00\x00\x20\x00\xf4");
+	ck_assert_uint_eq(vsl_cpu_fixture_peek(&F, 0x200000), 1);
+	ck_assert_uint_eq(vsl_cpu_fixture_peek(&F, 0x200008), 2);
+	ck_assert_uint_eq(flags() & ZF, ZF);
+}
+END_TEST
+
+START_TEST(paging_off_and_on_in_compat_mode)
+{
+	/*
+	 * The Linux decompressor's trampoline: lretq to a 32-bit code
+	 * segment, turn paging off (leaving long mode), back on, lret to 64-bit.
+	 *   pushq $0x18; lea 1f(%rip),%rax; pushq %rax; lretq
+	 * 1: (32-bit) mov $0x10,%eax; mov %eax,%ds; mov %eax,%ss; mov %cr0,%eax;
+	 *   btr $31,%eax; mov %eax,%cr0; mov $0x12345,%ebx; push %ebx; pop %esi;
+	 *   mov %cr0,%eax; bts $31,%eax; call 3f; 3: pop %edx; add $14,%edx;
+	 *   push $0x08; push %edx; mov %eax,%cr0; lret
+	 * 2: (64-bit) mov $0x777,%ecx; hlt
+	 */
+	RUN("\x6a\x18\x48\x8d\x05\x03\x00\x00\x00\x50\x48\xcb\xb8\x10\x00\x00\x00\x8e\xd8\x8e\xd0"
+	    "\x0f\x20\xc0\x0f\xba\xf0\x1f\x0f\x22\xc0\xbb\x45\x23\x01\x00\x53\x5e\x0f\x20\xc0\x0f\xba"
+	    "\xe8\x1f\xe8\x00\x00\x00\x00\x5a\x81\xc2\x0e\x00\x00\x00\x6a\x08\x52\x0f\x22\xc0\xcb\xb9"
+	    "\x77\x07\x00\x00\xf4");
+	ck_assert_uint_eq(gpr(VSL_RCX), 0x777);
+	ck_assert_uint_eq(gpr(VSL_RSI), 0x12345);
+	ck_assert_uint_eq(vsl_cpu_get_cr(F.cpu, 0xC0000080) & 0x400, 0x400); /* LMA again */
+	struct vsl_seg cs;
+	vsl_cpu_get_seg(F.cpu, VSL_CS, &cs);
+	ck_assert_uint_eq(cs.sel, VSL_FIX_KCS);
+}
+END_TEST
+
 static Suite *cpu_suite(void)
 {
 	Suite *s = suite_create("cpu");
@@ -489,6 +642,13 @@ static Suite *cpu_suite(void)
 	tcase_add_test(tc, segment_load);
 	tcase_add_test(tc, self_modifying_code);
 	tcase_add_test(tc, trace_dump);
+	tcase_add_test(tc, shift_flags);
+	tcase_add_test(tc, carry_chain);
+	tcase_add_test(tc, mul8_and_div_overflow);
+	tcase_add_test(tc, enter_leave);
+	tcase_add_test(tc, sign_extension_and_ahf);
+	tcase_add_test(tc, lea_address_size);
+	tcase_add_test(tc, cmpxchg16b);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("exceptions");
@@ -516,6 +676,10 @@ static Suite *cpu_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, user_mode_and_back);
 	tcase_add_test(tc, syscall_sysret);
+	tcase_add_test(tc, fs_gs_bases);
+	tcase_add_test(tc, port_io);
+	tcase_add_test(tc, single_step);
+	tcase_add_test(tc, paging_off_and_on_in_compat_mode);
 	suite_add_tcase(s, tc);
 	return s;
 }
