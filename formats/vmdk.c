@@ -77,12 +77,13 @@
 
 /* Limits on untrusted input (all allocations are bounded by these or by the file size). */
 #define VMDK_MAX_CAPACITY ((uint64_t)64 << 40)
-#define VMDK_MAX_GRAIN_SECTORS 32768u /* 16 MiB */
+#define VMDK_MAX_GRAIN_SECTORS 4096u /* 2 MiB (VMware and qemu use 64 KiB) */
 #define VMDK_MAX_GTES 65536u
 #define VMDK_MAX_DESC (1u << 20)
 #define VMDK_MAX_LINE 4096u
 #define VMDK_MAX_EXTENTS 1024u
-#define VMDK_GT_SLOTS 256u
+#define VMDK_GT_CACHE_BYTES (2u << 20) /* grain tables kept in memory per extent */
+#define VMDK_GT_SLOTS_MAX 256u
 
 /* What vessel writes. */
 #define VMDK_GRAIN_SECTORS 128u /* 64 KiB, as VMware and qemu */
@@ -118,6 +119,7 @@ struct vmdk_extent {
 	uint64_t fsize;        /* current file size */
 	uint64_t alloc;        /* where the next grain or GT goes */
 	struct vmdk_gt_slot *cache;
+	unsigned n_slots;      /* direct-mapped by GD index */
 	/* compressed grains: the last one decompressed */
 	struct libdeflate_decompressor *dec;
 	uint8_t *zgrain, *zin;
@@ -522,7 +524,7 @@ static char *vmdk_desc_text(const struct vmdk *v, const char *create_type, uint6
 static void vmdk_extent_fini(struct vmdk_extent *e)
 {
 	if (e->cache) {
-		for (unsigned i = 0; i < VMDK_GT_SLOTS; i++)
+		for (unsigned i = 0; i < e->n_slots; i++)
 			free(e->cache[i].e);
 		free(e->cache);
 	}
@@ -681,10 +683,12 @@ static int vmdk_sparse_init(struct vsl_ctx *ctx, struct vmdk_extent *e, const ui
 		if (r < 0)
 			return r;
 	}
-	e->cache = vsl_calloc(VMDK_GT_SLOTS, sizeof(*e->cache));
+	e->n_slots = (unsigned)VSL_MAX(4u, VSL_MIN(VMDK_GT_SLOTS_MAX,
+						       VMDK_GT_CACHE_BYTES / (e->gtes * 4u)));
+	e->cache = vsl_calloc(e->n_slots, sizeof(*e->cache));
 	if (!e->cache)
 		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
-	for (unsigned i = 0; i < VMDK_GT_SLOTS; i++)
+	for (unsigned i = 0; i < e->n_slots; i++)
 		e->cache[i].gd_idx = UINT64_MAX;
 	e->zgrain_sector = UINT64_MAX;
 	e->alloc = VSL_ALIGN_UP(e->fsize, VMDK_SECTOR);
@@ -695,7 +699,7 @@ static int vmdk_sparse_init(struct vsl_ctx *ctx, struct vmdk_extent *e, const ui
 /* The GT for gd_idx (loaded through the cache), or NULL with *r = 0 when unallocated. */
 static uint32_t *vmdk_gt(struct vsl_ctx *ctx, struct vmdk_extent *e, uint64_t gd_idx, int *r)
 {
-	struct vmdk_gt_slot *slot = &e->cache[gd_idx % VMDK_GT_SLOTS];
+	struct vmdk_gt_slot *slot = &e->cache[gd_idx % e->n_slots];
 
 	*r = 0;
 	if (gd_idx >= e->gd_n || !e->gd[gd_idx])
@@ -994,6 +998,13 @@ static int vmdk_sparse_write(struct vsl_image *img, struct vmdk_extent *e, uint6
 			e->alloc += e->grain;
 		} else {
 			host = (uint64_t)ent * VMDK_SECTOR + in;
+			/* never let a hostile GT entry aim writes at the header or past the end */
+			if (host < VMDK_SECTOR || host + n > e->fsize)
+				return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+						     "%s: grain at offset %llu lies outside the %llu-byte file",
+						     e->s->name,
+						     (unsigned long long)ent * VMDK_SECTOR,
+						     (unsigned long long)e->fsize);
 		}
 		r = vmdk_run_add(e, &run, host, p, n);
 		if (r < 0)

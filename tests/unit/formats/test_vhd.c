@@ -442,6 +442,30 @@ START_TEST(we_read_qemus)
 }
 END_TEST
 
+/* The fuzz seeds are hand-made images (tests/data/images/vmdk-vhd-gen-seeds.py): qemu agrees on them. */
+START_TEST(seeds_match_qemu)
+{
+	static const char *const seeds[] = { "dynamic-4k.vhd", "fixed-8k.vhd" };
+
+	if (!have_qemu_img() || access("tests/fuzz/seeds/vpc", F_OK)) {
+		fprintf(stderr, "seeds_match_qemu: needs qemu-img and the source tree; skipped\n");
+		return;
+	}
+	for (size_t i = 0; i < VSL_ARRAY_SIZE(seeds); i++) {
+		size_t len;
+		uint8_t *raw;
+		char seed[128];
+
+		ck_assert_int_eq(sh("qemu-img convert -f vpc -O raw tests/fuzz/seeds/vpc/%s %s/seed.raw",
+				    seeds[i], dir), 0);
+		raw = slurp(at("seed.raw"), &len);
+		snprintf(seed, sizeof(seed), "tests/fuzz/seeds/vpc/%s", seeds[i]);
+		expect_content(seed, raw, len);
+		free(raw);
+	}
+}
+END_TEST
+
 static Suite *vhd_suite(void)
 {
 	Suite *s = suite_create("vhd");
@@ -467,6 +491,7 @@ static Suite *vhd_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, qemu_reads_ours);
 	tcase_add_test(tc, we_read_qemus);
+	tcase_add_test(tc, seeds_match_qemu);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -509,6 +509,52 @@ START_TEST(bad_descriptors)
 }
 END_TEST
 
+START_TEST(bad_write_target)
+{
+	size_t len;
+	uint8_t *img = good_sparse(&len), buf[4096];
+	struct vsl_stream *s;
+	struct vsl_image *im;
+	uint64_t gd;
+	uint32_t gt;
+
+	/* the first GT entry aims at a sector far past the end of the file */
+	memcpy(&gd, img + 56, 8);
+	memcpy(&gt, img + gd * 512, 4);
+	put32(img + (uint64_t)gt * 512, 0x7fffff00);
+	s = vsl_stream_new_mem(ctx, img, len, VSL_STREAM_RDWR);
+	ck_assert_int_eq(vsl_image_open_stream(ctx, s, "vmdk", VSL_IMAGE_RDWR, &im), 0);
+	memset(buf, 1, sizeof(buf));
+	ck_assert_int_eq(vsl_image_write(im, 0, buf, sizeof(buf)), VSL_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "outside"));
+	vsl_image_close(im);
+	free(img);
+}
+END_TEST
+
+/* The fuzz seeds are hand-made images (tests/data/images/vmdk-vhd-gen-seeds.py): qemu agrees on them. */
+START_TEST(seeds_match_qemu)
+{
+	static const char *const seeds[] = { "sparse-4k.vmdk", "stream-4k.vmdk" };
+
+	if (!have_qemu_img() || access("tests/fuzz/seeds/vmdk", F_OK)) {
+		fprintf(stderr, "seeds_match_qemu: needs qemu-img and the source tree; skipped\n");
+		return;
+	}
+	for (size_t i = 0; i < VSL_ARRAY_SIZE(seeds); i++) {
+		size_t len;
+		uint8_t *raw;
+
+		ck_assert_int_eq(sh("qemu-img convert -f vmdk -O raw tests/fuzz/seeds/vmdk/%s %s/seed.raw",
+				    seeds[i], dir), 0);
+		raw = slurp(at("seed.raw"), &len);
+		snprintf(path, sizeof(path), "tests/fuzz/seeds/vmdk/%s", seeds[i]);
+		expect_content(path, raw, len);
+		free(raw);
+	}
+}
+END_TEST
+
 /* ---- qemu-img as the oracle ---- */
 
 START_TEST(qemu_reads_ours)
@@ -610,6 +656,7 @@ static Suite *vmdk_suite(void)
 	tcase_add_test(tc, bad_headers);
 	tcase_add_test(tc, bad_compressed_grains);
 	tcase_add_test(tc, bad_descriptors);
+	tcase_add_test(tc, bad_write_target);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("qemu");
@@ -618,6 +665,7 @@ static Suite *vmdk_suite(void)
 	tcase_add_test(tc, qemu_reads_ours);
 	tcase_add_test(tc, we_read_qemus);
 	tcase_add_test(tc, we_read_qemus_large_split);
+	tcase_add_test(tc, seeds_match_qemu);
 	suite_add_tcase(s, tc);
 	return s;
 }
