@@ -43,6 +43,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <Zydis/Zydis.h>
+
 struct vsl_cpu;
 struct vsl_insn;
 
@@ -88,7 +90,34 @@ void vsl_fpu_save_image(const struct vsl_fpu_state *f, uint8_t img[512], bool re
  */
 int vsl_fpu_load_image(struct vsl_fpu_state *f, const uint8_t img[512], bool rexw, int nxmm);
 
+/*
+ * Whether vsl_fpu_exec implements the instructions of Zydis ISA extension
+ * isa_ext (a ZydisISAExt; mnemonic, a ZydisMnemonic, matters where only part
+ * of an extension is done). CPUID should claim what this accepts: today x87,
+ * MMX (CPUID.1:EDX bit 23), FXSR, SSE, SSE2, SSE3 (ECX bit 0), SSSE3 (bit 9),
+ * SSE4.1 (bit 19) and SSE4.2 (bit 20, incl. CRC32; POPCNT is the core's).
+ * MONITOR/MWAIT (ECX bit 3) are not part of it.
+ */
+bool vsl_fpu_isa_supported(int isa_ext, int mnemonic);
+
 /* --- shared between sse.c and x87.c only --- */
+
+/* sse.c helpers for sse_ext.c: #UD/#NM checks (and #MF for MMX insns); an
+ * operand (xmm/mm/GPR/imm/memory) zero-extended into out[16], memory with
+ * the 16-byte alignment rule when align (strict: even in AMD MM mode); a
+ * memory write; a stub run under the guest MXCSR with the SIMD exception
+ * policy (0 or VSL_CPU_FAULT). */
+int vsl_sse_check(struct vsl_cpu *cpu);
+int vsl_sse_check_mmx(struct vsl_cpu *cpu, bool sse);
+int vsl_sse_read_op(struct vsl_cpu *cpu, const struct vsl_insn *in,
+		    const ZydisDecodedOperand *op, uint8_t out[16], bool align, bool strict);
+int vsl_sse_write_mem(struct vsl_cpu *cpu, const struct vsl_insn *in,
+		      const ZydisDecodedOperand *op, const void *val, unsigned len,
+		      bool align, bool strict);
+struct vsl_sse_host;
+int vsl_sse_run(struct vsl_cpu *cpu, struct vsl_sse_host *h, const void *stub);
+/* SSE3/SSSE3/SSE4.1/SSE4.2 (sse_ext.c); VSL_FPU_NOT_MINE when not one of them. */
+int vsl_sse_ext_exec(struct vsl_cpu *cpu, const struct vsl_insn *in);
 
 /* x87 part of vsl_fpu_exec (opcodes D8..DF, FWAIT). */
 int vsl_x87_exec(struct vsl_cpu *cpu, const struct vsl_insn *in);
@@ -117,6 +146,8 @@ void vsl_sse_host_run(struct vsl_sse_host *h, const void *stub);
 /* The same for stubs that neither read nor write MXCSR or flags (integer
  * SIMD, logic, shuffles): h->mxcsr and h->rflags are left alone. */
 void vsl_sse_host_run_int(struct vsl_sse_host *h, const void *stub);
+/* PCMPxSTRx: as vsl_sse_host_run_int plus RDX in and RCX out, flags out. */
+void vsl_sse_host_run_str(struct vsl_sse_host *h, const void *stub, uint64_t *rdx, uint64_t *rcx);
 /* x87: FXRSTOR64 img, call stub with rdi = mem and rax = *rax, FXSAVE64 img;
  * rflags in/out (CF/PF/ZF... as the stub sees and leaves them). */
 void vsl_x87_host_run(uint8_t img[512], const void *stub, void *mem, uint64_t *rax,

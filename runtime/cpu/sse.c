@@ -170,7 +170,7 @@ static void sse_mm_write(struct vsl_cpu *cpu, ZydisRegister r, uint64_t v)
 }
 
 /* #UD / #NM checks for SSE instructions (no MMX register involved). */
-static int sse_check(struct vsl_cpu *cpu)
+int vsl_sse_check(struct vsl_cpu *cpu)
 {
 	if ((cpu->cr0 & VSL_CR0_EM) || !(cpu->cr4 & VSL_CR4_OSFXSR))
 		return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
@@ -180,7 +180,7 @@ static int sse_check(struct vsl_cpu *cpu)
 }
 
 /* Checks for an instruction touching MMX registers (sse: also an SSE insn). */
-static int sse_check_mmx(struct vsl_cpu *cpu, bool sse)
+int vsl_sse_check_mmx(struct vsl_cpu *cpu, bool sse)
 {
 	if (cpu->cr0 & VSL_CR0_EM)
 		return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
@@ -205,8 +205,8 @@ static bool sse_misaligned(struct vsl_cpu *cpu, uint64_t lin, bool mm_allowed)
  * align: a 16-byte memory operand must be 16-byte aligned (#GP(0));
  * strict: even in AMD misaligned-SSE mode (MOVAPS, MOVNT*, FXSAVE).
  */
-static int sse_read_op(struct vsl_cpu *cpu, const struct vsl_insn *in,
-		       const ZydisDecodedOperand *op, uint8_t out[16], bool align, bool strict)
+int vsl_sse_read_op(struct vsl_cpu *cpu, const struct vsl_insn *in,
+		    const ZydisDecodedOperand *op, uint8_t out[16], bool align, bool strict)
 {
 	memset(out, 0, 16);
 	if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
@@ -242,9 +242,9 @@ static int sse_read_op(struct vsl_cpu *cpu, const struct vsl_insn *in,
 }
 
 /* Write len bytes of val to a memory operand (with alignment check for 16). */
-static int sse_write_mem(struct vsl_cpu *cpu, const struct vsl_insn *in,
-			 const ZydisDecodedOperand *op, const void *val, unsigned len,
-			 bool align, bool strict)
+int vsl_sse_write_mem(struct vsl_cpu *cpu, const struct vsl_insn *in,
+		      const ZydisDecodedOperand *op, const void *val, unsigned len,
+		      bool align, bool strict)
 {
 	uint64_t lin = vsl_cpu_ea(cpu, in, op);
 
@@ -258,7 +258,7 @@ static int sse_write_mem(struct vsl_cpu *cpu, const struct vsl_insn *in,
  * exception policy described at the top. Returns 0 (results in h) or
  * VSL_CPU_FAULT (destination must not be written).
  */
-static int sse_run(struct vsl_cpu *cpu, struct vsl_sse_host *h, const void *stub)
+int vsl_sse_run(struct vsl_cpu *cpu, struct vsl_sse_host *h, const void *stub)
 {
 	uint32_t mx = cpu->fpu.mxcsr;
 	uint32_t got, unmasked;
@@ -367,10 +367,10 @@ static int sse_exec_int(struct vsl_cpu *cpu, const struct vsl_insn *in, const vo
 
 		if (!sse_is_mmx_op(in->zi.mnemonic))
 			return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
-		if ((r = sse_check_mmx(cpu, false)))
+		if ((r = vsl_sse_check_mmx(cpu, false)))
 			return r;
 		memset(&h, 0, sizeof(h));
-		if ((r = sse_read_op(cpu, in, src, h.s, false, false)))
+		if ((r = vsl_sse_read_op(cpu, in, src, h.s, false, false)))
 			return r;
 		v = sse_mm_read(cpu, dst->reg.value);
 		memcpy(h.d, &v, 8);
@@ -382,12 +382,12 @@ static int sse_exec_int(struct vsl_cpu *cpu, const struct vsl_insn *in, const vo
 	}
 	if (!sse_is_xmm(dst))
 		return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
 	h.gpr = 0;
 	if (src->type == ZYDIS_OPERAND_TYPE_REGISTER && sse_is_xmm(src)) {
 		memcpy(h.s, sse_xmm(cpu, src->reg.value), 16);
-	} else if ((r = sse_read_op(cpu, in, src, h.s, true, false))) {
+	} else if ((r = vsl_sse_read_op(cpu, in, src, h.s, true, false))) {
 		return r;
 	}
 	memcpy(h.d, sse_xmm(cpu, dst->reg.value), 16);
@@ -408,13 +408,13 @@ static int sse_exec_rmw(struct vsl_cpu *cpu, const struct vsl_insn *in, const vo
 		return sse_exec_int(cpu, in, stub);
 	if (!sse_is_xmm(dst))
 		return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
 	memset(&h, 0, sizeof(h));
-	if ((r = sse_read_op(cpu, in, src, h.s, true, false)))
+	if ((r = vsl_sse_read_op(cpu, in, src, h.s, true, false)))
 		return r;
 	memcpy(h.d, sse_xmm(cpu, dst->reg.value), 16);
-	if ((r = sse_run(cpu, &h, stub)))
+	if ((r = vsl_sse_run(cpu, &h, stub)))
 		return r;
 	switch (m) {
 	case ZYDIS_MNEMONIC_COMISS: case ZYDIS_MNEMONIC_UCOMISS:
@@ -442,16 +442,16 @@ static int sse_exec_cmp(struct vsl_cpu *cpu, const struct vsl_insn *in, int tabl
 
 	if (!sse_is_xmm(dst))
 		return VSL_FPU_NOT_MINE;   /* e.g. CMPSD the string instruction */
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
 	for (unsigned i = 2; i < in->zi.operand_count; i++)
 		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
 			pred = in->ops[i].imm.value.u & 7;
 	memset(&h, 0, sizeof(h));
-	if ((r = sse_read_op(cpu, in, &in->ops[1], h.s, true, false)))
+	if ((r = vsl_sse_read_op(cpu, in, &in->ops[1], h.s, true, false)))
 		return r;
 	memcpy(h.d, sse_xmm(cpu, dst->reg.value), 16);
-	if ((r = sse_run(cpu, &h, vsl_sse_cmp_table + (table * 8 + pred) * 8)))
+	if ((r = vsl_sse_run(cpu, &h, vsl_sse_cmp_table + (table * 8 + pred) * 8)))
 		return r;
 	memcpy(sse_xmm(cpu, dst->reg.value), h.d, 16);
 	return 0;
@@ -467,9 +467,9 @@ static int sse_exec_cvt_from_int(struct vsl_cpu *cpu, const struct vsl_insn *in,
 	const void *stub;
 	int r;
 
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
-	if ((r = sse_read_op(cpu, in, src, buf, false, false)))
+	if ((r = vsl_sse_read_op(cpu, in, src, buf, false, false)))
 		return r;
 	memset(&h, 0, sizeof(h));
 	memcpy(&h.gpr, buf, 8);
@@ -480,7 +480,7 @@ static int sse_exec_cvt_from_int(struct vsl_cpu *cpu, const struct vsl_insn *in,
 		stub = q ? vsl_sse_stub_cvtsi2sd64 : vsl_sse_stub_cvtsi2sd32;
 	else
 		stub = q ? vsl_sse_stub_cvtsi2ss64 : vsl_sse_stub_cvtsi2ss32;
-	if ((r = sse_run(cpu, &h, stub)))
+	if ((r = vsl_sse_run(cpu, &h, stub)))
 		return r;
 	memcpy(sse_xmm(cpu, dst->reg.value), h.d, 16);
 	return 0;
@@ -495,10 +495,10 @@ static int sse_exec_cvt_to_int(struct vsl_cpu *cpu, const struct vsl_insn *in)
 	const void *stub;
 	int r;
 
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
 	memset(&h, 0, sizeof(h));
-	if ((r = sse_read_op(cpu, in, &in->ops[1], h.s, false, false)))
+	if ((r = vsl_sse_read_op(cpu, in, &in->ops[1], h.s, false, false)))
 		return r;
 	switch (in->zi.mnemonic) {
 	case ZYDIS_MNEMONIC_CVTSS2SI: stub = q ? vsl_sse_stub_cvtss2si64 : vsl_sse_stub_cvtss2si32; break;
@@ -506,7 +506,7 @@ static int sse_exec_cvt_to_int(struct vsl_cpu *cpu, const struct vsl_insn *in)
 	case ZYDIS_MNEMONIC_CVTSD2SI: stub = q ? vsl_sse_stub_cvtsd2si64 : vsl_sse_stub_cvtsd2si32; break;
 	default: stub = q ? vsl_sse_stub_cvttsd2si64 : vsl_sse_stub_cvttsd2si32; break;
 	}
-	if ((r = sse_run(cpu, &h, stub)))
+	if ((r = vsl_sse_run(cpu, &h, stub)))
 		return r;
 	vsl_cpu_reg_write(cpu, dst->reg.value, q ? h.gpr : (uint32_t)h.gpr);
 	return 0;
@@ -527,10 +527,10 @@ static int sse_exec_cvt_mmx(struct vsl_cpu *cpu, const struct vsl_insn *in)
 	uint8_t keep[16];
 	int r;
 
-	if ((r = mmx_reg ? sse_check_mmx(cpu, true) : sse_check(cpu)))
+	if ((r = mmx_reg ? vsl_sse_check_mmx(cpu, true) : vsl_sse_check(cpu)))
 		return r;
 	memset(&h, 0, sizeof(h));
-	if ((r = sse_read_op(cpu, in, src, h.s, true, false)))
+	if ((r = vsl_sse_read_op(cpu, in, src, h.s, true, false)))
 		return r;
 	switch (m) {
 	case ZYDIS_MNEMONIC_CVTPI2PS: stub = vsl_sse_stub_CVTDQ2PS; break;
@@ -546,7 +546,7 @@ static int sse_exec_cvt_mmx(struct vsl_cpu *cpu, const struct vsl_insn *in)
 	/* the x87-to-MMX transition happens even when the conversion faults */
 	if (mmx_reg)
 		vsl_x87_mmx_enter(&cpu->fpu);
-	if ((r = sse_run(cpu, &h, stub)))
+	if ((r = vsl_sse_run(cpu, &h, stub)))
 		return r;
 	if (sse_is_mm(dst)) {
 		uint64_t v;
@@ -572,13 +572,13 @@ static int sse_exec_mov128(struct vsl_cpu *cpu, const struct vsl_insn *in, bool 
 	uint8_t v[16];
 	int r;
 
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
 	/* MOVAPS-class and MOVNT* stay strict in AMD misaligned mode */
-	if ((r = sse_read_op(cpu, in, src, v, align, true)))
+	if ((r = vsl_sse_read_op(cpu, in, src, v, align, true)))
 		return r;
 	if (dst->type == ZYDIS_OPERAND_TYPE_MEMORY)
-		return sse_write_mem(cpu, in, dst, v, 16, align, true);
+		return vsl_sse_write_mem(cpu, in, dst, v, 16, align, true);
 	memcpy(sse_xmm(cpu, dst->reg.value), v, 16);
 	return 0;
 }
@@ -592,12 +592,12 @@ static int sse_exec_movs(struct vsl_cpu *cpu, const struct vsl_insn *in, unsigne
 
 	if (!sse_is_xmm(dst) && !sse_is_xmm(src))
 		return VSL_FPU_NOT_MINE;   /* MOVSD the string instruction */
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
-	if ((r = sse_read_op(cpu, in, src, v, false, false)))
+	if ((r = vsl_sse_read_op(cpu, in, src, v, false, false)))
 		return r;
 	if (dst->type == ZYDIS_OPERAND_TYPE_MEMORY)
-		return sse_write_mem(cpu, in, dst, v, n, false, false);
+		return vsl_sse_write_mem(cpu, in, dst, v, n, false, false);
 	if (src->type == ZYDIS_OPERAND_TYPE_MEMORY)
 		memcpy(sse_xmm(cpu, dst->reg.value), v, 16);   /* zero-extended */
 	else
@@ -615,15 +615,15 @@ static int sse_exec_movdq(struct vsl_cpu *cpu, const struct vsl_insn *in)
 	uint64_t q = 0;
 	int r;
 
-	if ((r = mmx ? sse_check_mmx(cpu, false) : sse_check(cpu)))
+	if ((r = mmx ? vsl_sse_check_mmx(cpu, false) : vsl_sse_check(cpu)))
 		return r;
-	if ((r = sse_read_op(cpu, in, src, v, false, false)))
+	if ((r = vsl_sse_read_op(cpu, in, src, v, false, false)))
 		return r;
 	memcpy(&q, v, n);
 	if (mmx)
 		vsl_x87_mmx_enter(&cpu->fpu);
 	if (dst->type == ZYDIS_OPERAND_TYPE_MEMORY)
-		return sse_write_mem(cpu, in, dst, &q, n, false, false);
+		return vsl_sse_write_mem(cpu, in, dst, &q, n, false, false);
 	if (sse_is_xmm(dst)) {
 		uint8_t *x = sse_xmm(cpu, dst->reg.value);
 
@@ -645,14 +645,14 @@ static int sse_exec_movlh(struct vsl_cpu *cpu, const struct vsl_insn *in, bool h
 	uint8_t v[16];
 	int r;
 
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
 	if (dst->type == ZYDIS_OPERAND_TYPE_MEMORY)
-		return sse_write_mem(cpu, in, dst, sse_xmm(cpu, src->reg.value) + off, 8,
+		return vsl_sse_write_mem(cpu, in, dst, sse_xmm(cpu, src->reg.value) + off, 8,
 				     false, false);
 	if (src->type != ZYDIS_OPERAND_TYPE_MEMORY)
 		return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
-	if ((r = sse_read_op(cpu, in, src, v, false, false)))
+	if ((r = vsl_sse_read_op(cpu, in, src, v, false, false)))
 		return r;
 	memcpy(sse_xmm(cpu, dst->reg.value) + off, v, 8);
 	return 0;
@@ -675,14 +675,14 @@ static int sse_exec_movmsk(struct vsl_cpu *cpu, const struct vsl_insn *in, unsig
 	int r;
 
 	if (sse_is_mm(src)) {
-		if ((r = sse_check_mmx(cpu, false)))
+		if ((r = vsl_sse_check_mmx(cpu, false)))
 			return r;
-		sse_read_op(cpu, in, src, v, false, false);
+		vsl_sse_read_op(cpu, in, src, v, false, false);
 		vsl_x87_mmx_enter(&cpu->fpu);
 		vsl_cpu_reg_write(cpu, dst->reg.value, sse_movmsk(v, 8, 1));
 		return 0;
 	}
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
 	memcpy(v, sse_xmm(cpu, src->reg.value), 16);
 	vsl_cpu_reg_write(cpu, dst->reg.value, sse_movmsk(v, 16 / stride, stride));
@@ -709,9 +709,9 @@ static int sse_exec_shuf(struct vsl_cpu *cpu, const struct vsl_insn *in)
 	if (m == ZYDIS_MNEMONIC_PSHUFW) {
 		uint64_t v;
 
-		if ((r = sse_check_mmx(cpu, false)))
+		if ((r = vsl_sse_check_mmx(cpu, false)))
 			return r;
-		if ((r = sse_read_op(cpu, in, src, s, false, false)))
+		if ((r = vsl_sse_read_op(cpu, in, src, s, false, false)))
 			return r;
 		for (unsigned i = 0; i < 4; i++)
 			memcpy(o + 2 * i, s + 2 * ((imm >> (2 * i)) & 3), 2);
@@ -720,9 +720,9 @@ static int sse_exec_shuf(struct vsl_cpu *cpu, const struct vsl_insn *in)
 		sse_mm_write(cpu, dst->reg.value, v);
 		return 0;
 	}
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
-	if ((r = sse_read_op(cpu, in, src, s, true, false)))
+	if ((r = vsl_sse_read_op(cpu, in, src, s, true, false)))
 		return r;
 	memcpy(d, sse_xmm(cpu, dst->reg.value), 16);
 	switch (m) {
@@ -762,7 +762,7 @@ static int sse_exec_bshift(struct vsl_cpu *cpu, const struct vsl_insn *in, bool 
 	unsigned n = (unsigned)sse_imm(in);
 	int r;
 
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
 	x = sse_xmm(cpu, in->ops[0].reg.value);
 	if (n < 16) {
@@ -784,9 +784,9 @@ static int sse_exec_pinsrw(struct vsl_cpu *cpu, const struct vsl_insn *in, bool 
 	uint8_t v[16];
 	int r;
 
-	if ((r = mmx ? sse_check_mmx(cpu, false) : sse_check(cpu)))
+	if ((r = mmx ? vsl_sse_check_mmx(cpu, false) : vsl_sse_check(cpu)))
 		return r;
-	if ((r = sse_read_op(cpu, in, src, v, false, false)))
+	if ((r = vsl_sse_read_op(cpu, in, src, v, false, false)))
 		return r;
 	if (mmx)
 		vsl_x87_mmx_enter(&cpu->fpu);
@@ -822,10 +822,10 @@ static int sse_exec_maskmov(struct vsl_cpu *cpu, const struct vsl_insn *in)
 			mem = &in->ops[i];
 	if (!mem)
 		return vsl_cpu_raise(cpu, VSL_EXC_UD, false, 0);
-	if ((r = mmx ? sse_check_mmx(cpu, false) : sse_check(cpu)))
+	if ((r = mmx ? vsl_sse_check_mmx(cpu, false) : vsl_sse_check(cpu)))
 		return r;
-	sse_read_op(cpu, in, &in->ops[0], v, false, false);
-	sse_read_op(cpu, in, &in->ops[1], mask, false, false);
+	vsl_sse_read_op(cpu, in, &in->ops[0], v, false, false);
+	vsl_sse_read_op(cpu, in, &in->ops[1], mask, false, false);
 	if (mmx)
 		vsl_x87_mmx_enter(&cpu->fpu);
 	lin = vsl_cpu_ea(cpu, in, mem);
@@ -843,12 +843,12 @@ static int sse_exec_movhl(struct vsl_cpu *cpu, const struct vsl_insn *in)
 
 	switch (in->zi.mnemonic) {
 	case ZYDIS_MNEMONIC_MOVHLPS:
-		if ((r = sse_check(cpu)))
+		if ((r = vsl_sse_check(cpu)))
 			return r;
 		memcpy(sse_xmm(cpu, dst->reg.value), sse_xmm(cpu, src->reg.value) + 8, 8);
 		return 0;
 	case ZYDIS_MNEMONIC_MOVLHPS:
-		if ((r = sse_check(cpu)))
+		if ((r = vsl_sse_check(cpu)))
 			return r;
 		memcpy(sse_xmm(cpu, dst->reg.value) + 8, sse_xmm(cpu, src->reg.value), 8);
 		return 0;
@@ -856,7 +856,7 @@ static int sse_exec_movhl(struct vsl_cpu *cpu, const struct vsl_insn *in)
 		uint64_t q;
 		uint8_t *x;
 
-		if ((r = sse_check_mmx(cpu, true)))
+		if ((r = vsl_sse_check_mmx(cpu, true)))
 			return r;
 		q = sse_mm_read(cpu, src->reg.value);
 		vsl_x87_mmx_enter(&cpu->fpu);
@@ -868,7 +868,7 @@ static int sse_exec_movhl(struct vsl_cpu *cpu, const struct vsl_insn *in)
 	default: { /* MOVDQ2Q */
 		uint64_t q;
 
-		if ((r = sse_check_mmx(cpu, true)))
+		if ((r = vsl_sse_check_mmx(cpu, true)))
 			return r;
 		memcpy(&q, sse_xmm(cpu, src->reg.value), 8);
 		vsl_x87_mmx_enter(&cpu->fpu);
@@ -886,10 +886,10 @@ static int sse_exec_movnti(struct vsl_cpu *cpu, const struct vsl_insn *in)
 	uint64_t v;
 	int r;
 
-	if ((r = mmx ? sse_check_mmx(cpu, false) : 0))
+	if ((r = mmx ? vsl_sse_check_mmx(cpu, false) : 0))
 		return r;
 	v = mmx ? sse_mm_read(cpu, src->reg.value) : vsl_cpu_reg_read(cpu, src->reg.value);
-	if ((r = sse_write_mem(cpu, in, dst, &v, dst->size / 8, false, false)))
+	if ((r = vsl_sse_write_mem(cpu, in, dst, &v, dst->size / 8, false, false)))
 		return r;
 	if (mmx)
 		vsl_x87_mmx_enter(&cpu->fpu);
@@ -904,7 +904,7 @@ static int sse_exec_ldmxcsr(struct vsl_cpu *cpu, const struct vsl_insn *in, bool
 	uint32_t v;
 	int r;
 
-	if ((r = sse_check(cpu)))
+	if ((r = vsl_sse_check(cpu)))
 		return r;
 	if (!load)
 		return vsl_cpu_write_lin(cpu, lin, &cpu->fpu.mxcsr, 4);
@@ -945,7 +945,7 @@ static int sse_exec_emms(struct vsl_cpu *cpu)
 {
 	int r;
 
-	if ((r = sse_check_mmx(cpu, false)))
+	if ((r = vsl_sse_check_mmx(cpu, false)))
 		return r;
 	/* all tags empty; TOP = 0 as well, like every MMX insn (host-verified) */
 	cpu->fpu.fsw &= (uint16_t)~(7u << 11);
@@ -1049,6 +1049,23 @@ int vsl_fpu_load_image(struct vsl_fpu_state *f, const uint8_t img[512], bool rex
 
 /* ---- dispatch ---- */
 
+bool vsl_fpu_isa_supported(int isa_ext, int mnemonic)
+{
+	switch (isa_ext) {
+	case ZYDIS_ISA_EXT_X87:
+	case ZYDIS_ISA_EXT_MMX:
+	case ZYDIS_ISA_EXT_SSE:
+	case ZYDIS_ISA_EXT_SSE2:
+		return true;
+	case ZYDIS_ISA_EXT_SSE3:
+	case ZYDIS_ISA_EXT_SSSE3:
+	case ZYDIS_ISA_EXT_SSE4:   /* SSE4.1, SSE4.2 (POPCNT is the core's) */
+		return mnemonic != ZYDIS_MNEMONIC_POPCNT;
+	default:
+		return false;
+	}
+}
+
 int vsl_fpu_exec(struct vsl_cpu *cpu, const struct vsl_insn *in)
 {
 	ZydisMnemonic m = in->zi.mnemonic;
@@ -1057,10 +1074,19 @@ int vsl_fpu_exec(struct vsl_cpu *cpu, const struct vsl_insn *in)
 	if (in->zi.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT &&
 	    ((in->zi.opcode >= 0xd8 && in->zi.opcode <= 0xdf) || m == ZYDIS_MNEMONIC_FWAIT))
 		return vsl_x87_exec(cpu, in);
-	/* VEX/EVEX forms have their own mnemonics, except these checks' safety net */
-	if (in->zi.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
+	/* only legacy encodings of the extensions implemented here */
+	if (in->zi.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY ||
+	    !vsl_fpu_isa_supported(in->zi.meta.isa_ext, m))
 		return VSL_FPU_NOT_MINE;
 
+	switch (in->zi.meta.isa_ext) {
+	case ZYDIS_ISA_EXT_SSE3:
+	case ZYDIS_ISA_EXT_SSSE3:
+	case ZYDIS_ISA_EXT_SSE4:
+		return vsl_sse_ext_exec(cpu, in);
+	default:
+		break;
+	}
 	switch (m) {
 	case ZYDIS_MNEMONIC_MOVAPS: case ZYDIS_MNEMONIC_MOVAPD: case ZYDIS_MNEMONIC_MOVDQA:
 	case ZYDIS_MNEMONIC_MOVNTPS: case ZYDIS_MNEMONIC_MOVNTPD: case ZYDIS_MNEMONIC_MOVNTDQ:

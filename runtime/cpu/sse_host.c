@@ -101,6 +101,27 @@ void vsl_sse_host_run_int(struct vsl_sse_host *h, const void *stub)
 		: "xmm0", "xmm1", "cc", "memory");
 }
 
+void vsl_sse_host_run_str(struct vsl_sse_host *h, const void *stub, uint64_t *rdx, uint64_t *rcx)
+{
+	uint64_t fl, d = *rdx, c = *rcx;
+
+	__asm__ volatile(
+		"movdqa %[d], %%xmm0\n\t"
+		"movdqa %[s], %%xmm1\n\t"
+		"lea -128(%%rsp), %%rsp\n\t"
+		"call *%[fn]\n\t"
+		"pushfq\n\t"
+		"popq %[fl]\n\t"
+		"lea 128(%%rsp), %%rsp\n\t"
+		"movdqa %%xmm0, %[d]\n\t"
+		: [d] "+m" (h->d), [fl] "=r" (fl), "+a" (h->gpr), "+d" (d), "+c" (c)
+		: [s] "m" (h->s), [fn] "r" (stub)
+		: "xmm0", "xmm1", "cc", "memory");
+	h->rflags = fl;
+	*rdx = d;
+	*rcx = c;
+}
+
 void vsl_x87_host_run(uint8_t img[512], const void *stub, void *mem, uint64_t *rax,
 		      uint64_t *rflags)
 {

@@ -436,6 +436,80 @@ START_TEST(integer_simd)
 }
 END_TEST
 
+/* ---- SSE3 / SSSE3 / SSE4.1 / SSE4.2 ---- */
+
+START_TEST(x86_64_v2_extensions)
+{
+	static const char digits[] = "123456789";
+	uint32_t crc;
+
+	/* 66 0f 38 00 c1       pshufb xmm0, xmm1: reverse the bytes */
+	for (int i = 0; i < 16; i++) {
+		cpu->fpu.xmm[0][i] = (uint8_t)(0x40 + i);
+		cpu->fpu.xmm[1][i] = (uint8_t)(15 - i);
+	}
+	cpu->fpu.xmm[1][3] = 0x80;                          /* zeroes byte 3 */
+	ck_assert_int_eq(EXEC(0x66, 0x0f, 0x38, 0x00, 0xc1), 0);
+	ck_assert_uint_eq(cpu->fpu.xmm[0][0], 0x4f);
+	ck_assert_uint_eq(cpu->fpu.xmm[0][3], 0);
+	ck_assert_uint_eq(cpu->fpu.xmm[0][15], 0x40);
+	/* 66 0f 3a 0f c1 05    palignr xmm0, xmm1, 5 */
+	fx_set_xmm_q(0, 0x1716151413121110ull, 0x1f1e1d1c1b1a1918ull);
+	fx_set_xmm_q(1, 0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull);
+	ck_assert_int_eq(EXEC(0x66, 0x0f, 0x3a, 0x0f, 0xc1, 0x05), 0);
+	ck_assert_uint_eq(fx_xmm_q(0, 0), 0x0c0b0a0908070605ull);
+	ck_assert_uint_eq(fx_xmm_q(0, 1), 0x14131211100f0e0dull);
+	/* 66 0f 3a 0b c1 09    roundsd xmm0, xmm1, 9 (floor, no PE) */
+	fx_set_xmm_d(1, -2.5, 0);
+	fx_set_xmm_d(0, 0, 7.0);
+	ck_assert_int_eq(EXEC(0x66, 0x0f, 0x3a, 0x0b, 0xc1, 0x09), 0);
+	ck_assert(fx_xmm_d(0, 0) == -3.0 && fx_xmm_d(0, 1) == 7.0);
+	ck_assert_uint_eq(cpu->fpu.mxcsr, 0x1f80);
+	/* 66 0f 3a 0b c1 04    roundsd xmm0, xmm1, 4 (MXCSR.RC = nearest even: -2) */
+	ck_assert_int_eq(EXEC(0x66, 0x0f, 0x3a, 0x0b, 0xc1, 0x04), 0);
+	ck_assert(fx_xmm_d(0, 0) == -2.0);
+	ck_assert_uint_eq(cpu->fpu.mxcsr, 0x1fa0);
+	/* 66 0f 38 17 c1       ptest xmm0, xmm1: ZF when (xmm0 & xmm1) == 0 */
+	fx_set_xmm_q(0, 0xff00, 0);
+	fx_set_xmm_q(1, 0x00ff, 0);
+	cpu->rflags = 2 | VSL_FL_SF;
+	ck_assert_int_eq(EXEC(0x66, 0x0f, 0x38, 0x17, 0xc1), 0);
+	ck_assert_uint_eq(cpu->rflags, 2 | VSL_FL_ZF);
+	/* 66 0f 38 30 c1       pmovzxbw xmm0, xmm1 */
+	fx_set_xmm_q(1, 0x80ff017f, 0);
+	ck_assert_int_eq(EXEC(0x66, 0x0f, 0x38, 0x30, 0xc1), 0);
+	ck_assert_uint_eq(fx_xmm_q(0, 0), 0x008000ff0001007full);
+	/* 66 0f 3a 63 c1 00    pcmpistri xmm0, xmm1, 0 (equal any): first of "l" in "hello" */
+	memset(cpu->fpu.xmm[0], 0, 16);
+	memcpy(cpu->fpu.xmm[0], "l", 1);
+	memset(cpu->fpu.xmm[1], 0, 16);
+	memcpy(cpu->fpu.xmm[1], "hello", 5);
+	cpu->gpr[VSL_RCX] = ~0ull;
+	ck_assert_int_eq(EXEC(0x66, 0x0f, 0x3a, 0x63, 0xc1, 0x00), 0);
+	ck_assert_uint_eq(cpu->gpr[VSL_RCX], 2);
+	ck_assert_uint_eq(cpu->rflags & (VSL_FL_CF | VSL_FL_ZF), VSL_FL_CF | VSL_FL_ZF);
+	/* f2 0f 38 f0 03       crc32 eax, byte [rbx]: CRC-32C check value */
+	memcpy(ram + FX_DATA, digits, 9);
+	cpu->gpr[VSL_RAX] = 0xffffffffu;
+	for (int i = 0; i < 9; i++) {
+		cpu->gpr[VSL_RBX] = FX_DATA + (unsigned)i;
+		ck_assert_int_eq(EXEC(0xf2, 0x0f, 0x38, 0xf0, 0x03), 0);
+	}
+	crc = (uint32_t)cpu->gpr[VSL_RAX] ^ 0xffffffffu;
+	ck_assert_uint_eq(crc, 0xe3069283u);
+	/* f2 0f 7c c1          haddps xmm0, xmm1 */
+	fx_set_xmm_f(0, 1, 2, 3, 4);
+	fx_set_xmm_f(1, 10, 20, 30, 40);
+	ck_assert_int_eq(EXEC(0xf2, 0x0f, 0x7c, 0xc1), 0);
+	ck_assert(fx_xmm_f(0, 0) == 3 && fx_xmm_f(0, 1) == 7 && fx_xmm_f(0, 2) == 30 && fx_xmm_f(0, 3) == 70);
+	/* 66 0f 38 04 c1 is pmaddubsw; its MMX form 0f 38 04 c1 works on mm0 */
+	memcpy(cpu->fpu.st[0], "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+	memcpy(cpu->fpu.st[1], "\x01\x01\x01\x01\x01\x01\x01\xff", 8);
+	ck_assert_int_eq(EXEC(0x0f, 0x38, 0x04, 0xc1), 0);
+	ck_assert_int_eq(memcmp(cpu->fpu.st[0], "\x03\x00\x07\x00\x0b\x00\xff\xff", 8), 0);
+}
+END_TEST
+
 /* ---- state instructions ---- */
 
 START_TEST(ldmxcsr_stmxcsr)
@@ -630,7 +704,7 @@ END_TEST
  */
 struct diff_state {
 	uint8_t img[512];
-	uint64_t rax, rbx, rcx, fl;
+	uint64_t rax, rbx, rcx, fl, rdx;
 } __attribute__((aligned(64)));
 
 static uint8_t *diff_code;
@@ -658,19 +732,21 @@ static void diff_handler(int s, siginfo_t *si, void *uc_)
 	siglongjmp(diff_jb, 1);
 }
 
-/* push rbx; mov rsi, rdi; fxrstor64 [rsi]; load rax/rbx/rcx; push [rsi+0x218]; popfq
+/* push rbx; mov rsi, rdi; fxrstor64 [rsi]; load rax/rbx/rcx/rdx; push [rsi+0x218]; popfq
  * <insn>
- * pushfq; pop [rsi+0x218]; store rax/rbx/rcx; fxsave64 [rsi]; fnclex; pop rbx; ret */
+ * pushfq; pop [rsi+0x218]; store rax/rbx/rcx/rdx; fxsave64 [rsi]; fnclex; pop rbx; ret */
 static void diff_emit(const uint8_t *insn, unsigned n)
 {
 	static const uint8_t pro[] = {
 		0x53, 0x48, 0x89, 0xfe, 0x48, 0x0f, 0xae, 0x0e,
 		0x48, 0x8b, 0x86, 0x00, 0x02, 0, 0, 0x48, 0x8b, 0x9e, 0x08, 0x02, 0, 0,
-		0x48, 0x8b, 0x8e, 0x10, 0x02, 0, 0, 0xff, 0xb6, 0x18, 0x02, 0, 0, 0x9d };
+		0x48, 0x8b, 0x8e, 0x10, 0x02, 0, 0, 0x48, 0x8b, 0x96, 0x20, 0x02, 0, 0,
+		0xff, 0xb6, 0x18, 0x02, 0, 0, 0x9d };
 	static const uint8_t epi[] = {
 		0x9c, 0x8f, 0x86, 0x18, 0x02, 0, 0,
 		0x48, 0x89, 0x86, 0x00, 0x02, 0, 0, 0x48, 0x89, 0x9e, 0x08, 0x02, 0, 0,
-		0x48, 0x89, 0x8e, 0x10, 0x02, 0, 0, 0x48, 0x0f, 0xae, 0x06, 0xdb, 0xe2,
+		0x48, 0x89, 0x8e, 0x10, 0x02, 0, 0, 0x48, 0x89, 0x96, 0x20, 0x02, 0, 0,
+		0x48, 0x0f, 0xae, 0x06, 0xdb, 0xe2,
 		0x5b, 0xc3 };
 
 	memcpy(diff_code, pro, sizeof(pro));
@@ -697,6 +773,10 @@ static bool diff_usable(const struct vsl_insn *in)
 	ZydisMnemonic m = in->zi.mnemonic;
 
 	if (m == ZYDIS_MNEMONIC_MASKMOVDQU || m == ZYDIS_MNEMONIC_MASKMOVQ)
+		return false;
+	/* RAX is the memory pointer here, but a length for PCMPESTRx */
+	if ((m == ZYDIS_MNEMONIC_PCMPESTRI || m == ZYDIS_MNEMONIC_PCMPESTRM) &&
+	    in->ops[1].type == ZYDIS_OPERAND_TYPE_MEMORY)
 		return false;
 	for (unsigned i = 0; i < in->zi.operand_count; i++) {
 		const ZydisDecodedOperand *o = &in->ops[i];
@@ -764,6 +844,7 @@ static void diff_random_state(struct diff_state *ns, unsigned off)
 	memcpy(ns->img + 24, &mx, 4);
 	ns->rbx = diff_rnd();
 	ns->rcx = diff_rnd();
+	ns->rdx = diff_rnd() % 2 ? diff_rnd() % 20 - 2 : diff_rnd();
 	ns->fl = 2 | (diff_rnd() & 0x8d5);
 	for (unsigned i = 0; i < 512; i++)
 		diff_buf[i] = (uint8_t)diff_rnd();
@@ -781,6 +862,7 @@ START_TEST(host_differential)
 {
 	struct sigaction sa = { .sa_sigaction = diff_handler, .sa_flags = SA_SIGINFO | SA_NODEFER };
 	long ran = 0, bad = 0, faults = 0, corner = 0;
+	static long isa_seen[256];
 	ZydisDecoder d;
 
 	diff_code = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
@@ -791,7 +873,14 @@ START_TEST(host_differential)
 	sigaction(SIGBUS, &sa, NULL);
 	ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 
-	for (long it = 0; it < 150000; it++) {
+	/* FPU_DIFF_SEED / FPU_DIFF_ITERS widen a run by hand; the default is fixed */
+	long iters = getenv("FPU_DIFF_ITERS") ? atol(getenv("FPU_DIFF_ITERS")) : 200000;
+
+	if (getenv("FPU_DIFF_SEED"))
+		diff_rng ^= strtoull(getenv("FPU_DIFF_SEED"), NULL, 0) * 0x9e3779b97f4a7c15ull;
+	if (!diff_rng)
+		diff_rng = 1;
+	for (long it = 0; it < iters; it++) {
 		uint8_t b[16], eimg[512];
 		unsigned n = 0, off = diff_rnd() % 4 == 0 ? 8 : 0;
 		bool reg = diff_rnd() & 1;
@@ -802,7 +891,7 @@ START_TEST(host_differential)
 		uint64_t nrax;
 		int r, sg;
 
-		if (diff_rnd() % 10 < 7) {
+		if (diff_rnd() % 10 < 8) {
 			static const uint8_t pf[] = { 0, 0x66, 0xf2, 0xf3 };
 			uint8_t p = pf[diff_rnd() % 4];
 
@@ -811,6 +900,11 @@ START_TEST(host_differential)
 			if (diff_rnd() % 4 == 0)
 				b[n++] = (uint8_t)(0x48 | (diff_rnd() & 5));
 			b[n++] = 0x0f;
+			switch (diff_rnd() % 4) {
+			case 0: b[n++] = 0x38; break;
+			case 1: b[n++] = 0x3a; break;
+			default: break;
+			}
 			b[n++] = (uint8_t)diff_rnd();
 		} else {
 			b[n++] = (uint8_t)(0xd8 + diff_rnd() % 8);
@@ -824,7 +918,11 @@ START_TEST(host_differential)
 		diff_random_state(&ns, off);
 		/* emulated */
 		vsl_fpu_load_image(&cpu->fpu, ns.img, true, 16);
-		cpu->gpr[VSL_RAX] = FX_DATA + off;
+		if (in.zi.mnemonic == ZYDIS_MNEMONIC_PCMPESTRI || in.zi.mnemonic == ZYDIS_MNEMONIC_PCMPESTRM)
+			ns.rax = diff_rnd() % 2 ? diff_rnd() % 20 - 2 : diff_rnd();
+		cpu->gpr[VSL_RAX] = in.zi.mnemonic == ZYDIS_MNEMONIC_PCMPESTRI ||
+				    in.zi.mnemonic == ZYDIS_MNEMONIC_PCMPESTRM ? ns.rax : FX_DATA + off;
+		cpu->gpr[VSL_RDX] = ns.rdx;
 		cpu->gpr[VSL_RBX] = ns.rbx;
 		cpu->gpr[VSL_RCX] = ns.rcx;
 		cpu->rflags = ns.fl;
@@ -839,12 +937,14 @@ START_TEST(host_differential)
 		sg = diff_native(&ns);
 		ran++;
 		faults += sg != 0;
+		isa_seen[in.zi.meta.isa_ext & 255]++;
 		if ((r ? cpu->exc_vector : -1) != (sg ? diff_trap : -1)) {
 			what = "exception";
 		} else {
 			if (sg) {
 				ns.rbx = cpu->gpr[VSL_RBX];
 				ns.rcx = cpu->gpr[VSL_RCX];
+				ns.rdx = cpu->gpr[VSL_RDX];
 				ns.fl = cpu->rflags;
 			}
 			memset(eimg, 0, sizeof(eimg));
@@ -860,7 +960,8 @@ START_TEST(host_differential)
 				what = "st";
 			else if (memcmp(eimg + 160, ns.img + 160, 256))
 				what = "xmm";
-			else if (cpu->gpr[VSL_RBX] != ns.rbx || cpu->gpr[VSL_RCX] != ns.rcx)
+			else if (cpu->gpr[VSL_RBX] != ns.rbx || cpu->gpr[VSL_RCX] != ns.rcx ||
+				 cpu->gpr[VSL_RDX] != ns.rdx)
 				what = "gpr";
 			else if (in.zi.mnemonic == ZYDIS_MNEMONIC_FNSTSW && !sg &&
 				 in.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -890,14 +991,21 @@ START_TEST(host_differential)
 				ZydisMnemonicGetString(in.zi.mnemonic));
 			for (unsigned i = 0; i < in.zi.length; i++)
 				fprintf(stderr, " %02x", b[i]);
-			fprintf(stderr, " (emu r %d vec %d, native signal %d trap %d)\n", r,
-				cpu->exc_vector, sg, diff_trap);
+			fprintf(stderr, " (emu r %d vec %d, native signal %d trap %d; mxcsr %08x vs %08x)\n", r,
+				cpu->exc_vector, sg, diff_trap, *(uint32_t *)(eimg + 24), *(uint32_t *)(ns.img + 24));
 		}
 	}
 	munmap(diff_code, 4096);
+	if (getenv("FPU_DIFF_VERBOSE")) {
+		fprintf(stderr, "host_differential: ran %ld, native faults %ld, tolerated %ld\n",
+			ran, faults, corner);
+		for (int i = 0; i < 256; i++)
+			if (isa_seen[i])
+				fprintf(stderr, "  %s: %ld\n", ZydisISAExtGetString((ZydisISAExt)i), isa_seen[i]);
+	}
 	/* the generator must actually reach a large share of the ISA */
-	ck_assert_int_gt(ran, 30000);
-	ck_assert_int_gt(faults, 100);
+	ck_assert_int_gt(ran, iters / 5);
+	ck_assert_int_gt(faults, iters / 2000);
 	ck_assert_int_le(corner, ran / 10000 + 5);
 	ck_assert_int_eq(bad, 0);
 }
@@ -926,6 +1034,7 @@ static Suite *sse_suite(void)
 	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
 	tcase_add_test(tc, integer_simd);
 	tcase_add_test(tc, mmx_aliasing);
+	tcase_add_test(tc, x86_64_v2_extensions);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("state");
 	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
