@@ -77,6 +77,8 @@ ALL_CFLAGS  = $(BASE_CFLAGS) $(MODE_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(MODE_LDFLAGS) $(LDFLAGS)
 LIBS        = -lpthread -lm $(PKG_LIBS)
 
+.DEFAULT_GOAL := all
+
 # Filled in by the module.mk files.
 common_SRCS  :=
 formats_SRCS :=
