@@ -7,7 +7,7 @@
  *	           NMI / external interrupt (IF=1, no STI/MOV SS shadow) -> IDT
  *	           halted? -> exit HLT
  *	fetch:     code TLB -> physical address -> decode cache (Zydis on miss)
- *	execute:   rip = next; vsl_interp_exec(); on VSL_CPU_FAULT rewind RIP
+ *	execute:   rip = next; in->fn(); on VSL_CPU_FAULT rewind RIP
  *	           (faults) and deliver the pending exception through the IDT
  *
  * The decode cache is direct-mapped on a hash of the guest-physical address
@@ -388,7 +388,9 @@ int vsl_cpu_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 			cpu->rip &= in->zi.operand_width == 16 && cpu->mode == VSL_MODE_REAL ?
 				0xffffull : 0xffffffffull;
 		bool tf = cpu->rflags & VSL_FL_TF;
-		int r = vsl_interp_exec(cpu, in);
+		int r = in->fn ? in->fn(cpu, in) : 1;
+		if (__builtin_expect(r == 1, 0))
+			r = vsl_interp_exec(cpu, in);
 		if (__builtin_expect(tf, 0) && r == 0) {
 			/* single-step trap after the instruction (DR6.BS) */
 			cpu->dr[6] |= 1u << 14;

@@ -320,7 +320,11 @@ int vsl_cpu_write_cr(struct vsl_cpu *cpu, int n, uint64_t val);
 
 /* Fill the compact form (and handler) from a full decode (interp.c). */
 void vsl_interp_compact(struct vsl_dinsn *d, struct vsl_insn *full);
-/* The executor: one instruction (interp.c). Returns 0 or VSL_CPU_FAULT. */
+/*
+ * The executor's fallback for one instruction whose handler is NULL or
+ * returned 1 (not an integer instruction after all): the fpu code, #UD or
+ * "unimplemented" (interp.c). Returns 0 or VSL_CPU_FAULT.
+ */
 int vsl_interp_exec(struct vsl_cpu *cpu, struct vsl_dinsn *in);
 
 static inline uint64_t vsl_cpu_stack_mask(const struct vsl_cpu *cpu)

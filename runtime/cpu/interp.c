@@ -18,7 +18,8 @@
  *
  *	struct vsl_insn in;   // filled by the decoder (cpu.c)
  *	cpu->rip = in.rip + in.zi.length;
- *	if (vsl_interp_exec(cpu, &in) == VSL_CPU_FAULT) ... deliver
+ *	int r = in->fn ? in->fn(cpu, in) : 1;    // 1: not an integer insn
+ *	if (r == 1) r = vsl_interp_exec(cpu, in); // fpu code, #UD or unimplemented
  */
 #include <string.h>
 
@@ -119,6 +120,26 @@ void vsl_cpu_reg_write(struct vsl_cpu *cpu, ZydisRegister r, uint64_t v)
 	}
 }
 
+/* inline fast paths for the common 64/32-bit GPRs; the rest goes out of line */
+static inline uint64_t interp_rd(struct vsl_cpu *cpu, unsigned r)
+{
+	if (r - RG(RAX) <= 15u)
+		return cpu->gpr[r - RG(RAX)];
+	if (r - RG(EAX) <= 15u)
+		return (uint32_t)cpu->gpr[r - RG(EAX)];
+	return vsl_cpu_reg_read(cpu, (ZydisRegister)r);
+}
+
+static inline void interp_wr(struct vsl_cpu *cpu, unsigned r, uint64_t v)
+{
+	if (r - RG(RAX) <= 15u)
+		cpu->gpr[r - RG(RAX)] = v;
+	else if (r - RG(EAX) <= 15u)
+		cpu->gpr[r - RG(EAX)] = (uint32_t)v;
+	else
+		vsl_cpu_reg_write(cpu, (ZydisRegister)r, v);
+}
+
 /* ------------------------------------------------------------------ */
 /* operands */
 
@@ -147,9 +168,9 @@ static inline uint64_t interp_offset(struct vsl_cpu *cpu, const struct vsl_dinsn
 	else if (op->mem.base == RG(EIP))
 		a = (uint32_t)(a + in->rip + in->zi.length);
 	else if (op->mem.base != RG(NONE))
-		a += vsl_cpu_reg_read(cpu, op->mem.base);
+		a += interp_rd(cpu, op->mem.base);
 	if (op->mem.index != RG(NONE))
-		a += vsl_cpu_reg_read(cpu, op->mem.index) * op->mem.scale;
+		a += interp_rd(cpu, op->mem.index) * op->mem.scale;
 	if (in->zi.address_width == 32)
 		a &= 0xffffffffull;
 	else if (in->zi.address_width == 16)
@@ -175,9 +196,9 @@ uint64_t vsl_cpu_ea(struct vsl_cpu *cpu, const struct vsl_insn *in, const ZydisD
 	else if (op->mem.base == RG(EIP))
 		a = (uint32_t)(a + in->rip + in->zi.length);
 	else if (op->mem.base != RG(NONE))
-		a += vsl_cpu_reg_read(cpu, op->mem.base);
+		a += interp_rd(cpu, op->mem.base);
 	if (op->mem.index != RG(NONE))
-		a += vsl_cpu_reg_read(cpu, op->mem.index) * op->mem.scale;
+		a += interp_rd(cpu, op->mem.index) * op->mem.scale;
 	if (in->zi.address_width == 32)
 		a &= 0xffffffffull;
 	else if (in->zi.address_width == 16)
@@ -214,7 +235,7 @@ static inline void interp_loc_init(struct vsl_cpu *cpu, const struct vsl_dinsn *
 static inline int interp_loc_read(struct vsl_cpu *cpu, const struct interp_loc *l, uint64_t *v)
 {
 	if (!l->mem) {
-		*v = vsl_cpu_reg_read(cpu, l->reg);
+		*v = interp_rd(cpu, l->reg);
 		return 0;
 	}
 	*v = 0;
@@ -224,7 +245,7 @@ static inline int interp_loc_read(struct vsl_cpu *cpu, const struct interp_loc *
 static inline int interp_loc_write(struct vsl_cpu *cpu, const struct interp_loc *l, uint64_t v)
 {
 	if (!l->mem) {
-		vsl_cpu_reg_write(cpu, l->reg, v);
+		interp_wr(cpu, l->reg, v);
 		return 0;
 	}
 	return vsl_cpu_write_lin(cpu, l->lin, &v, l->bytes);
@@ -236,7 +257,7 @@ static inline int interp_src(struct vsl_cpu *cpu, const struct vsl_dinsn *in,
 {
 	switch (op->type) {
 	case ZYDIS_OPERAND_TYPE_REGISTER:
-		*v = vsl_cpu_reg_read(cpu, op->reg.value);
+		*v = interp_rd(cpu, op->reg.value);
 		return 0;
 	case ZYDIS_OPERAND_TYPE_IMMEDIATE:
 		/* already sign-extended by the decoder when the encoding says so;
@@ -402,7 +423,7 @@ static int x_mov(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	     (d->reg.value >= RG(DR0) && d->reg.value <= RG(DR7)))) {
 		if (cpu->cpl)
 			return interp_gp0(cpu);
-		v = vsl_cpu_reg_read(cpu, s->reg.value);
+		v = interp_rd(cpu, s->reg.value);
 		if (d->reg.value >= RG(DR0)) {
 			unsigned n = d->reg.value - RG(DR0);
 			if ((n == 4 || n == 5) && (cpu->cr4 & VSL_CR4_DE))
@@ -430,9 +451,9 @@ static int x_mov(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 			unsigned n = s->reg.value - RG(CR0);
 			if (n != 0 && n != 2 && n != 3 && n != 4 && n != 8)
 				return interp_ud(cpu);
-			v = vsl_cpu_reg_read(cpu, s->reg.value);
+			v = interp_rd(cpu, s->reg.value);
 		}
-		vsl_cpu_reg_write(cpu, d->reg.value, v);
+		interp_wr(cpu, d->reg.value, v);
 		return 0;
 	}
 	/* MOV Sreg, r/m16 */
@@ -451,7 +472,7 @@ static int x_mov(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	if (interp_src(cpu, in, s, &v))
 		return FAULT;
 	if (d->type == ZYDIS_OPERAND_TYPE_REGISTER) {
-		vsl_cpu_reg_write(cpu, d->reg.value, v);
+		interp_wr(cpu, d->reg.value, v);
 		return 0;
 	}
 	return vsl_cpu_write_lin(cpu, interp_ea(cpu, in, d), &v, d->size / 8);
@@ -463,7 +484,7 @@ static int x_movzx(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 
 	if (interp_src(cpu, in, &in->ops[1], &v))
 		return FAULT;
-	vsl_cpu_reg_write(cpu, in->ops[0].reg.value, v & interp_mask(in->ops[1].size));
+	interp_wr(cpu, in->ops[0].reg.value, v & interp_mask(in->ops[1].size));
 	return 0;
 }
 
@@ -474,7 +495,7 @@ static int x_movsx(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	if (interp_src(cpu, in, &in->ops[1], &v))
 		return FAULT;
 	v = interp_sext(v, in->ops[1].size) & interp_mask(in->ops[0].size);
-	vsl_cpu_reg_write(cpu, in->ops[0].reg.value, v);
+	interp_wr(cpu, in->ops[0].reg.value, v);
 	return 0;
 }
 
@@ -482,7 +503,7 @@ static int x_lea(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint64_t a = interp_offset(cpu, in, &in->ops[1]);
 
-	vsl_cpu_reg_write(cpu, in->ops[0].reg.value, a & interp_mask(in->ops[0].size));
+	interp_wr(cpu, in->ops[0].reg.value, a & interp_mask(in->ops[0].size));
 	return 0;
 }
 
@@ -509,7 +530,7 @@ static int x_xchg(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 static int x_bswap(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	ZydisRegister r = in->ops[0].reg.value;
-	uint64_t v = vsl_cpu_reg_read(cpu, r);
+	uint64_t v = interp_rd(cpu, r);
 
 	if (in->ops[0].size == 64)
 		v = __builtin_bswap64(v);
@@ -517,7 +538,7 @@ static int x_bswap(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 		v = __builtin_bswap32((uint32_t)v);
 	else
 		v = 0; /* 16-bit BSWAP: undefined; Intel cores clear the register */
-	vsl_cpu_reg_write(cpu, r, v);
+	interp_wr(cpu, r, v);
 	return 0;
 }
 
@@ -528,8 +549,8 @@ static int x_cmov(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	if (interp_src(cpu, in, &in->ops[1], &v))
 		return FAULT;
 	if (!interp_cond(cpu, in->zi.opcode & 0xf))
-		v = vsl_cpu_reg_read(cpu, in->ops[0].reg.value); /* 32-bit: still zero-extends */
-	vsl_cpu_reg_write(cpu, in->ops[0].reg.value, v);
+		v = interp_rd(cpu, in->ops[0].reg.value); /* 32-bit: still zero-extends */
+	interp_wr(cpu, in->ops[0].reg.value, v);
 	return 0;
 }
 
@@ -546,11 +567,11 @@ static int x_cbw(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	uint64_t a = cpu->gpr[VSL_RAX];
 
 	switch (in->zi.mnemonic) {
-	case MN(CBW): vsl_cpu_reg_write(cpu, RG(AX), interp_sext(a, 8)); break;
-	case MN(CWDE): vsl_cpu_reg_write(cpu, RG(EAX), interp_sext(a, 16)); break;
+	case MN(CBW): interp_wr(cpu, RG(AX), interp_sext(a, 8)); break;
+	case MN(CWDE): interp_wr(cpu, RG(EAX), interp_sext(a, 16)); break;
 	case MN(CDQE): cpu->gpr[VSL_RAX] = interp_sext(a, 32); break;
-	case MN(CWD): vsl_cpu_reg_write(cpu, RG(DX), (a & 0x8000) ? 0xffff : 0); break;
-	case MN(CDQ): vsl_cpu_reg_write(cpu, RG(EDX), (a & 0x80000000u) ? 0xffffffffu : 0); break;
+	case MN(CWD): interp_wr(cpu, RG(DX), (a & 0x8000) ? 0xffff : 0); break;
+	case MN(CDQ): interp_wr(cpu, RG(EDX), (a & 0x80000000u) ? 0xffffffffu : 0); break;
 	default: cpu->gpr[VSL_RDX] = (a >> 63) ? ~0ull : 0; break;
 	}
 	return 0;
@@ -598,7 +619,7 @@ static int x_pop(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 		return 0;
 	}
 	interp_sp_add(cpu, bytes);
-	vsl_cpu_reg_write(cpu, d->reg.value, v);
+	interp_wr(cpu, d->reg.value, v);
 	return 0;
 }
 
@@ -638,7 +659,7 @@ static int x_leave(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 		return FAULT;
 	}
 	interp_sp_add(cpu, bytes);
-	vsl_cpu_reg_write(cpu, bytes == 8 ? RG(RBP) : bytes == 4 ? RG(EBP) : RG(BP), v);
+	interp_wr(cpu, bytes == 8 ? RG(RBP) : bytes == 4 ? RG(EBP) : RG(BP), v);
 	return 0;
 }
 
@@ -662,7 +683,7 @@ static int x_enter(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	}
 	if (level && interp_push(cpu, frame, bytes))
 		goto fault;
-	vsl_cpu_reg_write(cpu, bytes == 8 ? RG(RBP) : bytes == 4 ? RG(EBP) : RG(BP), frame);
+	interp_wr(cpu, bytes == 8 ? RG(RBP) : bytes == 4 ? RG(EBP) : RG(BP), frame);
 	cpu->gpr[VSL_RSP] = (cpu->gpr[VSL_RSP] & ~mask) | ((cpu->gpr[VSL_RSP] - size) & mask);
 	return 0;
 fault:
@@ -682,7 +703,7 @@ static int x_xlat(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 
 	if (vsl_cpu_read_lin(cpu, lin, &v, 1))
 		return FAULT;
-	vsl_cpu_reg_write(cpu, RG(AL), v);
+	interp_wr(cpu, RG(AL), v);
 	return 0;
 }
 
@@ -805,15 +826,15 @@ static int x_xadd(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	interp_loc_init(cpu, in, &in->ops[0], &l);
 	if (interp_loc_read(cpu, &l, &a))
 		return FAULT;
-	b = vsl_cpu_reg_read(cpu, in->ops[1].reg.value) & m;
+	b = interp_rd(cpu, in->ops[1].reg.value) & m;
 	a &= m;
 	r = (a + b) & m;
 	if (interp_loc_write(cpu, &l, r))
 		return FAULT;
 	if (l.mem || l.reg != in->ops[1].reg.value)
-		vsl_cpu_reg_write(cpu, in->ops[1].reg.value, a);
+		interp_wr(cpu, in->ops[1].reg.value, a);
 	else
-		vsl_cpu_reg_write(cpu, l.reg, r);
+		interp_wr(cpu, l.reg, r);
 	interp_set_arith(cpu, interp_flags_add(a, b, r, bits));
 	return 0;
 }
@@ -829,8 +850,8 @@ static int x_cmpxchg(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	if (interp_loc_read(cpu, &l, &d))
 		return FAULT;
 	d &= m;
-	acc = vsl_cpu_reg_read(cpu, accr) & m;
-	src = vsl_cpu_reg_read(cpu, in->ops[1].reg.value) & m;
+	acc = interp_rd(cpu, accr) & m;
+	src = interp_rd(cpu, in->ops[1].reg.value) & m;
 	r = (acc - d) & m;
 	if (acc == d) {
 		if (interp_loc_write(cpu, &l, src))
@@ -839,7 +860,7 @@ static int x_cmpxchg(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 		/* the destination is always written (locked read-modify-write cycle) */
 		if (l.mem && interp_loc_write(cpu, &l, d))
 			return FAULT;
-		vsl_cpu_reg_write(cpu, accr, d);
+		interp_wr(cpu, accr, d);
 	}
 	interp_set_arith(cpu, interp_flags_sub(acc, d, r, bits));
 	return 0;
@@ -976,7 +997,7 @@ static int x_shd(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	interp_loc_init(cpu, in, &in->ops[0], &l);
 	if (interp_loc_read(cpu, &l, &a))
 		return FAULT;
-	b = vsl_cpu_reg_read(cpu, in->ops[1].reg.value);
+	b = interp_rd(cpu, in->ops[1].reg.value);
 	if (interp_src(cpu, in, &in->ops[2], &cnt))
 		return FAULT;
 	a &= m;
@@ -1024,14 +1045,14 @@ static int x_muldiv(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 				return FAULT;
 			b = in->ops[2].imm.value.u;
 		} else {
-			a = vsl_cpu_reg_read(cpu, in->ops[0].reg.value);
+			a = interp_rd(cpu, in->ops[0].reg.value);
 			if (interp_src(cpu, in, &in->ops[1], &b))
 				return FAULT;
 		}
 		__int128 p = (__int128)(int64_t)interp_sext(a & m, bits) * (int64_t)interp_sext(b & m, bits);
 		uint64_t r = (uint64_t)p & m;
 		bool ovf = (__int128)(int64_t)interp_sext(r, bits) != p;
-		vsl_cpu_reg_write(cpu, in->ops[0].reg.value, r);
+		interp_wr(cpu, in->ops[0].reg.value, r);
 		interp_set_arith(cpu, (interp_szp(r, bits) & ~(uint64_t)VSL_FL_ZF & ~(uint64_t)VSL_FL_PF) |
 				 (interp_szp(r, bits) & VSL_FL_PF) | (ovf ? VSL_FL_CF | VSL_FL_OF : 0) |
 				 (cpu->rflags & VSL_FL_ZF));
@@ -1105,12 +1126,12 @@ static int x_muldiv(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	}
 	}
 	if (bits == 8) {
-		vsl_cpu_reg_write(cpu, RG(AX), (rhi << 8) | rlo);
+		interp_wr(cpu, RG(AX), (rhi << 8) | rlo);
 	} else {
 		ZydisRegister a = bits == 64 ? RG(RAX) : bits == 32 ? RG(EAX) : RG(AX);
 		ZydisRegister d = bits == 64 ? RG(RDX) : bits == 32 ? RG(EDX) : RG(DX);
-		vsl_cpu_reg_write(cpu, a, rlo);
-		vsl_cpu_reg_write(cpu, d, rhi);
+		interp_wr(cpu, a, rlo);
+		interp_wr(cpu, d, rhi);
 	}
 	interp_set_arith(cpu, f);
 	return 0;
@@ -1171,9 +1192,9 @@ static int x_bsf(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	}
 	cpu->rflags &= ~(uint64_t)VSL_FL_ZF;
 	if (in->zi.mnemonic == MN(BSF))
-		vsl_cpu_reg_write(cpu, in->ops[0].reg.value, (uint64_t)__builtin_ctzll(v));
+		interp_wr(cpu, in->ops[0].reg.value, (uint64_t)__builtin_ctzll(v));
 	else
-		vsl_cpu_reg_write(cpu, in->ops[0].reg.value, 63 - (uint64_t)__builtin_clzll(v));
+		interp_wr(cpu, in->ops[0].reg.value, 63 - (uint64_t)__builtin_clzll(v));
 	return 0;
 }
 
@@ -1184,7 +1205,7 @@ static int x_popcnt(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	if (interp_src(cpu, in, &in->ops[1], &v))
 		return FAULT;
 	v &= interp_mask(in->ops[0].size);
-	vsl_cpu_reg_write(cpu, in->ops[0].reg.value, (uint64_t)__builtin_popcountll(v));
+	interp_wr(cpu, in->ops[0].reg.value, (uint64_t)__builtin_popcountll(v));
 	interp_set_arith(cpu, v ? 0 : VSL_FL_ZF);
 	return 0;
 }
@@ -1279,7 +1300,7 @@ static int x_loop(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	uint64_t c = (cpu->gpr[VSL_RCX] - 1) & m;
 	bool take;
 
-	vsl_cpu_reg_write(cpu, aw == 64 ? RG(RCX) : aw == 32 ? RG(ECX) : RG(CX), c);
+	interp_wr(cpu, aw == 64 ? RG(RCX) : aw == 32 ? RG(ECX) : RG(CX), c);
 	switch (in->zi.mnemonic) {
 	case MN(LOOPE): take = c && (cpu->rflags & VSL_FL_ZF); break;
 	case MN(LOOPNE): take = c && !(cpu->rflags & VSL_FL_ZF); break;
@@ -1386,27 +1407,27 @@ static int x_string(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 			if (vsl_cpu_read_lin(cpu, (src_base + si) & lm, &a, sz) ||
 			    vsl_cpu_write_lin(cpu, (dst_base + di) & lm, &a, sz))
 				return FAULT;
-			vsl_cpu_reg_write(cpu, rsi, si + step);
-			vsl_cpu_reg_write(cpu, rdi, di + step);
+			interp_wr(cpu, rsi, si + step);
+			interp_wr(cpu, rdi, di + step);
 			break;
 		case 1:
 			a = cpu->gpr[VSL_RAX];
 			if (vsl_cpu_write_lin(cpu, (dst_base + di) & lm, &a, sz))
 				return FAULT;
-			vsl_cpu_reg_write(cpu, rdi, di + step);
+			interp_wr(cpu, rdi, di + step);
 			break;
 		case 2:
 			if (vsl_cpu_read_lin(cpu, (src_base + si) & lm, &a, sz))
 				return FAULT;
-			vsl_cpu_reg_write(cpu, acc, a);
-			vsl_cpu_reg_write(cpu, rsi, si + step);
+			interp_wr(cpu, acc, a);
+			interp_wr(cpu, rsi, si + step);
 			break;
 		case 3:
 			if (vsl_cpu_read_lin(cpu, (dst_base + di) & lm, &b, sz))
 				return FAULT;
 			a = cpu->gpr[VSL_RAX] & interp_mask(sz * 8);
 			interp_set_arith(cpu, interp_flags_sub(a, b, (a - b) & interp_mask(sz * 8), sz * 8));
-			vsl_cpu_reg_write(cpu, rdi, di + step);
+			interp_wr(cpu, rdi, di + step);
 			stop = true;
 			break;
 		case 4:
@@ -1414,8 +1435,8 @@ static int x_string(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 			    vsl_cpu_read_lin(cpu, (dst_base + di) & lm, &b, sz))
 				return FAULT;
 			interp_set_arith(cpu, interp_flags_sub(a, b, (a - b) & interp_mask(sz * 8), sz * 8));
-			vsl_cpu_reg_write(cpu, rsi, si + step);
-			vsl_cpu_reg_write(cpu, rdi, di + step);
+			interp_wr(cpu, rsi, si + step);
+			interp_wr(cpu, rdi, di + step);
 			stop = true;
 			break;
 		case 5: {
@@ -1429,7 +1450,7 @@ static int x_string(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 				a = ~0ull;
 			if (vsl_cpu_write_lin(cpu, (dst_base + di) & lm, &a, sz))
 				return FAULT;
-			vsl_cpu_reg_write(cpu, rdi, di + step);
+			interp_wr(cpu, rdi, di + step);
 			break;
 		}
 		default: {
@@ -1439,13 +1460,13 @@ static int x_string(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 				return FAULT;
 			if (cpu->env.io)
 				vsl_bus_write(cpu->env.io, port, lg, a & interp_mask(sz * 8));
-			vsl_cpu_reg_write(cpu, rsi, si + step);
+			interp_wr(cpu, rsi, si + step);
 			break;
 		}
 		}
 		if (!rep)
 			break;
-		vsl_cpu_reg_write(cpu, rcx, (cpu->gpr[VSL_RCX] - 1) & am);
+		interp_wr(cpu, rcx, (cpu->gpr[VSL_RCX] - 1) & am);
 		if (stop) {
 			bool zf = cpu->rflags & VSL_FL_ZF;
 			if (repne ? zf : !zf)
@@ -1492,7 +1513,7 @@ static int x_flagop(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	}
 	default: { /* LAHF */
 		uint64_t ah = (cpu->rflags & (VSL_FL_SF | VSL_FL_ZF | VSL_FL_AF | VSL_FL_PF | VSL_FL_CF)) | 2;
-		vsl_cpu_reg_write(cpu, RG(AH), ah);
+		interp_wr(cpu, RG(AH), ah);
 		break;
 	}
 	}
@@ -1517,9 +1538,9 @@ static int x_inout(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	if (is_in) {
 		if (!cpu->env.io || !vsl_bus_read(cpu->env.io, port, lg, &v))
 			v = ~0ull;
-		vsl_cpu_reg_write(cpu, data->reg.value, v & interp_mask(sz * 8));
+		interp_wr(cpu, data->reg.value, v & interp_mask(sz * 8));
 	} else {
-		v = vsl_cpu_reg_read(cpu, data->reg.value);
+		v = interp_rd(cpu, data->reg.value);
 		if (cpu->env.io)
 			vsl_bus_write(cpu->env.io, port, lg, v & interp_mask(sz * 8));
 	}
@@ -1758,9 +1779,9 @@ static int x_lar(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 				ok = priv && (mn == MN(LSL) ? lsl_ok : (mn == MN(LAR) && (lsl_ok || t == 0xc)));
 			}
 			if (ok && mn == MN(LSL))
-				vsl_cpu_reg_write(cpu, in->ops[0].reg.value, s.limit);
+				interp_wr(cpu, in->ops[0].reg.value, s.limit);
 			else if (ok && mn == MN(LAR))
-				vsl_cpu_reg_write(cpu, in->ops[0].reg.value,
+				interp_wr(cpu, in->ops[0].reg.value,
 						  desc >> 32 & 0x00f0ff00ull & interp_mask(in->ops[0].size));
 		}
 	}
@@ -1838,7 +1859,7 @@ static int x_lseg(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 		return FAULT;
 	if (vsl_cpu_load_seg(cpu, seg, sel))
 		return FAULT;
-	vsl_cpu_reg_write(cpu, in->ops[0].reg.value, off);
+	interp_wr(cpu, in->ops[0].reg.value, off);
 	return 0;
 }
 
@@ -1996,11 +2017,7 @@ int vsl_interp_exec(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	int r;
 
-	if (in->fn) {
-		r = in->fn(cpu, in);
-		if (r != 1)
-			return r;
-	}
+	/* the run loop calls in->fn directly and comes here when it returns 1 */
 	in->full->rip = in->rip;
 	r = vsl_fpu_exec(cpu, in->full);
 	if (r != VSL_FPU_NOT_MINE)
