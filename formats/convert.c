@@ -13,9 +13,11 @@
  * Aligned windows keep every write aligned to 64 KiB (so whole clusters
  * reach qcow2 and whole grains reach VMDK) and strictly increasing.
  *
- * The read buffer is reused; the output format copies what it keeps (qcow2
- * -c hands clusters to its compression workpool and returns at once, so
- * reading the next chunk overlaps with the compression of this one).
+ * vsl_convert opens the source with its own vsl_ctx so that a helper thread
+ * (a one-worker vsl_workpool) can read windows ahead while this thread
+ * writes the previous ones: on two cores the two page-cache copies overlap.
+ * The output format copies what it keeps (qcow2 -c hands clusters to its
+ * own compression workpool and returns at once).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,85 +27,195 @@
 #include <unistd.h>
 
 #include "vessel/convert.h"
+#include "vessel/workpool.h"
 
 #define CONVERT_CHUNK (4u << 20)
 #define CONVERT_ZERO_BLOCK (64u << 10)
+#define CONVERT_DEPTH 4
+
+/* One window of the source: [off, end) with data (if any) read from start. */
+struct convert_win {
+	uint64_t off, end, start;
+	bool has_data;
+	uint8_t *buf;                /* CONVERT_CHUNK bytes */
+	struct convert_win *next;    /* free list */
+};
+
+struct convert_state {
+	struct vsl_image *src, *dst;
+	const struct vsl_progress *progress;
+	struct vsl_convert_stats st;
+	struct convert_win *free_wins;
+};
+
+/* Find the window's first data and read from its block to the window's end. */
+static int convert_read(struct vsl_image *src, struct convert_win *w)
+{
+	uint64_t p = w->off, n;
+	int flags, r;
+
+	w->has_data = false;
+	while (p < w->end) {
+		r = vsl_image_block_status(src, p, src->size - p, &n, &flags);
+		if (r < 0)
+			return r;
+		if ((flags & VSL_BLOCK_DATA) && !(flags & VSL_BLOCK_ZERO))
+			break;
+		p += n;
+	}
+	if (p >= w->end)
+		return 0;
+	w->has_data = true;
+	w->start = VSL_MAX(w->off, p - p % CONVERT_ZERO_BLOCK);
+	return vsl_image_read(src, w->start, w->buf, (size_t)(w->end - w->start));
+}
+
+/* Write the non-zero 64 KiB-aligned runs of a window that was read. */
+static int convert_write(struct convert_state *cs, struct convert_win *w)
+{
+	size_t len = (size_t)(w->end - w->start), pos = 0;
+	int r = 0;
+
+	cs->st.bytes_skipped += w->start - w->off;
+	cs->st.bytes_read += len;
+	while (pos < len && r == 0) {
+		size_t start = pos;
+		bool zero = false;
+
+		while (pos < len) {
+			uint64_t a = w->start + pos;
+			size_t blk = (size_t)VSL_MIN(CONVERT_ZERO_BLOCK - a % CONVERT_ZERO_BLOCK,
+						     len - pos);
+			bool z = vsl_buf_is_zero(w->buf + pos, blk);
+			if (pos == start)
+				zero = z;
+			else if (z != zero)
+				break;
+			pos += blk;
+		}
+		if (!zero) {
+			r = vsl_image_write(cs->dst, w->start + start, w->buf + start, pos - start);
+			cs->st.bytes_written += pos - start;
+		}
+	}
+	return r;
+}
+
+static int convert_retire_win(struct convert_state *cs, struct convert_win *w)
+{
+	int r = 0;
+
+	if (w->has_data)
+		r = convert_write(cs, w);
+	else
+		cs->st.bytes_skipped += w->end - w->off;
+	vsl_progress_report(cs->progress, "convert", w->end, cs->src->size);
+	return r;
+}
+
+/* Workpool callbacks: one worker reads windows in order, the caller writes them. */
+static int convert_work(void *opaque, void *job)
+{
+	struct convert_state *cs = opaque;
+
+	return convert_read(cs->src, job);
+}
+
+static int convert_retire(void *opaque, void *job, int status)
+{
+	struct convert_state *cs = opaque;
+	struct convert_win *w = job;
+	int r = status;
+
+	if (r == VSL_ECANCELED) {
+		r = 0; /* an earlier window failed; that error is already recorded */
+	} else if (r < 0) {
+		/* the reader's message lives in the source's context: bring it over */
+		vsl_set_error(cs->dst->ctx, 0, r, "%s", vsl_ctx_error(cs->src->ctx));
+	} else {
+		r = convert_retire_win(cs, w);
+	}
+	w->next = cs->free_wins;
+	cs->free_wins = w;
+	return r;
+}
+
+static struct convert_win *convert_win_get(struct convert_state *cs)
+{
+	struct convert_win *w = cs->free_wins;
+
+	if (w) {
+		cs->free_wins = w->next;
+		return w;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w && posix_memalign((void **)&w->buf, 4096, CONVERT_CHUNK)) {
+		free(w);
+		w = NULL;
+	}
+	return w;
+}
+
+static void convert_wins_free(struct convert_state *cs)
+{
+	while (cs->free_wins) {
+		struct convert_win *w = cs->free_wins;
+		cs->free_wins = w->next;
+		free(w->buf);
+		free(w);
+	}
+}
 
 int vsl_convert_copy(struct vsl_image *src, struct vsl_image *dst,
 		     const struct vsl_progress *progress, struct vsl_convert_stats *stats)
 {
-	struct vsl_convert_stats st = { 0 };
-	uint64_t size = src->size, off = 0;
-	uint8_t *buf;
+	struct convert_state cs = { .src = src, .dst = dst, .progress = progress };
+	struct vsl_workpool *wp = NULL;
+	uint64_t size = src->size, off;
 	int r = 0;
 
 	if (dst->size < size)
-		return vsl_set_error(src->ctx, 0, VSL_ERANGE, "output is smaller (%llu bytes) "
+		return vsl_set_error(dst->ctx, 0, VSL_ERANGE, "output is smaller (%llu bytes) "
 				     "than the input (%llu bytes)",
 				     (unsigned long long)dst->size, (unsigned long long)size);
-	if (posix_memalign((void **)&buf, 4096, CONVERT_CHUNK))
-		return vsl_set_error(src->ctx, 0, VSL_ENOMEM, "out of memory");
 	vsl_progress_report(progress, "convert", 0, size);
-	while (off < size && r == 0) {
-		uint64_t win_end = VSL_MIN(off - off % CONVERT_CHUNK + CONVERT_CHUNK, size);
-		uint64_t p = off, n;
-		size_t len, pos;
-		int flags = 0;
+	/*
+	 * With separate contexts the source is read on a helper thread, one
+	 * window ahead of the writes (reading and writing overlap on two
+	 * cores); each image is only ever used by one thread.
+	 */
+	if (src->ctx != dst->ctx)
+		wp = vsl_workpool_new(dst->ctx, 1, CONVERT_DEPTH, convert_work, convert_retire, &cs);
+	for (off = 0; off < size && r == 0; off = VSL_MIN(off - off % CONVERT_CHUNK + CONVERT_CHUNK, size)) {
+		struct convert_win *w = convert_win_get(&cs);
 
-		/* find the first data in this window; jump over long zero runs */
-		while (p < win_end) {
-			r = vsl_image_block_status(src, p, size - p, &n, &flags);
-			if (r < 0)
-				break;
-			if ((flags & VSL_BLOCK_DATA) && !(flags & VSL_BLOCK_ZERO))
-				break;
-			p += n;
-		}
-		if (r < 0)
+		if (!w) {
+			r = vsl_set_error(dst->ctx, 0, VSL_ENOMEM, "out of memory");
 			break;
-		if (p >= win_end) {
-			uint64_t next = p >= size ? size : p - p % CONVERT_ZERO_BLOCK;
-			st.bytes_skipped += next - off;
-			off = VSL_MAX(next, win_end);
-			vsl_progress_report(progress, "convert", off, size);
+		}
+		w->off = off;
+		w->end = VSL_MIN(off - off % CONVERT_CHUNK + CONVERT_CHUNK, size);
+		if (wp) {
+			r = vsl_workpool_submit(wp, w);
 			continue;
 		}
-		/* read from the data's block to the end of the window; holes read as zeroes */
-		st.bytes_skipped += p - p % CONVERT_ZERO_BLOCK - off;
-		off = VSL_MAX(off, p - p % CONVERT_ZERO_BLOCK);
-		len = (size_t)(win_end - off);
-		r = vsl_image_read(src, off, buf, len);
-		if (r < 0)
-			break;
-		st.bytes_read += len;
-		for (pos = 0; pos < len && r == 0;) {
-			size_t start = pos;
-			bool zero = false;
-
-			while (pos < len) {
-				uint64_t a = off + pos;
-				size_t blk = (size_t)VSL_MIN(CONVERT_ZERO_BLOCK - a % CONVERT_ZERO_BLOCK,
-							     len - pos);
-				bool z = vsl_buf_is_zero(buf + pos, blk);
-				if (pos == start)
-					zero = z;
-				else if (z != zero)
-					break;
-				pos += blk;
-			}
-			if (!zero) {
-				r = vsl_image_write(dst, off + start, buf + start, pos - start);
-				st.bytes_written += pos - start;
-			}
-		}
-		off = win_end;
-		vsl_progress_report(progress, "convert", off, size);
+		r = convert_read(src, w);
+		if (r == 0)
+			r = convert_retire_win(&cs, w);
+		w->next = cs.free_wins;
+		cs.free_wins = w;
 	}
-	free(buf);
+	if (wp) {
+		int r2 = vsl_workpool_drain(wp);
+		if (r == 0)
+			r = r2;
+		vsl_workpool_free(wp);
+	}
+	convert_wins_free(&cs);
 	if (r == 0)
 		r = vsl_image_flush(dst);
 	if (stats)
-		*stats = st;
+		*stats = cs.st;
 	return r;
 }
 
@@ -125,6 +237,7 @@ int vsl_convert(struct vsl_ctx *ctx, const char *in, const char *out,
 {
 	struct vsl_image_opts io = { .compress = o->compress, .kv = o->kv, .threads = o->threads };
 	struct vsl_image *src = NULL, *dst = NULL;
+	struct vsl_ctx *sctx;  /* the source's own: it is read on a helper thread */
 	char *tmp = NULL;
 	const char *target = out;
 	int r, fd;
@@ -133,9 +246,15 @@ int vsl_convert(struct vsl_ctx *ctx, const char *in, const char *out,
 		return vsl_set_error(ctx, 0, VSL_EINVAL, "no output format");
 	if (!vsl_format_find(o->out_fmt))
 		return vsl_set_error(ctx, 0, VSL_ENOTSUP, "unknown output format '%s'", o->out_fmt);
-	r = vsl_image_open(ctx, in, o->in_fmt, VSL_IMAGE_RDONLY, &src);
-	if (r < 0)
+	sctx = vsl_ctx_new();
+	if (!sctx)
+		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	r = vsl_image_open(sctx, in, o->in_fmt, VSL_IMAGE_RDONLY, &src);
+	if (r < 0) {
+		vsl_set_error(ctx, 0, r, "%s", vsl_ctx_error(sctx));
+		vsl_ctx_free(sctx);
 		return r;
+	}
 	if (!convert_multi_file(o)) {
 		tmp = vsl_strdup_printf("%s.tmp-XXXXXX", out);
 		if (!tmp) {
@@ -179,6 +298,7 @@ int vsl_convert(struct vsl_ctx *ctx, const char *in, const char *out,
 	}
 out_close:
 	vsl_image_close(src);
+	vsl_ctx_free(sctx);
 	free(tmp);
 	return r;
 }

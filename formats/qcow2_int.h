@@ -118,6 +118,7 @@ struct qcow2 {
 
 	/* compressed writing */
 	bool compress;
+	unsigned clevel;           /* libdeflate level for -c (vessel's compression_level) */
 	unsigned threads;
 	struct vsl_workpool *wp;
 	uint64_t pend_vc;          /* cluster being gathered from partial writes; UINT64_MAX = none */
