@@ -954,6 +954,8 @@ START_TEST(host_differential)
 				what = "fcw/fsw";
 			else if (eimg[4] != ns.img[4])
 				what = "ftw";
+			else if ((ns.img[2] & 0x80) && memcmp(eimg + 6, ns.img + 6, 2))
+				what = "fop";   /* stored while an exception is pending */
 			else if (memcmp(eimg + 24, ns.img + 24, 4))
 				what = "mxcsr";
 			else if (memcmp(eimg + 32, ns.img + 32, 128))
