@@ -60,9 +60,13 @@ struct vsl_fpu_state {
 /* vsl_fpu_exec's answer for a mnemonic this module does not implement */
 #define VSL_FPU_NOT_MINE 1
 
-/* MXCSR bits this CPU accepts (what FXSAVE reports as MXCSR_MASK). Bit 17
- * is AMD's misaligned-SSE mode (MM), which this host has and we implement. */
-#define VSL_FPU_MXCSR_MASK 0x0002ffffu
+/*
+ * MXCSR bits the guest may set: the host's own MXCSR_MASK (probed once with
+ * FXSAVE), since guest MXCSR values are loaded into the host. On this AMD
+ * host it is 0x2FFFF: bit 17 is AMD's misaligned-SSE mode (MM), which the
+ * alignment checks honour.
+ */
+uint32_t vsl_fpu_mxcsr_mask(void);
 #define VSL_FPU_MXCSR_MM 0x00020000u
 
 /* Power-on / INIT state: FCW 0x037F, FSW 0, all tags empty, MXCSR 0x1F80. */
@@ -85,7 +89,7 @@ int vsl_fpu_exec(struct vsl_cpu *cpu, const struct vsl_insn *in);
 void vsl_fpu_save_image(const struct vsl_fpu_state *f, uint8_t img[512], bool rexw, int nxmm);
 /*
  * Load f from a FXSAVE image as FXRSTOR does. Returns 0, or -1 when the
- * MXCSR field has bits outside VSL_FPU_MXCSR_MASK (FXRSTOR raises #GP then)
+ * MXCSR field has bits outside vsl_fpu_mxcsr_mask() (FXRSTOR raises #GP then)
  * and f is unchanged.
  */
 int vsl_fpu_load_image(struct vsl_fpu_state *f, const uint8_t img[512], bool rexw, int nxmm);
@@ -99,6 +103,9 @@ int vsl_fpu_load_image(struct vsl_fpu_state *f, const uint8_t img[512], bool rex
  * MONITOR/MWAIT (ECX bit 3) are not part of it.
  */
 bool vsl_fpu_isa_supported(int isa_ext, int mnemonic);
+/* Host CPUID.1 feature bits (ECX in the high half, EDX in the low), probed once:
+ * the extensions above are offered only where the host has them. */
+uint64_t vsl_fpu_host_features(void);
 
 /* --- shared between sse.c and x87.c only --- */
 

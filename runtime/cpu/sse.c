@@ -266,6 +266,9 @@ int vsl_sse_run(struct vsl_cpu *cpu, struct vsl_sse_host *h, const void *stub)
 
 	if (!(mx & SSE_MX_UM))
 		tiny = *h;
+	/* masked with the host's MXCSR_MASK: a value set through the public
+	 * API or a snapshot from another host must not fault here */
+	mx &= vsl_fpu_mxcsr_mask();
 	h->mxcsr = (mx | SSE_MX_MASKS) & ~SSE_MX_FLAGS;
 	vsl_sse_host_run(h, stub);
 	got = h->mxcsr & SSE_MX_FLAGS;
@@ -910,7 +913,7 @@ static int sse_exec_ldmxcsr(struct vsl_cpu *cpu, const struct vsl_insn *in, bool
 		return vsl_cpu_write_lin(cpu, lin, &cpu->fpu.mxcsr, 4);
 	if ((r = vsl_cpu_read_lin(cpu, lin, &v, 4)))
 		return r;
-	if (v & ~VSL_FPU_MXCSR_MASK)
+	if (v & ~vsl_fpu_mxcsr_mask())
 		return vsl_cpu_raise(cpu, VSL_EXC_GP, true, 0);
 	cpu->fpu.mxcsr = v;
 	return 0;
@@ -1008,7 +1011,7 @@ void vsl_fpu_save_image(const struct vsl_fpu_state *f, uint8_t img[512], bool re
 		}
 	}
 	sse_put32(img + 24, f->mxcsr);
-	sse_put32(img + 28, VSL_FPU_MXCSR_MASK);
+	sse_put32(img + 28, vsl_fpu_mxcsr_mask());
 	for (unsigned i = 0; i < 8; i++)
 		memcpy(img + 32 + 16 * i, f->st[(top + i) & 7], 10);
 	memcpy(img + 160, f->xmm, 16 * (size_t)nxmm);
@@ -1019,7 +1022,7 @@ int vsl_fpu_load_image(struct vsl_fpu_state *f, const uint8_t img[512], bool rex
 	uint32_t mx = sse_get32(img + 24);
 	unsigned top;
 
-	if (mx & ~VSL_FPU_MXCSR_MASK)
+	if (mx & ~vsl_fpu_mxcsr_mask())
 		return -1;
 	f->mxcsr = mx;
 	/* as the host does: reserved FCW bits read back fixed, ES and B follow
@@ -1057,10 +1060,13 @@ bool vsl_fpu_isa_supported(int isa_ext, int mnemonic)
 	case ZYDIS_ISA_EXT_SSE:
 	case ZYDIS_ISA_EXT_SSE2:
 		return true;
-	case ZYDIS_ISA_EXT_SSE3:
+	case ZYDIS_ISA_EXT_SSE3:   /* FISTTP is SSE3 too */
+		return vsl_fpu_host_features() & (1ull << 32);
 	case ZYDIS_ISA_EXT_SSSE3:
-	case ZYDIS_ISA_EXT_SSE4:   /* SSE4.1, SSE4.2 (POPCNT is the core's) */
-		return mnemonic != ZYDIS_MNEMONIC_POPCNT;
+		return vsl_fpu_host_features() & (1ull << (32 + 9));
+	case ZYDIS_ISA_EXT_SSE4:   /* SSE4.1 and SSE4.2; POPCNT is the core's */
+		return mnemonic != ZYDIS_MNEMONIC_POPCNT &&
+		       (vsl_fpu_host_features() & (3ull << (32 + 19))) == (3ull << (32 + 19));
 	default:
 		return false;
 	}

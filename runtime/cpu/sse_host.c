@@ -23,6 +23,7 @@
  *	memcpy(h.d, dst, 16); memcpy(h.s, src, 16);
  *	vsl_sse_host_run(&h, stub_addps);
  */
+#include <cpuid.h>
 #include <string.h>
 
 #include "runtime/cpu/fpu.h"
@@ -44,6 +45,36 @@ __asm__(".pushsection .text\n"
 	".popsection\n");
 
 extern const unsigned char vsl_x87_stub_table[] __attribute__((visibility("hidden")));
+
+uint32_t vsl_fpu_mxcsr_mask(void)
+{
+	static uint32_t mask;   /* racing first calls store the same value */
+
+	if (!mask) {
+		uint8_t img[512] __attribute__((aligned(16)));
+		uint32_t m;
+
+		memset(img, 0, sizeof(img));
+		__asm__ volatile("fxsave64 %0" : "=m" (img));
+		memcpy(&m, img + 28, 4);
+		mask = m ? m : 0xffbf;   /* 0 means the original default (SDM) */
+	}
+	return mask;
+}
+
+uint64_t vsl_fpu_host_features(void)
+{
+	static uint64_t features;
+
+	if (!features) {
+		unsigned a, b, c, d;
+
+		if (!__get_cpuid(1, &a, &b, &c, &d))
+			c = d = 0;
+		features = (uint64_t)c << 32 | d | 1ull << 63;   /* bit 63: probed */
+	}
+	return features;
+}
 
 const void *vsl_x87_stub(unsigned op, unsigned modrm)
 {

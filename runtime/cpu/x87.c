@@ -119,13 +119,15 @@ void vsl_x87_mmx_write(struct vsl_fpu_state *f, int r, uint64_t v)
 static void x87_to_image(const struct vsl_fpu_state *f, uint8_t img[512])
 {
 	unsigned top = x87_top(f);
+	uint32_t mx;
 
 	memset(img, 0, 160);
 	memcpy(img, &f->fcw, 2);
 	memcpy(img + 2, &f->fsw, 2);
 	img[4] = x87_abridged(f);
-	/* MXCSR: the guest's is always valid on this host (same mask) */
-	memcpy(img + 24, &f->mxcsr, 4);
+	/* MXCSR: FXRSTOR would fault on bits the host does not have */
+	mx = f->mxcsr & vsl_fpu_mxcsr_mask();
+	memcpy(img + 24, &mx, 4);
 	for (unsigned i = 0; i < 8; i++)
 		memcpy(img + 32 + 16 * i, f->st[(top + i) & 7], 10);
 }

@@ -556,7 +556,7 @@ START_TEST(fxsave_layout)
 	memcpy(&q, img + 8, 8);
 	ck_assert_uint_eq(q, 0);                             /* no pointers without ES */
 	ck_assert_uint_eq(*(uint32_t *)(img + 24), 0x7fa1);
-	ck_assert_uint_eq(*(uint32_t *)(img + 28), VSL_FPU_MXCSR_MASK);
+	ck_assert_uint_eq(*(uint32_t *)(img + 28), vsl_fpu_mxcsr_mask());
 	ck_assert_int_eq(memcmp(img + 32, cpu->fpu.st[6], 10), 0); /* ST0 first */
 	ck_assert_int_eq(memcmp(img + 48, cpu->fpu.st[7], 10), 0);
 	for (int i = 10; i < 16; i++)
