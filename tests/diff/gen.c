@@ -1062,13 +1062,12 @@ static int gen_flags(struct gen *g)
 			return -1;
 		g->depth += 8;
 		return 0;
-	case 6: { /* popfq of a chosen image: arithmetic flags, DF, AC, ID */
+	case 6: { /* popfq of a chosen image: arithmetic flags, DF, ID */
 		/*
-		 * AC only at CPL 0: under PVM the live AC after an exception
-		 * taken from CPL 3 reads back clear (host artefact).
+		 * No AC: under PVM the live AC after an exception reads back
+		 * clear (exception delivery does not clear AC on hardware).
 		 */
-		uint64_t ac = g->t->cpl == 3 ? 0 : 0x40000;
-		uint64_t f = 0x2 | (gen_u64(g) & (DIFF_ARITH | DIFF_DF | ac | 0x200000));
+		uint64_t f = 0x2 | (gen_u64(g) & (DIFF_ARITH | DIFF_DF | 0x200000));
 		ZydisEncoderRequest r;
 
 		gen_req(&r, ZYDIS_MNEMONIC_PUSH, 1);
@@ -1175,7 +1174,14 @@ static int gen_branch(struct gen *g)
 			memcpy(code + p, &span, 4);
 		}
 	}
+	/*
+	 * At the target, a flag is undefined if it is on either path; the
+	 * last instruction before the target carries the merged set too (the
+	 * comparator looks it up when a fault happens at the target).
+	 */
 	g->undef |= undef0;
+	if (g->n)
+		g->insn[g->n - 1].undef_after |= undef0;
 	return 0;
 }
 
@@ -1382,8 +1388,11 @@ static int gen_sse_mem(struct gen *g, unsigned size, bool align, ZydisEncoderOpe
 {
 	uint32_t o = gen_offset(g, size < 16 ? 16 : size, align ? 16 : 1);
 
-	if (align && g->cls != DIFF_C_FAULT && gen_chance(g, 2))
-		o += 1 + gen_below(g, 15); /* misaligned: #GP(0) */
+	/*
+	 * No misaligned operands (#GP(0) on hardware): under PVM a #GP raised
+	 * at CPL 3 goes through KVM's instruction emulator, which does not
+	 * know most SSE instructions and reflects #UD instead.
+	 */
 	if (o + size > DIFF_DATA_SIZE)
 		o = DIFF_DATA_SIZE - 16;
 	return gen_mem_at(g, size, o, op);

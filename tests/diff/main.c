@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <Zydis/Zydis.h>
+
 #include "tests/diff/diff.h"
 
 static const char usage[] =
@@ -71,6 +73,7 @@ struct main_run {
 	unsigned long passed, failed;
 	unsigned printed;
 	unsigned long fail_by_class[DIFF_C_COUNT], run_by_class[DIFF_C_COUNT];
+	unsigned long culprit_by_class[256];
 };
 
 static void main_classes(FILE *out, uint32_t mask)
@@ -171,10 +174,63 @@ static const char *main_guest_ok(const struct vsl_diff_result *r)
 	return done ? NULL : "did not report completion (0x600d on port 0x501)";
 }
 
+/*
+ * For a failing random sequence, find the shortest prefix that already
+ * differs: instruction k is replaced by HLT (and so is everything after
+ * it, so that forward branches land on HLT too) for k = 1, 2, ... The
+ * instruction before the first differing prefix is the culprit. Returns its
+ * index, or -1 if no prefix differs (the difference needs the whole run).
+ */
+static long main_culprit(struct main_run *mr, const struct vsl_diff_test *t)
+{
+	static struct vsl_diff_result a, b;
+	struct vsl_diff_test p;
+	size_t k;
+
+	if (!t->insn || t->ninsn < 2)
+		return -1;
+	p = *t;
+	p.ram = malloc(DIFF_RAM_SIZE);
+	p.insn = malloc(t->ninsn * sizeof(*p.insn));
+	if (!p.ram || !p.insn)
+		goto out;
+	for (k = 1; k < t->ninsn; k++) {
+		uint32_t undef = 0;
+		size_t j;
+		int d;
+
+		memcpy(p.ram, t->ram, DIFF_RAM_SIZE);
+		memcpy(p.insn, t->insn, k * sizeof(*p.insn));
+		memset(p.ram + DIFF_CODE + t->insn[k].off, 0xf4, t->code_len - t->insn[k].off);
+		for (j = 0; j < k; j++)
+			undef |= t->insn[j].undef_after;
+		p.insn[k] = (struct vsl_diff_insn){ .off = t->insn[k].off, .len = 1, .cls = 255,
+						    .undef_after = undef };
+		p.ninsn = k + 1;
+		p.code_len = t->insn[k].off + 1;
+		vsl_diff_kvm_run(mr->kvm, &p, &a);
+		if (mr->o->target_kvm)
+			vsl_diff_kvm_run(mr->kvm2, &p, &b);
+		else
+			vsl_diff_vessel_run(mr->vsl, &p, &b);
+		d = vsl_diff_compare(&p, &a, &b, mr->o->cmp_flags, NULL);
+		if (d) {
+			free(p.ram);
+			free(p.insn);
+			return (long)k - 1;
+		}
+	}
+out:
+	free(p.ram);
+	free(p.insn);
+	return -1;
+}
+
 static int main_one(struct main_run *mr, struct vsl_diff_test *t)
 {
 	static struct vsl_diff_result a, b;
 	const char *nb = mr->o->target_kvm ? "kvm#2" : "vessel";
+	long culprit;
 	bool fail;
 	int i;
 
@@ -219,11 +275,26 @@ static int main_one(struct main_run *mr, struct vsl_diff_test *t)
 		return 0;
 	}
 	mr->failed++;
+	culprit = main_culprit(mr, t);
+	if (culprit >= 0)
+		mr->culprit_by_class[t->insn[culprit].cls]++;
 	if (!mr->o->quiet && mr->printed < mr->o->max_print) {
 		mr->printed++;
 		main_report(mr, t, &a, &b, nb, stdout);
 	} else if (!mr->o->quiet) {
-		printf("FAIL %s\n", t->name);
+		printf("FAIL %s", t->name);
+	}
+	if (!mr->o->quiet && culprit >= 0) {
+		ZydisDisassembledInstruction d;
+		const struct vsl_diff_insn *in = &t->insn[culprit];
+
+		if (ZYAN_SUCCESS(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, DIFF_CODE + in->off,
+							 t->ram + DIFF_CODE + in->off, in->len, &d)))
+			printf("%sfirst difference after %#x: %s (%s)\n",
+			       mr->printed && mr->printed <= mr->o->max_print ? "  " : ": ",
+			       DIFF_CODE + in->off, d.text, vsl_diff_class_name(in->cls));
+	} else if (!mr->o->quiet && !(mr->printed && mr->printed <= mr->o->max_print)) {
+		printf("\n");
 	}
 	if (mr->o->repro)
 		main_write_repro(mr, t, &a, &b, nb);
@@ -439,11 +510,12 @@ int main(int argc, char **argv)
 		vsl_diff_test_fini(&t);
 	}
 	if (mr.failed && !o.quiet) {
-		printf("failures by class (a sequence counts for every class it contains):\n");
+		printf("failures by class: sequences containing it that failed; culprits\n"
+		       "(the instruction after which the shortest failing prefix ends):\n");
 		for (c = 0; c < DIFF_C_COUNT; c++)
 			if (mr.run_by_class[c])
-				printf("  %-8s %lu of %lu\n", vsl_diff_class_name(c), mr.fail_by_class[c],
-				       mr.run_by_class[c]);
+				printf("  %-8s %lu of %lu; culprit in %lu\n", vsl_diff_class_name(c),
+				       mr.fail_by_class[c], mr.run_by_class[c], mr.culprit_by_class[c]);
 	}
 	printf("%lu passed, %lu failed\n", mr.passed, mr.failed);
 	vsl_diff_kvm_free(mr.kvm);

@@ -1,0 +1,113 @@
+#!/bin/sh
+# Differential test of vessel's CPU against the host CPU through /dev/kvm
+# (tests/diff/vessel-cpudiff; see tests/guest/README.md).
+#
+# 1. Validates the rig: a few hundred sequences run KVM against itself.
+# 2. Runs every guest program of tests/guest under KVM and vessel: each must
+#    pass its own checks on both and end in the same state.
+# 3. Runs random sequences of the classes in CLASSES from a fixed list of
+#    seeds plus one time-based seed (printed, so a failure can be replayed).
+#
+# KNOWN holds what vessel still gets wrong (each entry was found by this rig;
+# the reason is given): those classes and guest programs still run, and their
+# results are printed, but they do not fail the test. Remove an entry once
+# it passes. Skips (77) only when /dev/kvm is unusable.
+#
+# Environment: BUILD (build directory, default build/dbg), T30_N (sequences
+# per seed, default 400), T30_SEED (replace the time-based seed).
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd) || exit 1
+B=${BUILD:-build/dbg}
+case $B in /*) ;; *) B=$ROOT/$B ;; esac
+BIN=$B/tests/diff/vessel-cpudiff
+N=${T30_N:-400}
+
+# Documented divergences, tolerated while they last:
+#  --ignore-rf   vessel pushes RF=0 in the RFLAGS image of fault-class
+#                exceptions; hardware (and KVM) push RF=1.
+TOLERATE="--ignore-rf"
+# Classes that pass and gate the test:
+CLASSES="alu,shift,muldiv,de,cond,mov,stack,string,flags,branch,ssemov,sseint,ssefp,ssecvt"
+# Known failing, run for information only:
+#  xchg   CMPXCHG r32 with a failed comparison does not zero bits 63:32 of
+#         the destination register (hardware writes the old value back).
+#  bit    BSF/BSR r32 with a zero source leaves bits 63:32 of the
+#         destination; this CPU zero-extends (the 32-bit write happens).
+#  fault  a non-canonical address based on RSP/RBP raises #GP, not #SS.
+KNOWN_CLASSES="xchg bit fault"
+KNOWN_GUESTS="stackfault"   # #SS as above
+SEEDS="1 7000 123456 31337 900001"
+TSEED=${T30_SEED:-$(date +%s)}
+
+if [ ! -x "$BIN" ]; then
+	echo "t30: $BIN is missing (make cpudiff builds it)"
+	exit 1
+fi
+out=$("$BIN" -t kvm -n 1 -q 2>&1)
+rc=$?
+if [ $rc -eq 77 ]; then
+	echo "$out"
+	echo "t30: /dev/kvm is unusable here; skipping the differential CPU test"
+	exit 77
+fi
+if [ $rc -ne 0 ]; then
+	echo "$out"
+	echo "t30: the rig fails against KVM itself"
+	exit 1
+fi
+
+pass=0 fail=0
+count() { # add the "N passed, N failed" line of a run to the totals
+	p=$(echo "$1" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' | tail -1)
+	f=$(echo "$1" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' | tail -1)
+	if [ -z "$p" ]; then
+		echo "$1"
+		fail=$((fail + 1))
+		return
+	fi
+	pass=$((pass + p))
+	fail=$((fail + f))
+}
+
+echo "rig self-check: 300 sequences, KVM against KVM"
+r=$("$BIN" -t kvm -n 300 -s 77 -l 30 -q 2>&1)
+echo "  $r"
+count "$r"
+
+if ! "$BIN" -n 1 -q >/dev/null 2>&1 && "$BIN" -n 1 -q 2>&1 | grep -q "not built"; then
+	echo "t30: vessel's CPU is not built into $BIN; only the rig was checked"
+	exit 77
+fi
+
+echo "guest programs (vessel vs KVM)"
+for g in "$B"/tests/guest/*.bin; do
+	[ -e "$g" ] || continue
+	name=$(basename "$g" .bin)
+	r=$("$BIN" $TOLERATE -g "$g" --max-print 1 2>&1)
+	case " $KNOWN_GUESTS " in
+	*" $name "*)
+		echo "  $name: $(echo "$r" | tail -1)  (known failure, not counted)"
+		continue ;;
+	esac
+	echo "  $name: $(echo "$r" | tail -1)"
+	echo "$r" | grep -q '^0 failed\|, 0 failed$' || echo "$r" | sed 's/^/    /'
+	count "$r"
+done
+
+echo "random sequences: classes $CLASSES, $N per seed"
+for s in $SEEDS $TSEED; do
+	r=$("$BIN" $TOLERATE -c "$CLASSES" -n "$N" -s "$s" -l 30 --max-print 2 2>&1)
+	echo "  seed $s: $(echo "$r" | tail -1)"
+	echo "$r" | grep -q ', 0 failed$' || echo "$r" | sed 's/^/    /'
+	count "$r"
+done
+echo "  (time-based seed $TSEED: rerun with T30_SEED=$TSEED)"
+
+echo "known failing classes (information only, 200 sequences each):"
+for c in $KNOWN_CLASSES; do
+	r=$("$BIN" $TOLERATE -c "$c" -n 200 -s 1 -l 30 -q 2>&1)
+	echo "  $c: $(echo "$r" | tail -1)"
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
