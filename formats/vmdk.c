@@ -89,9 +89,11 @@
 #define VMDK_GRAIN_SECTORS 128u /* 64 KiB, as VMware and qemu */
 #define VMDK_GTES 512u
 #define VMDK_DESC_SECTORS 20u
-#ifndef VMDK_DEFLATE_LEVEL
-#define VMDK_DEFLATE_LEVEL 4 /* libdeflate 4 compresses about as well as zlib 6 (qemu-img) */
-#endif
+/*
+ * libdeflate level 1 output is about 2% larger than zlib 6's (qemu-img's)
+ * for 4.5 times less CPU; -o compression_level=4 matches zlib 6's size.
+ */
+#define VMDK_DEFLATE_LEVEL 1
 
 enum vmdk_etype { VMDK_EXT_FLAT, VMDK_EXT_SPARSE, VMDK_EXT_ZERO };
 
@@ -151,6 +153,7 @@ struct vmdk_job {
 
 struct vmdk_so {
 	struct vsl_image *img;
+	int level;             /* libdeflate compression level */
 	uint64_t grain;        /* bytes */
 	uint64_t capacity;     /* bytes (sector multiple) */
 	uint32_t gd_n;
@@ -169,7 +172,7 @@ struct vmdk_so {
 };
 
 static const char *const vmdk_create_opts[] = { "subformat", "adapter_type", "hwversion",
-						NULL };
+						"compression_level", NULL };
 
 static uint32_t vmdk_le32(const uint8_t *p)
 {
@@ -1031,6 +1034,7 @@ next:
  */
 struct vmdk_deflaters {
 	struct libdeflate_compressor *main, *probe, *store;
+	int level;
 };
 
 #define VMDK_PROBE_BYTES 4096u
@@ -1054,13 +1058,14 @@ static void vmdk_deflaters_free(void *p)
 	}
 }
 
-static struct vmdk_deflaters *vmdk_deflaters_new(void)
+static struct vmdk_deflaters *vmdk_deflaters_new(int level)
 {
 	struct vmdk_deflaters *d = calloc(1, sizeof(*d));
 
 	if (!d)
 		return NULL;
-	d->main = libdeflate_alloc_compressor(VMDK_DEFLATE_LEVEL);
+	d->level = level;
+	d->main = libdeflate_alloc_compressor(level);
 	d->probe = libdeflate_alloc_compressor(1);
 	d->store = libdeflate_alloc_compressor(0);
 	if (!d->main || !d->probe || !d->store) {
@@ -1076,7 +1081,7 @@ static void vmdk_ckey_init(void)
 }
 
 /* The calling worker thread's compressors; NULL when out of memory. */
-static struct vmdk_deflaters *vmdk_thread_deflaters(void)
+static struct vmdk_deflaters *vmdk_thread_deflaters(int level)
 {
 	struct vmdk_deflaters *d;
 
@@ -1084,8 +1089,13 @@ static struct vmdk_deflaters *vmdk_thread_deflaters(void)
 	if (!vmdk_ckey_ok)
 		return NULL;
 	d = pthread_getspecific(vmdk_ckey);
+	if (d && d->level != level) {
+		vmdk_deflaters_free(d);
+		pthread_setspecific(vmdk_ckey, NULL);
+		d = NULL;
+	}
 	if (!d) {
-		d = vmdk_deflaters_new();
+		d = vmdk_deflaters_new(level);
 		if (d && pthread_setspecific(vmdk_ckey, d)) {
 			vmdk_deflaters_free(d);
 			d = NULL;
@@ -1141,7 +1151,7 @@ static int vmdk_so_work(void *opaque, void *job)
 {
 	struct vmdk_so *so = opaque;
 
-	return vmdk_compress_grain(vmdk_thread_deflaters(), so->grain, job);
+	return vmdk_compress_grain(vmdk_thread_deflaters(so->level), so->grain, job);
 }
 
 /*
@@ -1299,7 +1309,7 @@ static int vmdk_so_tail(struct vmdk_so *so)
 	if (so->cur_idx != UINT64_MAX && so->cur_dirty && !vsl_buf_is_zero(so->cur, so->grain)) {
 		uint64_t gti = so->cur_idx / VMDK_GTES;
 
-		c = vmdk_deflaters_new();
+		c = vmdk_deflaters_new(so->level);
 		j.grain_idx = so->cur_idx;
 		j.data = so->cur;
 		r = vmdk_compress_grain(c, so->grain, &j);
@@ -2083,6 +2093,8 @@ static int vmdk_create(struct vsl_image *img, struct vsl_stream *s, uint64_t siz
 	const char *sub = vsl_image_opt(opts, "subformat");
 	const char *adapter = vsl_image_opt(opts, "adapter_type");
 	const char *hw = vsl_image_opt(opts, "hwversion");
+	const char *lvl = vsl_image_opt(opts, "compression_level");
+	int level = VMDK_DEFLATE_LEVEL;
 	const char *base;
 	char name[256];
 	struct vmdk *v;
@@ -2119,6 +2131,15 @@ static int vmdk_create(struct vsl_image *img, struct vsl_stream *s, uint64_t siz
 	if (!*hw || strlen(hw) > 3 || strspn(hw, "0123456789") != strlen(hw) || atoi(hw) < 1)
 		return vsl_set_error(ctx, 0, VSL_EINVAL,
 				     "vmdk: hwversion '%s' must be a number from 1 to 999", hw);
+	if (lvl) {
+		char *end;
+		long l = strtol(lvl, &end, 10);
+		if (!*lvl || *end || l < 0 || l > 12 || strcmp(sub, "streamOptimized"))
+			return vsl_set_error(ctx, 0, VSL_EINVAL,
+					     "vmdk: compression_level '%s' must be 0 to 12, with subformat=streamOptimized",
+					     lvl);
+		level = (int)l;
+	}
 	size = VSL_ALIGN_UP(size, VMDK_SECTOR);
 	if (strcmp(sub, "monolithicFlat") ? size > ((uint64_t)2 << 40) : size > VMDK_MAX_CAPACITY)
 		return vsl_set_error(ctx, 0, VSL_ERANGE, "vmdk: %llu bytes is over the %s limit",
@@ -2229,7 +2250,8 @@ static int vmdk_create(struct vsl_image *img, struct vsl_stream *s, uint64_t siz
 		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
 		goto err;
 	}
-	*so = (struct vmdk_so){ .img = img, .grain = VMDK_GRAIN_SECTORS * VMDK_SECTOR,
+	*so = (struct vmdk_so){ .img = img, .level = level,
+				.grain = VMDK_GRAIN_SECTORS * VMDK_SECTOR,
 				.capacity = size, .gd_n = gd_n, .gt_idx = UINT64_MAX,
 				.cur_idx = UINT64_MAX, .dirty = true };
 	desc_n = VSL_ALIGN_UP(strlen(text), VMDK_SECTOR) / VMDK_SECTOR;
@@ -2244,7 +2266,8 @@ static int vmdk_create(struct vsl_image *img, struct vsl_stream *s, uint64_t siz
 		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
 		goto err;
 	}
-	so->wp = vsl_workpool_new(ctx, opts ? opts->threads : 0, 0, vmdk_so_work, vmdk_so_retire,
+	/* 64 grains (4 MiB) in flight keep the workers busy while the caller reads */
+	so->wp = vsl_workpool_new(ctx, opts ? opts->threads : 0, 64, vmdk_so_work, vmdk_so_retire,
 				  so);
 	if (!so->wp) {
 		r = VSL_ENOMEM;

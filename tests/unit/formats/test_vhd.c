@@ -198,6 +198,10 @@ START_TEST(dynamic_random_rewrites)
 	}
 	vsl_image_close(img);
 	expect_content(at("r.vhd"), data, DISK_SIZE);
+	if (have_qemu_img()) {
+		write_raw(at("r.raw"), data, DISK_SIZE);
+		ck_assert_int_eq(sh("qemu-img compare -q -f raw -F vpc %s/r.raw %s/r.vhd", dir, dir), 0);
+	}
 	free(data);
 }
 END_TEST

@@ -176,6 +176,11 @@ START_TEST(sparse_random_rewrites)
 	ck_assert_int_eq(vsl_image_flush(img), 0);
 	vsl_image_close(img);
 	expect_content(at("r.vmdk"), data, DISK_SIZE);
+	if (have_qemu_img()) {
+		write_raw(at("r.raw"), data, DISK_SIZE);
+		ck_assert_int_eq(sh("qemu-img check -q -f vmdk %s/r.vmdk", dir), 0);
+		ck_assert_int_eq(sh("qemu-img compare -q -f raw -F vmdk %s/r.raw %s/r.vmdk", dir, dir), 0);
+	}
 	free(data);
 }
 END_TEST
