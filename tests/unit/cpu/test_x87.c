@@ -57,6 +57,23 @@ static int fx_exec(const uint8_t *b, unsigned n)
 }
 #define EXEC(...) ({ static const uint8_t b_[] = { __VA_ARGS__ }; fx_exec(b_, sizeof(b_)); })
 
+/* Decode in another machine mode (cpu->mode is the caller's business). */
+static int fx_exec_mode(ZydisMachineMode mm, ZydisStackWidth sw, const uint8_t *b, unsigned n)
+{
+	struct vsl_insn in;
+	ZydisDecoder d;
+
+	ZydisDecoderInit(&d, mm, sw);
+	ck_assert(ZYAN_SUCCESS(ZydisDecoderDecodeFull(&d, b, n, &in.zi, in.ops)));
+	in.rip = cpu->rip;
+	cpu->exc_vector = -1;
+	return vsl_fpu_exec(cpu, &in);
+}
+#define EXEC16(...) ({ static const uint8_t b_[] = { __VA_ARGS__ }; \
+	fx_exec_mode(ZYDIS_MACHINE_MODE_REAL_16, ZYDIS_STACK_WIDTH_16, b_, sizeof(b_)); })
+#define EXEC32(...) ({ static const uint8_t b_[] = { __VA_ARGS__ }; \
+	fx_exec_mode(ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32, b_, sizeof(b_)); })
+
 #ifdef FX_XMM_HELPERS
 static void fx_set_xmm_f(int n, float a, float b, float c, float d)
 {
@@ -400,6 +417,65 @@ START_TEST(nm_and_em)
 }
 END_TEST
 
+START_TEST(real_and_protected32_formats)
+{
+	uint8_t *e = ram + 0x9000;
+	uint16_t h[7];
+
+	/* real mode: FNSTENV stores 20-bit linear pointers, 14 bytes */
+	cpu->cr0 = VSL_CR0_ET | VSL_CR0_NE;
+	cpu->mode = VSL_MODE_REAL;
+	for (int i = 0; i < 6; i++)
+		cpu->seg[i] = (struct vsl_seg){ .sel = 0, .base = 0, .limit = 0xffff, .attr = 0x93 };
+	cpu->seg[VSL_CS].sel = 0x1000;
+	cpu->seg[VSL_CS].base = 0x10000;
+	cpu->rip = 0x0100;
+	/* d9 e8                fld1 */
+	ck_assert_int_eq(EXEC16(0xd9, 0xe8), 0);
+	ck_assert_uint_eq(cpu->fpu.fip, 0x10100);
+	cpu->gpr[VSL_RBX] = 0x9020;
+	/* dd 07                fld qword [bx] */
+	memset(ram + 0x9020, 0, 8);
+	ck_assert_int_eq(EXEC16(0xdd, 0x07), 0);
+	ck_assert_uint_eq(cpu->fpu.fdp, 0x9020);
+	memset(e, 0xcc, 32);
+	/* d9 36 00 90          fnstenv [0x9000] */
+	ck_assert_int_eq(EXEC16(0xd9, 0x36, 0x00, 0x90), 0);
+	memcpy(h, e, 14);
+	ck_assert_uint_eq(h[0], 0x037f);
+	ck_assert_uint_eq(h[3], 0x0100);                    /* FIP[15:0] */
+	ck_assert_uint_eq(h[4], 0x1000 | 0x507);            /* FIP[19:16] << 12 | FOP */
+	ck_assert_uint_eq(h[5], 0x9020);                    /* FDP[15:0] */
+	ck_assert_uint_eq(h[6], 0);
+	ck_assert_uint_eq(e[14], 0xcc);
+	/* d9 26 00 90          fldenv [0x9000] reads them back */
+	cpu->fpu.fip = cpu->fpu.fdp = 0;
+	ck_assert_int_eq(EXEC16(0xd9, 0x26, 0x00, 0x90), 0);
+	ck_assert_uint_eq(cpu->fpu.fip, 0x10100);
+	ck_assert_uint_eq(cpu->fpu.fop, 0x507);
+
+	/* 32-bit protected mode: FXSAVE stores XMM0-7 only */
+	cpu->cr0 = VSL_CR0_PE | VSL_CR0_ET | VSL_CR0_NE;
+	cpu->mode = VSL_MODE_PROT32;
+	for (int i = 0; i < 6; i++)
+		cpu->seg[i] = (struct vsl_seg){ .sel = 0x10, .base = 0, .limit = 0xffffffff, .attr = 0xc93 };
+	cpu->seg[VSL_CS].sel = 0x08;
+	memset(ram + 0x9200, 0xcc, 512);
+	for (int i = 0; i < 16; i++)
+		memset(cpu->fpu.xmm[i], i + 1, 16);
+	cpu->gpr[VSL_RAX] = 0x9200;
+	/* 0f ae 00             fxsave [eax] */
+	ck_assert_int_eq(EXEC32(0x0f, 0xae, 0x00), 0);
+	ck_assert_uint_eq(ram[0x9200 + 160 + 16 * 7], 8);
+	ck_assert_uint_eq(ram[0x9200 + 160 + 16 * 8], 0xcc);
+	/* 0f ae 08             fxrstor [eax] leaves XMM8-15 alone */
+	memset(ram + 0x9200 + 160, 0x77, 16);
+	ck_assert_int_eq(EXEC32(0x0f, 0xae, 0x08), 0);
+	ck_assert_uint_eq(cpu->fpu.xmm[0][0], 0x77);
+	ck_assert_uint_eq(cpu->fpu.xmm[8][0], 9);
+}
+END_TEST
+
 static Suite *x87_suite(void)
 {
 	Suite *s = suite_create("x87");
@@ -418,6 +494,7 @@ static Suite *x87_suite(void)
 	tcase_add_test(tc, stack_faults_and_pending);
 	tcase_add_test(tc, environment);
 	tcase_add_test(tc, nm_and_em);
+	tcase_add_test(tc, real_and_protected32_formats);
 	suite_add_tcase(s, tc);
 	return s;
 }
