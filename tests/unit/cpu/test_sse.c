@@ -166,6 +166,14 @@ START_TEST(movss_movsd_movq_movd)
 	/* 0f 12 c2             movhlps xmm0, xmm2 */
 	ck_assert_int_eq(EXEC(0x0f, 0x12, 0xc2), 0);
 	ck_assert_uint_eq(fx_xmm_q(0, 0), 0xccccccccddddddddull);
+	/* 66 0f f7 c1          maskmovdqu xmm0, xmm1: bytes whose mask bit 7 is set, to [rdi] */
+	fx_set_xmm_q(0, 0x1122334455667788ull, 0x99aabbccddeeff00ull);
+	fx_set_xmm_q(1, 0x8000800000000080ull, 0x80);
+	memset(ram + FX_DATA + 0x40, 0xcc, 16);
+	cpu->gpr[VSL_RDI] = FX_DATA + 0x40;
+	ck_assert_int_eq(EXEC(0x66, 0x0f, 0xf7, 0xc1), 0);
+	ck_assert_int_eq(memcmp(ram + FX_DATA + 0x40,
+				"\x88\xcc\xcc\xcc\xcc\x33\xcc\x11\x00\xcc\xcc\xcc\xcc\xcc\xcc\xcc", 16), 0);
 	/* 66 0f d7 c2          pmovmskb eax, xmm2 */
 	ck_assert_int_eq(EXEC(0x66, 0x0f, 0xd7, 0xc2), 0);
 	ck_assert_uint_eq(cpu->gpr[VSL_RAX], 0xffff);
