@@ -231,7 +231,7 @@ static int main_one(struct main_run *mr, struct vsl_diff_test *t)
 	static struct vsl_diff_result a, b;
 	const char *nb = mr->o->target_kvm ? "kvm#2" : "vessel";
 	long culprit;
-	bool fail;
+	bool fail, detailed;
 	int i;
 
 	if (mr->o->print) {
@@ -278,7 +278,8 @@ static int main_one(struct main_run *mr, struct vsl_diff_test *t)
 	culprit = main_culprit(mr, t);
 	if (culprit >= 0)
 		mr->culprit_by_class[t->insn[culprit].cls]++;
-	if (!mr->o->quiet && mr->printed < mr->o->max_print) {
+	detailed = !mr->o->quiet && mr->printed < mr->o->max_print;
+	if (detailed) {
 		mr->printed++;
 		main_report(mr, t, &a, &b, nb, stdout);
 	} else if (!mr->o->quiet) {
@@ -290,10 +291,9 @@ static int main_one(struct main_run *mr, struct vsl_diff_test *t)
 
 		if (ZYAN_SUCCESS(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, DIFF_CODE + in->off,
 							 t->ram + DIFF_CODE + in->off, in->len, &d)))
-			printf("%sfirst difference after %#x: %s (%s)\n",
-			       mr->printed && mr->printed <= mr->o->max_print ? "  " : ": ",
+			printf("%sfirst difference after %#x: %s (%s)\n", detailed ? "  " : ": ",
 			       DIFF_CODE + in->off, d.text, vsl_diff_class_name(in->cls));
-	} else if (!mr->o->quiet && !(mr->printed && mr->printed <= mr->o->max_print)) {
+	} else if (!mr->o->quiet && !detailed) {
 		printf("\n");
 	}
 	if (mr->o->repro)
@@ -466,24 +466,30 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (o.gen_only)
-		return main_gen_only(&o);
+	if (o.gen_only) {
+		rc = main_gen_only(&o);
+		free(o.guests);
+		return rc;
+	}
 	mr.kvm = vsl_diff_kvm_new(err, sizeof(err));
 	if (!mr.kvm) {
 		printf("vessel-cpudiff: /dev/kvm unusable: %s\n", err);
-		return 77;
+		rc = 77;
+		goto out;
 	}
 	if (o.target_kvm) {
 		mr.kvm2 = vsl_diff_kvm_new(err, sizeof(err));
 		if (!mr.kvm2) {
 			printf("vessel-cpudiff: second KVM VM: %s\n", err);
-			return 77;
+			rc = 77;
+			goto out;
 		}
 	} else {
 		mr.vsl = vsl_diff_vessel_new(o.engine, err, sizeof(err));
 		if (!mr.vsl) {
 			fprintf(stderr, "vessel-cpudiff: %s\n", err);
-			return 1;
+			rc = 1;
+			goto out;
 		}
 	}
 	for (c = 0; c < o.nguests; c++) {
@@ -492,7 +498,9 @@ int main(int argc, char **argv)
 		if (vsl_diff_test_init(&t) < 0 ||
 		    vsl_diff_image_load(&t, o.guests[c], err, sizeof(err)) < 0) {
 			fprintf(stderr, "vessel-cpudiff: %s\n", err);
-			return 1;
+			vsl_diff_test_fini(&t);
+			rc = 1;
+			goto out;
 		}
 		snprintf(t.name, sizeof(t.name), "%s", o.guests[c]);
 		vsl_diff_image_prologue(&t);
@@ -504,7 +512,8 @@ int main(int argc, char **argv)
 
 		if (vsl_diff_gen(&t, o.seed + i, &o.gen) < 0) {
 			fprintf(stderr, "vessel-cpudiff: generator failed for seed %" PRIu64 "\n", o.seed + i);
-			return 1;
+			rc = 1;
+			goto out;
 		}
 		main_one(&mr, &t);
 		vsl_diff_test_fini(&t);
@@ -518,9 +527,11 @@ int main(int argc, char **argv)
 				       mr.fail_by_class[c], mr.run_by_class[c], mr.culprit_by_class[c]);
 	}
 	printf("%lu passed, %lu failed\n", mr.passed, mr.failed);
+	rc = mr.failed ? 1 : 0;
+out:
 	vsl_diff_kvm_free(mr.kvm);
 	vsl_diff_kvm_free(mr.kvm2);
 	vsl_diff_vessel_free(mr.vsl);
 	free(o.guests);
-	return mr.failed ? 1 : 0;
+	return rc;
 }

@@ -4,9 +4,10 @@
 #   make fuzz-cpu N=100000 SEED=7     run N random sequences from seed SEED
 #                                     (FUZZ_FLAGS="-c shift,alu -e bt" to narrow)
 #
-# vessel-cpudiff links vessel's CPU only once runtime/ defines vsl_cpu_new and
-# vsl_bus_new (DIFF_VESSEL=0/1 overrides the check); without it the program
-# still validates the rig by running KVM against itself (-t kvm).
+# vessel-cpudiff links vessel's CPU (libvesselruntime, libvesselcommon) only
+# once runtime/ defines vsl_cpu_new and vsl_bus_new (DIFF_VESSEL=0/1 overrides
+# the check); without it the program still validates the rig by running KVM
+# against itself (-t kvm).
 
 DIFF_SRCS := $(wildcard tests/diff/*.c)
 DIFF_BIN := $(BUILD)/tests/diff/vessel-cpudiff
@@ -28,7 +29,7 @@ ifeq ($(DIFF_VESSEL),1)
 $(BUILD)/obj/tests/diff/vessel.o: CFLAGS += -DVSL_DIFF_HAVE_VESSEL
 endif
 
-$(DIFF_BIN): $(DIFF_OBJS) $(DIFF_SETTING) $(if $(filter 1,$(DIFF_VESSEL)),$(foreach l,builder runtime formats common,$(BUILD)/lib/libvessel$(l).a))
+$(DIFF_BIN): $(DIFF_OBJS) $(DIFF_SETTING) $(if $(filter 1,$(DIFF_VESSEL)),$(foreach l,runtime common,$(BUILD)/lib/libvessel$(l).a))
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
