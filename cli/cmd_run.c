@@ -249,7 +249,7 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 	int c, status = VSL_EXIT_FAIL;
 	uint64_t mem_size = 0;
 
-	while ((c = getopt_long(argc, argv, "+m:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': kernel = optarg; break;
 		case 'i': initrd = optarg; break;

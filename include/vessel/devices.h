@@ -91,6 +91,12 @@ void vsl_uart_free(struct vsl_uart *u);
 int vsl_uart_map(struct vsl_uart *u, struct vsl_bus *io, uint16_t base);
 /* Room in the receive FIFO (0 while full). */
 size_t vsl_uart_rx_room(const struct vsl_uart *u);
+/*
+ * True once the guest listens: the receive-data interrupt is enabled (Linux
+ * does that when the port is opened). The board holds host input until then,
+ * because drivers clear the FIFO while they probe and set the port up.
+ */
+bool vsl_uart_rx_listening(const struct vsl_uart *u);
 /* Queue received bytes; returns how many fitted. Raises the RX interrupt. */
 size_t vsl_uart_rx_push(struct vsl_uart *u, const uint8_t *buf, size_t len);
 

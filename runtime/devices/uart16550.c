@@ -97,6 +97,11 @@ size_t vsl_uart_rx_room(const struct vsl_uart *u)
 	return VSL_UART_FIFO - u->rx_count;
 }
 
+bool vsl_uart_rx_listening(const struct vsl_uart *u)
+{
+	return (u->ier & UART_IER_RDI) && !(u->mcr & UART_MCR_LOOP);
+}
+
 size_t vsl_uart_rx_push(struct vsl_uart *u, const uint8_t *buf, size_t len)
 {
 	size_t n = VSL_MIN(len, vsl_uart_rx_room(u));

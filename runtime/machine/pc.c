@@ -347,7 +347,7 @@ static void pc_console_poll(struct vsl_machine *m)
 {
 	const struct vsl_console_ops *c = m->cfg.console;
 
-	while (m->in_n) {
+	while (m->in_n && vsl_uart_rx_listening(m->uart)) {
 		size_t chunk = VSL_MIN(m->in_n, sizeof(m->in) - m->in_head);
 		size_t n = vsl_uart_rx_push(m->uart, m->in + m->in_head, chunk);
 		if (!n)
@@ -660,7 +660,7 @@ static int pc_idle(struct vsl_machine *m, enum vsl_machine_stop *why)
 				"the guest halted the CPU with interrupts disabled: it can never resume");
 	if (deadline == VSL_CLOCK_NEVER) {
 		/* only console input can wake the guest */
-		if (m->in_n)
+		if (m->in_n && vsl_uart_rx_listening(m->uart))
 			return 0;
 		if (!c || !c->wait || m->in_eof || !c->wait(m->cfg.console_opaque, -1)) {
 			if (m->in_eof || !c)

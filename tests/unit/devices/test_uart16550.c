@@ -107,7 +107,9 @@ START_TEST(receive_fifo)
 	out8(COM1 + 2, 0xC7); /* FIFO on, clear, trigger 14 */
 	ck_assert_uint_eq(in8(COM1 + 2) & 0xC0, 0xC0); /* 16550A FIFO signature */
 	out8(COM1 + 4, 0x08);
+	ck_assert(!vsl_uart_rx_listening(uart));
 	out8(COM1 + 1, 0x01); /* RX data interrupt */
+	ck_assert(vsl_uart_rx_listening(uart));
 	ck_assert_int_eq(irq_level, 0);
 	ck_assert_uint_eq(in8(COM1 + 5) & 0x01, 0);
 	ck_assert_uint_eq(vsl_uart_rx_room(uart), VSL_UART_FIFO);

@@ -1,0 +1,97 @@
+#!/bin/sh
+# Boot + guest compute benchmark: the real Debian kernel with a busybox
+# initramfs whose /init prints a marker after boot and after each workload:
+#
+#   sha    dd if=/dev/zero bs=1M count=64 | sha256sum
+#   gzip   dd if=/dev/zero bs=1M count=16 | tr '\0' a | gzip -c | wc -c
+#   loop   a shell loop counting to 100000
+#   true   300 runs of /bin/true
+#
+# Host wall seconds between markers are measured for vessel and for
+# qemu-system-x86_64 -M microvm -accel tcg -m 256 (QEMU's KVM does not work
+# on these machines), in the same run, and for the same commands run
+# natively with the same busybox. Prints a table with the ratios.
+#
+# Usage: bench/boot.sh [VESSEL]     (default build/rel/vessel, built if missing)
+# Env:   VESSEL_ENGINE=interp|bt    (default: vessel's own default)
+#        BENCH_SKIP_QEMU=1          skip the QEMU run
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+VESSEL=${1:-$top/build/rel/vessel}
+[ -x "$VESSEL" ] || make -C "$top" MODE=rel all >/dev/null
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+eval "$("$top/scripts/fetch-guest.sh" | sed -n 's/^\(kernel\|busybox\)=/\1=/p')"
+
+cat >"$work/workload.sh" <<'W'
+echo BENCH-MARK boot
+dd if=/dev/zero bs=1M count=64 2>/dev/null | sha256sum
+echo BENCH-MARK sha
+dd if=/dev/zero bs=1M count=16 2>/dev/null | tr '\0' a | gzip -c | wc -c
+echo BENCH-MARK gzip
+i=0; while [ $i -lt 100000 ]; do i=$((i + 1)); done; echo "count $i"
+echo BENCH-MARK loop
+n=0; while [ $n -lt 300 ]; do /bin/true; n=$((n + 1)); done
+echo BENCH-MARK true
+W
+{
+	printf '#!/bin/sh\nmount -t proc proc /proc\nmount -t sysfs sys /sys\nmount -t devtmpfs dev /dev\n'
+	cat "$work/workload.sh"
+	printf 'poweroff -f\n'
+} >"$work/init"
+"$top/scripts/fetch-guest.sh" --initramfs "$work/initrd.gz" "$work/init" >/dev/null
+
+# stamp: read the program's output, print "SECONDS NAME" for every marker
+# (seconds since $start, host wall clock); stop the program after "true".
+stamp() {
+	while IFS= read -r line; do
+		case $line in
+		*BENCH-MARK*)
+			name=${line##*BENCH-MARK }
+			name=$(printf '%s' "$name" | tr -d '\r')
+			now=$(date +%s.%N)
+			echo "$(echo "$now - $start" | bc) $name"
+			[ "$name" = true ] && break
+			;;
+		esac
+	done
+	cat >/dev/null &
+}
+
+append="console=ttyS0 quiet panic=-1"
+start=$(date +%s.%N)
+nice timeout 7200 "$VESSEL" run --kernel "$kernel" --initrd "$work/initrd.gz" --append "$append" \
+	-m 256 --no-reboot ${VESSEL_ENGINE:+--engine $VESSEL_ENGINE} --stats \
+	</dev/null 2>"$work/vessel.err" | stamp >"$work/vessel.t"
+if [ -z "${BENCH_SKIP_QEMU:-}" ]; then
+	start=$(date +%s.%N)
+	nice timeout 3600 qemu-system-x86_64 -M microvm -accel tcg -m 256 -kernel "$kernel" \
+		-initrd "$work/initrd.gz" -append "$append" -no-user-config \
+		-display none -serial stdio -no-reboot </dev/null 2>"$work/qemu.err" |
+		stamp >"$work/qemu.t"
+fi
+# natively: the same busybox, the same commands
+mkdir -p "$work/bin"
+for app in $("$busybox" --list); do ln -sf "$busybox" "$work/bin/$app"; done
+start=$(date +%s.%N)
+(cd "$work" && PATH="$work/bin" nice "$busybox" sh "$work/workload.sh" 2>&1) |
+	sed "s|/bin/true|true|" | stamp >"$work/native.t"
+
+seg() { # seg FILE NAME PREV -> seconds between markers PREV and NAME
+	awk -v n="$2" -v p="$3" '$2 == n { t = $1 } $2 == p { s = $1 }
+		END { if (t == "") print "-"; else printf "%.2f\n", t - (p == "" ? 0 : s) }' "$1"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.1fx\n", a / b }'; }
+
+printf '%-6s %10s %10s %10s %12s %12s\n' step vessel qemu-tcg native vessel/qemu vessel/native
+prev=
+for s in boot sha gzip loop true; do
+	v=$(seg "$work/vessel.t" $s "$prev")
+	q=$( [ -f "$work/qemu.t" ] && seg "$work/qemu.t" $s "$prev" || echo -)
+	n=$( [ $s = boot ] && echo - || seg "$work/native.t" $s "$prev")
+	printf '%-6s %10s %10s %10s %12s %12s\n' $s "$v" "$q" "$n" "$(ratio "$v" "$q")" "$(ratio "$v" "$n")"
+	prev=$s
+done
+echo
+grep -h "MIPS\|interpreter" "$work/vessel.err" | sed 's/^/# /'
