@@ -150,8 +150,13 @@ int vsl_diff_vessel_run(struct vsl_diff_vessel *v, const struct vsl_diff_test *t
 bool vsl_diff_vessel_available(void);
 
 /* gen.c: random sequences. */
+/* Optional instructions, drawn only when both CPUs advertise them (CPUID). */
+#define DIFF_F_CX16   0x1u   /* CMPXCHG16B: CPUID.1:ECX[13] */
+#define DIFF_F_POPCNT 0x2u   /* POPCNT: CPUID.1:ECX[23] */
+
 struct vsl_diff_gen_opts {
 	uint32_t classes;     /* DIFF_C_* mask to draw from */
+	uint32_t features;    /* DIFF_F_* */
 	unsigned len;         /* instructions to generate (setup instructions extra) */
 	int cpl;              /* 0, 3, or -1 for random */
 };

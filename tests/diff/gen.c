@@ -38,6 +38,7 @@ struct gen {
 	int cls;
 	bool in_branch;         /* generating the body of a forward branch */
 	uint32_t mask;          /* classes to draw from */
+	uint32_t features;      /* DIFF_F_* both CPUs advertise */
 	uint16_t avoid;         /* registers that setup MOVs must not clobber now */
 	struct vsl_diff_insn *insn;
 	size_t n, cap;
@@ -727,7 +728,7 @@ static int gen_bit(struct gen *g)
 	ZydisEncoderOperand a, b;
 	ZydisEncoderRequest r;
 
-	switch (gen_below(g, 6)) {
+	switch (gen_below(g, 7)) {
 	case 0: case 1: { /* bt* r/m, imm8 */
 		bool mem = gen_chance(g, 40);
 
@@ -774,6 +775,14 @@ static int gen_bit(struct gen *g)
 	case 4: { /* bsf/bsr r, r/m (sometimes a zero source) */
 		bool mem = gen_chance(g, 35);
 
+		/*
+		 * With a zero source the destination is "undefined" (Intel) or
+		 * "unchanged" (AMD); for a 32-bit destination the host CPU keeps
+		 * bits 63:32 while KVM's emulator (CPL 0 under PVM) clears them.
+		 */
+		if (bits == 32 && g->t->cpl == 0)
+			return -1;
+
 		if (mem) {
 			if (gen_mem(g, bits / 8, 1, &b) < 0)
 				return -1;
@@ -787,6 +796,19 @@ static int gen_bit(struct gen *g)
 		a = gen_op_reg(gen_wreg(g, bits));
 		return gen_insn2(g, gen_chance(g, 50) ? ZYDIS_MNEMONIC_BSF : ZYDIS_MNEMONIC_BSR, a, b, -1);
 	}
+	case 5:
+		if ((g->features & DIFF_F_POPCNT) && gen_chance(g, 50)) {
+			bool mem = gen_chance(g, 35);
+
+			if (mem) {
+				if (gen_mem(g, bits / 8, 1, &b) < 0)
+					return -1;
+			} else {
+				b = gen_op_reg(gen_rreg(g, bits));
+			}
+			return gen_insn2(g, ZYDIS_MNEMONIC_POPCNT, gen_op_reg(gen_wreg(g, bits)), b, -1);
+		}
+		/* fall through */
 	default: /* bswap r32/r64 */
 		return gen_insn1(g, ZYDIS_MNEMONIC_BSWAP,
 				 gen_op_reg(gen_gpr(gen_widx(g), gen_chance(g, 50) ? 32 : 64)), -1);
@@ -846,9 +868,29 @@ static int gen_xchg(struct gen *g)
 		mn = ZYDIS_MNEMONIC_CMPXCHG;
 		break;
 	default: {
-		uint32_t o = gen_offset(g, 8, 1);
+		bool x16 = (g->features & DIFF_F_CX16) && gen_chance(g, 40);
+		unsigned sz = x16 ? 16 : 8;
+		uint32_t o = gen_offset(g, sz, x16 ? 16 : 1);
 
 		g->avoid |= (1u << 0) | (1u << 2);
+		if (x16) {
+			if (gen_mem_at(g, 16, o, &a) < 0)
+				return -1;
+			if (gen_chance(g, 50)) { /* make the comparison succeed */
+				ZydisEncoderOperand lo = a, hi = a;
+
+				lo.mem.size = 8;
+				hi.mem.size = 8;
+				hi.mem.displacement += 8;
+				if (gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(ZYDIS_REGISTER_RAX), lo, -1) < 0 ||
+				    gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(ZYDIS_REGISTER_RDX), hi, -1) < 0)
+					return -1;
+			}
+			gen_req(&r, ZYDIS_MNEMONIC_CMPXCHG16B, 1);
+			r.operands[0] = a;
+			gen_lock(g, &r, true);
+			return gen_encode(g, &r, -1);
+		}
 		if (gen_mem_at(g, 8, o, &a) < 0)
 			return -1;
 		if (gen_chance(g, 50)) { /* make the comparison succeed */
@@ -867,6 +909,14 @@ static int gen_xchg(struct gen *g)
 		return gen_encode(g, &r, -1);
 	}
 	}
+	/*
+	 * CMPXCHG r32 with a failed comparison: Intel writes the destination
+	 * back (clearing bits 63:32), AMD (the host here) leaves it; KVM's
+	 * emulator (CPL 0 under PVM) does the former. Vendor-specific, so no
+	 * 32-bit register destination at CPL 0.
+	 */
+	if (mn == ZYDIS_MNEMONIC_CMPXCHG && bits == 32 && !mem && g->t->cpl == 0)
+		return -1;
 	g->avoid |= 1u << 0;
 	if (gen_rm(g, bits, mem, &a) < 0)
 		return -1;
@@ -1602,6 +1652,7 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 	memset(&g, 0, sizeof(g));
 	g.t = t;
 	g.mask = o->classes & DIFF_C_ALL;
+	g.features = o->features;
 	for (i = 0; i < 4; i++)
 		g.s[i] = gen_splitmix(&x);
 	ZydisDecoderInit(&g.dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
@@ -1610,8 +1661,8 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 	/*
 	 * KVM here is PVM: guest CPL 3 runs natively on the host CPU (the real
 	 * oracle), guest CPL 0 is run by KVM's instruction emulator, which
-	 * lacks most SSE. So most sequences run at CPL 3, and SSE classes are
-	 * only drawn at CPL 3.
+	 * lacks most SSE. So most sequences run at CPL 3, and SSE classes and
+	 * the optional instructions (POPCNT, CMPXCHG16B) are only drawn there.
 	 */
 	t->cpl = o->cpl >= 0 ? o->cpl : (gen_chance(&g, 75) ? 3 : 0);
 	if (t->cpl == 0) {
@@ -1622,6 +1673,7 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 			t->cpl = 3;
 		else if (t->cpl == 0)
 			g.mask &= ~sse;
+		g.features = 0; /* KVM's emulator lacks POPCNT and CMPXCHG16B too */
 	}
 	for (i = 0; i < DIFF_C_COUNT; i++)
 		if (g.mask & (1u << i))

@@ -43,7 +43,10 @@ static const char usage[] =
 	"                       exception (hardware sets it for faults)\n"
 	"  -p, --print          print the disassembly of every test\n"
 	"      --gen-only       only generate: check that every sequence encodes and\n"
-	"                       decodes back (no KVM needed)\n"
+	"                       decodes back (no KVM needed; optional instructions\n"
+	"                       only with --features)\n"
+	"      --features LIST  optional instructions to draw (cmpxchg16b,popcnt or\n"
+	"                       none) instead of those both CPUs advertise in CPUID\n"
 	"      --list-classes   print the class names and exit\n"
 	"  -q, --quiet          print only the summary line\n"
 	"  -h, --help           this text\n"
@@ -61,7 +64,7 @@ struct main_opts {
 	int nguests;
 	const char *repro;
 	unsigned max_print;
-	bool print, gen_only, quiet;
+	bool print, gen_only, quiet, features_set;
 	unsigned cmp_flags;
 	char classes_arg[256];
 };
@@ -95,8 +98,11 @@ static void main_report(struct main_run *mr, const struct vsl_diff_test *t,
 	main_classes(out, t->classes);
 	fprintf(out, ")\n");
 	if (t->insn)
-		fprintf(out, "  reproduce: vessel-cpudiff -s %" PRIu64 " -n 1 -l %u -c %s --cpl %d%s%s -p\n",
+		fprintf(out, "  reproduce: vessel-cpudiff -s %" PRIu64 " -n 1 -l %u -c %s --cpl %d%s%s%s%s%s -p\n",
 			t->seed, mr->o->gen.len, mr->o->classes_arg, t->cpl,
+			mr->o->gen.features ? " --features " : " --features none",
+			(mr->o->gen.features & DIFF_F_CX16) ? "cmpxchg16b," : "",
+			(mr->o->gen.features & DIFF_F_POPCNT) ? "popcnt" : "",
 			mr->o->target_kvm ? " -t kvm" : mr->o->engine ? " -e bt" : "",
 			(mr->o->cmp_flags & DIFF_CMP_IGNORE_RF) ? " --ignore-rf" : "");
 	vsl_diff_disasm(t, out);
@@ -148,6 +154,44 @@ static void main_write_repro(struct main_run *mr, const struct vsl_diff_test *t,
 			fclose(f);
 		}
 	}
+}
+
+/*
+ * The optional instructions both sides advertise: run CPUID leaf 1 at CPL 0
+ * on KVM and on the target, and keep the feature bits both report.
+ */
+static uint32_t main_probe(struct main_run *mr)
+{
+	static const uint8_t code[] = {
+		0xb8, 0x01, 0, 0, 0,   /* mov eax, 1 */
+		0x31, 0xc9,            /* xor ecx, ecx */
+		0x0f, 0xa2,            /* cpuid */
+		0xf4,                  /* hlt */
+	};
+	static struct vsl_diff_result a, b;
+	struct vsl_diff_test t;
+	uint32_t ecx, f = 0;
+
+	if (vsl_diff_test_init(&t) < 0)
+		return 0;
+	memcpy(t.ram + DIFF_CODE, code, sizeof(code));
+	t.code_len = sizeof(code);
+	vsl_diff_image_prologue(&t);
+	if (vsl_diff_kvm_run(mr->kvm, &t, &a) < 0 || a.exit != DIFF_EXIT_HLT)
+		goto out;
+	ecx = (uint32_t)a.st.gpr[1];
+	if (!mr->o->target_kvm) {
+		if (vsl_diff_vessel_run(mr->vsl, &t, &b) < 0 || b.exit != DIFF_EXIT_HLT)
+			goto out;
+		ecx &= (uint32_t)b.st.gpr[1];
+	}
+	if (ecx & (1u << 13))
+		f |= DIFF_F_CX16;
+	if (ecx & (1u << 23))
+		f |= DIFF_F_POPCNT;
+out:
+	vsl_diff_test_fini(&t);
+	return f;
 }
 
 /* A guest program must halt without writing a failure code. */
@@ -316,6 +360,7 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		{ "max-print", required_argument, NULL, 'M' },
 		{ "print", no_argument, NULL, 'p' },
 		{ "ignore-rf", no_argument, NULL, 'I' },
+		{ "features", required_argument, NULL, 'F' },
 		{ "gen-only", no_argument, NULL, 'G' },
 		{ "list-classes", no_argument, NULL, 'L' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -396,6 +441,16 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 			break;
 		case 'I':
 			o->cmp_flags |= DIFF_CMP_IGNORE_RF;
+			break;
+		case 'F':
+			o->features_set = true;
+			o->gen.features = 0;
+			if (strstr(optarg, "cmpxchg16b"))
+				o->gen.features |= DIFF_F_CX16;
+			if (strstr(optarg, "popcnt"))
+				o->gen.features |= DIFF_F_POPCNT;
+			if (!o->gen.features && strcmp(optarg, "none"))
+				goto bad;
 			break;
 		case 'G':
 			o->gen_only = true;
@@ -492,6 +547,13 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (!o.features_set)
+		o.gen.features = main_probe(&mr);
+	if (!o.quiet)
+		printf("optional instructions advertised by both CPUs:%s%s%s\n",
+		       o.gen.features & DIFF_F_CX16 ? " cmpxchg16b" : "",
+		       o.gen.features & DIFF_F_POPCNT ? " popcnt" : "",
+		       o.gen.features ? "" : " none");
 	for (c = 0; c < o.nguests; c++) {
 		struct vsl_diff_test t;
 
