@@ -364,6 +364,10 @@ int vsl_x87_exec(struct vsl_cpu *cpu, const struct vsl_insn *in)
 			return vsl_cpu_raise(cpu, VSL_EXC_MF, false, 0);
 		return 0;
 	}
+	/* FISTTP is SSE3: only where the host can run it */
+	if (in->zi.mnemonic == ZYDIS_MNEMONIC_FISTTP &&
+	    !vsl_fpu_isa_supported(ZYDIS_ISA_EXT_SSE3, ZYDIS_MNEMONIC_FISTTP))
+		return VSL_FPU_NOT_MINE;
 	if (cpu->cr0 & (VSL_CR0_EM | VSL_CR0_TS))
 		return vsl_cpu_raise(cpu, VSL_EXC_NM, false, 0);
 
