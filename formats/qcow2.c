@@ -104,21 +104,26 @@ static int qcow2_check_offset(struct qcow2 *q, uint64_t off, uint64_t len, const
 			      const char *entry_kind, uint64_t entry)
 {
 	char where[64] = "";
+	const char *problem;
 
+	if (off & (q->cs - 1))
+		problem = "is not aligned to the cluster size";
+	else if (off < q->cs)
+		problem = "overlaps the header";
+	else if (off >= qcow2_end(q) || len > qcow2_end(q) - off)
+		problem = "is past the end of the file";
+	else
+		return 0; /* the hot path: no formatting */
 	if (entry_kind)
 		snprintf(where, sizeof(where), " of %s %llu", entry_kind, (unsigned long long)entry);
 	if (off & (q->cs - 1))
-		return qcow2_err(q, VSL_ECORRUPT, "%s offset 0x%llx%s is not aligned to the "
-				 "cluster size (%llu)", what, (unsigned long long)off, where,
-				 (unsigned long long)q->cs);
+		return qcow2_err(q, VSL_ECORRUPT, "%s offset 0x%llx%s %s (%llu)", what,
+				 (unsigned long long)off, where, problem, (unsigned long long)q->cs);
 	if (off < q->cs)
-		return qcow2_err(q, VSL_ECORRUPT, "%s offset 0x%llx%s overlaps the header",
-				 what, (unsigned long long)off, where);
-	if (off >= qcow2_end(q) || len > qcow2_end(q) - off)
-		return qcow2_err(q, VSL_ECORRUPT, "%s offset 0x%llx%s is past the end of the "
-				 "file (size 0x%llx)", what, (unsigned long long)off, where,
-				 (unsigned long long)qcow2_end(q));
-	return 0;
+		return qcow2_err(q, VSL_ECORRUPT, "%s offset 0x%llx%s %s", what,
+				 (unsigned long long)off, where, problem);
+	return qcow2_err(q, VSL_ECORRUPT, "%s offset 0x%llx%s %s (size 0x%llx)", what,
+			 (unsigned long long)off, where, problem, (unsigned long long)qcow2_end(q));
 }
 
 /* ---- refcounts ---- */

@@ -564,6 +564,48 @@ START_TEST(create_options)
 }
 END_TEST
 
+/* Writing into a qemu-img image with 512-byte clusters outgrows its refcount table. */
+START_TEST(qemu_image_reftable_growth)
+{
+	char cmd[1200];
+	struct vsl_image *img, *raw;
+	uint8_t *buf = malloc(1 << 20);
+	uint64_t rt_clusters = 0;
+	FILE *f;
+	uint8_t hdr[60];
+
+	if (system("qemu-img --version >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "skip: qemu-img not found (package qemu-utils)\n");
+		free(buf);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 -o cluster_size=512 %s 64M",
+		 at(0, "g.qcow2"));
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(vsl_image_open(ctx, at(0, "g.qcow2"), NULL, VSL_IMAGE_RDWR, &img), 0);
+	ck_assert_int_eq(vsl_image_create(ctx, at(1, "g.raw"), "raw", 64 << 20, NULL, &raw), 0);
+	for (int i = 0; i < 20; i++) {
+		fill(buf, 1 << 20, i % 3 == 0);
+		ck_assert_msg(vsl_image_write(img, (uint64_t)i << 20, buf, 1 << 20) == 0, "%s",
+			      vsl_ctx_error(ctx));
+		ck_assert_int_eq(vsl_image_write(raw, (uint64_t)i << 20, buf, 1 << 20), 0);
+	}
+	ck_assert_int_eq(vsl_image_flush(img), 0);
+	vsl_image_close(img);
+	vsl_image_close(raw);
+	f = fopen(at(0, "g.qcow2"), "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fread(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+	fclose(f);
+	rt_clusters = (uint64_t)hdr[56] << 24 | hdr[57] << 16 | hdr[58] << 8 | hdr[59];
+	ck_assert_uint_gt(rt_clusters, 1); /* it had to grow */
+	snprintf(cmd, sizeof(cmd), "qemu-img check -q %s && qemu-img compare -q %s %s",
+		 at(0, "g.qcow2"), at(0, "g.qcow2"), at(1, "g.raw"));
+	ck_assert_int_eq(system(cmd), 0);
+	free(buf);
+}
+END_TEST
+
 /* ---- crash safety: kill a writer at random points ---- */
 
 #define CRASH_BLOCKS 251u   /* prime: piece k of generation g uses block (3g + k) * 97 % 251 */
@@ -702,6 +744,7 @@ int main(void)
 	tcase_add_test(io, create_options);
 	tcase_add_test(bk, backing_cow);
 	tcase_add_test(bk, backing_loop_and_depth);
+	tcase_add_test(bk, qemu_image_reftable_growth);
 	tcase_add_test(bad, hostile_headers);
 	tcase_add_test(bad, check_finds_problems);
 	tcase_add_checked_fixture(crash, setup, teardown);
