@@ -38,11 +38,13 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vessel/format.h"
 
@@ -265,6 +267,11 @@ static int vhd_open_dynamic(struct vsl_image *img, struct vhd *v, uint64_t fsize
 			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
 					     "%s: block %u at offset %llu extends past the end of the %llu-byte file",
 					     name, i, (unsigned long long)off, (unsigned long long)fsize);
+		if (v->end_footer_ok && off + v->bitmap_size + v->block_size > v->footer_off)
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: block %u at offset %llu overlaps the footer at offset %llu",
+					     name, i, (unsigned long long)off,
+					     (unsigned long long)v->footer_off);
 		if (off < v->bat_off + need && off + v->bitmap_size + v->block_size > v->bat_off)
 			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
 					     "%s: block %u at offset %llu overlaps the block table",
@@ -689,6 +696,21 @@ static void vhd_make_footer(uint8_t *f, uint64_t size, uint32_t type, uint64_t d
 	vhd_footer_finish(f);
 }
 
+/*
+ * ext4 (auto_da_alloc) flushes a file that was truncated to zero when a
+ * descriptor that saw the truncation is closed: the whole freshly written
+ * image would be forced to disk at close, which costs more than the
+ * conversion itself. Opening and closing the new, still empty file once
+ * right after creation consumes that flag with nothing to flush.
+ */
+static void vhd_skip_close_flush(const char *path)
+{
+	int fd;
+
+	if (path && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0)
+		close(fd);
+}
+
 static int vhd_create(struct vsl_image *img, struct vsl_stream *s, uint64_t size,
 		      const struct vsl_image_opts *opts)
 {
@@ -706,6 +728,7 @@ static int vhd_create(struct vsl_image *img, struct vsl_stream *s, uint64_t size
 	if (opts && opts->backing_file)
 		return vsl_set_error(ctx, 0, VSL_ENOTSUP,
 				     "vpc: backing files (differencing VHDs) are not supported");
+	vhd_skip_close_flush(img->path);
 	if (force && strcmp(force, "on") && strcmp(force, "off"))
 		return vsl_set_error(ctx, 0, VSL_EINVAL, "vpc: force_size must be on or off, not '%s'",
 				     force);
