@@ -81,6 +81,7 @@ echo ==label
 vfs-label /dev/sda
 echo ==uuid
 vfs-uuid /dev/sda
+echo ==end
 G
 sect() { sed -n "/^==$1\$/,/^==/p" "$tmp/gf" | sed '1d;$d'; }
 if cmp -s "$tmp/index.html" "$top/recipes/web-site/index.html"; then
