@@ -22,6 +22,8 @@ extern const struct vsl_cmd vsl_cmd_run;
 
 extern const struct vsl_cmd vsl_cmd_img;
 
+extern const struct vsl_cmd vsl_cmd_export, vsl_cmd_import;
+
 static const struct vsl_cmd *const commands[] = {
 	&vsl_cmd_help,
 	&vsl_cmd_version,
@@ -30,6 +32,8 @@ static const struct vsl_cmd *const commands[] = {
 	&vsl_cmd_build,
 	&vsl_cmd_validate,
 	&vsl_cmd_run,
+	&vsl_cmd_export,
+	&vsl_cmd_import,
 	NULL
 };
 

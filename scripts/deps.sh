@@ -25,9 +25,11 @@ busybox-static
 cpio
 libguestfs-tools
 linux-image-amd64
+libvirt-clients
 libxml2-utils
 qemu-system-x86
 qemu-utils
+virt-v2v
 "
 
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $PACKAGES 2>/dev/null |
