@@ -76,6 +76,13 @@ static int build_where(struct build *b, struct vsl_recipe_loc loc)
 	return vsl_ctx_code(b->ctx);
 }
 
+static int build_canceled(struct build *b)
+{
+	if (b->o->cancel && *b->o->cancel)
+		return vsl_set_error(b->ctx, 0, VSL_ECANCELED, "interrupted");
+	return 0;
+}
+
 /* ---- files ---- */
 
 static int build_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -367,6 +374,8 @@ static int build_fetch(struct build *b)
 	for (size_t i = 0; i < b->npkgs; i++) {
 		if ((int)i == b->kernel_meta && b->kernel_pkg != b->kernel_meta)
 			continue; /* the metapackage itself holds nothing we need */
+		if (build_canceled(b) < 0)
+			return VSL_ECANCELED;
 		vsl_info(b->ctx, "  package %s %s", b->pkgs[i].name, b->pkgs[i].version);
 		if (vsl_apt_fetch(b->ctx, b->cache, &b->pkgs[i], b->o->progress) < 0)
 			return build_where(b, build_pkg_loc(b, i));
@@ -828,9 +837,12 @@ static void build_print_plan(struct build *b)
 
 /* ---- entry ---- */
 
-static void build_stage(struct build *b, const char *what)
+static int build_stage(struct build *b, const char *what)
 {
+	if (build_canceled(b) < 0)
+		return VSL_ECANCELED;
 	vsl_info(b->ctx, "[%u/%u] %s", ++b->stage, b->nstages, what);
+	return 0;
 }
 
 int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
@@ -863,7 +875,8 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 	if ((rc = vsl_cache_dir(ctx, &b.cache)) < 0)
 		goto out;
 	b.nstages = 5 + (r->ndisks ? 1 : 0);
-	build_stage(&b, "resolving packages");
+	if ((rc = build_stage(&b, "resolving packages")) < 0)
+		goto out;
 	if ((rc = build_resolve(&b)) < 0 || (rc = build_path_sources(&b)) < 0)
 		goto out;
 	if (o->dry_run) {
@@ -901,16 +914,20 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 	if (!o->no_cache && b.cacheable && build_cache_get(&b) == 1) {
 		o->cache_hit = true;
 		b.stage = b.nstages - 2;
-		build_stage(&b, "kernel, initramfs and disks from the cache");
+		if ((rc = build_stage(&b, "kernel, initramfs and disks from the cache")) < 0)
+			goto out;
 	} else {
-		build_stage(&b, "fetching packages");
+		if ((rc = build_stage(&b, "fetching packages")) < 0)
+			goto out;
 		if ((rc = build_fetch(&b)) < 0)
 			goto out;
-		build_stage(&b, "kernel");
+		if ((rc = build_stage(&b, "kernel")) < 0)
+			goto out;
 		if ((rc = build_kernel(&b, &kt)) < 0)
 			goto out;
 		if (r->has_initramfs) {
-			build_stage(&b, "initramfs");
+			if ((rc = build_stage(&b, "initramfs")) < 0)
+				goto out;
 			if ((rc = build_initramfs(&b, &kt)) < 0)
 				goto out;
 		} else {
@@ -934,7 +951,8 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 			}
 		}
 		if (r->ndisks) {
-			build_stage(&b, "disks (libguestfs)");
+			if ((rc = build_stage(&b, "disks (libguestfs)")) < 0)
+				goto out;
 			if ((rc = vsl_disks_build(ctx, r, b.tmp, b.src_trees, b.mtime,
 						  o->progress)) < 0)
 				goto out;
@@ -944,7 +962,8 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 		else if (b.cacheable)
 			build_cache_put(&b); /* --no-cache refreshes the entry */
 	}
-	build_stage(&b, "bundle");
+	if ((rc = build_stage(&b, "bundle")) < 0)
+		goto out;
 	if ((rc = build_config(&b)) < 0 || (rc = vsl_bundle_write_manifest(ctx, b.tmp)) < 0)
 		goto out;
 	if ((rc = build_commit(&b)) < 0)

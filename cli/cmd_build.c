@@ -9,6 +9,7 @@
  * downloads when stderr is a terminal.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,14 @@
 #include "vessel/recipe.h"
 
 extern const struct vsl_cmd vsl_cmd_build;
+
+static volatile sig_atomic_t build_interrupted;
+
+static void build_on_signal(int sig)
+{
+	(void)sig;
+	build_interrupted = 1;
+}
 
 static void build_plan_line(void *opaque, const char *line)
 {
@@ -93,6 +102,16 @@ static int build_run(struct vsl_cli *cli, int argc, char **argv)
 		vsl_ctx_set_log_level(cli->ctx, VSL_LOG_INFO);
 	bo.recipe = r;
 	bo.progress = &cli->progress;
+	bo.cancel = &build_interrupted;
+	{
+		/* Ctrl-C: apt-get and the libguestfs appliance get it too and fail;
+		 * vessel itself stays to remove the half-built bundle */
+		struct sigaction sa = { .sa_handler = build_on_signal };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+	}
 	bo.plan_fn = build_plan_line;
 	if (vsl_build_run(cli->ctx, &bo) < 0) {
 		cli_fail(cli, "build");

@@ -21,6 +21,7 @@
 #ifndef VESSEL_BUILDER_H
 #define VESSEL_BUILDER_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -225,6 +226,12 @@ struct vsl_build_opts {
 	bool no_cache;              /* ignore cached results (downloads stay cached) */
 	bool keep_failed;           /* leave the temporary directory of a failed build */
 	const struct vsl_progress *progress;
+	/*
+	 * Set (by a signal handler) to stop the build: checked between stages
+	 * and packages; the build then fails with VSL_ECANCELED and removes its
+	 * staging directory. May be NULL.
+	 */
+	volatile sig_atomic_t *cancel;
 	/* dry run: called once per plan line */
 	void (*plan_fn)(void *opaque, const char *line);
 	void *plan_opaque;
