@@ -709,10 +709,8 @@ int vsl_cpu_wrmsr(struct vsl_cpu *cpu, uint32_t msr, uint64_t val)
 /* ------------------------------------------------------------------ */
 /* CPUID */
 
-static void sys_str(uint32_t *out, const char *s)
-{
-	memcpy(out, s, 16);
-}
+/* the 48-byte brand string of leaves 0x80000002..4 (NUL-padded) */
+static const char sys_brand[48] = "vessel virtual x86-64 CPU";
 
 void vsl_cpu_cpuid(struct vsl_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
@@ -766,12 +764,9 @@ void vsl_cpu_cpuid(struct vsl_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[
 		       (1u << 29);   /* long mode */
 		break;
 	case 0x80000002:
-		sys_str(r, "vessel virtual ");
-		break;
 	case 0x80000003:
-		sys_str(r, "x86-64 CPU     ");
-		break;
 	case 0x80000004:
+		memcpy(r, sys_brand + (leaf - 0x80000002) * 16, 16);
 		break;
 	case 0x80000007:
 		r[3] = 1u << 8; /* invariant TSC: it runs at tsc_khz of virtual time */
