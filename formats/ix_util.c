@@ -46,6 +46,20 @@ int vsl_ix_xml_read(struct vsl_ctx *ctx, const char *text, size_t len, const cha
 				     file, len, VSL_IX_DESC_MAX >> 20);
 	if (len == 0)
 		return vsl_set_error(ctx, 0, VSL_EINVAL, "%s: empty document", file);
+	{
+		/* refuse before parsing: no entity declaration is ever looked at */
+		const char *dt = memmem(text, len, "<!DOCTYPE", 9);
+
+		if (dt) {
+			int line = 1;
+
+			for (const char *c = text; c < dt; c++)
+				line += *c == '\n';
+			return vsl_set_error(ctx, 0, VSL_EPERM,
+					     "%s:%d: the document has a DOCTYPE declaration; refused (entities are not accepted in descriptors)",
+					     file, line);
+		}
+	}
 	pc = xmlNewParserCtxt();
 	if (!pc)
 		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
