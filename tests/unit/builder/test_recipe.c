@@ -303,6 +303,55 @@ START_TEST(hostile_input)
 }
 END_TEST
 
+/*
+ * Mutated recipes (byte flips, truncations, inserted YAML punctuation) must
+ * give diagnostics, never a crash; run under ASan by make check.
+ */
+START_TEST(mutations_never_crash)
+{
+	static const char base[] =
+		"vessel: 1\n"
+		"variables:\n  g: {default: hi, sensitive: true}\n"
+		"machine:\n  name: m\n  cpus: 2\n  memory: 512M\n"
+		"  network: {mode: user, forward: [\"8080:80\"]}\n"
+		"boot:\n  kernel: {package: linux-image-amd64}\n"
+		"  initramfs:\n    packages: [busybox-static]\n    modules: [ext4]\n"
+		"    files:\n      - {path: /etc/motd, content: \"${g}\", mode: \"0644\"}\n"
+		"    init: |\n      #!/bin/sh\n      echo ${g} $${x}\n"
+		"sources:\n  - {name: s, package: busybox-static}\n"
+		"disks:\n  - {name: d, size: 64M, contents: [{source: s, to: /x}]}\n"
+		"customize:\n  - copy-in: s\n    to: /y\n  - edit: /etc/motd\n"
+		"    replace: a\n    with: b\n  - chown: /x\n    owner: \"1:2\"\n";
+	static const char punct[] = ":-[]{}&*!|>'\"%@`#,?\n\t $\\";
+	char buf[sizeof(base) + 8];
+	uint32_t seed = 12345;
+
+	for (int iter = 0; iter < 3000; iter++) {
+		size_t len = sizeof(base) - 1;
+		int rc;
+		struct vsl_recipe *r;
+
+		memcpy(buf, base, sizeof(base));
+		for (int k = 0; k < 1 + iter % 4 && len > 0; k++) {
+			seed = seed * 1103515245u + 12345u;
+			size_t pos = (seed >> 8) % len;
+			seed = seed * 1103515245u + 12345u;
+			switch ((seed >> 16) % 4) {
+			case 0: buf[pos] = punct[(seed >> 4) % (sizeof(punct) - 1)]; break;
+			case 1: buf[pos] = (char)(seed >> 3); break;
+			case 2: len = pos; break;
+			default: buf[pos] = '$'; break;
+			}
+		}
+		buf[len] = '\0';
+		r = parse(buf, NULL, &rc);
+		ck_assert(rc == 0 || rc == VSL_EINVAL);
+		ck_assert(rc == 0 ? vsl_recipe_ndiags(r) == 0 : vsl_recipe_ndiags(r) > 0);
+		vsl_recipe_free(r);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("recipe");
@@ -318,6 +367,8 @@ int main(void)
 	tcase_add_test(tc, undefined_variable_position);
 	tcase_add_test(tc, steps_and_references);
 	tcase_add_test(tc, hostile_input);
+	tcase_add_test(tc, mutations_never_crash);
+	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
