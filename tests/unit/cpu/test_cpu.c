@@ -620,6 +620,127 @@ START_TEST(paging_off_and_on_in_compat_mode)
 }
 END_TEST
 
+
+START_TEST(tlb_flush_on_cr3_and_invlpg)
+{
+	F.ram[0x201000] = 0x11;
+	F.ram[0x202000] = 0x22;
+	/* mov 0x201000,%rax; hlt */
+	RUN("\x48\x8b\x04\x25\x00\x10\x20\x00\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), 0x11);
+	/* remap 0x201000 -> 0x202000; mov %cr3,%rax; mov %rax,%cr3; mov 0x201000,%rax; hlt */
+	*vsl_cpu_fixture_pte(&F, 0x201000) += 0x1000;
+	RUN("\x0f\x20\xd8\x0f\x22\xd8\x48\x8b\x04\x25\x00\x10\x20\x00\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), 0x22);
+	/* back, with INVLPG: invlpg 0x201000; mov 0x201000,%rax; hlt */
+	*vsl_cpu_fixture_pte(&F, 0x201000) -= 0x1000;
+	RUN("\x0f\x01\x3c\x25\x00\x10\x20\x00\x48\x8b\x04\x25\x00\x10\x20\x00\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), 0x11);
+}
+END_TEST
+
+START_TEST(reserved_bit_fault)
+{
+	*vsl_cpu_fixture_pte(&F, 0x201000) |= 1ull << 51;
+	/* mov 0x201000,%rax; hlt */
+	RUN("\x48\x8b\x04\x25\x00\x10\x20\x00\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 14);
+	ck_assert_uint_eq(frame(0), 9);                  /* present, reserved bit */
+}
+END_TEST
+
+START_TEST(noncanonical_gp)
+{
+	/* movabs $0x800000000000,%rax; mov (%rax),%rbx; hlt */
+	RUN("\x48\xb8\x00\x00\x00\x00\x00\x80\x00\x00\x48\x8b\x18\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 13);
+	ck_assert_uint_eq(frame(0), 0);
+	ck_assert_uint_eq(frame(1), VSL_FIX_CODE + 10);
+}
+END_TEST
+
+START_TEST(cr4_reserved_gp)
+{
+	/* mov %cr4,%rax; or $0x800000,%rax (CET, not offered); mov %rax,%cr4; hlt */
+	RUN("\x0f\x20\xe0\x48\x0d\x00\x00\x80\x00\x0f\x22\xe0\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 13);
+	ck_assert_uint_eq(frame(1), VSL_FIX_CODE + 9);
+}
+END_TEST
+
+START_TEST(descriptor_table_stores)
+{
+	/* sgdt 0x200000; sidt 0x200010; str %ax; hlt */
+	RUN("\x0f\x01\x04\x25\x00\x00\x20\x00\x0f\x01\x0c\x25\x10\x00\x20\x00\x66\x0f\x00\xc8\xf4");
+	ck_assert_uint_eq(vsl_cpu_fixture_peek(&F, 0x200000) & 0xffff, 0x4f);
+	ck_assert_uint_eq(vsl_cpu_fixture_peek(&F, 0x200002), VSL_FIX_GDT);
+	ck_assert_uint_eq(vsl_cpu_fixture_peek(&F, 0x200010) & 0xffff, 0xfff);
+	ck_assert_uint_eq(gpr(VSL_RAX) & 0xffff, VSL_FIX_TSSSEL);
+	/* LTR marked the TSS busy (type 0xb) */
+	ck_assert_uint_eq(F.ram[VSL_FIX_GDT + VSL_FIX_TSSSEL + 5] & 0xf, 0xb);
+}
+END_TEST
+
+START_TEST(halt_and_wake)
+{
+	struct vsl_cpu_exit ex;
+	/* hlt; mov $1,%eax; hlt */
+	vsl_cpu_set_rflags(F.cpu, 0x202);
+	ex = RUN("\xf4\xb8\x01\x00\x00\x00\xf4");
+	ck_assert_int_eq(ex.reason, VSL_CPU_EXIT_HLT);
+	ck_assert_uint_eq(vsl_cpu_get_rip(F.cpu), VSL_FIX_CODE + 1);
+	/* nothing pending: stays halted */
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_int_eq(ex.reason, VSL_CPU_EXIT_HLT);
+	ck_assert_uint_eq(ex.executed, 0);
+	F.irq_vector = 0x40;
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 0x40);
+	ck_assert_uint_eq(frame(0), VSL_FIX_CODE + 1);    /* returns after the HLT */
+	/* a kick ends the run at the next boundary */
+	vsl_cpu_kick(F.cpu);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_int_eq(ex.reason, VSL_CPU_EXIT_IRQ_CHECK);
+}
+END_TEST
+
+START_TEST(ist_stack)
+{
+	/* gate 0x80 uses IST1: int $0x80; hlt */
+	F.ram[VSL_FIX_IDT + 0x80 * 16 + 4] = 1;
+	RUN("\xcd\x80\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 0x80);
+	ck_assert_uint_eq(gpr(VSL_RSP), VSL_FIX_IST1 - 40);
+	ck_assert_uint_eq(frame(3), VSL_FIX_STACK);
+}
+END_TEST
+
+START_TEST(long_rep_stos)
+{
+	/* mov $0x200000,%edi; mov $0x1234,%eax; mov $0x20000,%ecx; rep stosq; hlt
+	 * (1 MiB: more than one resumable chunk) */
+	RUN("\xbf\x00\x00\x20\x00\xb8\x34\x12\x00\x00\xb9\x00\x00\x02\x00\xf3\x48\xab\xf4");
+	ck_assert_uint_eq(gpr(VSL_RCX), 0);
+	ck_assert_uint_eq(gpr(VSL_RDI), 0x300000);
+	ck_assert_uint_eq(vsl_cpu_fixture_peek(&F, 0x2ffff8), 0x1234);
+	ck_assert_uint_eq(vsl_cpu_fixture_peek(&F, 0x300000), 0);
+}
+END_TEST
+
+START_TEST(dma_invalidates_decoded_code)
+{
+	/* mov $1,%eax; hlt -- then "DMA" rewrites the immediate */
+	RUN("\xb8\x01\x00\x00\x00\xf4");
+	ck_assert_uint_eq(gpr(VSL_RAX), 1);
+	F.ram[VSL_FIX_CODE + 1] = 7;
+	vsl_cpu_invalidate_phys(F.cpu, VSL_FIX_CODE, 16);
+	struct vsl_cpu_exit ex;
+	vsl_cpu_set_rip(F.cpu, VSL_FIX_CODE);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_uint_eq(gpr(VSL_RAX), 7);
+}
+END_TEST
+
 static Suite *cpu_suite(void)
 {
 	Suite *s = suite_create("cpu");
@@ -670,6 +791,11 @@ static Suite *cpu_suite(void)
 	tcase_add_test(tc, nx_violation);
 	tcase_add_test(tc, fetch_crosses_page);
 	tcase_add_test(tc, user_page_protection);
+	tcase_add_test(tc, tlb_flush_on_cr3_and_invlpg);
+	tcase_add_test(tc, reserved_bit_fault);
+	tcase_add_test(tc, noncanonical_gp);
+	tcase_add_test(tc, long_rep_stos);
+	tcase_add_test(tc, dma_invalidates_decoded_code);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("system");
@@ -680,6 +806,10 @@ static Suite *cpu_suite(void)
 	tcase_add_test(tc, port_io);
 	tcase_add_test(tc, single_step);
 	tcase_add_test(tc, paging_off_and_on_in_compat_mode);
+	tcase_add_test(tc, cr4_reserved_gp);
+	tcase_add_test(tc, descriptor_table_stores);
+	tcase_add_test(tc, halt_and_wake);
+	tcase_add_test(tc, ist_stack);
 	suite_add_tcase(s, tc);
 	return s;
 }
