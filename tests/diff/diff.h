@@ -59,7 +59,8 @@ enum vsl_diff_class {
 	DIFF_C_SSEINT,   /* SSE2 integer SIMD */
 	DIFF_C_SSEFP,    /* SSE/SSE2 float arithmetic, compares, logic, shuffles */
 	DIFF_C_SSECVT,   /* conversions, ldmxcsr with random rounding modes */
-	DIFF_C_FAULT,    /* misc faults: #UD, #GP (misaligned SSE, non-canonical), #PF */
+	DIFF_C_FAULT,    /* faults: #UD, #GP (non-canonical, RDMSR), #SS, #PF, NX fetch */
+	DIFF_C_MISC,     /* xlat, fences, pause, multi-byte nop, prefetch, clflush */
 	DIFF_C_COUNT
 };
 #define DIFF_C_ALL ((1u << DIFF_C_COUNT) - 1)

@@ -57,7 +57,7 @@ static const char *const gen_class_names[DIFF_C_COUNT] = {
 	[DIFF_C_XCHG] = "xchg", [DIFF_C_MOV] = "mov", [DIFF_C_STACK] = "stack",
 	[DIFF_C_STRING] = "string", [DIFF_C_FLAGS] = "flags", [DIFF_C_BRANCH] = "branch",
 	[DIFF_C_SSEMOV] = "ssemov", [DIFF_C_SSEINT] = "sseint", [DIFF_C_SSEFP] = "ssefp",
-	[DIFF_C_SSECVT] = "ssecvt", [DIFF_C_FAULT] = "fault",
+	[DIFF_C_SSECVT] = "ssecvt", [DIFF_C_FAULT] = "fault", [DIFF_C_MISC] = "misc",
 };
 
 const char *vsl_diff_class_name(int cls)
@@ -1027,6 +1027,19 @@ static int gen_stack(struct gen *g)
 	unsigned sz = w16 ? 2 : 8;
 	bool push = g->depth < 256 ? true : g->depth > 8000 ? false : gen_chance(g, 55);
 
+	if (gen_chance(g, 12)) {
+		/* mov rbp, rsp; enter size, level; leave (RSP back where it was) */
+		gen_req(&r, ZYDIS_MNEMONIC_ENTER, 2);
+		r.operands[0] = gen_op_imm(gen_chance(g, 50) ? gen_below(g, 64) * 8 : gen_below(g, 300));
+		r.operands[1] = gen_op_imm(gen_chance(g, 60) ? gen_below(g, 2) : gen_below(g, 5));
+		if (g->t->cpl == 0) /* KVM's emulator handles only nesting level 0 */
+			r.operands[1].imm.u = 0;
+		if (gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(ZYDIS_REGISTER_RBP),
+			      gen_op_reg(ZYDIS_REGISTER_RSP), -1) < 0 ||
+		    gen_encode(g, &r, -1) < 0)
+			return -1;
+		return gen_insn0(g, ZYDIS_MNEMONIC_LEAVE);
+	}
 	if (push) {
 		gen_req(&r, ZYDIS_MNEMONIC_PUSH, 1);
 		switch (gen_below(g, 3)) {
@@ -1304,6 +1317,45 @@ static int gen_fault(struct gen *g)
 
 static int gen_sse(struct gen *g, int cls);
 
+/* Rarely used instructions: decoder and dispatch coverage. */
+static int gen_misc(struct gen *g)
+{
+	static const ZydisMnemonic hints[] = {
+		ZYDIS_MNEMONIC_LFENCE, ZYDIS_MNEMONIC_MFENCE, ZYDIS_MNEMONIC_SFENCE,
+		ZYDIS_MNEMONIC_PAUSE, ZYDIS_MNEMONIC_NOP,
+	};
+	static const ZydisMnemonic pf[] = {
+		ZYDIS_MNEMONIC_PREFETCHT0, ZYDIS_MNEMONIC_PREFETCHT1, ZYDIS_MNEMONIC_PREFETCHT2,
+		ZYDIS_MNEMONIC_PREFETCHNTA, ZYDIS_MNEMONIC_CLFLUSH,
+	};
+	ZydisEncoderOperand m;
+
+	switch (gen_below(g, 4)) {
+	case 0: /* xlat: AL = [RBX + AL] */
+		if (gen_set64(g, 3, DIFF_DATA + gen_below(g, DIFF_DATA_SIZE - 256)) < 0)
+			return -1;
+		return gen_insn0(g, ZYDIS_MNEMONIC_XLAT);
+	case 1:
+		return gen_insn0(g, hints[gen_below(g, 5)]);
+	case 2: { /* multi-byte NOP: 0f 1f /0 with a memory form (no access) */
+		unsigned bits = gen_chance(g, 50) ? 32 : 16;
+
+		if (gen_mem(g, bits / 8, 1, &m) < 0)
+			return -1;
+		return gen_insn1(g, ZYDIS_MNEMONIC_NOP, m, -1);
+	}
+	default: {
+		ZydisMnemonic mn = pf[gen_below(g, 5)];
+
+		if (gen_mem(g, 1, 1, &m) < 0)
+			return -1;
+		if (mn == ZYDIS_MNEMONIC_CLFLUSH)
+			m.mem.size = 64; /* Zydis sizes CLFLUSH's operand as the line */
+		return gen_insn1(g, mn, m, -1);
+	}
+	}
+}
+
 static int gen_one_cls(struct gen *g, int cls);
 
 static int gen_one(struct gen *g, int cls)
@@ -1333,6 +1385,7 @@ static int gen_one_cls(struct gen *g, int cls)
 	case DIFF_C_FLAGS: return gen_flags(g);
 	case DIFF_C_BRANCH: return gen_branch(g);
 	case DIFF_C_FAULT: return gen_fault(g);
+	case DIFF_C_MISC: return gen_misc(g);
 	default: return gen_sse(g, cls);
 	}
 }
