@@ -22,7 +22,8 @@ VESSEL=${1:-$top/build/rel/vessel}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-eval "$("$top/scripts/fetch-guest.sh" | sed -n 's/^\(kernel\|busybox\)=/\1=/p')"
+guest=${VESSEL_GUEST_DIR:-$top/build/guest}
+eval "$("$top/scripts/fetch-guest.sh" -d "$guest" | sed -n 's/^\(kernel\|busybox\)=/\1=/p')"
 
 cat >"$work/workload.sh" <<'W'
 echo BENCH-MARK boot
@@ -40,23 +41,24 @@ W
 	cat "$work/workload.sh"
 	printf 'poweroff -f\n'
 } >"$work/init"
-"$top/scripts/fetch-guest.sh" --initramfs "$work/initrd.gz" "$work/init" >/dev/null
+"$top/scripts/fetch-guest.sh" -d "$guest" --initramfs "$work/initrd.gz" "$work/init" >/dev/null
 
-# stamp: read the program's output, print "SECONDS NAME" for every marker
-# (seconds since $start, host wall clock); stop the program after "true".
+# stamp: read the program's output to its end, print "SECONDS NAME" for every
+# marker (host wall seconds since $start); after the last marker, kill the
+# process whose pid is in $1 if given (QEMU, in case its poweroff hangs).
 stamp() {
 	while IFS= read -r line; do
 		case $line in
 		*BENCH-MARK*)
-			name=${line##*BENCH-MARK }
-			name=$(printf '%s' "$name" | tr -d '\r')
+			name=$(printf '%s' "${line##*BENCH-MARK }" | tr -d '\r')
 			now=$(date +%s.%N)
-			echo "$(echo "$now - $start" | bc) $name"
-			[ "$name" = true ] && break
+			awk -v a="$now" -v b="$start" -v n="$name" 'BEGIN { printf "%.3f %s\n", a - b, n }'
+			if [ "$name" = true ] && [ -n "${1:-}" ] && [ -s "$1" ]; then
+				kill "$(cat "$1")" 2>/dev/null || true
+			fi
 			;;
 		esac
 	done
-	cat >/dev/null &
 }
 
 append="console=ttyS0 quiet panic=-1"
@@ -68,15 +70,15 @@ if [ -z "${BENCH_SKIP_QEMU:-}" ]; then
 	start=$(date +%s.%N)
 	nice timeout 3600 qemu-system-x86_64 -M microvm -accel tcg -m 256 -kernel "$kernel" \
 		-initrd "$work/initrd.gz" -append "$append" -no-user-config \
-		-display none -serial stdio -no-reboot </dev/null 2>"$work/qemu.err" |
-		stamp >"$work/qemu.t"
+		-display none -serial stdio -no-reboot -pidfile "$work/qemu.pid" \
+		</dev/null 2>"$work/qemu.err" | stamp "$work/qemu.pid" >"$work/qemu.t"
 fi
 # natively: the same busybox, the same commands
 mkdir -p "$work/bin"
 for app in $("$busybox" --list); do ln -sf "$busybox" "$work/bin/$app"; done
 start=$(date +%s.%N)
-(cd "$work" && PATH="$work/bin" nice "$busybox" sh "$work/workload.sh" 2>&1) |
-	sed "s|/bin/true|true|" | stamp >"$work/native.t"
+sed "s|/bin/true|$work/bin/true|" "$work/workload.sh" >"$work/native.sh"
+(cd "$work" && PATH="$work/bin" nice "$busybox" sh "$work/native.sh" 2>&1) | stamp >"$work/native.t"
 
 seg() { # seg FILE NAME PREV -> seconds between markers PREV and NAME
 	awk -v n="$2" -v p="$3" '$2 == n { t = $1 } $2 == p { s = $1 }
