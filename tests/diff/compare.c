@@ -4,7 +4,8 @@
  * Compared: how the run ended, the 16 GPRs, RIP, RFLAGS (the arithmetic
  * flags undefined at the end are masked, see flags.c), XMM0-15, MXCSR, the
  * port writes, and every byte of guest RAM (the RFLAGS image in the
- * exception record is masked the same way). The undefined set "at the end"
+ * exception record is masked the same way; in the FXSAVE image of x87
+ * sequences FOP/FIP/FDP, MXCSR_MASK and undefined FSW condition bits are). The undefined set "at the end"
  * is the one before the faulting instruction when the exception record
  * shows a fault, else the one after the last instruction.
  */
@@ -143,6 +144,22 @@ int vsl_diff_compare(const struct vsl_diff_test *t, const struct vsl_diff_result
 
 		memcpy(&va, a->ram + i, 8);
 		memcpy(&vb, b->ram + i, 8);
+		if (t->fxsave_at && i >= t->fxsave_at && i < t->fxsave_at + 32) {
+			/*
+			 * FXSAVE image: FOP, FIP, FDP are implementation-specific
+			 * (AMD stores them only with an exception pending), and so
+			 * is MXCSR_MASK; FSW condition bits may be undefined.
+			 */
+			static const uint64_t keep[4] = {
+				0x000000ffffffffffull, 0, 0, 0x00000000ffffffffull,
+			};
+			uint64_t k = keep[(i - t->fxsave_at) / 8];
+
+			if (i == t->fxsave_at)
+				k &= ~((uint64_t)t->fsw_undef << 16);
+			va &= k;
+			vb &= k;
+		}
 		if (i == DIFF_REC + DIFF_REC_RFLAGS) {
 			va &= fmask;
 			vb &= fmask;

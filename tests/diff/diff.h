@@ -61,6 +61,7 @@ enum vsl_diff_class {
 	DIFF_C_SSECVT,   /* conversions, ldmxcsr with random rounding modes */
 	DIFF_C_FAULT,    /* faults: #UD, #GP (non-canonical, RDMSR), #SS, #PF, NX fetch */
 	DIFF_C_MISC,     /* xlat, fences, pause, multi-byte nop, prefetch, clflush */
+	DIFF_C_X87,      /* x87 loads/stores/arithmetic/compares/control (CPL 3) */
 	DIFF_C_COUNT
 };
 #define DIFF_C_ALL ((1u << DIFF_C_COUNT) - 1)
@@ -96,6 +97,12 @@ struct vsl_diff_test {
 	struct vsl_diff_insn *insn;  /* owned; NULL for guest programs */
 	size_t ninsn;
 	uint32_t classes;            /* classes actually emitted */
+	/*
+	 * Where the sequence stored its final x87/SSE state with FXSAVE (0:
+	 * nowhere), and the FSW condition bits undefined at that point.
+	 */
+	uint32_t fxsave_at;
+	uint16_t fsw_undef;
 	char name[64];               /* guest program name or "seed N" */
 };
 

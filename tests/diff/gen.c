@@ -34,6 +34,7 @@ struct gen {
 	uint64_t s[4];
 	uint32_t at;
 	uint32_t undef;
+	uint32_t fundef;        /* x87 condition codes undefined now (ZYDIS_FPUFLAG_*) */
 	int32_t depth;          /* bytes pushed below the initial RSP */
 	int cls;
 	bool in_branch;         /* generating the body of a forward branch */
@@ -46,7 +47,7 @@ struct gen {
 };
 
 struct gen_mark {
-	uint32_t at, undef;
+	uint32_t at, undef, fundef;
 	int32_t depth;
 	size_t n;
 };
@@ -58,6 +59,7 @@ static const char *const gen_class_names[DIFF_C_COUNT] = {
 	[DIFF_C_STRING] = "string", [DIFF_C_FLAGS] = "flags", [DIFF_C_BRANCH] = "branch",
 	[DIFF_C_SSEMOV] = "ssemov", [DIFF_C_SSEINT] = "sseint", [DIFF_C_SSEFP] = "ssefp",
 	[DIFF_C_SSECVT] = "ssecvt", [DIFF_C_FAULT] = "fault", [DIFF_C_MISC] = "misc",
+	[DIFF_C_X87] = "x87",
 };
 
 const char *vsl_diff_class_name(int cls)
@@ -252,13 +254,15 @@ static uint64_t gen_imm(struct gen *g, unsigned bits)
 
 static void gen_mark(struct gen *g, struct gen_mark *m)
 {
-	*m = (struct gen_mark){ .at = g->at, .undef = g->undef, .depth = g->depth, .n = g->n };
+	*m = (struct gen_mark){ .at = g->at, .undef = g->undef, .fundef = g->fundef,
+				.depth = g->depth, .n = g->n };
 }
 
 static void gen_rollback(struct gen *g, const struct gen_mark *m)
 {
 	g->at = m->at;
 	g->undef = m->undef;
+	g->fundef = m->fundef;
 	g->depth = m->depth;
 	g->n = m->n;
 }
@@ -273,7 +277,7 @@ static int gen_bytes(struct gen *g, const uint8_t *b, size_t len, int count)
 {
 	ZydisDecodedInstruction di;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-	uint32_t tested = 0, written = 0, undef;
+	uint32_t tested = 0, written = 0, undef, fwritten = 0, fundef = 0;
 
 	if (g->at + len + 32 > DIFF_CODE_MAX)
 		return -1;
@@ -286,6 +290,22 @@ static int gen_bytes(struct gen *g, const uint8_t *b, size_t len, int count)
 	}
 	if (tested & g->undef & DIFF_ARITH)
 		return -1;
+	/*
+	 * x87 condition codes: Zydis' FPU flag table says which ones an
+	 * instruction leaves undefined; FNSTSW reads them all (its entry
+	 * lists no tested flags).
+	 */
+	if (di.fpu_flags) {
+		uint32_t ftested = di.fpu_flags->tested;
+
+		if (di.mnemonic == ZYDIS_MNEMONIC_FNSTSW)
+			ftested = 0xf;
+		if (ftested & g->fundef)
+			return -1;
+		fwritten = di.fpu_flags->modified | di.fpu_flags->set_0 | di.fpu_flags->set_1 |
+			   di.fpu_flags->undefined;
+		fundef = di.fpu_flags->undefined;
+	}
 	undef = vsl_diff_flags_undef(di.mnemonic, di.operand_width, count);
 	if (vsl_diff_flags_counted(di.mnemonic) && count >= 0 &&
 	    (count & (di.operand_width == 64 ? 63 : 31)) == 0)
@@ -304,6 +324,7 @@ static int gen_bytes(struct gen *g, const uint8_t *b, size_t len, int count)
 	}
 	memcpy(g->t->ram + DIFF_CODE + g->at, b, len);
 	g->undef = ((g->undef & ~written) | undef) & DIFF_ARITH;
+	g->fundef = ((g->fundef & ~fwritten) | fundef) & 0xf;
 	g->insn[g->n++] = (struct vsl_diff_insn){
 		.off = g->at, .len = (uint8_t)len, .cls = (uint8_t)g->cls,
 		.mnemonic = (uint16_t)di.mnemonic, .undef_after = g->undef,
@@ -1317,6 +1338,134 @@ static int gen_fault(struct gen *g)
 
 static int gen_sse(struct gen *g, int cls);
 
+/* ---- x87 ---- */
+
+static ZydisEncoderOperand gen_st(struct gen *g)
+{
+	return gen_op_reg((ZydisRegister)(ZYDIS_REGISTER_ST0 + gen_below(g, 8)));
+}
+
+static int gen_x87(struct gen *g)
+{
+	static const ZydisMnemonic arith[] = {
+		ZYDIS_MNEMONIC_FADD, ZYDIS_MNEMONIC_FSUB, ZYDIS_MNEMONIC_FSUBR,
+		ZYDIS_MNEMONIC_FMUL, ZYDIS_MNEMONIC_FDIV, ZYDIS_MNEMONIC_FDIVR,
+	};
+	static const ZydisMnemonic arithp[] = {
+		ZYDIS_MNEMONIC_FADDP, ZYDIS_MNEMONIC_FSUBP, ZYDIS_MNEMONIC_FSUBRP,
+		ZYDIS_MNEMONIC_FMULP, ZYDIS_MNEMONIC_FDIVP, ZYDIS_MNEMONIC_FDIVRP,
+	};
+	static const ZydisMnemonic iarith[] = {
+		ZYDIS_MNEMONIC_FIADD, ZYDIS_MNEMONIC_FISUB, ZYDIS_MNEMONIC_FISUBR,
+		ZYDIS_MNEMONIC_FIMUL, ZYDIS_MNEMONIC_FIDIV, ZYDIS_MNEMONIC_FIDIVR,
+	};
+	static const ZydisMnemonic nullary[] = {
+		ZYDIS_MNEMONIC_FLD1, ZYDIS_MNEMONIC_FLDZ, ZYDIS_MNEMONIC_FLDPI,
+		ZYDIS_MNEMONIC_FLDL2E, ZYDIS_MNEMONIC_FLDLN2, ZYDIS_MNEMONIC_FLDL2T,
+		ZYDIS_MNEMONIC_FLDLG2, ZYDIS_MNEMONIC_FCHS, ZYDIS_MNEMONIC_FABS,
+		ZYDIS_MNEMONIC_FSQRT, ZYDIS_MNEMONIC_FRNDINT, ZYDIS_MNEMONIC_FXTRACT,
+		ZYDIS_MNEMONIC_FSCALE, ZYDIS_MNEMONIC_FPREM, ZYDIS_MNEMONIC_FPREM1,
+		ZYDIS_MNEMONIC_FCOMPP, ZYDIS_MNEMONIC_FUCOMPP, ZYDIS_MNEMONIC_FTST,
+		ZYDIS_MNEMONIC_FXAM, ZYDIS_MNEMONIC_FINCSTP, ZYDIS_MNEMONIC_FDECSTP,
+		ZYDIS_MNEMONIC_FNOP,
+	};
+	static const ZydisMnemonic stcmp[] = {
+		ZYDIS_MNEMONIC_FCOM, ZYDIS_MNEMONIC_FCOMP, ZYDIS_MNEMONIC_FUCOM,
+		ZYDIS_MNEMONIC_FUCOMP, ZYDIS_MNEMONIC_FXCH, ZYDIS_MNEMONIC_FFREE,
+		ZYDIS_MNEMONIC_FST, ZYDIS_MNEMONIC_FSTP, ZYDIS_MNEMONIC_FLD,
+	};
+	static const ZydisMnemonic comi[] = {
+		ZYDIS_MNEMONIC_FCOMI, ZYDIS_MNEMONIC_FCOMIP, ZYDIS_MNEMONIC_FUCOMI,
+		ZYDIS_MNEMONIC_FUCOMIP, ZYDIS_MNEMONIC_FCMOVB, ZYDIS_MNEMONIC_FCMOVE,
+		ZYDIS_MNEMONIC_FCMOVBE, ZYDIS_MNEMONIC_FCMOVU, ZYDIS_MNEMONIC_FCMOVNB,
+		ZYDIS_MNEMONIC_FCMOVNE, ZYDIS_MNEMONIC_FCMOVNBE, ZYDIS_MNEMONIC_FCMOVNU,
+	};
+	static const uint8_t fsz[] = { 4, 8 };
+	ZydisEncoderOperand m;
+
+	switch (gen_below(g, 12)) {
+	case 0: case 1: { /* loads: fld m32/m64/m80, fild m16/m32/m64 */
+		static const uint8_t isz[] = { 2, 4, 8 };
+		bool fi = gen_chance(g, 35);
+		unsigned sz = fi ? isz[gen_below(g, 3)] : (gen_chance(g, 20) ? 10 : fsz[gen_below(g, 2)]);
+
+		if (gen_mem(g, sz, 1, &m) < 0)
+			return -1;
+		return gen_insn1(g, fi ? ZYDIS_MNEMONIC_FILD : ZYDIS_MNEMONIC_FLD, m, -1);
+	}
+	case 2: { /* stores */
+		static const ZydisMnemonic st[] = {
+			ZYDIS_MNEMONIC_FST, ZYDIS_MNEMONIC_FSTP, ZYDIS_MNEMONIC_FIST, ZYDIS_MNEMONIC_FISTP,
+		};
+		ZydisMnemonic mn = st[gen_below(g, 4)];
+		unsigned sz = mn == ZYDIS_MNEMONIC_FIST ? (gen_chance(g, 50) ? 2 : 4) :
+			      mn == ZYDIS_MNEMONIC_FISTP ? (unsigned[]){ 2, 4, 8 }[gen_below(g, 3)] :
+			      mn == ZYDIS_MNEMONIC_FSTP && gen_chance(g, 20) ? 10 : fsz[gen_below(g, 2)];
+
+		if (gen_mem(g, sz, 1, &m) < 0)
+			return -1;
+		return gen_insn1(g, mn, m, -1);
+	}
+	case 3: case 4: { /* arithmetic on st(0), st(i) / st(i), st(0) / memory */
+		switch (gen_below(g, 4)) {
+		case 0:
+			return gen_insn2(g, arith[gen_below(g, 6)], gen_op_reg(ZYDIS_REGISTER_ST0), gen_st(g), -1);
+		case 1:
+			return gen_insn2(g, arith[gen_below(g, 6)], gen_st(g), gen_op_reg(ZYDIS_REGISTER_ST0), -1);
+		case 2:
+			return gen_insn2(g, arithp[gen_below(g, 6)], gen_st(g), gen_op_reg(ZYDIS_REGISTER_ST0), -1);
+		default:
+			if (gen_chance(g, 30)) {
+				if (gen_mem(g, gen_chance(g, 50) ? 2 : 4, 1, &m) < 0)
+					return -1;
+				return gen_insn1(g, iarith[gen_below(g, 6)], m, -1);
+			}
+			if (gen_mem(g, fsz[gen_below(g, 2)], 1, &m) < 0)
+				return -1;
+			return gen_insn1(g, arith[gen_below(g, 6)], m, -1);
+		}
+	}
+	case 5: case 6:
+		return gen_insn0(g, nullary[gen_below(g, sizeof(nullary) / sizeof(nullary[0]))]);
+	case 7:
+		return gen_insn1(g, stcmp[gen_below(g, sizeof(stcmp) / sizeof(stcmp[0]))], gen_st(g), -1);
+	case 8:
+		return gen_insn2(g, comi[gen_below(g, sizeof(comi) / sizeof(comi[0]))],
+				 gen_op_reg(ZYDIS_REGISTER_ST0), gen_st(g), -1);
+	case 9: { /* fcom/fcomp m32/m64, ficom m16/m32 */
+		static const ZydisMnemonic mc[] = {
+			ZYDIS_MNEMONIC_FCOM, ZYDIS_MNEMONIC_FCOMP, ZYDIS_MNEMONIC_FICOM, ZYDIS_MNEMONIC_FICOMP,
+		};
+		ZydisMnemonic mn = mc[gen_below(g, 4)];
+		bool in = mn == ZYDIS_MNEMONIC_FICOM || mn == ZYDIS_MNEMONIC_FICOMP;
+
+		if (gen_mem(g, in ? (gen_chance(g, 50) ? 2 : 4) : fsz[gen_below(g, 2)], 1, &m) < 0)
+			return -1;
+		return gen_insn1(g, mn, m, -1);
+	}
+	case 10: { /* fldcw: all exceptions masked, random precision and rounding */
+		uint32_t o = gen_offset(g, 2, 2);
+		uint16_t cw = (uint16_t)(0x3f | 0x40 | (gen_below(g, 4) << 8) | (gen_below(g, 4) << 10));
+
+		if (gen_mem_at(g, 2, o, &m) < 0 ||
+		    gen_insn2(g, ZYDIS_MNEMONIC_MOV, m, gen_op_imm(cw), -1) < 0)
+			return -1;
+		return gen_insn1(g, ZYDIS_MNEMONIC_FLDCW, m, -1);
+	}
+	default: /* fnstcw/fnstsw m16, fnstsw ax, fninit */
+		switch (gen_below(g, 4)) {
+		case 0:
+			return gen_insn1(g, ZYDIS_MNEMONIC_FNSTSW, gen_op_reg(ZYDIS_REGISTER_AX), -1);
+		case 1:
+			return gen_insn0(g, ZYDIS_MNEMONIC_FNINIT);
+		default:
+			if (gen_mem(g, 2, 1, &m) < 0)
+				return -1;
+			return gen_insn1(g, gen_chance(g, 50) ? ZYDIS_MNEMONIC_FNSTCW : ZYDIS_MNEMONIC_FNSTSW, m, -1);
+		}
+	}
+}
+
 /* Rarely used instructions: decoder and dispatch coverage. */
 static int gen_misc(struct gen *g)
 {
@@ -1386,6 +1535,7 @@ static int gen_one_cls(struct gen *g, int cls)
 	case DIFF_C_BRANCH: return gen_branch(g);
 	case DIFF_C_FAULT: return gen_fault(g);
 	case DIFF_C_MISC: return gen_misc(g);
+	case DIFF_C_X87: return gen_x87(g);
 	default: return gen_sse(g, cls);
 	}
 }
@@ -1720,7 +1870,7 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 	t->cpl = o->cpl >= 0 ? o->cpl : (gen_chance(&g, 75) ? 3 : 0);
 	if (t->cpl == 0) {
 		uint32_t sse = (1u << DIFF_C_SSEMOV) | (1u << DIFF_C_SSEINT) |
-			       (1u << DIFF_C_SSEFP) | (1u << DIFF_C_SSECVT);
+			       (1u << DIFF_C_SSEFP) | (1u << DIFF_C_SSECVT) | (1u << DIFF_C_X87);
 
 		if ((g.mask & ~sse) == 0 && o->cpl < 0)
 			t->cpl = 3;
@@ -1767,6 +1917,19 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 		}
 	}
 	g.cls = 255;
+	if (t->classes & (1u << DIFF_C_X87)) {
+		/* store the x87/SSE state where the comparator can see it */
+		ZydisEncoderOperand m;
+
+		memset(&m, 0, sizeof(m));
+		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+		m.mem.displacement = DIFF_FXSAVE;
+		m.mem.size = 512;
+		t->fsw_undef = (uint16_t)(((g.fundef & 1) ? 0x100 : 0) | ((g.fundef & 2) ? 0x200 : 0) |
+					  ((g.fundef & 4) ? 0x400 : 0) | ((g.fundef & 8) ? 0x4000 : 0));
+		if (gen_insn1(&g, ZYDIS_MNEMONIC_FXSAVE, m, -1) == 0)
+			t->fxsave_at = DIFF_FXSAVE;
+	}
 	if (gen_bytes(&g, hlt, sizeof(hlt), -1) < 0) {
 		free(g.insn);
 		vsl_diff_test_fini(t);

@@ -21,6 +21,7 @@
  *   0x180000  user stack (16 pages, initial RSP 0x188000), NX
  *   0x200000  data pages (random bytes), NX; the reserved base register
  *             (R15) points here in random sequences
+ *   0x202000  FXSAVE image written at the end of x87 sequences
  *   0x300000  scratch pages for guest programs, NX
  *
  * The exception record: the handler copies the frame, CR2 and the vector,
@@ -58,6 +59,7 @@
 #define DIFF_USTACK_INIT  0x188000
 #define DIFF_DATA         0x200000
 #define DIFF_DATA_SIZE    0x2000
+#define DIFF_FXSAVE       0x202000   /* FXSAVE image of x87 sequences (512 bytes) */
 #define DIFF_SCRATCH      0x300000
 #define DIFF_SCRATCH_SIZE 0x10000
 #define DIFF_REPORT       0x30f000   /* guest programs' CPL 3 report (guest.h) */

@@ -27,7 +27,7 @@ N=${T30_N:-400}
 #                exceptions; hardware (and KVM) push RF=1.
 TOLERATE="--ignore-rf"
 # Classes that pass and gate the test:
-CLASSES="alu,shift,muldiv,de,bit,cond,xchg,mov,stack,string,flags,branch,ssemov,sseint,ssefp,ssecvt"
+CLASSES="alu,shift,muldiv,de,bit,cond,xchg,mov,stack,string,flags,branch,ssemov,sseint,ssefp,ssecvt,x87"
 # Known failing, run for information only:
 #  fault  a non-canonical address based on RSP/RBP raises #GP, not #SS
 #         (the other fault kinds are covered by the guest programs).
