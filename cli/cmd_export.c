@@ -112,7 +112,8 @@ static int export_run(struct vsl_cli *cli, int argc, char **argv)
 	eo.progress = &cli->progress;
 	vsl_problems_init(&warn);
 	r = vsl_export(cli->ctx, argv[optind], out, &eo, &warn);
-	export_print_warnings(&warn);
+	if (cli->verbosity >= 0)
+		export_print_warnings(&warn);
 	vsl_problems_fini(&warn);
 	if (r < 0) {
 		free(def);

@@ -63,7 +63,7 @@ static int import_run(struct vsl_cli *cli, int argc, char **argv)
 	io.progress = &cli->progress;
 	vsl_problems_init(&warn);
 	r = vsl_import(cli->ctx, argv[optind], out, &io, &warn);
-	for (size_t i = 0; i < warn.count; i++)
+	for (size_t i = 0; cli->verbosity >= 0 && i < warn.count; i++)
 		fprintf(stderr, "vessel: %s\n", vsl_problem_format(&warn.items[i], buf, sizeof(buf)));
 	vsl_problems_fini(&warn);
 	if (r < 0)
