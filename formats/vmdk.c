@@ -151,6 +151,7 @@ struct vmdk_job {
 	uint8_t *out;          /* marker + compressed data, padded to a sector */
 	size_t out_len;
 	size_t out_cap;
+	struct vmdk_job *next; /* on the free list */
 };
 
 struct vmdk_so {
@@ -170,6 +171,7 @@ struct vmdk_so {
 	bool dirty;            /* writes since the last complete tail */
 	uint8_t header[VMDK_SECTOR];
 	struct vsl_workpool *wp;
+	struct vmdk_job *free_jobs; /* retired jobs kept with their buffers for reuse */
 	int err;
 };
 
@@ -1249,7 +1251,9 @@ static int vmdk_so_retire(void *opaque, void *job, int status)
 				  (unsigned long long)((struct vmdk_job *)job)->grain_idx);
 	if (r == 0)
 		r = vmdk_so_emit(so, job);
-	vmdk_job_free(job);
+	/* keep the job and its buffers: the next grain reuses them (no page faults) */
+	((struct vmdk_job *)job)->next = so->free_jobs;
+	so->free_jobs = job;
 	return r;
 }
 
@@ -1265,18 +1269,21 @@ static int vmdk_so_submit_cur(struct vmdk_so *so)
 		so->cur_idx = UINT64_MAX;
 		return 0;
 	}
-	j = calloc(1, sizeof(*j));
-	if (!j)
+	j = so->free_jobs;
+	if (j)
+		so->free_jobs = j->next;
+	else if (!(j = calloc(1, sizeof(*j))))
 		return vsl_set_error(so->img->ctx, 0, VSL_ENOMEM, "out of memory");
-	j->grain_idx = so->cur_idx;
-	j->data = so->cur;
-	so->cur = malloc(so->grain);
-	so->cur_idx = UINT64_MAX;
-	if (!so->cur) {
-		so->cur = j->data;
-		free(j);
+	if (!j->data && !(j->data = malloc(so->grain))) {
+		vmdk_job_free(j);
 		return vsl_set_error(so->img->ctx, 0, VSL_ENOMEM, "out of memory");
 	}
+	/* the job takes the assembled grain; its spare buffer becomes the next one */
+	uint8_t *spare = j->data;
+	j->data = so->cur;
+	so->cur = spare;
+	j->grain_idx = so->cur_idx;
+	so->cur_idx = UINT64_MAX;
 	r = vsl_workpool_submit(so->wp, j);
 	return r;
 }
@@ -1399,7 +1406,8 @@ static int vmdk_so_write(struct vmdk_so *so, uint64_t off, const uint8_t *buf, s
 				return so->err = r;
 			so->cur_idx = gidx;
 			so->cur_dirty = false;
-			memset(so->cur, 0, so->grain);
+			if (!buf || n != so->grain)
+				memset(so->cur, 0, so->grain);
 		}
 		if (buf)
 			memcpy(so->cur + in, buf, n);
@@ -1421,6 +1429,11 @@ static void vmdk_so_free(struct vmdk_so *so)
 	if (!so)
 		return;
 	vsl_workpool_free(so->wp);
+	while (so->free_jobs) {
+		struct vmdk_job *j = so->free_jobs;
+		so->free_jobs = j->next;
+		vmdk_job_free(j);
+	}
 	free(so->gd);
 	free(so->gt);
 	free(so->cur);
