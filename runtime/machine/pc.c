@@ -557,6 +557,8 @@ struct vsl_machine *vsl_machine_new(struct vsl_ctx *ctx, const struct vsl_machin
 			      vsl_format_size(m->ram_size, mb, sizeof(mb)));
 		goto err;
 	}
+	/* identical guest pages may be shared between VMs (KSM); failure is harmless */
+	(void)madvise(m->ram, m->ram_size, MADV_MERGEABLE);
 	m->io = vsl_bus_new("io");
 	m->mmio = vsl_bus_new("mmio");
 	m->clk = vsl_clock_new();
