@@ -353,17 +353,34 @@ int vsl_cpu_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 	int rc = 0;
 	const struct vsl_cpu_env *env = &cpu->env;
 
+	bool if_prev = false;
+	unsigned poll_left = VSL_CPU_POLL;
+
 	cpu->unimpl = NULL;
+	cpu->irq_poll = true;
 	while (done < budget) {
 		if (cpu->kick) {
 			cpu->kick = 0;
 			reason = VSL_CPU_EXIT_IRQ_CHECK;
 			break;
 		}
-		/* instruction boundary: NMI and external interrupts */
+		/*
+		 * Instruction boundary: NMI and external interrupts. Asking the
+		 * machine costs a call into its interrupt controllers, so it is
+		 * asked only when something may have changed the answer: a new
+		 * run (devices kick the CPU when they raise an interrupt), IF
+		 * going from 0 to 1, an I/O, MMIO, CR8 or MSR access by the
+		 * guest (EOI, TPR, unmasking), or every VSL_CPU_POLL insns.
+		 */
+		bool ifl = cpu->rflags & VSL_FL_IF;
+		bool poll = cpu->irq_poll || (ifl && !if_prev) || --poll_left == 0;
+		if_prev = ifl;
 		if (cpu->intr_shadow) {
 			cpu->intr_shadow = false;
-		} else {
+			cpu->irq_poll = true; /* look again after the shadowed insn */
+		} else if (poll) {
+			cpu->irq_poll = false;
+			poll_left = VSL_CPU_POLL;
 			if (!cpu->nmi_blocked && env->nmi_pending && env->nmi_pending(env->opaque)) {
 				cpu->halted = false;
 				int x = vsl_cpu_deliver(cpu, VSL_EXC_NMI, false, 0, false, true);

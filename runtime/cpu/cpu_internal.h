@@ -180,6 +180,9 @@ enum vsl_cpu_mode {
 	VSL_MODE_COMPAT32, VSL_MODE_LONG64, VSL_MODE_COUNT
 };
 
+/* instructions between two interrupt polls when nothing else asks for one */
+#define VSL_CPU_POLL 128
+
 #define VSL_TRACE_LEN 32
 struct vsl_trace_entry {
 	uint64_t rip;
@@ -219,6 +222,7 @@ struct vsl_cpu {
 	bool halted;
 	bool intr_shadow;       /* STI / MOV SS shadow on the next instruction */
 	bool nmi_blocked;       /* from NMI delivery to the next IRET */
+	bool irq_poll;          /* ask the machine for interrupts at the next boundary */
 	volatile sig_atomic_t kick;
 	uint64_t icount;
 	const char *unimpl;     /* set by a handler: instruction not implemented */

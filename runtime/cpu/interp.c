@@ -433,6 +433,7 @@ static int x_mov(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 			cpu->dr[n] = n == 6 ? (v | 0xffff0ff0ull) : n == 7 ? (v | 0x400) : v;
 			return 0;
 		}
+		cpu->irq_poll = true; /* CR8 (TPR) */
 		return vsl_cpu_write_cr(cpu, d->reg.value - RG(CR0), v);
 	}
 	if (s->type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -1387,6 +1388,8 @@ static int x_string(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	src_seg = in->zi.src_seg;
 	if (kind >= 5 && cpu->mode != VSL_MODE_REAL && cpu->cpl > (int)((cpu->rflags >> 12) & 3))
 		return interp_gp0(cpu);
+	if (kind >= 5)
+		cpu->irq_poll = true;
 	uint64_t src_base = interp_seg_base(cpu, src_seg);
 	uint64_t dst_base = cpu->mode == VSL_MODE_LONG64 ? 0 : cpu->seg[VSL_ES].base;
 	int64_t step = (cpu->rflags & VSL_FL_DF) ? -(int64_t)sz : (int64_t)sz;
@@ -1533,6 +1536,7 @@ static int x_inout(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 
 	if (cpu->mode != VSL_MODE_REAL && cpu->cpl > (int)((cpu->rflags >> 12) & 3))
 		return interp_gp0(cpu); /* the TSS I/O bitmap is not consulted */
+	cpu->irq_poll = true;
 	interp_src(cpu, in, port_op, &port);
 	port &= 0xffff;
 	if (is_in) {
@@ -1589,6 +1593,7 @@ static int x_msr(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 		return 0;
 	}
 	v = (uint32_t)cpu->gpr[VSL_RAX] | (cpu->gpr[VSL_RDX] << 32);
+	cpu->irq_poll = true;
 	return vsl_cpu_wrmsr(cpu, msr, v);
 }
 
@@ -1597,6 +1602,7 @@ static int x_hlt(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	if (cpu->cpl)
 		return interp_gp0(cpu);
 	cpu->halted = true;
+	cpu->irq_poll = true; /* an interrupt may already be waiting */
 	return 0;
 }
 

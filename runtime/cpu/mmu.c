@@ -51,6 +51,7 @@ uint8_t *vsl_phys_ptr(struct vsl_cpu *cpu, uint64_t paddr)
 
 static void mmu_bus_read(struct vsl_cpu *cpu, uint64_t paddr, uint8_t *buf, unsigned len)
 {
+	cpu->irq_poll = true; /* a device register access may change interrupts */
 	while (len) {
 		unsigned n = len >= 8 && !(paddr & 7) ? 8 : len >= 4 && !(paddr & 3) ? 4 :
 			     len >= 2 && !(paddr & 1) ? 2 : 1;
@@ -68,6 +69,7 @@ static void mmu_bus_read(struct vsl_cpu *cpu, uint64_t paddr, uint8_t *buf, unsi
 
 static void mmu_bus_write(struct vsl_cpu *cpu, uint64_t paddr, const uint8_t *buf, unsigned len)
 {
+	cpu->irq_poll = true;
 	while (len) {
 		unsigned n = len >= 8 && !(paddr & 7) ? 8 : len >= 4 && !(paddr & 3) ? 4 :
 			     len >= 2 && !(paddr & 1) ? 2 : 1;

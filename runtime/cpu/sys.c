@@ -8,8 +8,8 @@
  * (SS, RSP, RFLAGS, CS, RIP) plus the error code. A fault while delivering
  * turns into #DF by the benign/contributory/page-fault table, and a fault
  * while delivering #DF is a triple fault (the machine sees SHUTDOWN).
- * Real-mode delivery uses the IVT; 32-bit protected-mode delivery is not
- * needed by the 64-bit Linux boot path and reports itself as unimplemented.
+ * Real-mode delivery uses the IVT; legacy protected mode uses 32-bit gates
+ * (task gates and virtual-8086 mode report themselves as unimplemented).
  *
  * CPUID is honest: it advertises only what runtime/cpu implements (integer
  * ISA incl. CMOV/CX8/CX16/POPCNT, SSE/SSE2/FXSR/x87 via the fpu code,
@@ -523,6 +523,99 @@ static int sys_deliver_long(struct vsl_cpu *cpu, int vector, bool has_error, uin
 	return 0;
 }
 
+/*
+ * Legacy protected mode (no long mode): 8-byte 32-bit interrupt/trap gates,
+ * stack switch through the 32-bit TSS (SS0:ESP0 at +4/+8) on a privilege
+ * change, frame [error] EIP CS EFLAGS [ESP SS]. Task gates, 16-bit gates
+ * and virtual-8086 mode are reported as unimplemented.
+ */
+static int sys_deliver_prot(struct vsl_cpu *cpu, int vector, bool has_error, uint32_t error,
+			    bool soft, bool ext)
+{
+	uint64_t gate, desc;
+	uint32_t idt_err = (uint32_t)vector * 8 + 2 + (ext ? 1 : 0);
+
+	if (cpu->rflags & VSL_FL_VM) {
+		cpu->unimpl = "interrupt in virtual-8086 mode";
+		return VSL_CPU_FAULT;
+	}
+	if ((uint64_t)vector * 8 + 7 > cpu->idtr.limit)
+		return vsl_cpu_raise(cpu, VSL_EXC_GP, true, idt_err);
+	if (vsl_mmu_read(cpu, (cpu->idtr.base + (uint64_t)vector * 8) & 0xffffffffull, &gate, 8,
+			 VSL_ACC_SUPER))
+		return VSL_CPU_FAULT;
+	unsigned type = (gate >> 40) & 0x1f;
+	int gdpl = (gate >> 45) & 3;
+	if (type == 0x05 || type == 0x06 || type == 0x07) {
+		cpu->unimpl = type == 0x05 ? "task gate in the IDT" : "16-bit interrupt gate";
+		return VSL_CPU_FAULT;
+	}
+	if (type != 0x0e && type != 0x0f)
+		return vsl_cpu_raise(cpu, VSL_EXC_GP, true, idt_err);
+	if (soft && gdpl < cpu->cpl)
+		return vsl_cpu_raise(cpu, VSL_EXC_GP, true, idt_err & ~1u);
+	if (!((gate >> 47) & 1))
+		return vsl_cpu_raise(cpu, VSL_EXC_NP, true, idt_err);
+	uint16_t sel = (uint16_t)(gate >> 16);
+	uint32_t target = (uint32_t)((gate & 0xffff) | ((gate >> 32) & 0xffff0000ull));
+	if ((sel & ~3) == 0)
+		return vsl_cpu_raise(cpu, VSL_EXC_GP, true, ext ? 1 : 0);
+	if (vsl_cpu_read_desc(cpu, sel, &desc, VSL_EXC_GP))
+		return VSL_CPU_FAULT;
+	uint16_t attr = ((desc >> 40) & 0xff) | (((desc >> 52) & 0xf) << 8);
+	int dpl = (attr >> VSL_SEG_DPL_SHIFT) & 3;
+	if (!(attr & VSL_SEG_S) || !(attr & 0x8) || dpl > cpu->cpl)
+		return vsl_cpu_raise(cpu, VSL_EXC_GP, true, (sel & 0xfffc) | (ext ? 1 : 0));
+	if (!(attr & VSL_SEG_P))
+		return vsl_cpu_raise(cpu, VSL_EXC_NP, true, (sel & 0xfffc) | (ext ? 1 : 0));
+	int new_cpl = (attr & 0x4) ? cpu->cpl : dpl;
+	struct vsl_seg new_ss = cpu->seg[VSL_SS];
+	uint32_t esp = (uint32_t)cpu->gpr[VSL_RSP];
+	uint32_t frame[7];
+	unsigned n = 0;
+	bool outer = new_cpl < cpu->cpl;
+
+	if (outer) {
+		uint32_t esp0;
+		uint16_t ss0;
+		uint64_t ssd;
+		unsigned off = 4 + 8 * (unsigned)new_cpl;
+		if (off + 5 > cpu->tr.limit)
+			return vsl_cpu_raise(cpu, VSL_EXC_TS, true, (cpu->tr.sel & 0xfffc) | (ext ? 1 : 0));
+		if (vsl_mmu_read(cpu, cpu->tr.base + off, &esp0, 4, VSL_ACC_SUPER) ||
+		    vsl_mmu_read(cpu, cpu->tr.base + off + 4, &ss0, 2, VSL_ACC_SUPER))
+			return VSL_CPU_FAULT;
+		if ((ss0 & ~3) == 0 || vsl_cpu_read_desc(cpu, ss0, &ssd, VSL_EXC_TS))
+			return (ss0 & ~3) ? VSL_CPU_FAULT : vsl_cpu_raise(cpu, VSL_EXC_TS, true, ext ? 1 : 0);
+		vsl_cpu_desc_to_seg(ssd, ss0, &new_ss);
+		esp = esp0;
+	}
+	/* the frame from the lowest address up */
+	if (has_error)
+		frame[n++] = error;
+	frame[n++] = (uint32_t)cpu->rip;
+	frame[n++] = cpu->seg[VSL_CS].sel;
+	frame[n++] = (uint32_t)cpu->rflags;
+	if (outer) {
+		frame[n++] = (uint32_t)cpu->gpr[VSL_RSP];
+		frame[n++] = cpu->seg[VSL_SS].sel;
+	}
+	uint32_t mask = (new_ss.attr & VSL_SEG_DB) ? 0xffffffffu : 0xffffu;
+	uint32_t nsp = (esp - n * 4) & mask;
+	if (vsl_mmu_write(cpu, (new_ss.base + nsp) & 0xffffffffull, frame, n * 4,
+			  new_cpl == 3 ? 0 : VSL_ACC_SUPER))
+		return VSL_CPU_FAULT;
+	if (outer)
+		cpu->seg[VSL_SS] = new_ss;
+	cpu->gpr[VSL_RSP] = (cpu->gpr[VSL_RSP] & ~(uint64_t)mask) | nsp;
+	cpu->rflags &= ~(uint64_t)(VSL_FL_TF | VSL_FL_NT | VSL_FL_RF | VSL_FL_VM);
+	if (type == 0x0e)
+		cpu->rflags &= ~(uint64_t)VSL_FL_IF;
+	sys_set_cs(cpu, sel, desc, new_cpl);
+	cpu->rip = target;
+	return 0;
+}
+
 int vsl_cpu_deliver(struct vsl_cpu *cpu, int vector, bool has_error, uint32_t error, bool soft,
 		    bool ext)
 {
@@ -534,8 +627,7 @@ int vsl_cpu_deliver(struct vsl_cpu *cpu, int vector, bool has_error, uint32_t er
 		} else if (cpu->efer & VSL_EFER_LMA) {
 			r = sys_deliver_long(cpu, vector, has_error, error, soft, ext);
 		} else {
-			cpu->unimpl = "exception delivery in 32-bit protected mode";
-			return -2;
+			r = sys_deliver_prot(cpu, vector, has_error, error, soft, ext);
 		}
 		if (r == 0) {
 			if (vector == VSL_EXC_NMI)

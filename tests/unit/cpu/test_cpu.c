@@ -741,6 +741,35 @@ START_TEST(dma_invalidates_decoded_code)
 }
 END_TEST
 
+
+START_TEST(protected_mode_delivery)
+{
+	struct vsl_cpu_exit ex;
+	/* leave long mode the way a loader sets state: 32-bit flat, no paging */
+	vsl_cpu_set_cr(F.cpu, 0, 0x11);
+	vsl_cpu_set_cr(F.cpu, 0xC0000080, 0);
+	vsl_cpu_set_cr(F.cpu, 4, 0);
+	struct vsl_seg cs = { .sel = VSL_FIX_KCS32, .limit = 0xffffffff, .attr = 0xc9b };
+	struct vsl_seg ds = { .sel = VSL_FIX_KDS, .limit = 0xffffffff, .attr = 0xc93 };
+	for (int i = 0; i < 6; i++)
+		vsl_cpu_set_seg(F.cpu, i, i == VSL_CS ? &cs : &ds);
+	/* 32-bit IDT at 0x6000: vector 0 -> the HLT stub of vector 0 */
+	uint64_t gate = (VSL_FIX_STUBS & 0xffff) | ((uint64_t)VSL_FIX_KCS32 << 16) | (0x8eull << 40) |
+			((VSL_FIX_STUBS >> 16) << 48);
+	memcpy(F.ram + 0x6000, &gate, 8);
+	vsl_cpu_set_idt(F.cpu, &(struct vsl_dtable){ .base = 0x6000, .limit = 0x7ff });
+	/* xor %ecx,%ecx; div %ecx; hlt (32-bit code) */
+	vsl_cpu_fixture_code(&F, "\x31\xc9\xf7\xf1\xf4", 5);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 0);
+	uint32_t fr[3];
+	memcpy(fr, F.ram + vsl_cpu_get_gpr(F.cpu, VSL_RSP), sizeof(fr));
+	ck_assert_uint_eq(fr[0], VSL_FIX_CODE + 2);
+	ck_assert_uint_eq(fr[1], VSL_FIX_KCS32);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(F.cpu, VSL_RSP), VSL_FIX_STACK - 12);
+}
+END_TEST
+
 static Suite *cpu_suite(void)
 {
 	Suite *s = suite_create("cpu");
@@ -810,6 +839,7 @@ static Suite *cpu_suite(void)
 	tcase_add_test(tc, descriptor_table_stores);
 	tcase_add_test(tc, halt_and_wake);
 	tcase_add_test(tc, ist_stack);
+	tcase_add_test(tc, protected_mode_delivery);
 	suite_add_tcase(s, tc);
 	return s;
 }
