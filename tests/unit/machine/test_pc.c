@@ -194,6 +194,45 @@ START_TEST(timer_irq_skips_time)
 }
 END_TEST
 
+static char logged[512];
+
+static void log_cb(void *opaque, enum vsl_log_level level, const char *file, int line,
+		   const char *func, const char *msg)
+{
+	if (level == VSL_LOG_DEBUG && strlen(logged) + strlen(msg) + 2 < sizeof(logged)) {
+		strcat(logged, msg);
+		strcat(logged, "\n");
+	}
+}
+
+START_TEST(unassigned_ports)
+{
+	static const uint8_t code[] = {
+		0xE4, 0xE9,                   /* in al, 0xe9 (nothing there) */
+		0x66, 0xBA, 0xF8, 0x03,       /* mov dx, 0x3f8 */
+		0xEE,                         /* out dx, al: prints what was read */
+		0xE6, 0xEA,                   /* out 0xea, al (nothing there) */
+		0xE4, 0xE9,                   /* in al, 0xe9 again: logged once */
+		0x66, 0xBA, 0x04, 0x06, 0x66, 0xB8, 0x00, 0x34, 0x66, 0xEF, /* poweroff */
+		0xEB, 0xFE,
+	};
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	enum vsl_machine_stop why;
+	struct vsl_machine_stats st;
+
+	logged[0] = 0;
+	vsl_ctx_set_log(ctx, log_cb, NULL);
+	vsl_ctx_set_log_level(ctx, VSL_LOG_DEBUG);
+	ck_assert_int_eq(boot(code, sizeof(code), &why, &st, ctx), 0);
+	ck_assert_int_eq(why, VSL_STOP_POWEROFF);
+	ck_assert_str_eq(out, "\xff");
+	ck_assert_ptr_nonnull(strstr(logged, "read unassigned I/O port 0xe9"));
+	ck_assert_ptr_nonnull(strstr(logged, "wrote 0xff to unassigned I/O port 0xea"));
+	ck_assert_ptr_null(strstr(strstr(logged, "port 0xe9") + 1, "port 0xe9"));
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(bad_config)
 {
 	struct vsl_ctx *ctx = vsl_ctx_new();
@@ -232,6 +271,7 @@ int main(void)
 	tcase_add_test(tc, keyboard_reset);
 	tcase_add_test(tc, faults);
 	tcase_add_test(tc, timer_irq_skips_time);
+	tcase_add_test(tc, unassigned_ports);
 	tcase_add_test(tc, bad_config);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
