@@ -2,8 +2,8 @@
  * Comparing two runs of one test, and printing what differs.
  *
  * Compared: how the run ended, the 16 GPRs, RIP, RFLAGS (the arithmetic
- * flags undefined at the end are masked, see flags.c), XMM0-15, MXCSR, the
- * port writes, and every byte of guest RAM (the RFLAGS image in the
+ * flags undefined at the end are masked, see flags.c), XMM0-15, MXCSR,
+ * CR0/CR2/CR3/CR4/EFER, segment selectors and FS/GS bases, the port writes, and every byte of guest RAM (the RFLAGS image in the
  * exception record is masked the same way; in the FXSAVE image of x87
  * sequences FOP/FIP/FDP, MXCSR_MASK and undefined FSW condition bits are). The undefined set "at the end"
  * is the one before the faulting instruction when the exception record
@@ -128,6 +128,28 @@ int vsl_diff_compare(const struct vsl_diff_test *t, const struct vsl_diff_result
 		diffs++;
 		if (out)
 			fprintf(out, "  mxcsr   %08x             %08x\n", a->st.mxcsr, b->st.mxcsr);
+	}
+	{
+		static const char *const crn[] = { "cr0", "cr2", "cr3", "cr4", "efer", "fs.base", "gs.base" };
+		const uint64_t va[] = { a->st.cr0, a->st.cr2, a->st.cr3, a->st.cr4, a->st.efer,
+					a->st.fs_base, a->st.gs_base };
+		const uint64_t vb[] = { b->st.cr0, b->st.cr2, b->st.cr3, b->st.cr4, b->st.efer,
+					b->st.fs_base, b->st.gs_base };
+		static const char *const segn[] = { "es", "cs", "ss", "ds", "fs", "gs" };
+
+		for (i = 0; i < 7; i++)
+			if (va[i] != vb[i]) {
+				diffs++;
+				if (out)
+					fprintf(out, "  %-7s %016" PRIx64 "     %016" PRIx64 "\n", crn[i], va[i], vb[i]);
+			}
+		for (i = 0; i < 6; i++)
+			if (a->st.sel[i] != b->st.sel[i]) {
+				diffs++;
+				if (out)
+					fprintf(out, "  %-7s %04x                 %04x\n", segn[i], a->st.sel[i],
+						b->st.sel[i]);
+			}
 	}
 	if (a->nio != b->nio || memcmp(a->io, b->io, sizeof(a->io[0]) * (a->nio < DIFF_MAX_IO ? a->nio : DIFF_MAX_IO))) {
 		diffs++;

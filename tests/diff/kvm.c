@@ -242,6 +242,7 @@ static int kvm_save(struct vsl_diff_kvm *k, struct vsl_diff_result *res)
 {
 	static struct kvm_xsave x;
 	const uint8_t *xs = (const uint8_t *)x.region;
+	struct kvm_sregs sr;
 	struct kvm_regs r;
 	uint64_t bv;
 
@@ -261,6 +262,21 @@ static int kvm_save(struct vsl_diff_kvm *k, struct vsl_diff_result *res)
 	else
 		memset(res->st.xmm, 0, sizeof(res->st.xmm)); /* SSE in its init state */
 	memcpy(&res->st.mxcsr, xs + 24, 4);
+	if (ioctl(k->vcpu, KVM_GET_SREGS, &sr) < 0)
+		return kvm_fail(res->msg, sizeof(res->msg), "KVM_GET_SREGS");
+	res->st.cr0 = sr.cr0;
+	res->st.cr2 = sr.cr2;
+	res->st.cr3 = sr.cr3;
+	res->st.cr4 = sr.cr4;
+	res->st.efer = sr.efer;
+	res->st.sel[0] = sr.es.selector;
+	res->st.sel[1] = sr.cs.selector;
+	res->st.sel[2] = sr.ss.selector;
+	res->st.sel[3] = sr.ds.selector;
+	res->st.sel[4] = sr.fs.selector;
+	res->st.sel[5] = sr.gs.selector;
+	res->st.fs_base = sr.fs.base;
+	res->st.gs_base = sr.gs.base;
 	return 0;
 }
 

@@ -209,6 +209,22 @@ int vsl_diff_vessel_run(struct vsl_diff_vessel *v, const struct vsl_diff_test *t
 	for (i = 0; i < 16; i++)
 		vsl_cpu_get_xmm(cpu, i, r->st.xmm[i]);
 	r->st.mxcsr = vsl_cpu_get_mxcsr(cpu);
+	r->st.cr0 = vsl_cpu_get_cr(cpu, 0);
+	r->st.cr2 = vsl_cpu_get_cr(cpu, 2);
+	r->st.cr3 = vsl_cpu_get_cr(cpu, 3);
+	r->st.cr4 = vsl_cpu_get_cr(cpu, 4);
+	if (vsl_cpu_get_msr(cpu, 0xc0000080, &r->st.efer) < 0)
+		r->st.efer = ~0ull;
+	for (i = 0; i < 6; i++) {
+		struct vsl_seg sg;
+
+		vsl_cpu_get_seg(cpu, i, &sg);
+		r->st.sel[i] = sg.sel;
+		if (i == VSL_FS)
+			r->st.fs_base = sg.base;
+		if (i == VSL_GS)
+			r->st.gs_base = sg.base;
+	}
 	if (r->exit == DIFF_EXIT_ERROR) {
 		size_t n = strlen(r->msg);
 
