@@ -61,6 +61,18 @@ for spec in "vmdk monolithicSparse" "vmdk streamOptimized" "vmdk monolithicFlat"
 	fi
 done
 
+# -c means streamOptimized for vmdk; vessel's own check agrees with qemu's
+if "$VESSEL" img convert -c -O vmdk "$src" "$T/c.vmdk" &&
+   grep -aq 'createType="streamOptimized"' "$T/c.vmdk" &&
+   qemu-img compare -q -f raw -F vmdk "$src" "$T/c.vmdk" &&
+   "$VESSEL" img check "$T/c.vmdk" >/dev/null && "$VESSEL" img check "$T/v-monolithicSparse.vmdk" >/dev/null &&
+   "$VESSEL" img check "$T/v-dynamic.vpc" >/dev/null; then
+	ok "convert -c -O vmdk writes streamOptimized; vessel img check passes vessel's images"
+else
+	bad "convert -c -O vmdk or vessel img check"
+fi
+rm -f "$T/c.vmdk"
+
 # the oracle can fail: one flipped byte is noticed
 cp "$src" "$T/flip.raw"
 printf 'Z' | dd of="$T/flip.raw" bs=1 seek=1000 conv=notrunc status=none
