@@ -20,6 +20,7 @@
  * own compression workpool and returns at once).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +37,24 @@
 /* One window of the source: [off, end) with data (if any) read from start. */
 struct convert_win {
 	uint64_t off, end, start;
-	bool has_data;
+	bool has_data, written;      /* written: by a parallel worker already */
 	uint8_t *buf;                /* CONVERT_CHUNK bytes */
+	struct vsl_convert_stats st; /* parallel mode: this window's share */
+	char err[512];               /* parallel mode: the worker's error message */
 	struct convert_win *next;    /* free list */
+};
+
+/* Parallel mode: each worker borrows its own pair of handles on the two files. */
+struct convert_handles {
+	struct vsl_ctx *ctx;
+	struct vsl_image *src, *dst;
+	struct convert_handles *next;
+};
+
+struct convert_par {
+	const char *in, *in_fmt, *out, *out_fmt;
+	pthread_mutex_t lock;
+	struct convert_handles *free;  /* every handle pair ever opened, when idle */
 };
 
 struct convert_state {
@@ -46,6 +62,7 @@ struct convert_state {
 	const struct vsl_progress *progress;
 	struct vsl_convert_stats st;
 	struct convert_win *free_wins;
+	struct convert_par *par;       /* NULL: one reader thread, writes here */
 };
 
 /* Find the window's first data and read from its block to the window's end. */
@@ -71,13 +88,13 @@ static int convert_read(struct vsl_image *src, struct convert_win *w)
 }
 
 /* Write the non-zero 64 KiB-aligned runs of a window that was read. */
-static int convert_write(struct convert_state *cs, struct convert_win *w)
+static int convert_write(struct vsl_image *dst, struct convert_win *w, struct vsl_convert_stats *st)
 {
 	size_t len = (size_t)(w->end - w->start), pos = 0;
 	int r = 0;
 
-	cs->st.bytes_skipped += w->start - w->off;
-	cs->st.bytes_read += len;
+	st->bytes_skipped += w->start - w->off;
+	st->bytes_read += len;
 	while (pos < len && r == 0) {
 		size_t start = pos;
 		bool zero = false;
@@ -94,8 +111,8 @@ static int convert_write(struct convert_state *cs, struct convert_win *w)
 			pos += blk;
 		}
 		if (!zero) {
-			r = vsl_image_write(cs->dst, w->start + start, w->buf + start, pos - start);
-			cs->st.bytes_written += pos - start;
+			r = vsl_image_write(dst, w->start + start, w->buf + start, pos - start);
+			st->bytes_written += pos - start;
 		}
 	}
 	return r;
@@ -105,20 +122,83 @@ static int convert_retire_win(struct convert_state *cs, struct convert_win *w)
 {
 	int r = 0;
 
-	if (w->has_data)
-		r = convert_write(cs, w);
-	else
+	if (w->written) {
+		cs->st.bytes_read += w->st.bytes_read;
+		cs->st.bytes_written += w->st.bytes_written;
+		cs->st.bytes_skipped += w->st.bytes_skipped;
+	} else if (w->has_data) {
+		r = convert_write(cs->dst, w, &cs->st);
+	} else {
 		cs->st.bytes_skipped += w->end - w->off;
+	}
 	vsl_progress_report(cs->progress, "convert", w->end, cs->src->size);
 	return r;
 }
 
 /* Workpool callbacks: one worker reads windows in order, the caller writes them. */
+/* Parallel mode: a handle pair for this worker (opened on first need). */
+static struct convert_handles *convert_handles_get(struct convert_par *par, char *err,
+						   size_t errlen)
+{
+	struct convert_handles *h;
+
+	pthread_mutex_lock(&par->lock);
+	h = par->free;
+	if (h)
+		par->free = h->next;
+	pthread_mutex_unlock(&par->lock);
+	if (h)
+		return h;
+	h = calloc(1, sizeof(*h));
+	if (!h || !(h->ctx = vsl_ctx_new())) {
+		snprintf(err, errlen, "out of memory");
+		free(h);
+		return NULL;
+	}
+	if (vsl_image_open(h->ctx, par->in, par->in_fmt, VSL_IMAGE_RDONLY, &h->src) < 0 ||
+	    vsl_image_open(h->ctx, par->out, par->out_fmt, VSL_IMAGE_RDWR, &h->dst) < 0) {
+		snprintf(err, errlen, "%s", vsl_ctx_error(h->ctx));
+		vsl_image_close(h->src);
+		vsl_ctx_free(h->ctx);
+		free(h);
+		return NULL;
+	}
+	h->dst->flags |= VSL_IMAGE_UNSAFE;
+	return h;
+}
+
+static void convert_handles_put(struct convert_par *par, struct convert_handles *h)
+{
+	pthread_mutex_lock(&par->lock);
+	h->next = par->free;
+	par->free = h;
+	pthread_mutex_unlock(&par->lock);
+}
+
 static int convert_work(void *opaque, void *job)
 {
 	struct convert_state *cs = opaque;
+	struct convert_win *w = job;
+	struct convert_handles *h;
+	int r;
 
-	return convert_read(cs->src, job);
+	if (!cs->par)
+		return convert_read(cs->src, w);
+	/* parallel mode: read and write this window here, with our own handles */
+	w->st = (struct vsl_convert_stats){ 0 };
+	w->written = true;
+	h = convert_handles_get(cs->par, w->err, sizeof(w->err));
+	if (!h)
+		return VSL_EIO;
+	r = convert_read(h->src, w);
+	if (r == 0 && w->has_data)
+		r = convert_write(h->dst, w, &w->st);
+	else if (r == 0)
+		w->st.bytes_skipped = w->end - w->off;
+	if (r < 0)
+		snprintf(w->err, sizeof(w->err), "%s", vsl_ctx_error(h->ctx));
+	convert_handles_put(cs->par, h);
+	return r;
 }
 
 static int convert_retire(void *opaque, void *job, int status)
@@ -130,8 +210,9 @@ static int convert_retire(void *opaque, void *job, int status)
 	if (r == VSL_ECANCELED) {
 		r = 0; /* an earlier window failed; that error is already recorded */
 	} else if (r < 0) {
-		/* the reader's message lives in the source's context: bring it over */
-		vsl_set_error(cs->dst->ctx, 0, r, "%s", vsl_ctx_error(cs->src->ctx));
+		/* the worker's message lives in another context: bring it over */
+		vsl_set_error(cs->dst->ctx, 0, r, "%s",
+			      cs->par ? w->err : vsl_ctx_error(cs->src->ctx));
 	} else {
 		r = convert_retire_win(cs, w);
 	}
@@ -166,10 +247,11 @@ static void convert_wins_free(struct convert_state *cs)
 	}
 }
 
-int vsl_convert_copy(struct vsl_image *src, struct vsl_image *dst,
-		     const struct vsl_progress *progress, struct vsl_convert_stats *stats)
+static int convert_run(struct vsl_image *src, struct vsl_image *dst,
+		       const struct vsl_progress *progress, struct vsl_convert_stats *stats,
+		       struct convert_par *par, unsigned threads)
 {
-	struct convert_state cs = { .src = src, .dst = dst, .progress = progress };
+	struct convert_state cs = { .src = src, .dst = dst, .progress = progress, .par = par };
 	struct vsl_workpool *wp = NULL;
 	uint64_t size = src->size, off;
 	int r = 0;
@@ -184,8 +266,13 @@ int vsl_convert_copy(struct vsl_image *src, struct vsl_image *dst,
 	 * window ahead of the writes (reading and writing overlap on two
 	 * cores); each image is only ever used by one thread.
 	 */
-	if (src->ctx != dst->ctx)
+	if (par)
+		wp = vsl_workpool_new(dst->ctx, threads, 2 * threads, convert_work, convert_retire,
+				      &cs);
+	else if (src->ctx != dst->ctx)
 		wp = vsl_workpool_new(dst->ctx, 1, CONVERT_DEPTH, convert_work, convert_retire, &cs);
+	if (par && !wp)
+		return VSL_ENOMEM;
 	for (off = 0; off < size && r == 0; off = VSL_MIN(off - off % CONVERT_CHUNK + CONVERT_CHUNK, size)) {
 		struct convert_win *w = convert_win_get(&cs);
 
@@ -217,6 +304,12 @@ int vsl_convert_copy(struct vsl_image *src, struct vsl_image *dst,
 	if (stats)
 		*stats = cs.st;
 	return r;
+}
+
+int vsl_convert_copy(struct vsl_image *src, struct vsl_image *dst,
+		     const struct vsl_progress *progress, struct vsl_convert_stats *stats)
+{
+	return convert_run(src, dst, progress, stats, NULL, 1);
 }
 
 /* Formats that may create files named after the output besides the output itself. */
@@ -285,7 +378,34 @@ int vsl_convert(struct vsl_ctx *ctx, const char *in, const char *out,
 		goto out_close;
 	}
 	dst->flags |= VSL_IMAGE_UNSAFE;
-	r = vsl_convert_copy(src, dst, o->progress, stats);
+	if (!strcmp(o->out_fmt, "raw")) {
+		/*
+		 * raw output has no metadata: windows can be read and written on
+		 * several threads at once, each with its own handles on both files
+		 * (every format is single-threaded per handle).
+		 */
+		struct convert_par par = { .in = in, .in_fmt = src->ops->name, .out = target,
+					   .out_fmt = "raw" };
+		unsigned threads = o->threads;
+		if (!threads) {
+			long n = sysconf(_SC_NPROCESSORS_ONLN);
+			threads = n > 0 ? (unsigned)n : 1;
+		}
+		threads = VSL_MAX(VSL_MIN(threads, 16u), 2u);
+		pthread_mutex_init(&par.lock, NULL);
+		r = convert_run(src, dst, o->progress, stats, &par, threads);
+		while (par.free) {
+			struct convert_handles *h = par.free;
+			par.free = h->next;
+			vsl_image_close(h->dst);
+			vsl_image_close(h->src);
+			vsl_ctx_free(h->ctx);
+			free(h);
+		}
+		pthread_mutex_destroy(&par.lock);
+	} else {
+		r = vsl_convert_copy(src, dst, o->progress, stats);
+	}
 	if (r < 0) {
 		vsl_image_close(dst);
 		unlink(target);
