@@ -643,6 +643,33 @@ START_TEST(mmx_aliasing)
 }
 END_TEST
 
+START_TEST(faults_leave_state_unchanged)
+{
+	uint64_t page = FX_DATA + 0x3000, *pte = vsl_cpu_fixture_pte(&fx, page);
+
+	ck_assert_ptr_nonnull(pte);
+	*pte &= ~1ull;
+	vsl_mmu_flush(cpu, true);
+	cpu->gpr[VSL_RAX] = page;
+	fx_set_xmm_f(0, 1, 2, 3, 4);
+	cpu->fpu.mxcsr = 0x1f80;
+	/* 0f 58 00             addps xmm0, [rax]: #PF, xmm0 and MXCSR unchanged */
+	ck_assert_int_eq(EXEC(0x0f, 0x58, 0x00), VSL_CPU_FAULT);
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_PF);
+	ck_assert(fx_xmm_f(0, 0) == 1 && fx_xmm_f(0, 3) == 4);
+	ck_assert_uint_eq(cpu->fpu.mxcsr, 0x1f80);
+	/* 48 0f ae 08          fxrstor64 [rax]: #PF, nothing loaded */
+	ck_assert_int_eq(EXEC(0x48, 0x0f, 0xae, 0x08), VSL_CPU_FAULT);
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_PF);
+	ck_assert(fx_xmm_f(0, 0) == 1);
+	/* the alignment check comes first: 0f 28 40 04 movaps xmm0, [rax+4] is #GP */
+	ck_assert_int_eq(EXEC(0x0f, 0x28, 0x40, 0x04), VSL_CPU_FAULT);
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_GP);
+	*pte |= 1;
+	vsl_mmu_flush(cpu, true);
+}
+END_TEST
+
 /* ---- end to end through the interpreter ---- */
 
 START_TEST(run_sse_code)
@@ -1030,6 +1057,7 @@ static Suite *sse_suite(void)
 	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
 	tcase_add_test(tc, movaps_aligned_and_misaligned);
 	tcase_add_test(tc, movss_movsd_movq_movd);
+	tcase_add_test(tc, faults_leave_state_unchanged);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("float");
 	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);

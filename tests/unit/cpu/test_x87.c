@@ -476,6 +476,51 @@ START_TEST(real_and_protected32_formats)
 }
 END_TEST
 
+START_TEST(faults_leave_state_unchanged)
+{
+	uint64_t page = FX_DATA + 0x3000, *pte = vsl_cpu_fixture_pte(&fx, page);
+	uint16_t fsw, ftw;
+	uint8_t st7[10];
+
+	ck_assert_ptr_nonnull(pte);
+	ck_assert_int_eq(EXEC(0xd9, 0xe8), 0);              /* fld1 */
+	fsw = cpu->fpu.fsw;
+	ftw = cpu->fpu.ftw;
+	memcpy(st7, cpu->fpu.st[7], 10);
+	*pte &= ~1ull;                                      /* not present */
+	vsl_mmu_flush(cpu, true);
+	cpu->gpr[VSL_RAX] = page + 8;
+	/* dd 18                fstp qword [rax]: #PF, nothing popped */
+	ck_assert_int_eq(EXEC(0xdd, 0x18), VSL_CPU_FAULT);
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_PF);
+	ck_assert_uint_eq(cpu->fpu.fsw, fsw);
+	ck_assert_uint_eq(cpu->fpu.ftw, ftw);
+	ck_assert_int_eq(memcmp(cpu->fpu.st[7], st7, 10), 0);
+	/* dd 00                fld qword [rax]: #PF, nothing pushed */
+	ck_assert_int_eq(EXEC(0xdd, 0x00), VSL_CPU_FAULT);
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_PF);
+	ck_assert_uint_eq(cpu->fpu.fsw, fsw);
+	/* d9 30                fnstenv [rax]: #PF, exceptions not masked */
+	cpu->fpu.fcw = 0x037e;
+	ck_assert_int_eq(EXEC(0xd9, 0x30), VSL_CPU_FAULT);
+	ck_assert_uint_eq(cpu->fpu.fcw, 0x037e);
+	/* dd 30                fnsave [rax]: #PF, no FNINIT */
+	ck_assert_int_eq(EXEC(0xdd, 0x30), VSL_CPU_FAULT);
+	ck_assert_uint_eq(cpu->fpu.ftw, ftw);
+	/* read-only page: 48 0f ae 00 fxsave64 [rax] faults with a write #PF */
+	*pte = (*pte | 1) & ~2ull;
+	vsl_mmu_flush(cpu, true);
+	cpu->gpr[VSL_RAX] = page;
+	ck_assert_int_eq(EXEC(0x48, 0x0f, 0xae, 0x00), VSL_CPU_FAULT);
+	ck_assert_int_eq(cpu->exc_vector, VSL_EXC_PF);
+	ck_assert_uint_eq(cpu->exc_error & 2, 2);
+	/* ...while a load from it works: dd 00 fld qword [rax] */
+	ck_assert_int_eq(EXEC(0xdd, 0x00), 0);
+	*pte |= 3;
+	vsl_mmu_flush(cpu, true);
+}
+END_TEST
+
 static Suite *x87_suite(void)
 {
 	Suite *s = suite_create("x87");
@@ -495,6 +540,7 @@ static Suite *x87_suite(void)
 	tcase_add_test(tc, environment);
 	tcase_add_test(tc, nm_and_em);
 	tcase_add_test(tc, real_and_protected32_formats);
+	tcase_add_test(tc, faults_leave_state_unchanged);
 	suite_add_tcase(s, tc);
 	return s;
 }
