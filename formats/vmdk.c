@@ -637,7 +637,15 @@ static int vmdk_sparse_init(struct vsl_ctx *ctx, struct vmdk_extent *e, const ui
 	e->grain = gsec * VMDK_SECTOR;
 	e->gt_cover = e->grain * e->gtes;
 	e->len = cap * VMDK_SECTOR;
-	e->gd_n = (uint32_t)((e->len + e->gt_cover - 1) / e->gt_cover);
+	{
+		uint64_t gd_n = (e->len + e->gt_cover - 1) / e->gt_cover;
+		/* the GD must fit in the file: this also bounds the allocation */
+		if (gd_n > e->fsize / 4)
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+					     "%s: capacity needs %llu grain tables, more than the %llu-byte file can index",
+					     name, (unsigned long long)gd_n, (unsigned long long)e->fsize);
+		e->gd_n = (uint32_t)gd_n;
+	}
 	if (dsec && dlen) {
 		if (dsec > e->fsize / VMDK_SECTOR || dlen > VMDK_MAX_DESC / VMDK_SECTOR)
 			return vsl_set_error(ctx, 0, VSL_ECORRUPT,
@@ -990,6 +998,11 @@ static int vmdk_sparse_write(struct vsl_image *img, struct vmdk_extent *e, uint6
 					return r;
 				np = 0;
 			}
+			if (off / e->gt_cover >= e->gd_n)
+				return vsl_set_error(ctx, 0, VSL_ECORRUPT,
+						     "%s: offset %llu is beyond the sparse extent's capacity of %llu bytes",
+						     e->s->name, (unsigned long long)off,
+						     (unsigned long long)e->gd_n * e->gt_cover);
 			if (!e->gd[off / e->gt_cover]) {
 				r = vmdk_alloc_gt(ctx, e, off / e->gt_cover);
 				if (r < 0)
