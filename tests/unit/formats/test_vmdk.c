@@ -560,6 +560,34 @@ START_TEST(seeds_match_qemu)
 }
 END_TEST
 
+START_TEST(split_extent_smaller_than_descriptor)
+{
+	struct vsl_image *img;
+	uint8_t buf[4096], zero[4096] = { 0 };
+	FILE *f;
+
+	/* a 1 MiB sparse extent (one grain table: 32 MiB) that a descriptor claims holds 64 MiB */
+	ck_assert_int_eq(vsl_image_create(ctx, at("small.vmdk"), "vmdk", 1 << 20, NULL, &img), 0);
+	vsl_image_close(img);
+	f = fopen(at("split.vmdk"), "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n"
+	      "createType=\"twoGbMaxExtentSparse\"\nRW 131072 SPARSE \"small.vmdk\"\n", f);
+	fclose(f);
+	ck_assert_int_eq(vsl_image_open(ctx, at("split.vmdk"), NULL, VSL_IMAGE_RDWR, &img), 0);
+	ck_assert_uint_eq(img->size, 64 << 20);
+	memset(buf, 9, sizeof(buf));
+	ck_assert_int_eq(vsl_image_write(img, 4096, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(vsl_image_write(img, 40 << 20, buf, sizeof(buf)), VSL_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "capacity"));
+	ck_assert_int_eq(vsl_image_read(img, 40 << 20, buf, sizeof(buf)), 0);
+	ck_assert(memcmp(buf, zero, sizeof(buf)) == 0);
+	ck_assert_int_eq(vsl_image_read(img, 4096, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(buf[0], 9);
+	vsl_image_close(img);
+}
+END_TEST
+
 /* ---- qemu-img as the oracle ---- */
 
 START_TEST(qemu_reads_ours)
@@ -662,6 +690,7 @@ static Suite *vmdk_suite(void)
 	tcase_add_test(tc, bad_compressed_grains);
 	tcase_add_test(tc, bad_descriptors);
 	tcase_add_test(tc, bad_write_target);
+	tcase_add_test(tc, split_extent_smaller_than_descriptor);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("qemu");
