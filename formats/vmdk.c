@@ -39,9 +39,15 @@
  * the end without moving the append position, so the file is valid after
  * every flush and later writes simply overwrite the tail; close flushes.
  *
- * Random-access writes (monolithicSparse, flat extents) allocate a grain at
- * the end of the file, write its data, then the GT entry (primary, then
- * redundant): data before metadata, so a crash leaks at most a grain.
+ * Random-access writes (monolithicSparse, flat extents) allocate grains at
+ * the end of the file and write their data; then, after one barrier per
+ * request (fdatasync, skipped for VSL_IMAGE_UNSAFE conversion outputs), the
+ * GT entries (primary, then redundant): data before metadata, so a crash
+ * leaks at most the grains of the interrupted request.
+ *
+ * Reading: compressed grains are inflated with libdeflate (the last one is
+ * cached); grain tables go through a small direct-mapped cache. Everything
+ * read from the file is range-checked against the file size before use.
  *
  *	struct vsl_image_opts o = { .kv = (const char *[]){ "subformat=streamOptimized", NULL } };
  *	vsl_image_create(ctx, "disk.vmdk", "vmdk", size, &o, &img);
