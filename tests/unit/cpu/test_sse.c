@@ -870,6 +870,8 @@ static void diff_random_state(struct diff_state *ns, unsigned off)
 	}
 	if (diff_rnd() % 4 == 0)
 		mx &= ~(uint32_t)((diff_rnd() & 0x3f) << 7);
+	if (diff_rnd() % 4 == 0)
+		mx |= VSL_FPU_MXCSR_MM & vsl_fpu_mxcsr_mask();   /* AMD misaligned SSE */
 	if (diff_rnd() % 8 == 0)
 		fcw &= (uint16_t)~(diff_rnd() & 0x3f);
 	if (diff_rnd() % 16 == 0)
