@@ -205,7 +205,7 @@ int vsl_diff_compare(const struct vsl_diff_test *t, const struct vsl_diff_result
 void vsl_diff_disasm(const struct vsl_diff_test *t, FILE *out)
 {
 	const uint8_t *code = t->ram + DIFF_CODE;
-	uint32_t at = 0;
+	uint32_t at = t->code_start;
 	size_t k = 0;
 
 	while (at < t->code_len) {

@@ -97,7 +97,8 @@ struct vsl_diff_test {
 	 */
 	struct vsl_diff_state init;
 	int cpl;                     /* 0 or 3 */
-	uint32_t code_len;           /* bytes at DIFF_CODE */
+	uint32_t code_start;         /* offset of the first instruction from DIFF_CODE */
+	uint32_t code_len;           /* offset of the end of the code from DIFF_CODE */
 	struct vsl_diff_insn *insn;  /* owned; NULL for guest programs */
 	size_t ninsn;
 	uint32_t classes;            /* classes actually emitted */

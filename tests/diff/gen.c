@@ -41,6 +41,7 @@ struct gen {
 	uint32_t mask;          /* classes to draw from */
 	uint32_t features;      /* DIFF_F_* both CPUs advertise */
 	uint16_t avoid;         /* registers that setup MOVs must not clobber now */
+	uint16_t reserved;      /* registers nothing may write (a loop counter) */
 	struct vsl_diff_insn *insn;
 	size_t n, cap;
 	ZydisDecoder dec;
@@ -189,7 +190,7 @@ static int gen_widx(struct gen *g)
 
 	do
 		i = (int)gen_below(g, 16);
-	while (i == 4 || i == 15);
+	while (i == 4 || i == 15 || (g->reserved & (1u << i)));
 	return i;
 }
 
@@ -810,7 +811,8 @@ static int gen_bit(struct gen *g)
 		} else {
 			int idx = (int)gen_below(g, 16);
 
-			if (gen_chance(g, 15) && idx != 4 && idx != 15 && gen_set64(g, idx, 0) < 0)
+			if (gen_chance(g, 15) && idx != 4 && idx != 15 &&
+			    !(g->reserved & (1u << idx)) && gen_set64(g, idx, 0) < 0)
 				return -1;
 			b = gen_op_reg(gen_gpr(idx, bits));
 		}
@@ -1169,16 +1171,64 @@ static int gen_flags(struct gen *g)
 static int gen_one(struct gen *g, int cls);
 static uint32_t gen_mxcsr(struct gen *g);
 
-/* Forward branches over a few instructions; call/ret; loop/jrcxz. */
+/*
+ * A counted backward loop: mov r14d, n; L: body; dec r14d; jnz L. R14 is
+ * reserved while the body is generated. At the loop head the flags are
+ * those from before the loop or, from the second iteration on, those left
+ * by DEC, which defines all but CF: so the body starts with CF treated as
+ * undefined in addition to whatever was undefined before.
+ */
+static int gen_loop(struct gen *g)
+{
+	uint32_t body = g->mask & ~((1u << DIFF_C_BRANCH) | (1u << DIFF_C_STACK) |
+				    (1u << DIFF_C_DE) | (1u << DIFF_C_FAULT));
+	uint32_t head, n = 2 + gen_below(g, 15), k, i;
+	uint8_t jnz[2] = { 0x75, 0 };
+	static const uint8_t dec[] = { 0x41, 0xff, 0xce }; /* dec r14d */
+
+	if (!body || (g->reserved & (1u << 14)))
+		return -1;
+	if (gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(ZYDIS_REGISTER_R14D), gen_op_imm(n), -1) < 0)
+		return -1;
+	head = g->at;
+	g->undef |= DIFF_CF;
+	g->reserved |= 1u << 14;
+	g->in_branch = true;
+	k = 1 + gen_below(g, 6);
+	for (i = 0; i < k; i++) {
+		struct gen_mark m;
+		int cls;
+
+		do
+			cls = (int)gen_below(g, DIFF_C_COUNT);
+		while (!(body & (1u << cls)));
+		gen_mark(g, &m);
+		if (gen_one(g, cls) < 0)
+			gen_rollback(g, &m);
+	}
+	g->in_branch = false;
+	g->reserved &= (uint16_t)~(1u << 14);
+	g->cls = DIFF_C_BRANCH;
+	if (g->at + 5 - head > 128)
+		return -1;
+	jnz[1] = (uint8_t)(int8_t)-(int32_t)(g->at + 5 - head);
+	if (gen_bytes(g, dec, sizeof(dec), -1) < 0 || gen_bytes(g, jnz, sizeof(jnz), -1) < 0)
+		return -1;
+	return 0;
+}
+
+/* Forward branches over a few instructions; call/ret; loop/jrcxz; loops. */
 static int gen_branch(struct gen *g)
 {
 	uint8_t b[8];
 	uint32_t at0, span, k, i, undef0;
-	unsigned kind = gen_below(g, 6);
+	unsigned kind = gen_below(g, 7);
 	bool rel8;
 
 	if (g->in_branch)
 		return -1;
+	if (kind == 6)
+		return gen_loop(g);
 	if (kind == 5) { /* call f; jmp over; f: ret */
 		static const uint8_t seq[] = { 0xe8, 0x02, 0, 0, 0 };
 		static const uint8_t jmp[] = { 0xeb, 0x01 };
@@ -1897,6 +1947,11 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 		memcpy(t->ram + i, &v, 8);
 	}
 
+	/* half the sequences start near the end of a page, so code crosses it */
+	if (gen_chance(&g, 50))
+		g.at = 0xc00 + gen_below(&g, 0x400);
+	t->code_start = g.at;
+	t->init.rip = DIFF_CODE + g.at;
 	for (step = 0; ncls && step < o->len; step++) {
 		int tries;
 
