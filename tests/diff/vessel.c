@@ -150,6 +150,7 @@ int vsl_diff_vessel_run(struct vsl_diff_vessel *v, const struct vsl_diff_test *t
 	struct vsl_cpu_env env;
 	struct vsl_cpu *cpu;
 	uint64_t total = 0;
+	unsigned long calls;
 	int i;
 
 	memset(r, 0, sizeof(*r));
@@ -173,11 +174,17 @@ int vsl_diff_vessel_run(struct vsl_diff_vessel *v, const struct vsl_diff_test *t
 	}
 	vessel_load(cpu, t);
 	v->cur = r;
-	for (;;) {
+	for (calls = 0;; calls++) {
 		struct vsl_cpu_exit ex = { 0 };
 		int rc = vsl_cpu_run(cpu, VESSEL_BUDGET - total, &ex);
 
 		total += ex.executed;
+		if (calls > 100000) { /* returns without progress: do not spin */
+			r->exit = DIFF_EXIT_TIMEOUT;
+			snprintf(r->msg, sizeof(r->msg), "vsl_cpu_run keeps returning (reason %d)",
+				 (int)ex.reason);
+			break;
+		}
 		if (rc < 0 || ex.reason == VSL_CPU_EXIT_ERROR) {
 			snprintf(r->msg, sizeof(r->msg), "vsl_cpu_run: %s", vsl_ctx_error(v->ctx));
 			break;
