@@ -166,6 +166,7 @@ bool vsl_diff_vessel_available(void);
 /* Optional instructions, drawn only when both CPUs advertise them (CPUID). */
 #define DIFF_F_CX16   0x1u   /* CMPXCHG16B: CPUID.1:ECX[13] */
 #define DIFF_F_POPCNT 0x2u   /* POPCNT: CPUID.1:ECX[23] */
+#define DIFF_F_MM     0x4u   /* MXCSR.MM (bit 17) in both MXCSR_MASKs (AMD) */
 
 struct vsl_diff_gen_opts {
 	uint32_t classes;     /* DIFF_C_* mask to draw from */

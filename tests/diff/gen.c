@@ -42,6 +42,7 @@ struct gen {
 	uint32_t features;      /* DIFF_F_* both CPUs advertise */
 	uint16_t avoid;         /* registers that setup MOVs must not clobber now */
 	uint16_t reserved;      /* registers nothing may write (a loop counter) */
+	bool mm;                /* MXCSR.MM (AMD misaligned SSE mode) is set now */
 	struct vsl_diff_insn *insn;
 	size_t n, cap;
 	ZydisDecoder dec;
@@ -1692,10 +1693,14 @@ static int gen_sse_mem(struct gen *g, unsigned size, bool align, ZydisEncoderOpe
 	uint32_t o = gen_offset(g, size < 16 ? 16 : size, align ? 16 : 1);
 
 	/*
-	 * No misaligned operands (#GP(0) on hardware): under PVM a #GP raised
-	 * at CPL 3 goes through KVM's instruction emulator, which does not
-	 * know most SSE instructions and reflects #UD instead.
+	 * Misaligned packed operands only with MXCSR.MM set (AMD's misaligned
+	 * SSE mode, which vessel offers too): without it hardware raises
+	 * #GP(0), and under PVM a #GP raised at CPL 3 goes through KVM's
+	 * instruction emulator, which does not know most SSE instructions and
+	 * reflects #UD instead.
 	 */
+	if (align && g->mm && gen_chance(g, 50))
+		o += 1 + gen_below(g, 15);
 	if (o + size > DIFF_DATA_SIZE)
 		o = DIFF_DATA_SIZE - 16;
 	return gen_mem_at(g, size, o, op);
@@ -1765,12 +1770,20 @@ static int gen_ldmxcsr(struct gen *g)
 	uint32_t o = gen_offset(g, 4, 4);
 	ZydisEncoderOperand op;
 
+	bool ld = gen_chance(g, 85);
+
 	if (gen_chance(g, 8))
 		m &= ~(0x80u << gen_below(g, 6)); /* unmask one exception: #XM may follow */
+	/* MM stays as it is inside branch and loop bodies (see gen_sse_mem) */
+	if (g->in_branch)
+		m = g->mm ? m | 0x20000 : m & ~0x20000u;
 	if (gen_mem_at(g, 4, o, &op) < 0 ||
-	    gen_insn2(g, ZYDIS_MNEMONIC_MOV, op, gen_op_imm(m), -1) < 0)
+	    gen_insn2(g, ZYDIS_MNEMONIC_MOV, op, gen_op_imm(m), -1) < 0 ||
+	    gen_insn1(g, ld ? ZYDIS_MNEMONIC_LDMXCSR : ZYDIS_MNEMONIC_STMXCSR, op, -1) < 0)
 		return -1;
-	return gen_insn1(g, gen_chance(g, 85) ? ZYDIS_MNEMONIC_LDMXCSR : ZYDIS_MNEMONIC_STMXCSR, op, -1);
+	if (ld)
+		g->mm = (m & 0x20000) != 0;
+	return 0;
 }
 
 static int gen_sse(struct gen *g, int cls)
@@ -1889,6 +1902,8 @@ static uint32_t gen_mxcsr(struct gen *g)
 		m |= 0x8000; /* FTZ */
 	if (gen_chance(g, 15))
 		m |= 0x40;   /* DAZ */
+	if ((g->features & DIFF_F_MM) && gen_chance(g, 20))
+		m |= 0x20000; /* MM: misaligned SSE operands allowed */
 	return m;
 }
 
@@ -1939,6 +1954,7 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 	for (i = 0; i < 16; i++)
 		gen_fill_xmm(&g, t->init.xmm[i], 16);
 	t->init.mxcsr = gen_mxcsr(&g);
+	g.mm = (t->init.mxcsr & 0x20000) != 0;
 	for (i = 0; i < DIFF_DATA_SIZE; i += 16)
 		gen_fill_xmm(&g, t->ram + DIFF_DATA + i, 16);
 	for (i = DIFF_USTACK_LO; i < DIFF_USTACK_HI; i += 8) {

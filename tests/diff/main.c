@@ -11,6 +11,7 @@
  *
  * Exit status: 0 all passed, 1 some failed, 2 usage error, 77 /dev/kvm unusable.
  */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -45,8 +46,9 @@ static const char usage[] =
 	"      --gen-only       only generate: check that every sequence encodes and\n"
 	"                       decodes back (no KVM needed; optional instructions\n"
 	"                       only with --features)\n"
-	"      --features LIST  optional instructions to draw (cmpxchg16b,popcnt or\n"
-	"                       none) instead of those both CPUs advertise in CPUID\n"
+	"      --features LIST  optional features to use (cmpxchg16b,popcnt,mm or none;\n"
+	"                       mm: MXCSR.MM misaligned SSE) instead of those both\n"
+	"                       CPUs offer (CPUID, MXCSR_MASK)\n"
 	"      --list-classes   print the class names and exit\n"
 	"  -q, --quiet          print only the summary line\n"
 	"  -h, --help           this text\n"
@@ -98,11 +100,12 @@ static void main_report(struct main_run *mr, const struct vsl_diff_test *t,
 	main_classes(out, t->classes);
 	fprintf(out, ")\n");
 	if (t->insn)
-		fprintf(out, "  reproduce: vessel-cpudiff -s %" PRIu64 " -n 1 -l %u -c %s --cpl %d%s%s%s%s%s -p\n",
+		fprintf(out, "  reproduce: vessel-cpudiff -s %" PRIu64 " -n 1 -l %u -c %s --cpl %d%s%s%s%s%s%s -p\n",
 			t->seed, mr->o->gen.len, mr->o->classes_arg, t->cpl,
 			mr->o->gen.features ? " --features " : " --features none",
 			(mr->o->gen.features & DIFF_F_CX16) ? "cmpxchg16b," : "",
-			(mr->o->gen.features & DIFF_F_POPCNT) ? "popcnt" : "",
+			(mr->o->gen.features & DIFF_F_POPCNT) ? "popcnt," : "",
+			(mr->o->gen.features & DIFF_F_MM) ? "mm" : "",
 			mr->o->target_kvm ? " -t kvm" : mr->o->engine ? " -e bt" : "",
 			(mr->o->cmp_flags & DIFF_CMP_IGNORE_RF) ? " --ignore-rf" : "");
 	vsl_diff_disasm(t, out);
@@ -166,12 +169,15 @@ static uint32_t main_probe(struct main_run *mr)
 		0xb8, 0x01, 0, 0, 0,   /* mov eax, 1 */
 		0x31, 0xc9,            /* xor ecx, ecx */
 		0x0f, 0xa2,            /* cpuid */
+		0x0f, 0xae, 0x04, 0x25, 0x00, 0x20, 0x20, 0x00, /* fxsave [0x202000] */
 		0xf4,                  /* hlt */
 	};
+	uint32_t mask_a, mask_b = ~0u;
 	static struct vsl_diff_result a, b;
 	struct vsl_diff_test t;
 	uint32_t ecx, f = 0;
 
+	assert(DIFF_FXSAVE == 0x202000); /* the FXSAVE address above */
 	if (vsl_diff_test_init(&t) < 0)
 		return 0;
 	memcpy(t.ram + DIFF_CODE, code, sizeof(code));
@@ -180,11 +186,15 @@ static uint32_t main_probe(struct main_run *mr)
 	if (vsl_diff_kvm_run(mr->kvm, &t, &a) < 0 || a.exit != DIFF_EXIT_HLT)
 		goto out;
 	ecx = (uint32_t)a.st.gpr[1];
+	memcpy(&mask_a, a.ram + DIFF_FXSAVE + 28, 4);
 	if (!mr->o->target_kvm) {
 		if (vsl_diff_vessel_run(mr->vsl, &t, &b) < 0 || b.exit != DIFF_EXIT_HLT)
 			goto out;
 		ecx &= (uint32_t)b.st.gpr[1];
+		memcpy(&mask_b, b.ram + DIFF_FXSAVE + 28, 4);
 	}
+	if (mask_a & mask_b & 0x20000)
+		f |= DIFF_F_MM;
 	if (ecx & (1u << 13))
 		f |= DIFF_F_CX16;
 	if (ecx & (1u << 23))
@@ -449,6 +459,8 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 				o->gen.features |= DIFF_F_CX16;
 			if (strstr(optarg, "popcnt"))
 				o->gen.features |= DIFF_F_POPCNT;
+			if (strstr(optarg, "mm"))
+				o->gen.features |= DIFF_F_MM;
 			if (!o->gen.features && strcmp(optarg, "none"))
 				goto bad;
 			break;
@@ -550,9 +562,10 @@ int main(int argc, char **argv)
 	if (!o.features_set)
 		o.gen.features = main_probe(&mr);
 	if (!o.quiet)
-		printf("optional instructions advertised by both CPUs:%s%s%s\n",
+		printf("optional features both CPUs offer:%s%s%s%s\n",
 		       o.gen.features & DIFF_F_CX16 ? " cmpxchg16b" : "",
 		       o.gen.features & DIFF_F_POPCNT ? " popcnt" : "",
+		       o.gen.features & DIFF_F_MM ? " mm" : "",
 		       o.gen.features ? "" : " none");
 	for (c = 0; c < o.nguests; c++) {
 		struct vsl_diff_test t;
