@@ -12,7 +12,7 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 VESSEL=${VESSEL:-$top/build/dbg/vessel}
 guest=${VESSEL_GUEST_DIR:-$top/build/guest}
-tmo=${VESSEL_BOOT_TIMEOUT:-900}
+tmo=${VESSEL_BOOT_TIMEOUT:-1500}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
