@@ -1330,7 +1330,7 @@ static int gen_fault(struct gen *g)
 	static const uint8_t rdmsr[] = { 0x0f, 0x32 };
 	int idx = gen_widx(g);
 
-	unsigned kind = gen_below(g, 9);
+	unsigned kind = gen_below(g, 10);
 
 	/*
 	 * KVM here is PVM (kvm-pvm, no hardware virtualization): it fails to
@@ -1376,6 +1376,25 @@ static int gen_fault(struct gen *g)
 		if (gen_chance(g, 50))
 			return gen_insn2(g, ZYDIS_MNEMONIC_MOV, m, gen_op_reg(gen_gpr(gen_widx(g), 64)), -1);
 		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(gen_gpr(gen_widx(g), 64)), m, -1);
+	}
+	case 9: { /*
+		 * REP MOVS running backwards into a page it may not read (page 0
+		 * at CPL 0, supervisor memory below 1 MiB at CPL 3): #PF after
+		 * partial progress, with RCX/RSI/RDI at the faulting element.
+		 */
+		static const ZydisMnemonic mv[] = {
+			ZYDIS_MNEMONIC_MOVSB, ZYDIS_MNEMONIC_MOVSW, ZYDIS_MNEMONIC_MOVSD, ZYDIS_MNEMONIC_MOVSQ,
+		};
+		unsigned w = gen_below(g, 4);
+		uint64_t src = (g->t->cpl == 3 ? DIFF_CODE : 0x1000) + gen_below(g, 40);
+		ZydisEncoderRequest r;
+
+		if (gen_insn0(g, ZYDIS_MNEMONIC_STD) < 0 || gen_set64(g, 6, src) < 0 ||
+		    gen_set64(g, 7, DIFF_DATA + 0x1800) < 0 || gen_set64(g, 1, 8 + gen_below(g, 64)) < 0)
+			return -1;
+		gen_req(&r, mv[w], 0);
+		r.prefixes = ZYDIS_ATTRIB_HAS_REP;
+		return gen_encode(g, &r, 64);
 	}
 	default: { /* jump into the NX data page: #PF on fetch */
 		ZydisEncoderOperand r = gen_op_reg(gen_gpr(idx, 64));
