@@ -103,6 +103,15 @@ int vsl_fpu_load_image(struct vsl_fpu_state *f, const uint8_t img[512], bool rex
  * MONITOR/MWAIT (ECX bit 3) are not part of it.
  */
 bool vsl_fpu_isa_supported(int isa_ext, int mnemonic);
+/* Vendor-specific details, probed on the host (AMD Zen here: pointers only
+ * while ES, EMMS resets TOP, 0xFFFF padding). */
+struct vsl_fpu_quirks {
+	bool probed;
+	bool fxsave_ptrs_always;   /* FXSAVE stores FOP/FIP/FDP without a pending exception */
+	bool emms_top0;            /* EMMS sets TOP to 0 */
+	uint16_t env_pad;          /* upper halves of the 32-bit FNSTENV image */
+};
+const struct vsl_fpu_quirks *vsl_fpu_quirks(void);
 /* Host CPUID.1 feature bits (ECX in the high half, EDX in the low), probed once:
  * the extensions above are offered only where the host has them. */
 uint64_t vsl_fpu_host_features(void);

@@ -950,8 +950,9 @@ static int sse_exec_emms(struct vsl_cpu *cpu)
 
 	if ((r = vsl_sse_check_mmx(cpu, false)))
 		return r;
-	/* all tags empty; TOP = 0 as well, like every MMX insn (host-verified) */
-	cpu->fpu.fsw &= (uint16_t)~(7u << 11);
+	/* all tags empty; on AMD TOP = 0 as well, like every MMX insn */
+	if (vsl_fpu_quirks()->emms_top0)
+		cpu->fpu.fsw &= (uint16_t)~(7u << 11);
 	cpu->fpu.ftw = 0xffff;
 	return 0;
 }
@@ -981,7 +982,7 @@ static uint64_t sse_get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); retu
  *	 24 MXCSR  28 MXCSR_MASK  32 ST0..ST7 (16 bytes each, 10 used, 6 zero)
  *	160 XMM0..XMM15   416..511 not written
  *
- * Like the AMD host this runs on, the x87 pointers (FOP, FIP, FDP, FCS,
+ * As on AMD hosts (vsl_fpu_quirks), the x87 pointers (FOP, FIP, FDP, FCS,
  * FDS) are stored only while an exception is pending (FSW.ES), zero
  * otherwise; FXRSTOR loads them regardless.
  */
@@ -989,7 +990,7 @@ void vsl_fpu_save_image(const struct vsl_fpu_state *f, uint8_t img[512], bool re
 {
 	unsigned top = (f->fsw >> 11) & 7;
 	uint8_t abridged = 0;
-	bool ptrs = f->fsw & 0x80;
+	bool ptrs = (f->fsw & 0x80) || vsl_fpu_quirks()->fxsave_ptrs_always;
 
 	for (unsigned r = 0; r < 8; r++)
 		if (((f->ftw >> (2 * r)) & 3) != 3)

@@ -76,6 +76,39 @@ uint64_t vsl_fpu_host_features(void)
 	return features;
 }
 
+/*
+ * Vendor differences the emulation follows, measured once on the host so
+ * that results match whatever x86 machine vessel runs on.
+ */
+const struct vsl_fpu_quirks *vsl_fpu_quirks(void)
+{
+	static struct vsl_fpu_quirks q;   /* racing first calls store the same */
+
+	if (!q.probed) {
+		uint8_t img[512] __attribute__((aligned(16)));
+		uint8_t env[28];
+		uint16_t sw;
+		uint64_t fip;
+
+		memset(img, 0, sizeof(img));
+		/* FXSAVE without a pending exception: are FIP/FDP/FOP stored? */
+		__asm__ volatile("fninit\n\tfld1\n\tfxsave64 %0\n\tfninit"
+				 : "=m" (img) : : "memory", "st");
+		memcpy(&fip, img + 8, 8);
+		q.fxsave_ptrs_always = fip != 0;
+		/* does EMMS reset TOP like the other MMX instructions? */
+		__asm__ volatile("fninit\n\tfld1\n\temms\n\tfnstsw %0\n\tfninit"
+				 : "=m" (sw) : : "memory", "st");
+		q.emms_top0 = ((sw >> 11) & 7) == 0;
+		/* the unused upper halves of the 32-bit FNSTENV image */
+		memset(env, 0, sizeof(env));
+		__asm__ volatile("fninit\n\tfnstenv %0\n\tfninit" : "=m" (env) : : "memory");
+		q.env_pad = (uint16_t)(env[2] | env[3] << 8);
+		q.probed = true;
+	}
+	return &q;
+}
+
 const void *vsl_x87_stub(unsigned op, unsigned modrm)
 {
 	return vsl_x87_stub_table + ((op & 7) * 256 + (modrm & 0xff)) * 4;

@@ -169,13 +169,13 @@ static void x87_data_ptr(struct vsl_cpu *cpu, const ZydisDecodedOperand *op, uin
  *	 0 FCW  4 FSW  8 FTW  12 FIP[31:0]  16 FCS | FOP << 16  20 FDP  24 FDS
  * Real mode (CR0.PE = 0) stores 20-bit linear pointers:
  *	12 FIP[15:0]  16 FOP | FIP[31:16] << 12  20 FDP[15:0]  24 FDP[31:16] << 12
- * Unused upper halves read as 0xFFFF, as this host stores them.
+ * Unused upper halves are filled as the host does (0xFFFF on AMD).
  */
 static unsigned x87_env_store(struct vsl_cpu *cpu, uint8_t *e, bool o16)
 {
 	const struct vsl_fpu_state *f = &cpu->fpu;
 	bool real = !(cpu->cr0 & VSL_CR0_PE);
-	uint32_t w[7];
+	uint32_t w[7], pad = (uint32_t)vsl_fpu_quirks()->env_pad << 16;
 	uint16_t h[7];
 
 	if (o16) {
@@ -196,19 +196,19 @@ static unsigned x87_env_store(struct vsl_cpu *cpu, uint8_t *e, bool o16)
 		memcpy(e, h, 14);
 		return 14;
 	}
-	w[0] = 0xffff0000u | f->fcw;
-	w[1] = 0xffff0000u | f->fsw;
-	w[2] = 0xffff0000u | f->ftw;
+	w[0] = pad | f->fcw;
+	w[1] = pad | f->fsw;
+	w[2] = pad | f->ftw;
 	if (real) {
-		w[3] = 0xffff0000u | (uint16_t)f->fip;
+		w[3] = pad | (uint16_t)f->fip;
 		w[4] = (uint32_t)((f->fip >> 16) & 0xffff) << 12 | (f->fop & 0x7ff);
-		w[5] = 0xffff0000u | (uint16_t)f->fdp;
+		w[5] = pad | (uint16_t)f->fdp;
 		w[6] = (uint32_t)((f->fdp >> 16) & 0xffff) << 12;
 	} else {
 		w[3] = (uint32_t)f->fip;
 		w[4] = f->fcs | (uint32_t)(f->fop & 0x7ff) << 16;
 		w[5] = (uint32_t)f->fdp;
-		w[6] = 0xffff0000u | f->fds;
+		w[6] = pad | f->fds;
 	}
 	memcpy(e, w, 28);
 	return 28;
