@@ -62,8 +62,7 @@ static void run_raw_mode(void)
 	if (tcgetattr(STDIN_FILENO, &run_saved_termios) < 0)
 		return;
 	t = run_saved_termios;
-	cfmakeraw(&t);
-	t.c_oflag |= OPOST; /* keep the host's newline handling for our own messages */
+	cfmakeraw(&t); /* no output processing either: guest bytes pass unchanged */
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) < 0)
 		return;
 	run_termios_saved = 1;
@@ -320,8 +319,8 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 			goto out;
 		}
 		if (term.tty && !run_termios_saved) {
-			run_raw_mode();
 			fprintf(stderr, "vessel: console on COM1; Ctrl-A x quits, Ctrl-A h helps\n");
+			run_raw_mode();
 		}
 		t0 = run_host_seconds();
 		r = vsl_machine_run(m, &why);
@@ -348,7 +347,10 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 		}
 		vsl_machine_free(m);
 		if (why == VSL_STOP_RESET && !no_reboot) {
-			vsl_info(cli->ctx, "the guest rebooted; restarting it");
+			/* the terminal is still raw here: end the line by hand */
+			if (cli->verbosity > 0)
+				fprintf(stderr, "vessel: the guest rebooted; restarting it%s",
+					run_termios_saved ? "\r\n" : "\n");
 			continue;
 		}
 		run_restore_term();
