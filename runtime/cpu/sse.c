@@ -19,9 +19,15 @@
  * left unmasked, the instruction is treated as faulting: the destination is
  * left unchanged, MXCSR receives the pre-computation flags (IE, DE, ZE) if
  * one of those is unmasked and all new flags otherwise, and #XM (or #UD
- * when CR4.OSXMMEXCPT = 0) is raised. This matches the SDM's pre/post
- * computation ordering; it has not been compared against hardware for
- * mixed masked/unmasked packed cases.
+ * when CR4.OSXMMEXCPT = 0) is raised. With UE unmasked a second masked run
+ * with FTZ detects exact tiny results (which fault only when unmasked).
+ * Checked against native execution by test_sse's differential test; the
+ * one known difference is PE when an unmasked OE/UE faults (see vsl_sse_run).
+ *
+ * Besides SSE/SSE2/MMX, vsl_fpu_exec hands SSE3/SSSE3/SSE4 to sse_ext.c and
+ * opcodes D8..DF and FWAIT to x87.c.
+ *
+ *	int r = vsl_fpu_exec(cpu, in);   // 0, VSL_CPU_FAULT or VSL_FPU_NOT_MINE
  */
 #include <string.h>
 
@@ -428,12 +434,6 @@ static int sse_exec_rmw(struct vsl_cpu *cpu, const struct vsl_insn *in, const vo
 		memcpy(sse_xmm(cpu, dst->reg.value), h.d, 16);
 		return 0;
 	}
-}
-
-/* Shift by immediate: the same stub with the count as a 64-bit source. */
-static int sse_exec_shift_imm(struct vsl_cpu *cpu, const struct vsl_insn *in, const void *stub)
-{
-	return sse_exec_rmw(cpu, in, stub);
 }
 
 static int sse_exec_cmp(struct vsl_cpu *cpu, const struct vsl_insn *in, int table)
@@ -1177,7 +1177,6 @@ int vsl_fpu_exec(struct vsl_cpu *cpu, const struct vsl_insn *in)
 	stub = sse_stub(m);
 	if (!stub)
 		return VSL_FPU_NOT_MINE;
-	if (in->ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
-		return sse_exec_shift_imm(cpu, in, stub);
+	/* shifts by an immediate run the same stub, the count as a 64-bit source */
 	return sse_exec_rmw(cpu, in, stub);
 }
