@@ -8,9 +8,10 @@
  * a host buffer at %rdi first), and FXSAVE brings the result back. TOP,
  * tags, C0..C3, precision and rounding control, stack faults, unmasked
  * exception responses and the transcendental results are therefore the
- * host CPU's. A guest exception that is left pending (unmasked flag set) is
- * cleared on the host with FNCLEX and raised as #MF on the guest's next
- * waiting x87 instruction, as hardware does.
+ * host CPU's. A guest exception left pending (unmasked flag set) stays in
+ * the guest image only (the host's x87 is reinitialised right after the
+ * FXSAVE) and is raised as #MF on the guest's next waiting x87 or MMX
+ * instruction, as hardware does.
  *
  * Stores to memory run against a sentinel buffer; if the instruction did
  * not write it (an unmasked exception suppressed the store) the guest
