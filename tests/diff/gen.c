@@ -682,10 +682,9 @@ static int gen_div(struct gen *g, bool random_ops)
 	d = gen_trunc(d, bits);
 	/* place the dividend: AX for 8-bit, else DX:AX / EDX:EAX / RDX:RAX */
 	if (bits == 8) {
-		uint64_t ax = bits == 8 ? ((hi << 8) | (lo & 0xff)) : 0;
+		/* AX is the dividend (random: anything); bits 63:16 of RAX are noise */
+		uint64_t ax = random_ops ? gen_u64(g) : lo;
 
-		if (!random_ops)
-			ax = lo & 0xffff;
 		if (gen_set64(g, 0, (gen_u64(g) & ~0xffffull) | (ax & 0xffff)) < 0)
 			return -1;
 	} else {
