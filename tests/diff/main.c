@@ -135,7 +135,15 @@ static void main_write_repro(struct main_run *mr, const struct vsl_diff_test *t,
 	char path[4096];
 	FILE *f;
 
-	mkdir(mr->o->repro, 0777);
+	snprintf(path, sizeof(path), "%s", mr->o->repro);
+	for (char *sl = strchr(path + 1, '/');; sl = strchr(sl + 1, '/')) { /* mkdir -p */
+		if (sl)
+			*sl = 0;
+		mkdir(path, 0777);
+		if (!sl)
+			break;
+		*sl = '/';
+	}
 	if (t->insn)
 		snprintf(path, sizeof(path), "%s/cpudiff-%" PRIu64 ".txt", mr->o->repro, t->seed);
 	else

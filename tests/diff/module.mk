@@ -2,7 +2,8 @@
 #
 #   make cpudiff                      build vessel-cpudiff and the guest programs
 #   make fuzz-cpu N=100000 SEED=7     run N random sequences from seed SEED
-#                                     (FUZZ_FLAGS="-c shift,alu -e bt" to narrow)
+#                                     (FUZZ_FLAGS="-c shift,alu -e bt" to narrow);
+#                                     reproducers go to $(BUILD)/tests/diff/repro
 #
 # vessel-cpudiff links vessel's CPU (libvesselruntime, libvesselcommon) only
 # once runtime/ defines vsl_cpu_new and vsl_bus_new (DIFF_VESSEL=0/1 overrides
@@ -50,6 +51,6 @@ N ?= 1000
 SEED ?= $(shell date +%s)
 fuzz-cpu: cpudiff
 	$(Q)echo "fuzz-cpu: N=$(N) SEED=$(SEED) $(FUZZ_FLAGS)"
-	$(Q)$(DIFF_BIN) -n $(N) -s $(SEED) --max-print 3 $(FUZZ_FLAGS)
+	$(Q)$(DIFF_BIN) -n $(N) -s $(SEED) --max-print 3 --repro $(BUILD)/tests/diff/repro $(FUZZ_FLAGS)
 
 EXTRA_CHECK_DEPS += cpudiff

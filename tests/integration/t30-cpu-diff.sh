@@ -21,6 +21,7 @@ B=${BUILD:-build/dbg}
 case $B in /*) ;; *) B=$ROOT/$B ;; esac
 BIN=$B/tests/diff/vessel-cpudiff
 N=${T30_N:-400}
+REPRO=$B/tests/diff/repro   # reproducers of failures are written here
 
 # Documented divergences, tolerated while they last:
 #  --ignore-rf   vessel pushes RF=0 in the RFLAGS image of fault-class
@@ -82,7 +83,7 @@ echo "guest programs (vessel vs KVM)"
 for g in "$B"/tests/guest/*.bin; do
 	[ -e "$g" ] || continue
 	name=$(basename "$g" .bin)
-	r=$("$BIN" $TOLERATE -g "$g" --max-print 1 2>&1)
+	r=$("$BIN" $TOLERATE -g "$g" --max-print 1 --repro "$REPRO" 2>&1)
 	case " $KNOWN_GUESTS " in
 	*" $name "*)
 		echo "  $name: $(echo "$r" | tail -1)  (known failure, not counted)"
@@ -95,7 +96,7 @@ done
 
 echo "random sequences: classes $CLASSES, $N per seed"
 for s in $SEEDS $TSEED; do
-	r=$("$BIN" $TOLERATE -c "$CLASSES" -n "$N" -s "$s" -l 30 --max-print 2 2>&1)
+	r=$("$BIN" $TOLERATE -c "$CLASSES" -n "$N" -s "$s" -l 30 --max-print 2 --repro "$REPRO" 2>&1)
 	echo "  seed $s: $(echo "$r" | tail -1)"
 	echo "$r" | grep -q ', 0 failed$' || echo "$r" | sed 's/^/    /'
 	count "$r"
@@ -105,7 +106,7 @@ echo "  (time-based seed $TSEED: rerun with T30_SEED=$TSEED)"
 if "$BIN" -e bt -n 1 -q $TOLERATE >/dev/null 2>&1; then
 	echo "random sequences under the binary translator (-e bt)"
 	for s in $SEEDS $TSEED; do
-		r=$("$BIN" -e bt $TOLERATE -c "$CLASSES" -n "$N" -s "$s" -l 30 --max-print 2 2>&1)
+		r=$("$BIN" -e bt $TOLERATE -c "$CLASSES" -n "$N" -s "$s" -l 30 --max-print 2 --repro "$REPRO/bt" 2>&1)
 		echo "  seed $s: $(echo "$r" | tail -1)"
 		echo "$r" | grep -q ', 0 failed$' || echo "$r" | sed 's/^/    /'
 		count "$r"
@@ -121,5 +122,6 @@ for c in $KNOWN_CLASSES; do
 	echo "  $c: $(echo "$r" | tail -1)"
 done
 
+[ "$fail" -eq 0 ] || echo "reproducers: $REPRO"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
