@@ -79,6 +79,7 @@ struct main_run {
 	unsigned printed;
 	unsigned long fail_by_class[DIFF_C_COUNT], run_by_class[DIFF_C_COUNT];
 	unsigned long culprit_by_class[256];
+	long culprit;           /* of the failure being reported, or -1 */
 };
 
 static void main_classes(FILE *out, uint32_t mask)
@@ -155,6 +156,15 @@ static void main_write_repro(struct main_run *mr, const struct vsl_diff_test *t,
 		return;
 	}
 	main_report(mr, t, a, b, nb, f);
+	if (mr->culprit >= 0) {
+		ZydisDisassembledInstruction d;
+		const struct vsl_diff_insn *in = &t->insn[mr->culprit];
+
+		if (ZYAN_SUCCESS(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, DIFF_CODE + in->off,
+							 t->ram + DIFF_CODE + in->off, in->len, &d)))
+			fprintf(f, "  first difference after %#x: %s (%s)\n", DIFF_CODE + in->off,
+				d.text, vsl_diff_class_name(in->cls));
+	}
 	fclose(f);
 	/* the raw code blob next to it, for objdump -b binary -m i386:x86-64 -D */
 	if (t->insn) {
@@ -338,6 +348,7 @@ static int main_one(struct main_run *mr, struct vsl_diff_test *t)
 	}
 	mr->failed++;
 	culprit = main_culprit(mr, t);
+	mr->culprit = culprit;
 	if (culprit >= 0)
 		mr->culprit_by_class[t->insn[culprit].cls]++;
 	detailed = !mr->o->quiet && mr->printed < mr->o->max_print;
