@@ -62,6 +62,20 @@ qemu-img convert -O qcow2 "$src" "$W/src.qcow2"
 sync
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# time one command: "wall cpu" seconds on stdout (cpu = user + sys); the
+# output file is removed afterwards (its size goes to $W/size)
+timeit() { # out cmd...
+	out=$1
+	shift
+	rm -f "$out"
+	/usr/bin/time -f "%e %U %S" -o "$W/time" "$@" >/dev/null
+	stat -c %s "$out" > "$W/size"
+	rm -f "$out"
+	awk '{ printf "%s %.2f\n", $1, $2 + $3 }' "$W/time"
+}
+
+echo "| case | vessel wall (s) | qemu-img wall (s) | wall ratio | vessel CPU (s) | qemu-img CPU (s) | CPU ratio | vessel size (MiB) | qemu-img size (MiB) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 
 run_case() { # label vessel-args... -- qemu-args...
 	label=$1
