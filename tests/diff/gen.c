@@ -1706,18 +1706,24 @@ static ZydisRegister gen_xmm(struct gen *g)
 }
 
 /* A memory operand for SSE: aligned when required (rarely not: #GP). */
-static int gen_sse_mem(struct gen *g, unsigned size, bool align, ZydisEncoderOperand *op)
+static int gen_sse_mem(struct gen *g, ZydisMnemonic mn, unsigned size, bool align,
+		       ZydisEncoderOperand *op)
 {
+	/* the explicitly aligned moves fault even with MM set: rarely misalign them */
+	bool strict = mn == ZYDIS_MNEMONIC_MOVAPS || mn == ZYDIS_MNEMONIC_MOVAPD ||
+		      mn == ZYDIS_MNEMONIC_MOVDQA || mn == ZYDIS_MNEMONIC_MOVNTDQ ||
+		      mn == ZYDIS_MNEMONIC_MOVNTPS || mn == ZYDIS_MNEMONIC_MOVNTPD;
 	uint32_t o = gen_offset(g, size < 16 ? 16 : size, align ? 16 : 1);
 
 	/*
 	 * Misaligned packed operands only with MXCSR.MM set (AMD's misaligned
-	 * SSE mode, which vessel offers too): without it hardware raises
+	 * SSE mode, which vessel offers too; MOVAPS and friends still raise
+	 * #GP(0) then, which KVM's emulator reflects correctly): without it hardware raises
 	 * #GP(0), and under PVM a #GP raised at CPL 3 goes through KVM's
 	 * instruction emulator, which does not know most SSE instructions and
 	 * reflects #UD instead.
 	 */
-	if (align && g->mm && gen_chance(g, 50))
+	if (align && g->mm && gen_chance(g, strict ? 5 : 50))
 		o += 1 + gen_below(g, 15);
 	if (o + size > DIFF_DATA_SIZE)
 		o = DIFF_DATA_SIZE - 16;
@@ -1736,9 +1742,9 @@ static int gen_sse_operand(struct gen *g, const struct gen_sse_form *f, char kin
 			*op = gen_op_reg(gen_xmm(g));
 			return 0;
 		}
-		return gen_sse_mem(g, f->msize, f->align, op);
+		return gen_sse_mem(g, f->mn, f->msize, f->align, op);
 	case 'm':
-		return gen_sse_mem(g, f->msize ? f->msize : gbits / 8, f->align, op);
+		return gen_sse_mem(g, f->mn, f->msize ? f->msize : gbits / 8, f->align, op);
 	case 'r':
 		*op = gen_op_reg(dst ? gen_gpr(gen_widx(g), gbits) : gen_gpr((int)gen_below(g, 16), gbits));
 		return 0;

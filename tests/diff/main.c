@@ -80,6 +80,7 @@ struct main_run {
 	unsigned long fail_by_class[DIFF_C_COUNT], run_by_class[DIFF_C_COUNT];
 	unsigned long culprit_by_class[256];
 	long culprit;           /* of the failure being reported, or -1 */
+	unsigned long ended_normally, ended_by[32], ended_other;
 };
 
 static void main_classes(FILE *out, uint32_t mask)
@@ -321,6 +322,33 @@ static int main_one(struct main_run *mr, struct vsl_diff_test *t)
 		vsl_diff_vessel_run(mr->vsl, t, &b);
 	}
 	fail = vsl_diff_compare(t, &a, &b, mr->o->cmp_flags, NULL) != 0 || a.exit == DIFF_EXIT_ERROR;
+	if (t->insn && a.exit == DIFF_EXIT_HLT) { /* how the reference run ended */
+		uint64_t cnt, vec, rip;
+
+		memcpy(&cnt, a.ram + DIFF_REC + DIFF_REC_COUNT, 8);
+		memcpy(&vec, a.ram + DIFF_REC + DIFF_REC_VECTOR, 8);
+		memcpy(&rip, a.ram + DIFF_REC + DIFF_REC_RIP, 8);
+		if (!cnt || (vec == 13 && rip == DIFF_CODE + t->code_len - 1))
+			mr->ended_normally++;
+		else if (vec < 32) {
+			mr->ended_by[vec]++;
+			if (mr->o->print) {
+				ZydisDisassembledInstruction d;
+				uint64_t off = rip - DIFF_CODE;
+
+				if (rip >= DIFF_CODE && off < t->code_len &&
+				    ZYAN_SUCCESS(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, rip,
+								     t->ram + rip, t->code_len - off, &d)))
+					printf("  ended early: vector %d at %#llx: %s\n", (int)vec,
+					       (unsigned long long)rip, d.text);
+				else
+					printf("  ended early: vector %d at %#llx\n", (int)vec,
+					       (unsigned long long)rip);
+			}
+		}
+		else
+			mr->ended_other++;
+	}
 	if (!t->insn) {
 		const char *why = main_guest_ok(&a);
 
@@ -619,6 +647,13 @@ int main(int argc, char **argv)
 			if (mr.run_by_class[c])
 				printf("  %-8s %lu of %lu; culprit in %lu\n", vsl_diff_class_name(c),
 				       mr.fail_by_class[c], mr.run_by_class[c], mr.culprit_by_class[c]);
+	}
+	if (!o.quiet && o.count) {
+		printf("sequences that ran to the end: %lu; ended early by", mr.ended_normally);
+		for (c = 0; c < 32; c++)
+			if (mr.ended_by[c])
+				printf(" #%d:%lu", c, mr.ended_by[c]);
+		printf(mr.ended_other ? " other:%lu\n" : "\n", mr.ended_other);
 	}
 	printf("%lu passed, %lu failed\n", mr.passed, mr.failed);
 	rc = mr.failed ? 1 : 0;
