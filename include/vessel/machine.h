@@ -72,6 +72,7 @@ uint8_t vsl_acpi_checksum(const uint8_t *p, size_t len);
 #define VSL_LINUX_BOOT_PARAMS 0x7000ull
 #define VSL_LINUX_STACK 0x9000ull
 #define VSL_LINUX_CMDLINE 0x20000ull
+#define VSL_LINUX_CMDLINE_MAX 0x10000ull /* bytes reserved for it, NUL included */
 #define VSL_LINUX_BOOT_CS 0x10
 #define VSL_LINUX_BOOT_DS 0x18
 

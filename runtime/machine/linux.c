@@ -167,6 +167,10 @@ int vsl_linux_load(struct vsl_ctx *ctx, uint8_t *ram, uint64_t ram_size,
 		return vsl_set_error(ctx, 0, VSL_ERANGE,
 				     "kernel command line is %zu bytes; this kernel accepts at most %u",
 				     cmdlen, h->cmdline_size);
+	if (cmdlen >= VSL_LINUX_CMDLINE_MAX)
+		return vsl_set_error(ctx, 0, VSL_ERANGE,
+				     "kernel command line is %zu bytes; vessel accepts at most %llu",
+				     cmdlen, VSL_LINUX_CMDLINE_MAX - 1);
 	if (ram_size < 0x100000 + 0x100000)
 		return vsl_set_error(ctx, 0, VSL_ENOMEM, "guest memory is too small for Linux");
 
