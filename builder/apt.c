@@ -104,8 +104,9 @@ typedef void apt_tick_fn(void *opaque);
  * Run argv (PATH lookup) in cwd, capturing stdout and stderr. Returns the
  * exit status (0..255), or a negative VSL_E* when it could not run.
  */
-static int apt_run(struct vsl_ctx *ctx, char *const argv[], const char *cwd, struct apt_out *out,
-		   struct apt_out *err, apt_tick_fn *tick, void *opaque)
+static int apt_run_ex(struct vsl_ctx *ctx, char *const argv[], const char *cwd,
+		      const char *const *env, const char *stdin_path, struct apt_out *out,
+		      struct apt_out *err, apt_tick_fn *tick, void *opaque)
 {
 	int po[2], pe[2], status;
 	pid_t pid;
@@ -124,15 +125,26 @@ static int apt_run(struct vsl_ctx *ctx, char *const argv[], const char *cwd, str
 		return vsl_set_error(ctx, errno, VSL_EIO, "fork");
 	}
 	if (pid == 0) {
-		int nul = open("/dev/null", O_RDONLY);
-		if (nul >= 0)
-			dup2(nul, 0);
+		int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
+		if (in < 0)
+			_exit(126);
+		dup2(in, 0);
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
 		if (cwd && chdir(cwd) < 0)
 			_exit(126);
 		setenv("LC_ALL", "C", 1);
+		for (size_t i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
 		execvp(argv[0], argv);
+		if (!strchr(argv[0], '/')) {
+			/* tools such as mke2fs live in /sbin, often not in a user's PATH */
+			char path[512];
+			snprintf(path, sizeof(path), "/usr/sbin/%s", argv[0]);
+			execv(path, argv);
+			snprintf(path, sizeof(path), "/sbin/%s", argv[0]);
+			execv(path, argv);
+		}
 		_exit(127);
 	}
 	close(po[1]);
@@ -173,6 +185,42 @@ static int apt_run(struct vsl_ctx *ctx, char *const argv[], const char *cwd, str
 		return vsl_set_error(ctx, 0, VSL_EIO, "%s killed by signal %d", argv[0],
 				     WTERMSIG(status));
 	return WEXITSTATUS(status);
+}
+
+static int apt_run(struct vsl_ctx *ctx, char *const argv[], const char *cwd, struct apt_out *out,
+		   struct apt_out *err, apt_tick_fn *tick, void *opaque)
+{
+	return apt_run_ex(ctx, argv, cwd, NULL, NULL, out, err, tick, opaque);
+}
+
+int vsl_builder_exec(struct vsl_ctx *ctx, char *const argv[], const char *const *env,
+		     const char *stdin_path, char **err_out)
+{
+	struct apt_out out = { 0 }, err = { 0 };
+	int st = apt_run_ex(ctx, argv, NULL, env, stdin_path, &out, &err, NULL, NULL);
+	int rc = 0;
+
+	if (st < 0) {
+		rc = st;
+	} else if (st != 0) {
+		/* the last non-empty line of stderr (or stdout) says what went wrong */
+		const char *txt = err.len ? err.buf : out.buf ? out.buf : "";
+		size_t l = strlen(txt);
+		while (l && txt[l - 1] == '\n')
+			l--;
+		size_t b = l;
+		while (b && txt[b - 1] != '\n')
+			b--;
+		rc = vsl_set_error(ctx, 0, VSL_EIO, "%s failed (exit %d): %.*s", argv[0], st,
+				   (int)(l - b), txt + b);
+	}
+	if (err_out) {
+		*err_out = err.buf;
+		err.buf = NULL;
+	}
+	free(out.buf);
+	free(err.buf);
+	return rc;
 }
 
 /* The "E: ..." lines of apt's stderr, joined with "; " (or the last line). */

@@ -22,6 +22,8 @@ libyaml-dev
 libzydis-dev
 zlib1g-dev
 busybox-static
+e2fsprogs
+fdisk
 cpio
 libguestfs-tools
 linux-image-amd64

@@ -131,6 +131,16 @@ void vsl_apt_pkg_fini(struct vsl_apt_pkg *pkg);
  */
 char *vsl_apt_depends_match(const char *depends, const char *prefix);
 
+/*
+ * Run a tool (argv[0] looked up in PATH, then /usr/sbin and /sbin) with
+ * extra "NAME=VALUE" environment entries (NULL-terminated, may be NULL) and
+ * stdin from stdin_path (NULL: /dev/null). Output is captured; a non-zero
+ * exit is VSL_EIO with the tool's last message. *err_out (may be NULL)
+ * receives its stderr (caller frees; may be NULL).
+ */
+int vsl_builder_exec(struct vsl_ctx *ctx, char *const argv[], const char *const *env,
+		     const char *stdin_path, char **err_out);
+
 /* ---- kernel modules (modules.c) ---- */
 
 /*
