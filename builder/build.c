@@ -11,7 +11,8 @@
  *   4. fetch     apt-get download into the package cache (apt.c)
  *   5. initramfs packages + modules + files + /init + initramfs steps, as a
  *                reproducible cpio (tree.c, deb.c, modules.c, initramfs.c)
- *   6. disks     one libguestfs launch for all disks and their steps (disks.c)
+ *   6. disks     e2fsprogs for ext4 (reproducible), one libguestfs launch for
+ *                the others (disks.c)
  *   7. bundle    vessel.yaml (with provenance) + MANIFEST through the bundle
  *                library, in a staging directory next to the output that is
  *                renamed into place only when everything succeeded
@@ -951,7 +952,7 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 			}
 		}
 		if (r->ndisks) {
-			if ((rc = build_stage(&b, "disks (libguestfs)")) < 0)
+			if ((rc = build_stage(&b, "disks")) < 0)
 				goto out;
 			if ((rc = vsl_disks_build(ctx, r, b.tmp, b.src_trees, b.mtime,
 						  o->progress)) < 0)

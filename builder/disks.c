@@ -1,20 +1,22 @@
 /*
- * Recipe disks through libguestfs: ONE appliance launch per build.
+ * Recipe disks. Two builders share the contents and step code:
  *
- * Every disk is created (guestfs_disk_create) and added before the single
- * guestfs_launch; then, per disk in recipe order: partition table, mkfs
- * with a UUID derived from the recipe digest, mount at /, contents (each
- * source written as a tar with fixed times and owner 0:0 and unpacked with
- * guestfs_tar_in), the customization steps that target the disk (through
- * the struct vsl_fsops backend below), then every file's times set to
- * SOURCE_DATE_EPOCH, unmount. A launch costs 10-30 s under TCG, which is why
- * nothing here launches twice.
+ *   e2fsprogs (ext4 disks without `run` steps; see disk_host_build below):
+ *     tree -> private directory -> sfdisk + mke2fs -d + debugfs -> qemu-img.
+ *     Reproducible byte for byte, and no appliance to start.
  *
- * Reproducibility: file contents, owners, modes and times, the filesystem
- * UUID, label, GPT GUIDs are fixed. ext4 still records the mkfs time, inode
- * change times and a random directory hash seed, which mke2fs offers no
- * option for through libguestfs; images are therefore NOT bit-identical
- * between builds (the files in them are). See docs/recipe.md.
+ *   libguestfs (xfs, vfat, `run` steps, or VESSEL_DISKS=guestfs): every such
+ *     disk is created (guestfs_disk_create) and added before ONE
+ *     guestfs_launch; then, per disk in recipe order: partition table, mkfs
+ *     with a UUID derived from the recipe digest, mount at /, contents (each
+ *     source as a tar with fixed times and owner 0:0, unpacked with
+ *     guestfs_tar_in), the steps that target the disk (the struct vsl_fsops
+ *     backend below), every file's times set to SOURCE_DATE_EPOCH, unmount.
+ *     A launch costs 10-30 s under TCG, which is why nothing launches twice.
+ *     Inside the appliance ext4 still records the mkfs time, inode change
+ *     times and a random hash seed (mke2fs has no option for them through
+ *     libguestfs), so these images are not bit-identical between builds;
+ *     the files in them are.
  *
  * libguestfs prints its errors to stderr by default; the handler is removed
  * and guestfs_last_error() goes into the context instead.

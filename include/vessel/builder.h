@@ -11,7 +11,7 @@
  * in-memory tree without touching the host's filesystem (deb.c, tree.c),
  * add kernel modules with their dependencies (modules.c), apply the
  * initramfs customization steps, write the initramfs as a reproducible newc
- * cpio (initramfs.c), build disks through one libguestfs handle (disks.c),
+ * cpio (initramfs.c), build disks (disks.c: e2fsprogs or one libguestfs launch),
  * then write vessel.yaml and MANIFEST with the bundle library. Everything is
  * assembled in a temporary directory next to the output and renamed into
  * place only when the build succeeded.
@@ -218,10 +218,11 @@ int vsl_step_apply(struct vsl_ctx *ctx, const struct vsl_fsops *ops, void *fs,
 
 /*
  * Create every disk of the recipe in dir/disks/NAME.FORMAT, partition,
- * format and fill them (contents, then the steps that target them), all
- * through ONE libguestfs appliance launch. src_trees[i] is the tree of
- * recipe source i (NULL when unused). UUIDs derive from the recipe digest;
- * file times are mtime. VSL_ENOTSUP when libguestfs cannot run here.
+ * format and fill them (contents, then the steps that target them): ext4
+ * disks without `run` steps with e2fsprogs (bit-identical between builds),
+ * the others through ONE libguestfs appliance launch. src_trees[i] is the
+ * tree of recipe source i (NULL when unused). UUIDs derive from the recipe
+ * digest; file times are mtime. VSL_ENOTSUP when libguestfs cannot run here.
  */
 int vsl_disks_build(struct vsl_ctx *ctx, const struct vsl_recipe *r, const char *dir,
 		    struct vsl_tree *const *src_trees, int64_t mtime,
