@@ -81,6 +81,8 @@ static void image_tables(uint8_t *ram)
 	/* 64-bit TSS descriptors: limit 0x67, type 9 (available) / 11 (busy), P */
 	image_u64_at(ram, DIFF_GDT + 0x28, 0x0000890000000067ull | ((uint64_t)DIFF_TSS << 16));
 	image_u64_at(ram, DIFF_GDT + 0x38, 0x00008b0000000067ull | ((uint64_t)DIFF_TSS_DUMMY << 16));
+	image_u64_at(ram, DIFF_GDT + 0x48, 0x00cffb000000ffffull); /* user code, 32-bit, DPL 3 */
+	image_u64_at(ram, DIFF_GDT + 0x50, 0x00cf9b000000ffffull); /* kernel code, 32-bit */
 	/* TSS: RSP0 at offset 4; I/O bitmap base beyond the limit */
 	image_u64_at(ram, DIFF_TSS + 4, DIFF_KSTACK_TOP);
 	ram[DIFF_TSS + 0x66] = 0x68;

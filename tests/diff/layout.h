@@ -35,7 +35,7 @@
 
 #define DIFF_RAM_SIZE     0x400000
 #define DIFF_GDT          0x1000
-#define DIFF_GDT_LIMIT    0x47
+#define DIFF_GDT_LIMIT    0x57
 #define DIFF_TSS          0x1100
 #define DIFF_TSS_DUMMY    0x1200
 #define DIFF_IDT          0x2000
@@ -87,6 +87,8 @@
 #define DIFF_SEL_UCODE    0x23
 #define DIFF_SEL_TSS      0x28
 #define DIFF_SEL_TSS_DUMMY 0x38
+#define DIFF_SEL_UCODE32  0x4b   /* 32-bit (compatibility mode) user code */
+#define DIFF_SEL_KCODE32  0x50   /* 32-bit kernel code */
 
 /* I/O ports: a guest program writes a non-zero code to FAIL when a check fails */
 #define DIFF_PORT_FAIL    0x500
