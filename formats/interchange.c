@@ -116,6 +116,7 @@ static int ix_tmpname(struct vsl_ctx *ctx, const char *out, bool dir, char **tmp
 			free(t);
 			return vsl_set_error(ctx, e, VSL_EIO, "create a temporary file beside %s", out);
 		}
+		fchmod(fd, 0644); /* mkstemp makes it 0600; the result is an ordinary file */
 		close(fd);
 	}
 	*tmp = t;
