@@ -375,7 +375,8 @@ static int main_one(struct main_run *mr, struct vsl_diff_test *t)
 		return 0;
 	}
 	mr->failed++;
-	culprit = main_culprit(mr, t);
+	/* the prefix search reruns the test up to its length: only when shown */
+	culprit = (!mr->o->quiet || mr->o->repro) ? main_culprit(mr, t) : -1;
 	mr->culprit = culprit;
 	if (culprit >= 0)
 		mr->culprit_by_class[t->insn[culprit].cls]++;
