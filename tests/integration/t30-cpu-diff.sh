@@ -74,9 +74,9 @@ r=$("$BIN" -t kvm -n 300 -s 77 -l 30 -q 2>&1)
 echo "  $r"
 count "$r"
 
-if ! "$BIN" -n 1 -q >/dev/null 2>&1 && "$BIN" -n 1 -q 2>&1 | grep -q "not built"; then
-	echo "t30: vessel's CPU is not built into $BIN; only the rig was checked"
-	exit 77
+if "$BIN" -n 1 -q 2>&1 | grep -q "not built"; then
+	echo "t30: vessel's CPU is not built into $BIN (runtime/cpu missing?); only the rig was checked"
+	exit 1
 fi
 
 echo "guest programs (vessel vs KVM)"
