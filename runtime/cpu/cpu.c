@@ -424,6 +424,7 @@ int vsl_cpu_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 			cpu->rip &= in->zi.operand_width == 16 && cpu->mode == VSL_MODE_REAL ?
 				0xffffull : 0xffffffffull;
 		bool tf = cpu->rflags & VSL_FL_TF;
+		cpu->ea_ss = false;
 		int r = in->fn ? in->fn(cpu, in) : 1;
 		if (__builtin_expect(r == 1, 0))
 			r = vsl_interp_exec(cpu, in);

@@ -223,6 +223,7 @@ struct vsl_cpu {
 	bool intr_shadow;       /* STI / MOV SS shadow on the next instruction */
 	bool nmi_blocked;       /* from NMI delivery to the next IRET */
 	bool irq_poll;          /* ask the machine for interrupts at the next boundary */
+	bool ea_ss;             /* the current data access is SS-relative (#SS, not #GP) */
 	volatile sig_atomic_t kick;
 	uint64_t icount;
 	const char *unimpl;     /* set by a handler: instruction not implemented */

@@ -180,6 +180,7 @@ static inline uint64_t interp_offset(struct vsl_cpu *cpu, const struct vsl_dinsn
 
 static inline uint64_t interp_ea(struct vsl_cpu *cpu, const struct vsl_dinsn *in, const struct vsl_op *op)
 {
+	cpu->ea_ss = op->mem.segment == RG(SS); /* non-canonical: #SS instead of #GP */
 	uint64_t a = interp_offset(cpu, in, op) + interp_seg_base(cpu, op->mem.segment);
 
 	if (cpu->mode != VSL_MODE_LONG64)
@@ -206,6 +207,7 @@ uint64_t vsl_cpu_ea(struct vsl_cpu *cpu, const struct vsl_insn *in, const ZydisD
 	a += interp_seg_base(cpu, op->mem.segment);
 	if (cpu->mode != VSL_MODE_LONG64)
 		a &= 0xffffffffull;
+	cpu->ea_ss = op->mem.segment == RG(SS);
 	return a;
 }
 
@@ -357,6 +359,7 @@ static int interp_push(struct vsl_cpu *cpu, uint64_t v, unsigned bytes)
 
 	if (cpu->mode != VSL_MODE_LONG64)
 		lin &= 0xffffffffull;
+	cpu->ea_ss = true;
 	if (vsl_cpu_write_lin(cpu, lin, &v, bytes))
 		return FAULT;
 	cpu->gpr[VSL_RSP] = (cpu->gpr[VSL_RSP] & ~mask) | sp;
@@ -371,6 +374,7 @@ static int interp_peek(struct vsl_cpu *cpu, uint64_t off, uint64_t *v, unsigned 
 
 	if (cpu->mode != VSL_MODE_LONG64)
 		lin &= 0xffffffffull;
+	cpu->ea_ss = true;
 	*v = 0;
 	return vsl_cpu_read_lin(cpu, lin, v, bytes);
 }
@@ -699,9 +703,13 @@ static int x_movnti(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 
 static int x_xlat(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
+	/* the memory operand is implicit: seg:[rBX + AL] */
+	uint64_t off = (cpu->gpr[VSL_RBX] + (cpu->gpr[VSL_RAX] & 0xff)) & interp_mask(in->zi.address_width);
+	uint64_t lin = off + interp_seg_base(cpu, in->zi.src_seg);
 	uint8_t v;
-	uint64_t lin = interp_ea(cpu, in, &in->ops[1]);
 
+	if (cpu->mode != VSL_MODE_LONG64)
+		lin &= 0xffffffffull;
 	if (vsl_cpu_read_lin(cpu, lin, &v, 1))
 		return FAULT;
 	interp_wr(cpu, RG(AL), v);
@@ -1983,8 +1991,10 @@ void vsl_interp_compact(struct vsl_dinsn *d, struct vsl_insn *f)
 	d->zi.src_seg = RG(DS);
 	for (unsigned i = 0; i < z->operand_count; i++) {
 		const ZydisDecodedOperand *op = &f->ops[i];
+		/* implicit DS:rSI (strings) or DS:rBX (XLAT) operand: its segment */
 		if (op->type == ZYDIS_OPERAND_TYPE_MEMORY &&
-		    (op->mem.base == RG(RSI) || op->mem.base == RG(ESI) || op->mem.base == RG(SI)))
+		    (op->mem.base == RG(RSI) || op->mem.base == RG(ESI) || op->mem.base == RG(SI) ||
+		     (z->mnemonic == ZYDIS_MNEMONIC_XLAT && op->mem.base != RG(NONE))))
 			d->zi.src_seg = (uint16_t)op->mem.segment;
 	}
 	memset(d->ops, 0, sizeof(d->ops));

@@ -273,7 +273,8 @@ int vsl_mmu_translate(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *padd
 		if (!mmu_canonical(lin)) {
 			if (acc & VSL_ACC_NOFAULT)
 				return VSL_CPU_FAULT;
-			return vsl_cpu_raise(cpu, VSL_EXC_GP, true, 0);
+			bool ss = cpu->ea_ss && !(acc & (VSL_ACC_EXEC | VSL_ACC_SUPER));
+			return vsl_cpu_raise(cpu, ss ? VSL_EXC_SS : VSL_EXC_GP, true, 0);
 		}
 		return mmu_walk64(cpu, lin, acc, user, paddr, &global);
 	}
@@ -299,7 +300,8 @@ static int mmu_fill(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *paddr)
 		if (!mmu_canonical(lin)) {
 			if (acc & VSL_ACC_NOFAULT)
 				return VSL_CPU_FAULT;
-			return vsl_cpu_raise(cpu, VSL_EXC_GP, true, 0);
+			bool ss = cpu->ea_ss && !(acc & (VSL_ACC_EXEC | VSL_ACC_SUPER));
+			return vsl_cpu_raise(cpu, ss ? VSL_EXC_SS : VSL_EXC_GP, true, 0);
 		}
 		r = mmu_walk64(cpu, lin, acc, user, paddr, &global);
 		if (r)

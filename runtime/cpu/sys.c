@@ -416,6 +416,19 @@ int vsl_cpu_write_cr(struct vsl_cpu *cpu, int n, uint64_t val)
 /* ------------------------------------------------------------------ */
 /* exception and interrupt delivery */
 
+/* Fault-class exceptions push RFLAGS with RF set (SDM 6.15, 17.3.1.1). */
+static bool sys_fault_class(int v)
+{
+	switch (v) {
+	case VSL_EXC_DE: case VSL_EXC_BR: case VSL_EXC_UD: case VSL_EXC_NM:
+	case VSL_EXC_TS: case VSL_EXC_NP: case VSL_EXC_SS: case VSL_EXC_GP:
+	case VSL_EXC_PF: case VSL_EXC_MF: case VSL_EXC_AC: case VSL_EXC_XM:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool sys_contributory(int v)
 {
 	return v == VSL_EXC_DE || (v >= VSL_EXC_TS && v <= VSL_EXC_GP);
@@ -499,7 +512,8 @@ static int sys_deliver_long(struct vsl_cpu *cpu, int vector, bool has_error, uin
 		frame[n++] = error;
 	frame[n++] = cpu->rip;
 	frame[n++] = cpu->seg[VSL_CS].sel;
-	frame[n++] = cpu->rflags;
+	frame[n++] = cpu->rflags | (!soft && !ext && !cpu->exc_trap && sys_fault_class(vector) ?
+				    VSL_FL_RF : 0);
 	frame[n++] = cpu->gpr[VSL_RSP];
 	frame[n++] = cpu->seg[VSL_SS].sel;
 	/* frame[] is in push order reversed: lowest address first */
@@ -595,7 +609,8 @@ static int sys_deliver_prot(struct vsl_cpu *cpu, int vector, bool has_error, uin
 		frame[n++] = error;
 	frame[n++] = (uint32_t)cpu->rip;
 	frame[n++] = cpu->seg[VSL_CS].sel;
-	frame[n++] = (uint32_t)cpu->rflags;
+	frame[n++] = (uint32_t)(cpu->rflags | (!soft && !ext && !cpu->exc_trap && sys_fault_class(vector) ?
+					       VSL_FL_RF : 0));
 	if (outer) {
 		frame[n++] = (uint32_t)cpu->gpr[VSL_RSP];
 		frame[n++] = cpu->seg[VSL_SS].sel;
