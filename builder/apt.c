@@ -408,6 +408,7 @@ struct apt_dl {
 	const struct vsl_progress *progress;
 	const char *what;
 	uint64_t total;
+	uint64_t last;     /* last value reported (UINT64_MAX: none yet) */
 };
 
 static uint64_t apt_dir_bytes(const char *dir, int depth)
@@ -440,8 +441,15 @@ static void apt_dl_tick(void *opaque)
 {
 	struct apt_dl *dl = opaque;
 
-	if (dl->progress && dl->progress->fn)
-		vsl_progress_report(dl->progress, dl->what, apt_dir_bytes(dl->dir, 0), dl->total);
+	uint64_t now;
+
+	if (!dl->progress || !dl->progress->fn)
+		return;
+	now = apt_dir_bytes(dl->dir, 0);
+	if (now != dl->last) {
+		vsl_progress_report(dl->progress, dl->what, now, dl->total);
+		dl->last = now;
+	}
 }
 
 static void apt_rmtree(const char *dir, int depth)
@@ -514,7 +522,7 @@ int vsl_apt_fetch(struct vsl_ctx *ctx, const char *cache, struct vsl_apt_pkg *pk
 				 (char *)"-o", (char *)"Acquire::http::Timeout=30",
 				 spec, NULL };
 		struct apt_dl dl = { .dir = tmpl, .progress = progress, .what = pkg->name,
-				     .total = pkg->size };
+				     .total = pkg->size, .last = UINT64_MAX };
 		int stc = apt_run(ctx, argv, tmpl, &out, &err, apt_dl_tick, &dl);
 
 		if (stc < 0) {
