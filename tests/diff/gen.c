@@ -61,7 +61,7 @@ static const char *const gen_class_names[DIFF_C_COUNT] = {
 	[DIFF_C_STRING] = "string", [DIFF_C_FLAGS] = "flags", [DIFF_C_BRANCH] = "branch",
 	[DIFF_C_SSEMOV] = "ssemov", [DIFF_C_SSEINT] = "sseint", [DIFF_C_SSEFP] = "ssefp",
 	[DIFF_C_SSECVT] = "ssecvt", [DIFF_C_FAULT] = "fault", [DIFF_C_MISC] = "misc",
-	[DIFF_C_X87] = "x87",
+	[DIFF_C_X87] = "x87", [DIFF_C_MMX] = "mmx",
 };
 
 const char *vsl_diff_class_name(int cls)
@@ -1700,6 +1700,36 @@ static const struct gen_sse_form gen_sse_cvt[] = {
 	SX(CVTSS2SD, 'x', 'X', 0, 4, false, 0), SX(CVTSD2SS, 'x', 'X', 0, 8, false, 0),
 };
 
+#define MQ(m) SX(m, 'q', 'Q', 0, 8, false, 0)
+
+static const struct gen_sse_form gen_sse_mmx[] = {
+	MQ(PADDB), MQ(PADDW), MQ(PADDD), MQ(PADDQ), MQ(PSUBB), MQ(PSUBW), MQ(PSUBD), MQ(PSUBQ),
+	MQ(PADDSB), MQ(PADDSW), MQ(PADDUSB), MQ(PADDUSW), MQ(PSUBSB), MQ(PSUBSW),
+	MQ(PSUBUSB), MQ(PSUBUSW), MQ(PMULLW), MQ(PMULHW), MQ(PMULHUW), MQ(PMULUDQ),
+	MQ(PMADDWD), MQ(PAVGB), MQ(PAVGW), MQ(PMINUB), MQ(PMAXUB), MQ(PMINSW), MQ(PMAXSW),
+	MQ(PSADBW), MQ(PAND), MQ(PANDN), MQ(POR), MQ(PXOR), MQ(PCMPEQB), MQ(PCMPEQW),
+	MQ(PCMPEQD), MQ(PCMPGTB), MQ(PCMPGTW), MQ(PCMPGTD), MQ(PACKSSWB), MQ(PACKSSDW),
+	MQ(PACKUSWB), MQ(PUNPCKLBW), MQ(PUNPCKLWD), MQ(PUNPCKLDQ), MQ(PUNPCKHBW),
+	MQ(PUNPCKHWD), MQ(PUNPCKHDQ),
+	MQ(PSLLW), MQ(PSLLD), MQ(PSLLQ), MQ(PSRLW), MQ(PSRLD), MQ(PSRLQ), MQ(PSRAW), MQ(PSRAD),
+	SX(PSLLW, 'q', 0, 3, 0, false, 0), SX(PSLLD, 'q', 0, 3, 0, false, 0),
+	SX(PSLLQ, 'q', 0, 3, 0, false, 0), SX(PSRLW, 'q', 0, 3, 0, false, 0),
+	SX(PSRLD, 'q', 0, 3, 0, false, 0), SX(PSRLQ, 'q', 0, 3, 0, false, 0),
+	SX(PSRAW, 'q', 0, 3, 0, false, 0), SX(PSRAD, 'q', 0, 3, 0, false, 0),
+	SX(PSHUFW, 'q', 'Q', 1, 8, false, 0),
+	SX(MOVD, 'q', 'R', 0, 4, false, 32), SX(MOVD, 'R', 'q', 0, 4, false, 32),
+	SX(MOVQ, 'q', 'R', 0, 8, false, 64), SX(MOVQ, 'R', 'q', 0, 8, false, 64),
+	SX(MOVQ, 'q', 'Q', 0, 8, false, 0), SX(MOVQ, 'm', 'q', 0, 8, false, 0),
+	SX(MOVNTQ, 'm', 'q', 0, 8, false, 0),
+	SX(PINSRW, 'q', 'R', 1, 2, false, 32), SX(PEXTRW, 'r', 'q', 1, 0, false, 32),
+	SX(PMOVMSKB, 'r', 'q', 0, 0, false, 32),
+	SX(MOVQ2DQ, 'x', 'q', 0, 0, false, 0), SX(MOVDQ2Q, 'q', 'x', 0, 0, false, 0),
+	SX(CVTPI2PS, 'x', 'Q', 0, 8, false, 0), SX(CVTPS2PI, 'q', 'X', 0, 8, false, 0),
+	SX(CVTTPS2PI, 'q', 'X', 0, 8, false, 0), SX(CVTPI2PD, 'x', 'Q', 0, 8, false, 0),
+	SX(CVTPD2PI, 'q', 'X', 0, 16, true, 0), SX(CVTTPD2PI, 'q', 'X', 0, 16, true, 0),
+	SX(EMMS, 0, 0, 0, 0, false, 0),
+};
+
 static ZydisRegister gen_xmm(struct gen *g)
 {
 	return (ZydisRegister)(ZYDIS_REGISTER_XMM0 + gen_below(g, 16));
@@ -1737,6 +1767,15 @@ static int gen_sse_operand(struct gen *g, const struct gen_sse_form *f, char kin
 	case 'x':
 		*op = gen_op_reg(gen_xmm(g));
 		return 0;
+	case 'q':
+		*op = gen_op_reg((ZydisRegister)(ZYDIS_REGISTER_MM0 + gen_below(g, 8)));
+		return 0;
+	case 'Q':
+		if (gen_chance(g, 65)) {
+			*op = gen_op_reg((ZydisRegister)(ZYDIS_REGISTER_MM0 + gen_below(g, 8)));
+			return 0;
+		}
+		return gen_mem(g, 8, 1, op);
 	case 'X':
 		if (gen_chance(g, 65)) {
 			*op = gen_op_reg(gen_xmm(g));
@@ -1767,9 +1806,11 @@ static int gen_sse_form(struct gen *g, const struct gen_sse_form *f)
 	if (f->mn == ZYDIS_MNEMONIC_PINSRW && f->src == 'R')
 		gbits = 32;
 	gen_req(&r, f->mn, 0);
-	if (gen_sse_operand(g, f, f->dst, true, gbits, &a) < 0)
-		return -1;
-	r.operands[n++] = a;
+	if (f->dst) {
+		if (gen_sse_operand(g, f, f->dst, true, gbits, &a) < 0)
+			return -1;
+		r.operands[n++] = a;
+	}
 	if (f->src) {
 		if (gen_sse_operand(g, f, f->src, false, gbits, &b) < 0)
 			return -1;
@@ -1824,6 +1865,8 @@ static int gen_sse(struct gen *g, int cls)
 		if (gen_chance(g, 15))
 			return gen_ldmxcsr(g);
 		return gen_sse_form(g, PICK(gen_sse_cvt));
+	case DIFF_C_MMX:
+		return gen_sse_form(g, PICK(gen_sse_mmx));
 	default:
 		return -1;
 	}
@@ -1959,7 +2002,8 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 	t->cpl = o->cpl >= 0 ? o->cpl : (gen_chance(&g, 75) ? 3 : 0);
 	if (t->cpl == 0) {
 		uint32_t sse = (1u << DIFF_C_SSEMOV) | (1u << DIFF_C_SSEINT) |
-			       (1u << DIFF_C_SSEFP) | (1u << DIFF_C_SSECVT) | (1u << DIFF_C_X87);
+			       (1u << DIFF_C_SSEFP) | (1u << DIFF_C_SSECVT) | (1u << DIFF_C_X87) |
+			       (1u << DIFF_C_MMX);
 
 		if ((g.mask & ~sse) == 0 && o->cpl < 0)
 			t->cpl = 3;
@@ -2012,7 +2056,7 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 		}
 	}
 	g.cls = 255;
-	if (t->classes & (1u << DIFF_C_X87)) {
+	if (t->classes & ((1u << DIFF_C_X87) | (1u << DIFF_C_MMX))) {
 		/* store the x87/SSE state where the comparator can see it */
 		ZydisEncoderOperand m;
 

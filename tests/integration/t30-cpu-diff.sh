@@ -28,7 +28,7 @@ REPRO=$B/tests/diff/repro   # reproducers of failures are written here
 #                exceptions; hardware (and KVM) push RF=1.
 TOLERATE="--ignore-rf"
 # Classes that pass and gate the test:
-CLASSES="alu,shift,muldiv,de,bit,cond,xchg,mov,stack,string,flags,branch,ssemov,sseint,ssefp,ssecvt,x87"
+CLASSES="alu,shift,muldiv,de,bit,cond,xchg,mov,stack,string,flags,branch,ssemov,sseint,ssefp,ssecvt,x87,mmx"
 # Known failing, run for information only:
 #  fault  a non-canonical address based on RSP/RBP raises #GP, not #SS
 #         (the other fault kinds are covered by the guest programs).
