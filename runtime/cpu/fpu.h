@@ -116,7 +116,7 @@ const struct vsl_fpu_quirks *vsl_fpu_quirks(void);
  * the extensions above are offered only where the host has them. */
 uint64_t vsl_fpu_host_features(void);
 
-/* --- shared between sse.c and x87.c only --- */
+/* --- internal to the fpu module (sse.c, sse_ext.c, sse_host.c, x87.c) --- */
 
 /* sse.c helpers for sse_ext.c: #UD/#NM checks (and #MF for MMX insns); an
  * operand (xmm/mm/GPR/imm/memory) zero-extended into out[16], memory with
@@ -147,9 +147,9 @@ void vsl_x87_mmx_write(struct vsl_fpu_state *f, int r, uint64_t v);
 
 /*
  * Host execution helpers (sse_host.c). stub is one entry of a stub table;
- * the SSE wrapper loads xmm0 = d, xmm1 = s, rax = *gpr and the guest MXCSR,
- * calls the stub, stores xmm0 to d, rax to *gpr, the MXCSR to *mxcsr and the
- * arithmetic flags to *rflags.
+ * the SSE wrapper loads xmm0 = d, xmm1 = s, rax = gpr and MXCSR = mxcsr,
+ * calls the stub, and stores xmm0 to d, rax to gpr, the resulting MXCSR to
+ * mxcsr and RFLAGS to rflags; the host MXCSR is preserved.
  */
 struct vsl_sse_host {
 	uint8_t d[16] __attribute__((aligned(16)));
