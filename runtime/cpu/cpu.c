@@ -104,6 +104,8 @@ struct vsl_cpu *vsl_cpu_new(struct vsl_ctx *ctx, const struct vsl_cpu_env *env)
 	}
 	for (unsigned i = 0; i < VSL_DCACHE_SIZE; i++)
 		cpu->dcache[i].paddr = ~0ull;
+	for (unsigned i = 0; i < VSL_TRACE_LEN; i++)
+		cpu->trace[i].mode = VSL_MODE_COUNT;
 	cpu_init_decoders(cpu);
 	cpu->engine = VSL_ENGINE_INTERP;
 	vsl_cpu_reset(cpu);
@@ -257,7 +259,8 @@ static struct vsl_dinsn *cpu_fetch(struct vsl_cpu *cpu, struct vsl_dinsn *scratc
 		struct vsl_dinsn *d = &cpu->dcache[idx];
 		uint32_t gen = cpu->code_gen[paddr >> 12];
 		if (__builtin_expect(d->paddr == paddr && d->gen == gen && d->mode == mode, 1)) {
-			d->rip = cpu->rip;
+			if (__builtin_expect(d->rip != cpu->rip, 0))
+				d->rip = cpu->rip;
 			return d;
 		}
 		if (vsl_mmu_fetch(cpu, lin, buf, 15, &got))
@@ -299,15 +302,13 @@ bad:
 	return NULL;
 }
 
-static void cpu_trace(struct vsl_cpu *cpu, const struct vsl_dinsn *in)
+static inline void cpu_trace(struct vsl_cpu *cpu, const struct vsl_dinsn *in)
 {
 	struct vsl_trace_entry *t = &cpu->trace[cpu->trace_pos];
 
 	cpu->trace_pos = (cpu->trace_pos + 1) % VSL_TRACE_LEN;
-	cpu->trace_count++;
 	t->rip = in->rip;
 	t->mode = (uint8_t)cpu->mode;
-	t->len = in->zi.length;
 	/* the raw bytes are re-fetched lazily by vsl_cpu_dump_trace */
 }
 
@@ -644,7 +645,11 @@ void vsl_cpu_dump_trace(const struct vsl_cpu *cpu, char *buf, size_t len)
 	struct vsl_cpu *mcpu = (struct vsl_cpu *)cpu; /* fetching fills the TLB */
 	ZydisFormatter fmt;
 	size_t p = 0;
-	unsigned n = cpu->trace_count < VSL_TRACE_LEN ? (unsigned)cpu->trace_count : VSL_TRACE_LEN;
+	unsigned n = 0;
+
+	/* empty slots (mode VSL_MODE_COUNT) are skipped */
+	for (unsigned k = 0; k < VSL_TRACE_LEN; k++)
+		n += cpu->trace[k].mode != VSL_MODE_COUNT;
 
 	if (!len)
 		return;

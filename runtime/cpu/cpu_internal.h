@@ -186,7 +186,7 @@ enum vsl_cpu_mode {
 #define VSL_TRACE_LEN 32
 struct vsl_trace_entry {
 	uint64_t rip;
-	uint8_t len, mode;
+	uint8_t mode;      /* VSL_MODE_COUNT: empty slot */
 };
 
 struct vsl_cpu {
@@ -250,7 +250,6 @@ struct vsl_cpu {
 	/* trace ring */
 	struct vsl_trace_entry trace[VSL_TRACE_LEN];
 	unsigned trace_pos;
-	uint64_t trace_count;
 
 	enum vsl_cpu_engine engine;
 };
