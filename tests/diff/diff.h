@@ -63,6 +63,7 @@ enum vsl_diff_class {
 	DIFF_C_MISC,     /* xlat, fences, pause, multi-byte nop, prefetch, clflush */
 	DIFF_C_X87,      /* x87 loads/stores/arithmetic/compares/control (CPL 3) */
 	DIFF_C_MMX,      /* MMX and the SSE/SSE2 forms on MMX registers (CPL 3) */
+	DIFF_C_SYS,      /* descriptor-table and segment instructions, MSRs, CRs, SWAPGS */
 	DIFF_C_COUNT
 };
 #define DIFF_C_ALL ((1u << DIFF_C_COUNT) - 1)

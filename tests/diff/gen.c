@@ -61,7 +61,7 @@ static const char *const gen_class_names[DIFF_C_COUNT] = {
 	[DIFF_C_STRING] = "string", [DIFF_C_FLAGS] = "flags", [DIFF_C_BRANCH] = "branch",
 	[DIFF_C_SSEMOV] = "ssemov", [DIFF_C_SSEINT] = "sseint", [DIFF_C_SSEFP] = "ssefp",
 	[DIFF_C_SSECVT] = "ssecvt", [DIFF_C_FAULT] = "fault", [DIFF_C_MISC] = "misc",
-	[DIFF_C_X87] = "x87", [DIFF_C_MMX] = "mmx",
+	[DIFF_C_X87] = "x87", [DIFF_C_MMX] = "mmx", [DIFF_C_SYS] = "sys",
 };
 
 const char *vsl_diff_class_name(int cls)
@@ -1535,6 +1535,128 @@ static int gen_x87(struct gen *g)
 	}
 }
 
+/*
+ * System instructions, at CPL 0 only (under PVM, CPL 3 code sees the host's
+ * selectors, GDT and CR0): SGDT/SIDT/SLDT/STR/SMSW, reading segment
+ * registers, loading DS/ES/FS/GS with a valid or invalid selector, MOV from
+ * control registers, RDMSR/WRMSR of the syscall and segment-base MSRs
+ * (canonical values), SWAPGS, CLTS, INVLPG, CLI/STI. LAR/LSL/VERR/VERW are
+ * kept out: KVM's emulator (which runs CPL 0 here) lacks them.
+ */
+static int gen_sys(struct gen *g)
+{
+	static const uint16_t sels[] = {
+		0, 3, DIFF_SEL_KCODE, DIFF_SEL_KDATA, DIFF_SEL_UDATA, DIFF_SEL_UCODE, DIFF_SEL_TSS,
+		DIFF_SEL_TSS_DUMMY, DIFF_SEL_UCODE32, DIFF_SEL_KCODE32, 0x58, 0x1c, 0x13,
+	};
+	static const uint32_t msrs[] = {
+		0xc0000080, 0xc0000081, 0xc0000082, 0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102,
+	};
+	static const ZydisMnemonic lsl[] = {
+		ZYDIS_MNEMONIC_LAR, ZYDIS_MNEMONIC_LSL, ZYDIS_MNEMONIC_VERR, ZYDIS_MNEMONIC_VERW,
+	};
+	ZydisEncoderOperand m;
+	bool k = g->t->cpl == 0;
+	uint16_t sel = gen_chance(g, 85) ? sels[gen_below(g, sizeof(sels) / sizeof(sels[0]))] :
+					   (uint16_t)gen_u64(g);
+	int idx;
+
+	if (!k)
+		return -1;
+	switch (gen_below(g, 9)) {
+	case 0: /* sgdt/sidt m (10 bytes) */
+		if (gen_mem(g, 10, 1, &m) < 0)
+			return -1;
+		return gen_insn1(g, gen_chance(g, 50) ? ZYDIS_MNEMONIC_SGDT : ZYDIS_MNEMONIC_SIDT, m, -1);
+	case 1: { /* sldt/str/smsw to a register or memory */
+		static const ZydisMnemonic st[] = {
+			ZYDIS_MNEMONIC_SLDT, ZYDIS_MNEMONIC_STR, ZYDIS_MNEMONIC_SMSW,
+		};
+
+		if (gen_chance(g, 30)) {
+			if (gen_mem(g, 2, 1, &m) < 0)
+				return -1;
+			return gen_insn1(g, st[gen_below(g, 3)], m, -1);
+		}
+		return gen_insn1(g, st[gen_below(g, 3)], gen_op_reg(gen_wreg(g, gen_width16(g))), -1);
+	}
+	case 2: { /* lar/lsl r, r32 / verr/verw r16 (KVM's emulator lacks them: CPL 3) */
+		ZydisMnemonic mn = lsl[gen_below(g, 4)];
+
+		if (k)
+			return -1;
+		idx = gen_widx(g);
+		if (gen_set64(g, idx, sel) < 0)
+			return -1;
+		if (mn == ZYDIS_MNEMONIC_VERR || mn == ZYDIS_MNEMONIC_VERW)
+			return gen_insn1(g, mn, gen_op_reg(gen_gpr(idx, 16)), -1);
+		return gen_insn2(g, mn, gen_op_reg(gen_gpr(gen_widx(g), gen_chance(g, 50) ? 32 : 64)),
+				 gen_op_reg(gen_gpr(idx, 32)), -1);
+	}
+	case 3: { /* read a segment register */
+		static const ZydisRegister sr[] = {
+			ZYDIS_REGISTER_ES, ZYDIS_REGISTER_CS, ZYDIS_REGISTER_SS,
+			ZYDIS_REGISTER_DS, ZYDIS_REGISTER_FS, ZYDIS_REGISTER_GS,
+		};
+
+		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(gen_wreg(g, gen_chance(g, 50) ? 16 : 32)),
+				 gen_op_reg(sr[gen_below(g, 6)]), -1);
+	}
+	case 4: { /* load DS/ES/FS/GS (a bad selector faults) */
+		static const ZydisRegister sr[] = {
+			ZYDIS_REGISTER_ES, ZYDIS_REGISTER_DS, ZYDIS_REGISTER_FS, ZYDIS_REGISTER_GS,
+		};
+
+		idx = gen_widx(g);
+		if (gen_chance(g, 70))
+			sel = gen_chance(g, 50) ? 0 : (k ? DIFF_SEL_KDATA : DIFF_SEL_UDATA);
+		if (gen_set64(g, idx, sel) < 0)
+			return -1;
+		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(sr[gen_below(g, 4)]),
+				 gen_op_reg(gen_gpr(idx, 32)), -1);
+	}
+	case 5: { /* mov r64, crN */
+		static const ZydisRegister cr[] = {
+			ZYDIS_REGISTER_CR0, ZYDIS_REGISTER_CR2, ZYDIS_REGISTER_CR3,
+			ZYDIS_REGISTER_CR4, ZYDIS_REGISTER_CR8,
+		};
+
+		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, gen_op_reg(gen_gpr(gen_widx(g), 64)),
+				 gen_op_reg(cr[gen_below(g, 5)]), -1);
+	}
+	case 6: { /* rdmsr, or wrmsr of a canonical value then rdmsr */
+		uint32_t msr = msrs[gen_below(g, 7)];
+
+		g->avoid |= 0x7;
+		if (gen_set64(g, 1, msr) < 0)
+			return -1;
+		if (msr != 0xc0000080 && gen_chance(g, 50)) {
+			uint64_t v = gen_u64(g);
+
+			if (msr == 0xc0000084)
+				v &= 0xffffffffull;
+			else if (msr != 0xc0000081)
+				v = (uint64_t)((int64_t)(v << 16) >> 16); /* canonical */
+			if (gen_set64(g, 0, v & 0xffffffffull) < 0 || gen_set64(g, 2, v >> 32) < 0 ||
+			    gen_insn0(g, ZYDIS_MNEMONIC_WRMSR) < 0)
+				return -1;
+		}
+		return gen_insn0(g, ZYDIS_MNEMONIC_RDMSR);
+	}
+	case 7: { /* swapgs, clts, cli, sti */
+		static const ZydisMnemonic z[] = {
+			ZYDIS_MNEMONIC_SWAPGS, ZYDIS_MNEMONIC_CLTS, ZYDIS_MNEMONIC_CLI, ZYDIS_MNEMONIC_STI,
+		};
+
+		return gen_insn0(g, z[gen_below(g, 4)]);
+	}
+	default: /* invlpg */
+		if (gen_mem(g, 1, 1, &m) < 0)
+			return -1;
+		return gen_insn1(g, ZYDIS_MNEMONIC_INVLPG, m, -1);
+	}
+}
+
 /* Rarely used instructions: decoder and dispatch coverage. */
 static int gen_misc(struct gen *g)
 {
@@ -1605,6 +1727,7 @@ static int gen_one_cls(struct gen *g, int cls)
 	case DIFF_C_FAULT: return gen_fault(g);
 	case DIFF_C_MISC: return gen_misc(g);
 	case DIFF_C_X87: return gen_x87(g);
+	case DIFF_C_SYS: return gen_sys(g);
 	default: return gen_sse(g, cls);
 	}
 }
@@ -2000,6 +2123,8 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 	 * the optional instructions (POPCNT, CMPXCHG16B) are only drawn there.
 	 */
 	t->cpl = o->cpl >= 0 ? o->cpl : (gen_chance(&g, 75) ? 3 : 0);
+	if (t->cpl == 3 && o->cpl < 0 && !(g.mask & ~(1u << DIFF_C_SYS)))
+		t->cpl = 0; /* only CPL 0 classes asked for */
 	if (t->cpl == 0) {
 		uint32_t sse = (1u << DIFF_C_SSEMOV) | (1u << DIFF_C_SSEINT) |
 			       (1u << DIFF_C_SSEFP) | (1u << DIFF_C_SSECVT) | (1u << DIFF_C_X87) |
@@ -2010,6 +2135,12 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 		else if (t->cpl == 0)
 			g.mask &= ~sse;
 		g.features = 0; /* KVM's emulator lacks POPCNT and CMPXCHG16B too */
+	} else {
+		/*
+		 * Under PVM guest CPL 3 runs with the host's selectors, GDT and
+		 * CR0: reading CS/SS, SGDT, LAR, SMSW... there show the host's.
+		 */
+		g.mask &= ~(1u << DIFF_C_SYS);
 	}
 	for (i = 0; i < DIFF_C_COUNT; i++)
 		if (g.mask & (1u << i))

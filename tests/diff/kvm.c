@@ -211,6 +211,28 @@ static int kvm_load(struct vsl_diff_kvm *k, const struct vsl_diff_test *t, char 
 	if (ioctl(k->vcpu, KVM_SET_SREGS, &sr) < 0)
 		return kvm_fail(err, errlen, "KVM_SET_SREGS");
 
+	/*
+	 * MSRs a test may write (the vCPU is reused): back to their reset
+	 * values, which a fresh vessel CPU has too.
+	 */
+	{
+		static const uint32_t idx[] = {
+			0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, 0xc0000102,
+		};
+		struct {
+			struct kvm_msrs h;
+			struct kvm_msr_entry e[5];
+		} m;
+		unsigned i;
+
+		memset(&m, 0, sizeof(m));
+		m.h.nmsrs = 5;
+		for (i = 0; i < 5; i++)
+			m.e[i].index = idx[i];
+		if (ioctl(k->vcpu, KVM_SET_MSRS, &m) != 5)
+			return kvm_fail(err, errlen, "KVM_SET_MSRS");
+	}
+
 	r = (struct kvm_regs){
 		.rax = e.gpr[0], .rcx = e.gpr[1], .rdx = e.gpr[2], .rbx = e.gpr[3],
 		.rsp = e.gpr[4], .rbp = e.gpr[5], .rsi = e.gpr[6], .rdi = e.gpr[7],

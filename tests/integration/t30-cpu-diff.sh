@@ -28,7 +28,7 @@ REPRO=$B/tests/diff/repro   # reproducers of failures are written here
 # pushed). None at the moment.
 TOLERATE=""
 # Classes that gate the test (all of them now):
-CLASSES="alu,shift,muldiv,de,bit,cond,xchg,mov,stack,string,flags,branch,ssemov,sseint,ssefp,ssecvt,x87,mmx,fault,misc"
+CLASSES="alu,shift,muldiv,de,bit,cond,xchg,mov,stack,string,flags,branch,ssemov,sseint,ssefp,ssecvt,x87,mmx,fault,misc,sys"
 # Known failing classes and guest programs, run for information only, with
 # the reason. History: RF in fault frames, #SS for RSP/RBP-based
 # non-canonical addresses (fault, stackfault) and XLAT (misc) were listed
