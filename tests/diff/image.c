@@ -260,8 +260,8 @@ int vsl_diff_image_load(struct vsl_diff_test *t, const char *path, char *err, si
 	}
 	n = fread(t->ram + DIFF_CODE, 1, DIFF_CODE_MAX, f);
 	if (ferror(f) || n == 0 || (n == DIFF_CODE_MAX && fgetc(f) != EOF)) {
-		snprintf(err, errlen, "%s: %s", path,
-			 n == 0 ? "empty or unreadable" : "larger than 64 KiB");
+		snprintf(err, errlen, "%s: %s (at most %u bytes fit at %#x)", path,
+			 n == 0 ? "empty or unreadable" : "too large", DIFF_CODE_MAX, DIFF_CODE);
 		fclose(f);
 		return -1;
 	}
