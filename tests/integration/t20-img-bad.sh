@@ -12,7 +12,9 @@ fail=0
 
 expect() { # image-suffix expected-text
 	img=$T/qcow2-$1.qcow2
-	msg=$(ulimit -v 2000000; timeout 20 "$VESSEL" img convert -O raw "$img" "$T/out.raw" 2>&1)
+	# bound memory to 2 GB (not under ASan: its shadow mapping needs the address space)
+	msg=$(case "${MODE:-}" in asan) ;; *) ulimit -v 2000000 ;; esac
+	      timeout 20 "$VESSEL" img convert -O raw "$img" "$T/out.raw" 2>&1)
 	rc=$?
 	if [ $rc -ne 1 ]; then
 		echo "   FAIL $1: exit $rc (want 1): $msg"
