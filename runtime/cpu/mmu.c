@@ -313,7 +313,8 @@ static int mmu_fill(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *paddr)
 		return 0; /* implicit supervisor access from user mode: do not cache */
 	uint64_t ppage = *paddr & ~0xfffull;
 	uint8_t *host = vsl_phys_ptr(cpu, ppage);
-	if (!host)
+	/* only whole RAM pages go to the TLB (a partial last page takes the slow path) */
+	if (!host || ppage + 0x1000 > cpu->env.ram_size)
 		return 0;
 	struct vsl_tlb *tlb = &cpu->tlb[user];
 	unsigned i = (lin >> 12) & (VSL_TLB_SIZE - 1);
