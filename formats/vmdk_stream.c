@@ -11,9 +11,11 @@
  * position without moving it (see vmdk.c).
  */
 #include <libdeflate.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "formats/vmdk_int.h"
 
@@ -26,6 +28,8 @@
  */
 struct vmdk_deflaters {
 	struct libdeflate_compressor *main, *probe, *store;
+	z_stream huff;         /* zlib, Huffman coding only */
+	bool huff_ok;
 	int level;
 };
 
@@ -46,6 +50,8 @@ static void vmdk_deflaters_free(void *p)
 			libdeflate_free_compressor(d->probe);
 		if (d->store)
 			libdeflate_free_compressor(d->store);
+		if (d->huff_ok)
+			deflateEnd(&d->huff);
 		free(d);
 	}
 }
@@ -60,7 +66,8 @@ static struct vmdk_deflaters *vmdk_deflaters_new(int level)
 	d->main = libdeflate_alloc_compressor(level);
 	d->probe = libdeflate_alloc_compressor(1);
 	d->store = libdeflate_alloc_compressor(0);
-	if (!d->main || !d->probe || !d->store) {
+	d->huff_ok = deflateInit2(&d->huff, 1, Z_DEFLATED, 15, 8, Z_HUFFMAN_ONLY) == Z_OK;
+	if (!d->main || !d->probe || !d->store || !d->huff_ok) {
 		vmdk_deflaters_free(d);
 		return NULL;
 	}
@@ -96,15 +103,60 @@ static struct vmdk_deflaters *vmdk_thread_deflaters(int level)
 	return d;
 }
 
-/* Marker + zlib data of one grain into j->out, padded to a sector. */
+/* Bytes an order-0 (Huffman-like) coder needs at least for p[0..n): its byte entropy. */
+static double vmdk_entropy_bytes(const uint8_t *p, size_t n)
+{
+	uint32_t hist[256] = { 0 };
+	double bits = 0;
+
+	for (size_t i = 0; i < n; i++)
+		hist[p[i]]++;
+	for (unsigned k = 0; k < 256; k++)
+		if (hist[k])
+			bits -= hist[k] * log2((double)hist[k] / (double)n);
+	return bits / 8;
+}
+
+/* zlib's Huffman-only deflate of in[0..n) into out; 0 when it does not fit. */
+static size_t vmdk_huff_compress(struct vmdk_deflaters *d, const uint8_t *in, size_t n,
+				 uint8_t *out, size_t cap)
+{
+	z_stream *z = &d->huff;
+
+	if (deflateReset(z) != Z_OK)
+		return 0;
+	z->next_in = (Bytef *)(uintptr_t)in;
+	z->avail_in = (uInt)n;
+	z->next_out = out;
+	z->avail_out = (uInt)cap;
+	if (deflate(z, Z_FINISH) != Z_STREAM_END)
+		return 0;
+	return (size_t)z->total_out;
+}
+
+enum vmdk_method { VMDK_DEFLATE, VMDK_HUFFMAN, VMDK_STORE };
+
+/*
+ * Marker + zlib data of one grain into j->out, padded to a sector.
+ *
+ * Samples of the grain (start, middle, end; 4 KiB each) go through
+ * libdeflate level 1 first, and choose the method:
+ *  - none compresses by 3%: encrypted or compressed data; store it (zlib's
+ *    uncompressed blocks: valid for every reader, at memcpy speed);
+ *  - the first that compresses has a high byte entropy (over 5.6 bits)
+ *    and does no better than it (random text, base64): string matching
+ *    finds nothing, and zlib's Huffman-only mode gets the same size faster;
+ *  - otherwise deflate at the chosen level.
+ */
 static int vmdk_compress_grain(struct vmdk_deflaters *d, uint64_t grain, struct vmdk_job *j)
 {
-	struct libdeflate_compressor *c;
-	size_t bound, clen, need;
+	enum vmdk_method m = VMDK_DEFLATE;
+	size_t bound, clen = 0, need;
+	uint8_t *out;
 
 	if (!d)
 		return VSL_ENOMEM;
-	/* the stored form is the largest any level produces */
+	/* the stored form is the largest any method produces */
 	bound = libdeflate_zlib_compress_bound(d->store, grain);
 	need = VSL_ALIGN_UP(VMDK_GRAIN_MARKER + bound, VMDK_SECTOR);
 	if (j->out_cap < need) {
@@ -114,22 +166,29 @@ static int vmdk_compress_grain(struct vmdk_deflaters *d, uint64_t grain, struct 
 		j->out = p;
 		j->out_cap = need;
 	}
-	c = d->main;
+	out = j->out + VMDK_GRAIN_MARKER;
 	if (grain >= 8 * VMDK_PROBE_BYTES) {
-		/*
-		 * Sample the start, middle and end; store only when none of them
-		 * compresses. The probe writes where the real output will go: scratch.
-		 */
-		c = d->store;
-		for (uint64_t at = 0; at < grain && c == d->store; at += grain / 2 - VMDK_PROBE_BYTES / 2) {
-			uint64_t from = VSL_MIN(at, grain - VMDK_PROBE_BYTES);
-			clen = libdeflate_zlib_compress(d->probe, j->data + from, VMDK_PROBE_BYTES,
-							j->out + VMDK_GRAIN_MARKER, bound);
-			if (clen && clen <= VMDK_PROBE_BYTES - VMDK_PROBE_BYTES / 32)
-				c = d->main;
+		/* the probes write where the real output will go: scratch */
+		m = VMDK_STORE;
+		for (uint64_t at = 0; at < grain && m == VMDK_STORE;
+		     at += grain / 2 - VMDK_PROBE_BYTES / 2) {
+			const uint8_t *sample = j->data + VSL_MIN(at, grain - VMDK_PROBE_BYTES);
+			size_t plen = libdeflate_zlib_compress(d->probe, sample, VMDK_PROBE_BYTES,
+							       out, bound);
+
+			if (!plen || plen > VMDK_PROBE_BYTES - VMDK_PROBE_BYTES / 32)
+				continue;
+			double ent = vmdk_entropy_bytes(sample, VMDK_PROBE_BYTES);
+			/* high entropy (over 5.6 bits a byte) that matching does not beat */
+			m = ent > 0.7 * VMDK_PROBE_BYTES && (double)plen >= ent ? VMDK_HUFFMAN
+										 : VMDK_DEFLATE;
 		}
 	}
-	clen = libdeflate_zlib_compress(c, j->data, grain, j->out + VMDK_GRAIN_MARKER, bound);
+	if (m == VMDK_HUFFMAN)
+		clen = vmdk_huff_compress(d, j->data, grain, out, bound);
+	if (!clen)
+		clen = libdeflate_zlib_compress(m == VMDK_STORE ? d->store : d->main, j->data, grain,
+						out, bound);
 	if (!clen)
 		return VSL_EIO;
 	vmdk_put64(j->out, j->grain_idx * (grain / VMDK_SECTOR));
