@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "runtime/cpu/bt.h"
 #include "runtime/cpu/cpu_internal.h"
 
 static const ZydisMachineMode cpu_zmode[VSL_MODE_COUNT] = {
@@ -121,14 +122,16 @@ void vsl_cpu_free(struct vsl_cpu *cpu)
 	free(cpu->dfull);
 	free(cpu->code_gen);
 	free(cpu->code_page);
+	vsl_bt_free(cpu->bt);
 	free(cpu);
 }
 
 int vsl_cpu_set_engine(struct vsl_cpu *cpu, enum vsl_cpu_engine engine)
 {
-	if (engine != VSL_ENGINE_INTERP)
-		return vsl_set_error(cpu->ctx, 0, VSL_ENOTSUP,
-				     "cpu: the binary translator is not available yet; use the interpreter");
+	if (engine != VSL_ENGINE_INTERP && engine != VSL_ENGINE_BT)
+		return vsl_set_error(cpu->ctx, 0, VSL_EINVAL, "cpu: unknown engine %d", (int)engine);
+	if (engine == VSL_ENGINE_BT && !cpu->bt && !(cpu->bt = vsl_bt_new(cpu)))
+		return VSL_EIO;
 	cpu->engine = engine;
 	return 0;
 }
@@ -201,7 +204,7 @@ void vsl_cpu_invalidate_phys(struct vsl_cpu *cpu, uint64_t paddr, uint64_t len)
 }
 
 /* Mark a RAM page as holding decoded code: drop write mappings to it. */
-static void cpu_mark_code(struct vsl_cpu *cpu, uint64_t ppage)
+void vsl_cpu_mark_code(struct vsl_cpu *cpu, uint64_t ppage)
 {
 	uint64_t pfn = ppage >> 12;
 
@@ -271,7 +274,7 @@ static struct vsl_dinsn *cpu_fetch(struct vsl_cpu *cpu, struct vsl_dinsn *scratc
 			d->paddr = ~0ull;
 			goto bad;
 		}
-		cpu_mark_code(cpu, paddr & ~0xfffull);
+		vsl_cpu_mark_code(cpu, paddr & ~0xfffull);
 		vsl_interp_compact(d, f);
 		d->paddr = paddr;
 		d->gen = cpu->code_gen[paddr >> 12];
@@ -328,8 +331,13 @@ static int cpu_error(struct vsl_cpu *cpu, const char *what)
 		for (unsigned i = 0, p = 0; i < n && p + 4 < sizeof(bytes); i++)
 			p += (unsigned)snprintf(bytes + p, sizeof(bytes) - p, "%s%02x", i ? " " : "", buf[i]);
 	}
-	return vsl_set_error(cpu->ctx, 0, VSL_ENOTSUP, "cpu: unimplemented %s: instruction %s at rip %#llx",
-			     what, bytes, (unsigned long long)cpu->rip);
+	if (cpu->unimpl_insn)
+		return vsl_set_error(cpu->ctx, 0, VSL_ENOTSUP,
+				     "cpu: unimplemented instruction %s (%s) at rip %#llx", bytes, what,
+				     (unsigned long long)cpu->rip);
+	return vsl_set_error(cpu->ctx, 0, VSL_ENOTSUP,
+			     "cpu: unimplemented: %s (instruction %s at rip %#llx)", what, bytes,
+			     (unsigned long long)cpu->rip);
 }
 
 /* Deliver the pending exception; returns an exit reason or -1 to continue. */
@@ -347,6 +355,13 @@ static int cpu_deliver_pending(struct vsl_cpu *cpu)
 
 int vsl_cpu_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 {
+	if (cpu->engine == VSL_ENGINE_BT && cpu->bt)
+		return vsl_bt_run(cpu, budget, ex);
+	return vsl_interp_run(cpu, budget, ex);
+}
+
+int vsl_interp_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
+{
 	struct vsl_dinsn scratch;
 	struct vsl_insn scratch_full;
 	uint64_t done = 0;
@@ -358,6 +373,7 @@ int vsl_cpu_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 	unsigned poll_left = VSL_CPU_POLL;
 
 	cpu->unimpl = NULL;
+	cpu->unimpl_insn = false;
 	cpu->irq_poll = true;
 	while (done < budget) {
 		if (cpu->kick) {

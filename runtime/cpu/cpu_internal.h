@@ -226,7 +226,8 @@ struct vsl_cpu {
 	bool ea_ss;             /* the current data access is SS-relative (#SS, not #GP) */
 	volatile sig_atomic_t kick;
 	uint64_t icount;
-	const char *unimpl;     /* set by a handler: instruction not implemented */
+	const char *unimpl;     /* set by a handler: what is not implemented */
+	bool unimpl_insn;       /* ... and it is the instruction itself (unimpl = mnemonic) */
 	int exit_reason;        /* set by handlers that end the run (HLT...) */
 
 	/* environment */
@@ -252,6 +253,7 @@ struct vsl_cpu {
 	unsigned trace_pos;
 
 	enum vsl_cpu_engine engine;
+	void *bt;               /* struct vsl_bt: the translator's state (bt.c), NULL until selected */
 };
 
 /* linear address of a memory operand incl. segment base (FS/GS), RIP-relative handled */
@@ -293,6 +295,10 @@ void vsl_phys_write(struct vsl_cpu *cpu, uint64_t paddr, const void *buf, unsign
 uint8_t *vsl_phys_ptr(struct vsl_cpu *cpu, uint64_t paddr);
 /* Called after a write hit a page that holds decoded code. */
 void vsl_cpu_code_written(struct vsl_cpu *cpu, uint64_t paddr);
+/* Mark a RAM page (page-aligned paddr) as holding code: writes to it take the slow path. */
+void vsl_cpu_mark_code(struct vsl_cpu *cpu, uint64_t ppage);
+/* The reference executor's run loop (vsl_cpu_run with the interpreter engine). */
+int vsl_interp_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex);
 
 /* Recompute cpl, mode and the TLB pointer after CS/CR0/EFER changes. */
 void vsl_cpu_update_mode(struct vsl_cpu *cpu);

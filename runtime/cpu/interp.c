@@ -2041,5 +2041,6 @@ int vsl_interp_exec(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	if (!interp_isa_claimed(in->zi.meta.isa_ext))
 		return interp_ud(cpu);
 	cpu->unimpl = ZydisMnemonicGetString(in->zi.mnemonic);
+	cpu->unimpl_insn = true;
 	return FAULT;
 }
