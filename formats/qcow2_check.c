@@ -222,10 +222,12 @@ static int chk_snapshots(struct qcow2_chk *c)
 		l1_off = qcow2_be64(sh);
 		l1_size = qcow2_be32(sh + 8);
 		len = sizeof(sh) + qcow2_be32(sh + 36) + qcow2_be16(sh + 12) + qcow2_be16(sh + 14);
-		chk_mark(c, pos, VSL_ALIGN_UP(len, 8), "snapshot table");
 		pos += VSL_ALIGN_UP(len, 8);
 		r = chk_l1(c, l1_off, l1_size, false);
 	}
+	/* the table as a whole: entries share clusters */
+	if (r == 0)
+		chk_mark(c, q->snapshots_offset, pos - q->snapshots_offset, "snapshot table");
 	return r;
 }
 

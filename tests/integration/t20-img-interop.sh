@@ -85,6 +85,18 @@ for opts in "-o compat=0.10" "-o compat=1.1" "-c" "-c -o compat=0.10" "-o cluste
 		bad "vessel reads qemu-img's qcow2 $opts"
 	fi
 done
+# internal snapshots: vessel reads the active state and its check walks the snapshot tables
+if command -v qemu-io >/dev/null 2>&1; then
+	qemu-img convert -O qcow2 "$src" "$T/sn.qcow2"
+	qemu-img snapshot -c one "$T/sn.qcow2"
+	qemu-io -c "write -P 0x33 100k 200k" "$T/sn.qcow2" >/dev/null
+	qemu-img snapshot -c two "$T/sn.qcow2"
+	qemu-io -c "write -P 0x44 1M 64k" "$T/sn.qcow2" >/dev/null
+	qemu-img convert -O raw "$T/sn.qcow2" "$T/sn.raw"
+	"$VESSEL" img compare "$T/sn.qcow2" "$T/sn.raw" >/dev/null && "$VESSEL" img check "$T/sn.qcow2" >/dev/null &&
+		ok "qcow2 with internal snapshots: compare + check" || bad "qcow2 with internal snapshots"
+fi
+
 # a qemu backing chain: base <- mid <- top (qcow2 over qcow2 over raw)
 qemu-img create -q -f qcow2 -b src.raw -F raw "$T/mid.qcow2"
 qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 "$T/top.qcow2"
