@@ -1010,8 +1010,8 @@ static int ix_build(struct ix_import *x, enum vsl_ix_kind kind, const char *out)
 			vsl_ix_warn(x->warn, x->in, "network card %zu: multicast MAC address dropped", i + 1);
 		}
 	}
-	cfg.serial.port = 1;
-	cfg.serial.output = VSL_SERIAL_STDIO;
+	cfg.serial.port = x->vm.serial_port ? x->vm.serial_port : 1;
+	cfg.serial.output = x->vm.serial_silent ? VSL_SERIAL_NONE : VSL_SERIAL_STDIO;
 	{
 		struct vsl_bundle_source *src = vsl_bundle_config_add_source(&cfg);
 		char *abs = realpath(x->in, NULL);

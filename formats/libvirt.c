@@ -339,7 +339,14 @@ int vsl_libvirt_parse(struct vsl_ctx *ctx, const char *text, size_t len, const c
 			free(mac);
 			free(st);
 		} else if (!strcmp(name, "serial") || !strcmp(name, "console")) {
+			xmlNode *tg = vsl_ix_xml_child(n, "target", NULL);
+			char *port = tg ? vsl_ix_xml_attr(tg, "port") : NULL;
+			uint64_t pn;
+
+			if (!vm->serial && port && vsl_ix_parse_u64(port, &pn) == 0 && pn < 4)
+				vm->serial_port = (unsigned)pn + 1;
 			vm->serial = true;
+			free(port);
 		} else if (!strcmp(name, "emulator") || !strcmp(name, "controller") ||
 			   !strcmp(name, "memballoon") || !strcmp(name, "rng") || !strcmp(name, "input")) {
 			/* provided by vessel's machine (controllers, balloon, rng) or meaningless for it */

@@ -649,11 +649,22 @@ static int ovf_item_parse(struct ovf_parse *p, xmlNode *item)
 		free(mode);
 		break;
 	}
-	case OVF_RT_SERIAL:
-		if (p->vm->serial)
+	case OVF_RT_SERIAL: {
+		char *en = ovf_rasd(item, "ElementName"), *out = vsl_ix_xml_attr(item, "output");
+		unsigned port = 0;
+
+		if (p->vm->serial) {
 			vsl_ix_warn(p->warn, p->file, "line %d: only one serial port is kept", OVF_LINE(item));
-		p->vm->serial = true;
+		} else {
+			p->vm->serial = true;
+			if (en && sscanf(en, "Serial port %u", &port) == 1 && port >= 1 && port <= 4)
+				p->vm->serial_port = port;
+			p->vm->serial_silent = out && !strcmp(out, "none");
+		}
+		free(en);
+		free(out);
 		break;
+	}
 	case OVF_RT_CDDRIVE:
 	case OVF_RT_DVDDRIVE:
 		ovf_warn_type(p, (unsigned)rt, item, "CD/DVD drive");

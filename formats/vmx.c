@@ -495,9 +495,12 @@ int vsl_vmx_parse(struct vsl_ctx *ctx, const char *text, size_t len, const char 
 		struct vmx_kv *pr = vmx_get(&d, "serial%u.present", i);
 
 		if (pr && vmx_true(pr->val)) {
-			if (vm->serial)
+			if (vm->serial) {
 				vsl_ix_warn(warn, file, "line %d: only one serial port is kept", pr->line);
+				continue;
+			}
 			vm->serial = true;
+			vm->serial_port = i + 1;
 		}
 	}
 	{

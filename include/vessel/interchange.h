@@ -96,6 +96,8 @@ struct vsl_ix_vm {
 	struct vsl_ix_nic *nics;
 	size_t nnics;
 	bool serial;           /* a serial port is configured */
+	unsigned serial_port;  /* its number, 1 = COM1 .. 4 = COM4 (0 = unknown: COM1) */
+	bool serial_silent;    /* vessel's own OVF said output: none */
 	struct vsl_ix_file *files;
 	size_t nfiles;
 };

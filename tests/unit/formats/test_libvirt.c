@@ -57,6 +57,7 @@ START_TEST(parse_dumpxml)
 	ck_assert_uint_eq(vm.nnics, 1);
 	ck_assert_mem_eq(vm.nics[0].mac, "\x52\x54\x00\x6d\x90\x02", 6);
 	ck_assert(vm.serial);
+	ck_assert_uint_eq(vm.serial_port, 1);
 	ck_assert(has_warning(&w, "cdrom device"));
 	ck_assert(has_warning(&w, "<graphics>"));
 	ck_assert(has_warning(&w, "<video>"));

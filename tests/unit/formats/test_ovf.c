@@ -223,6 +223,8 @@ START_TEST(generate_roundtrip)
 	size_t len;
 
 	demo_config(&cfg);
+	cfg.serial.port = 3;
+	cfg.serial.output = VSL_SERIAL_NONE;
 	vsl_problems_init(&w);
 	ck_assert_int_eq(vsl_ovf_generate(ctx, &cfg, disks, &xml, &len, &w), 0);
 	ck_assert_uint_eq(strlen(xml), len);
@@ -250,6 +252,8 @@ START_TEST(generate_roundtrip)
 	ck_assert(!vm.nics[1].connected);
 	ck_assert_str_eq(vm.nics[0].model, "virtio");
 	ck_assert(vm.serial);
+	ck_assert_uint_eq(vm.serial_port, 3);
+	ck_assert(vm.serial_silent);
 	vsl_ix_vm_fini(&vm);
 
 	/* schema validation (DSP8023 1.1.1), when the schema is available */

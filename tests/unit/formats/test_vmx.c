@@ -145,6 +145,7 @@ START_TEST(generate_roundtrip)
 	ck_assert(vm.nics[0].has_mac);
 	ck_assert_mem_eq(vm.nics[0].mac, "\x52\x54\x00\x01\x02\x03", 6);
 	ck_assert(vm.serial);
+	ck_assert_uint_eq(vm.serial_port, 1);
 	vsl_ix_vm_fini(&vm);
 	free(text);
 	vsl_bundle_config_free(&cfg);
