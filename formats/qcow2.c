@@ -1651,6 +1651,12 @@ static int qcow2_open_header(struct qcow2 *q, int flags)
 			      (unsigned long long)need_l1);
 		goto out;
 	}
+	/* before anything is allocated for it: the L1 table must be in the file */
+	if (q->l1_size) {
+		r = qcow2_check_offset(q, q->l1_offset, (uint64_t)q->l1_size * 8, "L1 table", NULL, 0);
+		if (r < 0)
+			goto out;
+	}
 	if (q->l1_size && q->rt_offset && q->l1_offset < q->rt_offset + (uint64_t)q->rt_clusters * q->cs &&
 	    q->rt_offset < q->l1_offset + (uint64_t)q->l1_size * 8) {
 		r = qcow2_err(q, VSL_ECORRUPT, "L1 table (0x%llx) overlaps the refcount table "
