@@ -260,6 +260,101 @@ static int mmu_walk64(struct vsl_cpu *cpu, uint64_t lin, int acc, bool user, uin
 	return 0;
 }
 
+/*
+ * Paging outside long mode: 32-bit (2 levels of 4-byte entries, 4 MiB pages
+ * with CR4.PSE) and PAE (4 PDPTEs, then 2 levels of 8-byte entries, 2 MiB
+ * pages, NX with EFER.NXE). The PDPTEs are read on every walk rather than
+ * cached at MOV CR3 time.
+ */
+static int mmu_walk_legacy(struct vsl_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t *paddr,
+			   unsigned *flags)
+{
+	bool write = acc & VSL_ACC_WRITE, exec = acc & VSL_ACC_EXEC;
+	bool pae = cpu->cr4 & VSL_CR4_PAE;
+	bool nxe = pae && (cpu->efer & VSL_EFER_NXE);
+	uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0) | (exec && nxe ? PF_ID : 0);
+	uint64_t ent_addr[3], ent[3];
+	unsigned n = 0;
+	uint64_t page_size = 4096, base;
+	bool rw = true, us = true, nx = false;
+
+	lin &= 0xffffffffull;
+	if (pae) {
+		uint64_t rsvd = MMU_RSVD_MASK | (nxe ? 0 : PTE_NX);
+		uint64_t pdpte = mmu_load_pte(cpu, (cpu->cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8);
+		if (!(pdpte & PTE_P))
+			return mmu_pf(cpu, lin, err, acc);
+		if (pdpte & (MMU_RSVD_MASK | 0x1e6ull))
+			return mmu_pf(cpu, lin, err | PF_P | PF_RSVD, acc);
+		uint64_t table = pdpte & MMU_PHYS_MASK;
+		for (int level = 1; level >= 0; level--) {
+			uint64_t a = table + ((lin >> (12 + 9 * level)) & 511) * 8;
+			uint64_t e = mmu_load_pte(cpu, a);
+			ent_addr[n] = a;
+			ent[n++] = e;
+			if (!(e & PTE_P))
+				return mmu_pf(cpu, lin, err, acc);
+			if (e & rsvd)
+				return mmu_pf(cpu, lin, err | PF_P | PF_RSVD, acc);
+			rw &= !!(e & PTE_RW);
+			us &= !!(e & PTE_US);
+			nx |= nxe && (e & PTE_NX);
+			if (level == 1 && (e & PTE_PS)) {
+				page_size = 2ull << 20;
+				if (e & 0x1fe000ull)
+					return mmu_pf(cpu, lin, err | PF_P | PF_RSVD, acc);
+				break;
+			}
+			table = e & MMU_PHYS_MASK;
+		}
+		base = ent[n - 1] & MMU_PHYS_MASK & ~(page_size - 1);
+	} else {
+		uint64_t table = cpu->cr3 & 0xfffff000ull;
+		for (int level = 1; level >= 0; level--) {
+			uint64_t a = table + ((lin >> (12 + 10 * level)) & 1023) * 4;
+			uint32_t e32;
+			vsl_phys_read(cpu, a, &e32, 4);
+			uint64_t e = e32;
+			ent_addr[n] = a;
+			ent[n++] = e;
+			if (!(e & PTE_P))
+				return mmu_pf(cpu, lin, err, acc);
+			rw &= !!(e & PTE_RW);
+			us &= !!(e & PTE_US);
+			if (level == 1 && (e & PTE_PS) && (cpu->cr4 & VSL_CR4_PSE)) {
+				page_size = 4ull << 20;
+				break;
+			}
+			table = e & 0xfffff000ull;
+		}
+		base = ent[n - 1] & ~(page_size - 1) & 0xffffffffull;
+	}
+	if (user && !us)
+		return mmu_pf(cpu, lin, err | PF_P, acc);
+	if (write && !rw && (user || (cpu->cr0 & VSL_CR0_WP)))
+		return mmu_pf(cpu, lin, err | PF_P, acc);
+	if (exec && nx)
+		return mmu_pf(cpu, lin, err | PF_P, acc);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t want = PTE_A | (i == n - 1 && write ? PTE_D : 0);
+		if ((ent[i] & want) != want) {
+			if (pae) {
+				mmu_store_pte(cpu, ent_addr[i], ent[i] | want);
+			} else {
+				uint32_t v = (uint32_t)(ent[i] | want);
+				vsl_phys_write(cpu, ent_addr[i], &v, 4);
+			}
+		}
+	}
+	*paddr = base | (lin & (page_size - 1));
+	*flags = ((ent[n - 1] & PTE_G) && (cpu->cr4 & VSL_CR4_PGE)) ? 1 : 0;
+	if (page_size > 4096) {
+		cpu->tlb_large = true;
+		*flags |= page_size == (2ull << 20) ? 2 : 4;
+	}
+	return 0;
+}
+
 int vsl_mmu_translate(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *paddr)
 {
 	unsigned global = 0;
@@ -278,13 +373,7 @@ int vsl_mmu_translate(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *padd
 		}
 		return mmu_walk64(cpu, lin, acc, user, paddr, &global);
 	}
-	if (cpu->cr4 & VSL_CR4_PAE) {
-		/* PAE paging outside long mode: not used by Linux' 64-bit boot */
-		cpu->unimpl = "PAE paging outside long mode";
-		return VSL_CPU_FAULT;
-	}
-	cpu->unimpl = "32-bit (non-PAE) paging";
-	return VSL_CPU_FAULT;
+	return mmu_walk_legacy(cpu, lin, acc, user, paddr, &global);
 }
 
 /* Translate and fill the TLB entry for this access kind when possible. */
@@ -307,7 +396,9 @@ static int mmu_fill(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *paddr)
 		if (r)
 			return r;
 	} else {
-		return vsl_mmu_translate(cpu, lin, acc, paddr);
+		r = mmu_walk_legacy(cpu, lin, acc, user, paddr, &global);
+		if (r)
+			return r;
 	}
 	if (acc & VSL_ACC_SUPER && cpu->cpl == 3)
 		return 0; /* implicit supervisor access from user mode: do not cache */

@@ -789,6 +789,52 @@ START_TEST(unadvertised_is_ud)
 }
 END_TEST
 
+
+/* 32-bit protected mode, flat segments, IDT at 0x6000 (vectors 0..31 -> HLT stubs) */
+static void enter_protected_mode(void)
+{
+	vsl_cpu_set_cr(F.cpu, 0, 0x11);
+	vsl_cpu_set_cr(F.cpu, 0xC0000080, 0);
+	vsl_cpu_set_cr(F.cpu, 4, 0);
+	struct vsl_seg cs = { .sel = VSL_FIX_KCS32, .limit = 0xffffffff, .attr = 0xc9b };
+	struct vsl_seg ds = { .sel = VSL_FIX_KDS, .limit = 0xffffffff, .attr = 0xc93 };
+	for (int i = 0; i < 6; i++)
+		vsl_cpu_set_seg(F.cpu, i, i == VSL_CS ? &cs : &ds);
+	for (uint64_t v = 0; v < 32; v++) {
+		uint64_t off = VSL_FIX_STUBS + v * 8;
+		uint64_t gate = (off & 0xffff) | ((uint64_t)VSL_FIX_KCS32 << 16) | (0x8eull << 40) |
+				((off >> 16) << 48);
+		memcpy(F.ram + 0x6000 + v * 8, &gate, 8);
+	}
+	vsl_cpu_set_idt(F.cpu, &(struct vsl_dtable){ .base = 0x6000, .limit = 0xff });
+}
+
+START_TEST(legacy_32bit_paging)
+{
+	struct vsl_cpu_exit ex;
+	enter_protected_mode();
+	/* page directory at 0x7000: two 4 MiB pages (0-8 MiB), then nothing */
+	uint32_t pd[3] = { 0x00000083 | 4, 0x00400083 | 4, 0 };
+	memcpy(F.ram + 0x7000, pd, sizeof(pd));
+	F.ram[0x201000] = 0x5a;
+	vsl_cpu_set_cr(F.cpu, 4, 1 << 4);               /* PSE */
+	vsl_cpu_set_cr(F.cpu, 3, 0x7000);
+	vsl_cpu_set_cr(F.cpu, 0, 0x80000011);            /* PG PE */
+	/* mov 0x201000,%eax; mov 0x800004,%ebx (unmapped); hlt */
+	vsl_cpu_fixture_code(&F, "\xa1\x00\x10\x20\x00\x8b\x1d\x04\x00\x80\x00\xf4", 12);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_uint_eq(gpr(VSL_RAX) & 0xff, 0x5a);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 14);
+	ck_assert_uint_eq(vsl_cpu_get_cr(F.cpu, 2), 0x800004);
+	uint32_t fr[2];
+	memcpy(fr, F.ram + vsl_cpu_get_gpr(F.cpu, VSL_RSP), sizeof(fr));
+	ck_assert_uint_eq(fr[0], 0);                     /* error: not present, read */
+	ck_assert_uint_eq(fr[1], VSL_FIX_CODE + 5);
+	memcpy(pd, F.ram + 0x7000, sizeof(pd));
+	ck_assert_uint_eq(pd[0] & 0x20, 0x20);           /* accessed */
+}
+END_TEST
+
 static Suite *cpu_suite(void)
 {
 	Suite *s = suite_create("cpu");
@@ -845,6 +891,7 @@ static Suite *cpu_suite(void)
 	tcase_add_test(tc, noncanonical_gp);
 	tcase_add_test(tc, long_rep_stos);
 	tcase_add_test(tc, dma_invalidates_decoded_code);
+	tcase_add_test(tc, legacy_32bit_paging);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("system");
