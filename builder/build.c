@@ -922,19 +922,7 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 			goto out;
 		if ((rc = build_fetch(&b)) < 0)
 			goto out;
-		if ((rc = build_stage(&b, "kernel")) < 0)
-			goto out;
-		if ((rc = build_kernel(&b, &kt)) < 0)
-			goto out;
-		if (r->has_initramfs) {
-			if ((rc = build_stage(&b, "initramfs")) < 0)
-				goto out;
-			if ((rc = build_initramfs(&b, &kt)) < 0)
-				goto out;
-		} else {
-			b.stage++;
-		}
-		vsl_tree_fini(&kt);
+		/* package sources first: initramfs and disk steps may copy them in */
 		for (size_t i = 0; i < r->nsources; i++) {
 			struct vsl_tree *t;
 			if (b.src_pkg[i] < 0)
@@ -951,6 +939,19 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 				goto out;
 			}
 		}
+		if ((rc = build_stage(&b, "kernel")) < 0)
+			goto out;
+		if ((rc = build_kernel(&b, &kt)) < 0)
+			goto out;
+		if (r->has_initramfs) {
+			if ((rc = build_stage(&b, "initramfs")) < 0)
+				goto out;
+			if ((rc = build_initramfs(&b, &kt)) < 0)
+				goto out;
+		} else {
+			b.stage++;
+		}
+		vsl_tree_fini(&kt);
 		if (r->ndisks) {
 			if ((rc = build_stage(&b, "disks")) < 0)
 				goto out;
@@ -958,10 +959,8 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 						  o->progress)) < 0)
 				goto out;
 		}
-		if (b.cacheable && !o->no_cache)
-			build_cache_put(&b);
-		else if (b.cacheable)
-			build_cache_put(&b); /* --no-cache refreshes the entry */
+		if (b.cacheable)
+			build_cache_put(&b); /* also after --no-cache: it refreshes the entry */
 	}
 	if ((rc = build_stage(&b, "bundle")) < 0)
 		goto out;

@@ -69,7 +69,8 @@ fi
 
 # ---- failures leave nothing behind ----
 leftovers() { ls -A "$1" | grep -v -e '^a.vessel$' -e '^b.vessel$' -e '^c.vessel$' \
-	-e '^err$' -e '^list$' -e '\.yaml$' -e '^apt.conf$' -e '^cache2$' -e '^keep$'; }
+	-e '^err$' -e '^list$' -e '\.yaml$' -e '^apt.conf$' -e '^cache2$' -e '^keep$' \
+	-e '^vmlinuz$' -e '^pkgsrc.vessel$'; }
 sed 's/- busybox-static/- busybox-statik/' "$top/recipes/hello.yaml" >"$tmp/nopkg.yaml"
 if "$VESSEL" build "$tmp/nopkg.yaml" -o "$tmp/nopkg.vessel" 2>"$tmp/err"; then
 	bad "an unknown package was accepted"
@@ -112,6 +113,30 @@ elif grep -q "nomod.yaml:[0-9]*:[0-9]*: kernel .* has no module 'no_such_module'
 	ok "unknown module named with its line; --keep-failed kept $(ls -A "$tmp/keep")"
 else
 	bad "unknown module:"; cat "$tmp/err"; ls -A "$tmp/keep"
+fi
+# a package source copied into the initramfs (a dummy kernel file: quick)
+printf 'not a kernel\n' >"$tmp/vmlinuz"
+cat >"$tmp/pkgsrc.yaml" <<Y
+vessel: 1
+machine: {name: pkgsrc}
+boot:
+  kernel: {file: $tmp/vmlinuz}
+  initramfs: {init: "#!/bin/sh\\n"}
+sources:
+  - {name: bb, package: busybox-static}
+customize:
+  - copy-in: bb
+    to: /opt/bb
+  - delete: /opt/bb/usr
+Y
+if "$VESSEL" -q build "$tmp/pkgsrc.yaml" -o "$tmp/pkgsrc.vessel" 2>"$tmp/err" &&
+   zcat "$tmp/pkgsrc.vessel/boot/initrd" | cpio -it --quiet 2>/dev/null >"$tmp/list" &&
+   grep -qx opt/bb/bin/busybox "$tmp/list" && ! grep -q "^opt/bb/usr" "$tmp/list" &&
+   cmp -s "$tmp/vmlinuz" "$tmp/pkgsrc.vessel/boot/vmlinuz" &&
+   grep -q "uri: deb:busybox-static=" "$tmp/pkgsrc.vessel/vessel.yaml"; then
+	ok "package source copied into the initramfs; kernel from a file"
+else
+	bad "package source copy-in:"; cat "$tmp/err"
 fi
 echo "build-hello: $((n - fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]
