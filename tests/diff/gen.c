@@ -1106,7 +1106,7 @@ static int gen_string(struct gen *g)
 		{ ZYDIS_MNEMONIC_SCASB, ZYDIS_MNEMONIC_SCASW, ZYDIS_MNEMONIC_SCASD, ZYDIS_MNEMONIC_SCASQ },
 	};
 	unsigned kind = gen_below(g, 5), w = gen_below(g, 4), sz = 1u << w;
-	bool df = gen_chance(g, 35);
+	bool df = gen_chance(g, 35), a32;
 	unsigned rep = gen_below(g, 3); /* 0 none, 1 rep/repe, 2 repne */
 	uint32_t n = rep ? (gen_chance(g, 10) ? 0 : gen_below(g, 40)) : 1;
 	uint32_t span = (n ? n : 1) * sz, so, dof;
@@ -1125,13 +1125,23 @@ static int gen_string(struct gen *g)
 	if (gen_insn0(g, df ? ZYDIS_MNEMONIC_STD : ZYDIS_MNEMONIC_CLD) < 0 ||
 	    gen_set64(g, 6, DIFF_DATA + so) < 0 || gen_set64(g, 7, DIFF_DATA + dof) < 0)
 		return -1;
-	if (rep && gen_set64(g, 1, n) < 0)
+	/*
+	 * With a 67 prefix the string unit uses ESI/EDI/ECX: the upper halves
+	 * of RSI/RDI/RCX are then noise the instruction must not use.
+	 */
+	a32 = gen_chance(g, 20);
+	if (a32 && (gen_set64(g, 6, (gen_u64(g) << 32) | (DIFF_DATA + so)) < 0 ||
+		    gen_set64(g, 7, (gen_u64(g) << 32) | (DIFF_DATA + dof)) < 0))
+		return -1;
+	if (rep && gen_set64(g, 1, a32 ? (gen_u64(g) << 32) | n : n) < 0)
 		return -1;
 	gen_req(&r, ops[kind][w], 0);
 	if (rep == 1)
 		r.prefixes = kind >= 3 ? ZYDIS_ATTRIB_HAS_REPE : ZYDIS_ATTRIB_HAS_REP;
 	else if (rep == 2)
 		r.prefixes = ZYDIS_ATTRIB_HAS_REPNE;
+	if (a32)
+		r.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_32;
 	return gen_encode(g, &r, rep ? (int)n : -1);
 }
 
