@@ -796,6 +796,18 @@ static int ix_open_source(struct ix_import *x, enum vsl_ix_kind kind, size_t i, 
 			r = ix_local_path(x, f->href, false, &path);
 			if (r < 0)
 				return r;
+			if (x->vm.ovirt && access(path, F_OK) < 0) {
+				/*
+				 * an oVirt export domain: DOMAIN/master/vms/VM/VM.ovf and
+				 * DOMAIN/images/IMAGE/VOLUME (the href, checked above)
+				 */
+				char *p2 = vsl_strdup_printf("%s/../../../images/%s", x->in_dir, f->href);
+
+				free(path);
+				path = p2;
+				if (!path)
+					return vsl_set_error(x->ctx, 0, VSL_ENOMEM, "out of memory");
+			}
 			if (access(path, F_OK) < 0) {
 				r = vsl_set_error(x->ctx, errno, VSL_ENOENT, "%s: disk file '%s' is missing", x->in, f->href);
 				free(path);

@@ -42,6 +42,7 @@
 
 #define OVF_NS "http://schemas.dmtf.org/ovf/envelope/1"
 #define OVF_NS2 "http://schemas.dmtf.org/ovf/envelope/2"
+#define OVF_NS_OVIRT "http://schemas.dmtf.org/ovf/envelope/1/" /* oVirt's spelling */
 #define OVF_RASD_NS "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
 #define OVF_VSSD_NS "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"
 #define OVF_CIM_NS "http://schemas.dmtf.org/wbem/wscim/1/common"
@@ -322,7 +323,39 @@ struct ovf_parse {
 	xmlNode *disk_section;
 	unsigned warned_types[64];
 	size_t nwarned;
+	bool ovirt;         /* oVirt flavour: xsi:type'd Sections, its own ResourceType 20, MACAddress, ... */
 };
+
+/*
+ * Section `name` of parent: the element itself (<DiskSection>) or, as
+ * oVirt writes them, <Section xsi:type="ovf:DiskSection_Type"> (also
+ * <Content xsi:type="ovf:VirtualSystem_Type"> for the VirtualSystem).
+ */
+static xmlNode *ovf_section(const xmlNode *parent, const char *name)
+{
+	xmlNode *n = vsl_ix_xml_child(parent, name, NULL);
+	char want[64];
+
+	if (n)
+		return n;
+	snprintf(want, sizeof(want), "%s_Type", name);
+	for (n = parent ? parent->children : NULL; n; n = n->next) {
+		char *t;
+		const char *colon;
+		bool m;
+
+		if (n->type != XML_ELEMENT_NODE ||
+		    (strcmp((const char *)n->name, "Section") && strcmp((const char *)n->name, "Content")))
+			continue;
+		t = vsl_ix_xml_attr(n, "type");
+		colon = t ? strchr(t, ':') : NULL;
+		m = t && !strcmp(colon ? colon + 1 : t, want);
+		free(t);
+		if (m)
+			return n;
+	}
+	return NULL;
+}
 
 /* "byte * 2^20", "MegaBytes", "KB", "byte"... -> multiplier; 0 when unknown. */
 static uint64_t ovf_units(const char *u)
@@ -444,9 +477,70 @@ static void ovf_warn_type(struct ovf_parse *p, unsigned rt, const xmlNode *item,
 	if (p->nwarned < VSL_ARRAY_SIZE(p->warned_types))
 		p->warned_types[p->nwarned++] = rt;
 	en = ovf_rasd(item, "ElementName");
+	if (!en)
+		en = ovf_rasd(item, "Caption"); /* oVirt */
 	vsl_ix_warn(p->warn, p->file, "line %d: %s ('%s', ResourceType %u) is not mapped: vessel has none",
 		    OVF_LINE(item), what, en ? en : "", rt);
 	free(en);
+}
+
+/*
+ * oVirt: HostResource is "IMAGE/VOLUME", the Disk's ovf:fileRef and the
+ * File's ovf:href; the bus is the Disk's ovf:disk-interface, the format
+ * its ovf:volume-format (RAW, COW = qcow2), the size ovf:capacity (bytes)
+ * or ovf:size (GiB).
+ */
+static int ovf_ovirt_disk(struct ovf_parse *p, xmlNode *item, const char *hr, struct vsl_ix_disk *d)
+{
+	xmlNode *dn;
+	char *cap = NULL, *gib = NULL, *iface = NULL, *vf = NULL;
+	int r = 0;
+
+	for (dn = vsl_ix_xml_child(p->disk_section, "Disk", NULL); dn; dn = vsl_ix_xml_next(dn, "Disk", NULL)) {
+		char *fr = vsl_ix_xml_attr(dn, "fileRef");
+		bool m = fr && !strcmp(fr, hr);
+
+		free(fr);
+		if (m)
+			break;
+	}
+	if (!dn)
+		return vsl_set_error(p->ctx, 0, VSL_EINVAL,
+				     "%s:%d: disk item refers to '%s', which DiskSection does not list", p->file,
+				     OVF_LINE(item), hr);
+	for (size_t i = 0; i < p->vm->nfiles; i++)
+		if (!strcmp(p->vm->files[i].href, hr))
+			d->file = strdup(p->vm->files[i].id);
+	if (!d->file)
+		return vsl_set_error(p->ctx, 0, VSL_EINVAL, "%s:%d: disk '%s' has no File in References",
+				     p->file, OVF_LINE(dn), hr);
+	cap = vsl_ix_xml_attr(dn, "capacity");
+	gib = vsl_ix_xml_attr(dn, "size");
+	iface = vsl_ix_xml_attr(dn, "disk-interface");
+	vf = vsl_ix_xml_attr(dn, "volume-format");
+	if (cap)
+		r = ovf_quantity(p, "Disk capacity", cap, "byte", &d->capacity);
+	else if (gib)
+		r = ovf_quantity(p, "Disk size", gib, "byte * 2^30", &d->capacity);
+	if (!r && d->capacity > (64ull << 40))
+		r = vsl_set_error(p->ctx, 0, VSL_ERANGE, "%s:%d: disk '%s' is over 64 TiB", p->file,
+				  OVF_LINE(dn), hr);
+	d->format = vf && !strcasecmp(vf, "COW") ? strdup("qcow2") : vf && !strcasecmp(vf, "RAW") ? strdup("raw") : NULL;
+	if (!iface || !strcasecmp(iface, "VirtIO")) {
+		d->ctrl = VSL_IX_CTRL_VIRTIO;
+	} else if (!strcasecmp(iface, "IDE")) {
+		d->ctrl = VSL_IX_CTRL_IDE;
+	} else if (!strcasecmp(iface, "SATA")) {
+		d->ctrl = VSL_IX_CTRL_SATA;
+	} else {
+		d->ctrl = VSL_IX_CTRL_SCSI;
+		d->ctrl_sub = strdup(iface);
+	}
+	free(cap);
+	free(gib);
+	free(iface);
+	free(vf);
+	return r;
 }
 
 /* The disk referenced by HostResource "ovf:/disk/ID" or "ovf:/file/ID". */
@@ -520,12 +614,18 @@ static int ovf_disk_item(struct ovf_parse *p, xmlNode *item)
 			goto out;
 	} else if (!strncmp(hr, "ovf:/file/", 10)) {
 		d->file = strdup(hr + 10);
+	} else if (p->ovirt) {
+		r = ovf_ovirt_disk(p, item, hr, d);
+		if (r < 0)
+			goto out;
 	} else {
 		r = vsl_set_error(p->ctx, 0, VSL_ENOTSUP, "%s:%d: disk HostResource '%s' is not understood",
 				  p->file, OVF_LINE(item), hr);
 		goto out;
 	}
-	if (c) {
+	if (p->ovirt) {
+		/* oVirt names the bus on the Disk (ovf:disk-interface), not with a controller item */
+	} else if (c) {
 		d->ctrl = c->kind;
 		d->ctrl_sub = c->sub ? strdup(c->sub) : NULL;
 	} else {
@@ -567,6 +667,21 @@ static int ovf_item_parse(struct ovf_parse *p, xmlNode *item)
 		char *q = ovf_rasd(item, "VirtualQuantity");
 		uint64_t v;
 
+		if (!q && p->ovirt) { /* oVirt: sockets x cores x threads */
+			static const char *const f[] = { "num_of_sockets", "cpu_per_socket", "threads_per_cpu" };
+			uint64_t prod = 1, x;
+
+			for (size_t i = 0; i < 3; i++) {
+				char *t = ovf_rasd(item, f[i]);
+
+				x = 1;
+				if (t && (vsl_ix_parse_u64(t, &x) < 0 || x > VSL_BUNDLE_CPUS_MAX))
+					x = 0;
+				free(t);
+				prod = x && prod <= VSL_BUNDLE_CPUS_MAX ? prod * x : 0;
+			}
+			q = vsl_strdup_printf("%llu", (unsigned long long)prod);
+		}
 		if (!q || vsl_ix_parse_u64(q, &v) < 0 || v < 1 || v > VSL_BUNDLE_CPUS_MAX)
 			r = vsl_set_error(p->ctx, 0, VSL_ERANGE,
 					  "%s:%d: CPU count '%s' is not between 1 and %u", p->file,
@@ -590,9 +705,14 @@ static int ovf_item_parse(struct ovf_parse *p, xmlNode *item)
 		free(u);
 		break;
 	}
+	case OVF_RT_STORAGE:
+		if (p->ovirt) {
+			ovf_warn_type(p, (unsigned)rt, item, "video card (vessel has a serial console only)");
+			break;
+		}
+		/* fall through */
 	case OVF_RT_IDE:
-	case OVF_RT_SCSI:
-	case OVF_RT_STORAGE: {
+	case OVF_RT_SCSI: {
 		struct ovf_ctrl *c;
 		char *sub;
 
@@ -622,7 +742,8 @@ static int ovf_item_parse(struct ovf_parse *p, xmlNode *item)
 		break;
 	case OVF_RT_NIC: {
 		struct vsl_ix_nic *n = vsl_ix_vm_add_nic(p->ctx, p->vm);
-		char *mac = ovf_rasd(item, "Address"), *sub = ovf_rasd(item, "ResourceSubType");
+		char *mac = ovf_rasd(item, p->ovirt ? "MACAddress" : "Address");
+		char *sub = ovf_rasd(item, "ResourceSubType");
 		char *aa = ovf_rasd(item, "AutomaticAllocation"), *model = vsl_ix_xml_attr(item, "model");
 		char *mode = vsl_ix_xml_attr(item, "mode");
 
@@ -636,6 +757,16 @@ static int ovf_item_parse(struct ovf_parse *p, xmlNode *item)
 					vsl_ix_warn(p->warn, p->file,
 						    "line %d: network card address '%s' is not a MAC address; ignored",
 						    OVF_LINE(item), mac);
+			}
+			if (p->ovirt && sub && !model) { /* oVirt's VmInterfaceType numbers */
+				static const char *const ovirt_nics[] = { "rtl8139_pv", "rtl8139", "e1000", "virtio",
+									  "spapr-vlan", "pci-passthrough" };
+				uint64_t k;
+
+				if (vsl_ix_parse_u64(sub, &k) == 0 && k < VSL_ARRAY_SIZE(ovirt_nics)) {
+					free(sub);
+					sub = strdup(ovirt_nics[k]);
+				}
 			}
 			n->model = model ? strdup(model) : sub ? strdup(sub) : NULL;
 			for (char *c = n->model; c && *c; c++)
@@ -709,7 +840,8 @@ int vsl_ovf_parse(struct vsl_ctx *ctx, const char *text, size_t len, const char 
 		return r;
 	env = xmlDocGetRootElement(doc);
 	ns = env->ns && env->ns->href ? (const char *)env->ns->href : "";
-	if (strcmp((const char *)env->name, "Envelope") || (strcmp(ns, OVF_NS) && strcmp(ns, OVF_NS2))) {
+	if (strcmp((const char *)env->name, "Envelope") ||
+	    (strcmp(ns, OVF_NS) && strcmp(ns, OVF_NS2) && strcmp(ns, OVF_NS_OVIRT))) {
 		r = vsl_set_error(ctx, 0, VSL_EINVAL,
 				  "%s: not an OVF descriptor (root element is <%s> in namespace '%s', expected <Envelope> in %s)",
 				  file, (const char *)env->name, ns, OVF_NS);
@@ -717,42 +849,44 @@ int vsl_ovf_parse(struct vsl_ctx *ctx, const char *text, size_t len, const char 
 	}
 	if (!strcmp(ns, OVF_NS2))
 		vsl_ix_warn(warn, file, "OVF 2.0 envelope: read with the OVF 1.x rules");
+	vm->ovirt = p.ovirt = !strcmp(ns, OVF_NS_OVIRT);
 	r = ovf_references(&p, vsl_ix_xml_child(env, "References", NULL));
 	if (r < 0)
 		goto out;
-	p.disk_section = vsl_ix_xml_child(env, "DiskSection", NULL);
+	p.disk_section = ovf_section(env, "DiskSection");
 	if (vsl_ix_xml_child(env, "VirtualSystemCollection", NULL)) {
 		r = vsl_set_error(ctx, 0, VSL_ENOTSUP,
 				  "%s: a VirtualSystemCollection (a multi-VM vApp) is not supported; import one VirtualSystem at a time",
 				  file);
 		goto out;
 	}
-	vs = vsl_ix_xml_child(env, "VirtualSystem", NULL);
+	vs = ovf_section(env, "VirtualSystem");
 	if (!vs) {
 		r = vsl_set_error(ctx, 0, VSL_EINVAL, "%s: no VirtualSystem element", file);
 		goto out;
 	}
-	if (vsl_ix_xml_next(vs, "VirtualSystem", NULL))
+	if (!p.ovirt && vsl_ix_xml_next(vs, "VirtualSystem", NULL))
 		vsl_ix_warn(warn, file, "more than one VirtualSystem: only the first is imported");
 	n = vsl_ix_xml_child(vs, "Name", NULL);
 	vm->name = n ? vsl_ix_xml_text(n) : vsl_ix_xml_attr(vs, "id");
-	n = vsl_ix_xml_child(vs, "OperatingSystemSection", NULL);
+	n = ovf_section(vs, "OperatingSystemSection");
 	if (n) {
-		vm->os = vsl_ix_xml_attr(n, "osType");
+		vm->os = p.ovirt ? vsl_ix_xml_text(vsl_ix_xml_child(n, "Description", NULL)) :
+				   vsl_ix_xml_attr(n, "osType");
 		if (!vm->os)
 			vm->os = vsl_ix_xml_attr(n, "id");
 	}
-	vhs = vsl_ix_xml_child(vs, "VirtualHardwareSection", NULL);
+	vhs = ovf_section(vs, "VirtualHardwareSection");
 	if (!vhs) {
 		r = vsl_set_error(ctx, 0, VSL_EINVAL, "%s: VirtualSystem has no VirtualHardwareSection", file);
 		goto out;
 	}
-	if (vsl_ix_xml_next(vhs, "VirtualHardwareSection", NULL))
+	if (!p.ovirt && vsl_ix_xml_next(vhs, "VirtualHardwareSection", NULL))
 		vsl_ix_warn(warn, file, "more than one VirtualHardwareSection: only the first is read");
 	/* controllers first: disks refer to them by InstanceID wherever they are */
 	for (n = vsl_ix_xml_child(vhs, "Item", NULL); n; n = vsl_ix_xml_next(n, "Item", NULL)) {
 		char *rt = ovf_rasd(n, "ResourceType");
-		bool ctrl = rt && (!strcmp(rt, "5") || !strcmp(rt, "6") || !strcmp(rt, "20"));
+		bool ctrl = rt && (!strcmp(rt, "5") || !strcmp(rt, "6") || (!strcmp(rt, "20") && !p.ovirt));
 
 		free(rt);
 		if (ctrl && (r = ovf_item_parse(&p, n)) < 0)
@@ -760,7 +894,7 @@ int vsl_ovf_parse(struct vsl_ctx *ctx, const char *text, size_t len, const char 
 	}
 	for (n = vsl_ix_xml_child(vhs, "Item", NULL); n; n = vsl_ix_xml_next(n, "Item", NULL)) {
 		char *rt = ovf_rasd(n, "ResourceType");
-		bool ctrl = rt && (!strcmp(rt, "5") || !strcmp(rt, "6") || !strcmp(rt, "20"));
+		bool ctrl = rt && (!strcmp(rt, "5") || !strcmp(rt, "6") || (!strcmp(rt, "20") && !p.ovirt));
 
 		free(rt);
 		if (!ctrl && (r = ovf_item_parse(&p, n)) < 0)

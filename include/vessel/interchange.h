@@ -100,6 +100,7 @@ struct vsl_ix_vm {
 	bool serial_silent;    /* vessel's own OVF said output: none */
 	struct vsl_ix_file *files;
 	size_t nfiles;
+	bool ovirt;            /* oVirt-flavoured OVF (virt-v2v -o rhv/vdsm): hrefs are under ../../../images/ */
 };
 
 void vsl_ix_vm_init(struct vsl_ix_vm *vm);

@@ -242,6 +242,16 @@ cp "$DATA/virsh-dumpxml.xml" web01.xml && qemu-img create -q -f qcow2 web01.qcow
 	grep -q 'not mapped' err && ok "virsh dumpxml imported, unmapped devices warned ($(grep -c 'not mapped' err))" ||
 	bad "virsh dumpxml import: $(cat err)"
 
+# virt-v2v -o rhv/vdsm output: an oVirt export storage domain
+cp -r "$DATA/ovirt-export" ovirt
+img=ovirt/images/3f2e1d0c-9b8a-4765-8432-10fedcba9876
+mkdir -p $img && qemu-img create -q -f raw $img/a1b2c3d4-e5f6-4789-8abc-def012345678 16M &&
+	qemu-io -f raw -c 'write -P 0x42 1M 1M' $img/a1b2c3d4-e5f6-4789-8abc-def012345678 >/dev/null
+"$VESSEL" -q import ovirt/master/vms/*/*.ovf -o ovirt.vessel 2>err &&
+	grep -q 'name: legacy-srv' ovirt.vessel/vessel.yaml && grep -q 'cpus: 2' ovirt.vessel/vessel.yaml &&
+	qemu-img compare -q -f raw $img/a1b2c3d4-e5f6-4789-8abc-def012345678 ovirt.vessel/disks/disk1.qcow2 &&
+	ok "virt-v2v oVirt OVF (export storage domain layout) imported" || bad "oVirt OVF import: $(cat err)"
+
 # ---- bad input ----
 before=$(ls | LC_ALL=C sort | tr '\n' ' ')
 mkdir evil && cd evil

@@ -118,6 +118,37 @@ START_TEST(parse_virtualbox)
 }
 END_TEST
 
+START_TEST(parse_ovirt)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_problems w;
+	struct vsl_ix_vm vm;
+
+	vsl_problems_init(&w);
+	ck_assert_int_eq(parse_file(DATA "ovirt-export/master/vms/7d3c1a2b-5e6f-4a8b-9c0d-1e2f3a4b5c6d/"
+				    "7d3c1a2b-5e6f-4a8b-9c0d-1e2f3a4b5c6d.ovf", &vm, &w, ctx), 0);
+	ck_assert(vm.ovirt);
+	ck_assert_str_eq(vm.name, "legacy-srv");
+	ck_assert_str_eq(vm.os, "debian_11");
+	ck_assert_uint_eq(vm.cpus, 2);
+	ck_assert_uint_eq(vm.memory, 2048ull << 20);
+	ck_assert_uint_eq(vm.ndisks, 1);
+	ck_assert_str_eq(vm.disks[0].file, "a1b2c3d4-e5f6-4789-8abc-def012345678");
+	ck_assert_str_eq(vm.disks[0].format, "raw");
+	ck_assert_int_eq(vm.disks[0].ctrl, VSL_IX_CTRL_VIRTIO);
+	ck_assert_uint_eq(vm.disks[0].capacity, 16u << 20);
+	ck_assert_str_eq(vm.files[0].href, "3f2e1d0c-9b8a-4765-8432-10fedcba9876/a1b2c3d4-e5f6-4789-8abc-def012345678");
+	ck_assert_uint_eq(vm.nnics, 1);
+	ck_assert_str_eq(vm.nics[0].model, "virtio");
+	ck_assert_mem_eq(vm.nics[0].mac, "\x00\x50\x56\xa1\x2b\x3c", 6);
+	ck_assert(has_warning(&w, "'Graphical Controller'"));
+	ck_assert(has_warning(&w, "USB controller"));
+	vsl_ix_vm_fini(&vm);
+	vsl_problems_fini(&w);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
 static const struct {
 	const char *file;
 	int code;
@@ -317,6 +348,7 @@ int main(void)
 
 	tcase_add_test(tp, parse_vmware);
 	tcase_add_test(tp, parse_virtualbox);
+	tcase_add_test(tp, parse_ovirt);
 	tcase_add_loop_test(tp, parse_bad, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(tp, parse_garbage);
 	tcase_add_test(tg, generate_roundtrip);
