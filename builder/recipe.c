@@ -894,7 +894,10 @@ static void rp_machine(struct rp *p, const struct ynode *m)
 	n = map_get(m, "name");
 	if (!n) {
 		rp_err(p, m, "machine: missing required key 'name'");
-	} else if ((r->name = rp_str(p, n, "machine.name")) && !name_ok(r->name)) {
+	} else if ((p->taint = false, r->name = rp_str(p, n, "machine.name")) && p->taint) {
+		rp_err(p, n, "machine.name: a sensitive variable cannot go here: the name is "
+			     "stored in clear in the bundle");
+	} else if (r->name && !name_ok(r->name)) {
 		rp_err(p, n, "machine.name: '%s' is not a valid name (letters, digits, '.', '_', "
 			     "'-'; starting with a letter or digit)", r->name);
 	}
@@ -1048,8 +1051,13 @@ static void rp_boot(struct rp *p, const struct ynode *m)
 			}
 		}
 	}
-	if ((n = map_get(m, "cmdline")))
+	if ((n = map_get(m, "cmdline"))) {
+		p->taint = false;
 		r->cmdline = rp_str(p, n, "boot.cmdline");
+		if (r->cmdline && p->taint)
+			rp_err(p, n, "boot.cmdline: a sensitive variable cannot go here: the kernel "
+				     "command line is stored in clear in the bundle's vessel.yaml");
+	}
 	im = map_get(m, "initramfs");
 	if (!im || !rp_want(p, im, YN_MAP, "boot.initramfs"))
 		return;

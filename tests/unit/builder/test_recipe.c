@@ -183,6 +183,25 @@ START_TEST(variables_precedence_and_taint)
 }
 END_TEST
 
+START_TEST(sensitive_not_in_clear_fields)
+{
+	int rc;
+	struct vsl_recipe *r = parse(
+		"vessel: 1\n"
+		"variables: {pw: {default: x, sensitive: true}}\n"
+		"machine: {name: \"m${pw}\"}\n"
+		"boot:\n"
+		"  kernel: k\n"
+		"  cmdline: \"console=ttyS0 key=${pw}\"\n", NULL, &rc);
+
+	ck_assert_int_eq(rc, VSL_EINVAL);
+	ck_assert_uint_eq(vsl_recipe_ndiags(r), 2);
+	ck_assert(has_diag(r, "t.yaml:3:17: machine.name: a sensitive variable cannot go here"));
+	ck_assert(has_diag(r, "t.yaml:6:12: boot.cmdline: a sensitive variable cannot go here"));
+	vsl_recipe_free(r);
+}
+END_TEST
+
 START_TEST(undefined_variable_position)
 {
 	int rc;
@@ -365,6 +384,7 @@ int main(void)
 	tcase_add_test(tc, version_checks);
 	tcase_add_test(tc, variables_precedence_and_taint);
 	tcase_add_test(tc, undefined_variable_position);
+	tcase_add_test(tc, sensitive_not_in_clear_fields);
 	tcase_add_test(tc, steps_and_references);
 	tcase_add_test(tc, hostile_input);
 	tcase_add_test(tc, mutations_never_crash);
