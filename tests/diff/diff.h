@@ -74,10 +74,10 @@ struct vsl_diff_state {
 	uint64_t rflags;
 	uint8_t xmm[16][16];
 	uint32_t mxcsr;
+	uint64_t fs_base, gs_base;  /* loaded (initial state) and read back */
 	/* system state, read back after a run (not loaded from it) */
 	uint64_t cr0, cr2, cr3, cr4, efer;
 	uint16_t sel[6];      /* ES CS SS DS FS GS selectors */
-	uint64_t fs_base, gs_base;
 };
 
 /* One generated instruction (random sequences only). */

@@ -11,7 +11,8 @@
  *  - RSP and R15 are never written except by push/pop/call/ret (R15 holds
  *    DIFF_DATA: the base of memory operands). Every memory operand lies in
  *    the data pages; addressing forms vary ([r15+disp], [r15+idx*s+disp]
- *    with idx set just before, [abs32], [rip+disp], 32-bit address size).
+ *    with idx set just before, [abs32], fs:/gs:[abs32] with random bases,
+ *    [rip+disp], 32-bit address size).
  *  - No instruction reads a flag that is undefined at that point (see
  *    flags.c); when one would, the step is redrawn.
  *  - Values that the outcome depends on (shift counts in CL, dividends and
@@ -43,6 +44,9 @@ struct gen {
 	uint16_t avoid;         /* registers that setup MOVs must not clobber now */
 	uint16_t reserved;      /* registers nothing may write (a loop counter) */
 	bool mm;                /* MXCSR.MM (AMD misaligned SSE mode) is set now */
+	bool fsgs_ok;           /* FS/GS bases still the initial ones (no sys step yet) */
+	uint64_t seg_disp;      /* FS/GS-relative operand of this step: [disp, disp+16] */
+	ZydisInstructionAttributes seg_prefix;
 	struct vsl_diff_insn *insn;
 	size_t n, cap;
 	ZydisDecoder dec;
@@ -341,6 +345,18 @@ static int gen_encode(struct gen *g, ZydisEncoderRequest *req, int count)
 	ZyanUSize len = sizeof(b);
 
 	req->machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	if (g->seg_disp) {
+		unsigned i;
+
+		for (i = 0; i < req->operand_count; i++) {
+			const ZydisEncoderOperand *op = &req->operands[i];
+
+			if (op->type == ZYDIS_OPERAND_TYPE_MEMORY && op->mem.base == ZYDIS_REGISTER_NONE &&
+			    op->mem.index == ZYDIS_REGISTER_NONE &&
+			    (uint64_t)op->mem.displacement - g->seg_disp <= 16)
+				req->prefixes |= g->seg_prefix;
+		}
+	}
 	if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstructionAbsolute(req, b, &len, DIFF_CODE + g->at)))
 		return -1;
 	return gen_bytes(g, b, len, count);
@@ -432,6 +448,20 @@ static int gen_mem_at(struct gen *g, unsigned size, uint32_t o, ZydisEncoderOper
 		break;
 	}
 	case 6:
+		/*
+		 * FS- or GS-relative absolute: the bases sit a whole number of
+		 * pages below the data; every encode in this step that uses an
+		 * absolute operand within 16 bytes gets the override (gen_encode).
+		 */
+		if (g->fsgs_ok && !g->in_branch && !g->seg_disp && gen_chance(g, 40)) {
+			bool gs = gen_chance(g, 50);
+			uint64_t base = gs ? g->t->init.gs_base : g->t->init.fs_base;
+
+			op->mem.displacement = (int64_t)(DIFF_DATA + o - base);
+			g->seg_disp = (uint64_t)op->mem.displacement;
+			g->seg_prefix = gs ? ZYDIS_ATTRIB_HAS_SEGMENT_GS : ZYDIS_ATTRIB_HAS_SEGMENT_FS;
+			break;
+		}
 		op->mem.displacement = DIFF_DATA + o;
 		break;
 	case 7: case 8:
@@ -1710,11 +1740,16 @@ static int gen_one_cls(struct gen *g, int cls);
 
 static int gen_one(struct gen *g, int cls)
 {
+	uint64_t seg_disp = g->seg_disp;
 	int rc;
 
 	g->avoid = 0;
+	g->seg_disp = 0;
 	rc = gen_one_cls(g, cls);
 	g->avoid = 0;
+	g->seg_disp = seg_disp; /* (restored for an enclosing branch step) */
+	if (cls == DIFF_C_SYS && rc == 0)
+		g->fsgs_ok = false; /* it may have moved the FS/GS bases */
 	return rc;
 }
 
@@ -2160,6 +2195,10 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 	t->init.gpr[4] = DIFF_USTACK_INIT;
 	t->init.gpr[15] = DIFF_DATA;
 	t->init.rflags = 0x2 | (gen_u64(&g) & (DIFF_ARITH | DIFF_DF));
+	/* FS and GS bases a whole number of pages below the data pages */
+	t->init.fs_base = DIFF_DATA - 0x1000 * (uint64_t)(1 + gen_below(&g, 255));
+	t->init.gs_base = DIFF_DATA - 0x1000 * (uint64_t)(1 + gen_below(&g, 255));
+	g.fsgs_ok = true;
 	for (i = 0; i < 16; i++)
 		gen_fill_xmm(&g, t->init.xmm[i], 16);
 	t->init.mxcsr = gen_mxcsr(&g);

@@ -193,6 +193,8 @@ static int kvm_load(struct vsl_diff_kvm *k, const struct vsl_diff_test *t, char 
 	sr.ds.unusable = 1;
 	sr.ds.present = 0;
 	sr.es = sr.fs = sr.gs = sr.ds;
+	sr.fs.base = e.fs_base;
+	sr.gs.base = e.gs_base;
 	kvm_seg(&sr.tr, DIFF_SEL_TSS_DUMMY, 0xb, 0, 0, 0, 0);
 	sr.tr.base = DIFF_TSS_DUMMY;
 	sr.tr.limit = 0x67;

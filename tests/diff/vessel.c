@@ -135,6 +135,12 @@ static void vessel_load(struct vsl_cpu *cpu, const struct vsl_diff_test *t)
 	vessel_seg(cpu, VSL_ES, 0, 0);
 	vessel_seg(cpu, VSL_FS, 0, 0);
 	vessel_seg(cpu, VSL_GS, 0, 0);
+	{
+		struct vsl_seg fs = { .sel = 0, .base = e.fs_base }, gs = { .sel = 0, .base = e.gs_base };
+
+		vsl_cpu_set_seg(cpu, VSL_FS, &fs);
+		vsl_cpu_set_seg(cpu, VSL_GS, &gs);
+	}
 	for (i = 0; i < 16; i++)
 		vsl_cpu_set_gpr(cpu, i, e.gpr[i]);
 	vsl_cpu_set_rip(cpu, e.rip);
