@@ -1,0 +1,1086 @@
+/*
+ * The binary translator: guest x86-64 code becomes host x86-64 code a block
+ * at a time.
+ *
+ * Code cache. One memfd mapped twice: a read-write view the translator
+ * emits into and a read-execute view the host runs; no page is ever
+ * writable and executable at once. Block descriptors and the decoded form
+ * of helper instructions live in a separate metadata arena. When either
+ * fills up, everything is flushed and translation starts over.
+ *
+ * Look-up. A hash of the linear RIP selects a slot; a block is used only if
+ * its RIP, linear address, guest-physical address, mode, CS limit and the
+ * generation of its code page (cpu->code_gen, bumped by every guest write
+ * to a page marked as holding code) all still match. Blocks never span a
+ * page: a block stops before an instruction that would cross it, and such
+ * an instruction (like MMIO code) is left to the reference executor, which
+ * raises the fault of the second page exactly.
+ *
+ * Generated code. rbx holds the struct vsl_cpu pointer; guest GPRs live in
+ * cpu->gpr and are loaded into rax/rcx/rdx/rsi around each native
+ * instruction. The guest's arithmetic flags live in the host RFLAGS between
+ * native instructions and are written back to cpu->rflags before a helper
+ * call or an exit.
+ *
+ *	block:	push rbx; mov rbx, rdi
+ *		native insn:  [reload flags] load regs; insn (re-encoded); store regs
+ *		helper insn:  [store flags] call bt_helper(cpu, h); test eax,eax;
+ *		              jz next; mov eax,-1; pop rbx; ret
+ *		jcc:          jcc taken; [store flags] rip=next; eax=n; ret
+ *		      taken:  [store flags] rip=target; eax=n; ret
+ *
+ * Native instructions are register-only integer instructions in 64-bit
+ * mode (they cannot fault); everything else calls bt_helper(), which runs
+ * the reference executor's handler for that one instruction. A helper that
+ * faults, changes RIP, asks for an interrupt poll, changes mode or writes to
+ * the block's own code page ends the block with the exact architectural
+ * state the reference executor would leave: the block returns -1 and the
+ * dispatcher reads the retired count and fault from struct vsl_bt.
+ *
+ * Interrupts, single-stepping, STI/MOV SS shadows and the budget's tail are
+ * handled by running the reference executor for one instruction at the
+ * block boundary (vsl_interp_run), so delivery is the executor's own.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <Zydis/Encoder.h>
+
+#include "runtime/cpu/bt.h"
+#include "runtime/cpu/cpu_internal.h"
+#include "runtime/cpu/emit.h"
+
+#define BT_HASH_BITS 15
+#define BT_HASH_SIZE (1u << BT_HASH_BITS)
+#define BT_CODE_SIZE (32u << 20)
+#define BT_META_SIZE (256u << 20)
+#define BT_MAX_INSNS 48
+/* worst case host bytes per guest instruction (native: 4 loads + insn + 4 stores + flags) */
+#define BT_MAX_HOST_PER_INSN 320
+/* dispatcher entries between two interrupt polls (through one reference-executor step) */
+#define BT_POLL_BLOCKS 8
+/* instructions chained blocks may run before returning to the dispatcher */
+#define BT_SLICE 512
+
+#define BT_ARITH 0x8d5u
+
+struct bt_block {
+	uint64_t rip, lin, paddr;
+	uint32_t gen, cs_limit;
+	uint8_t mode;
+	uint16_t ninsn;
+	int (*code)(struct vsl_cpu *cpu);
+	uint8_t *chain;     /* entry for chained jumps (RW view address) */
+};
+
+/* a direct exit that can be patched to jump straight to the next block */
+struct bt_exit {
+	uint8_t *rel;       /* rel32 of its jmp (RW view) */
+	const struct bt_block *from;
+};
+
+/* one instruction run through the reference executor's handler */
+struct bt_hinsn {
+	struct vsl_dinsn d;
+	struct vsl_insn full;
+	uint64_t rip, next;
+	struct bt_block *blk;
+	uint32_t idx;
+	bool ends;
+};
+
+struct vsl_bt {
+	struct vsl_cpu *cpu;
+	int fd;
+	uint8_t *rw, *rx;
+	size_t code_used;
+	uint8_t *meta;
+	size_t meta_used;
+	struct bt_block **hash;
+	/* exit information of the last block (valid when it returned -1) */
+	uint32_t exit_n;
+	bool exit_fault;
+	uint64_t exit_rip;
+	uint64_t icount_base;
+	/* instructions the chained blocks may still run; each block's entry subtracts its length */
+	int64_t left, left0;
+	struct bt_exit *last_exit;   /* the unchained direct exit just taken, or NULL */
+	bool bmi2;
+	struct vsl_bt_stats st;
+};
+
+/* translation state of one block */
+struct bt_tr {
+	struct vsl_bt *bt;
+	struct vsl_emit e;
+	bool flags_in_host;  /* host RFLAGS holds the guest's arithmetic flags */
+	bool flags_dirty;    /* ... and they differ from cpu->rflags */
+	bool bmi2;           /* the host has SHRX/SHLX (flag-free TLB look-up) */
+	/* the instruction being translated */
+	struct bt_block *blk;
+	uint64_t rip, next, paddr;
+	uint32_t idx, gen;
+	int mode;
+};
+
+#define CPU_OFF(f) ((int32_t)offsetof(struct vsl_cpu, f))
+#define GPR_OFF(i) ((int32_t)(offsetof(struct vsl_cpu, gpr) + 8 * (size_t)(i)))
+
+/* ------------------------------------------------------------------ */
+/* cache */
+
+struct vsl_bt *vsl_bt_new(struct vsl_cpu *cpu)
+{
+	struct vsl_bt *bt = calloc(1, sizeof(*bt));
+
+	if (!bt) {
+		vsl_set_error(cpu->ctx, 0, VSL_ENOMEM, "cpu: out of memory for the translator");
+		return NULL;
+	}
+	bt->cpu = cpu;
+	bt->fd = -1;
+	bt->rw = bt->rx = MAP_FAILED;
+	bt->meta = MAP_FAILED;
+	bt->hash = calloc(BT_HASH_SIZE, sizeof(*bt->hash));
+	bt->fd = memfd_create("vessel-bt-code", MFD_CLOEXEC);
+	if (!bt->hash || bt->fd < 0 || ftruncate(bt->fd, BT_CODE_SIZE) < 0)
+		goto fail;
+	bt->rw = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, bt->fd, 0);
+	bt->rx = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED, bt->fd, 0);
+	bt->meta = mmap(NULL, BT_META_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (bt->rw == MAP_FAILED || bt->rx == MAP_FAILED || bt->meta == MAP_FAILED)
+		goto fail;
+	bt->st.cache_size = BT_CODE_SIZE;
+	bt->bmi2 = __builtin_cpu_supports("bmi2") && !getenv("VSL_BT_NO_INLINE_TLB");
+	return bt;
+fail:
+	vsl_set_error(cpu->ctx, errno, VSL_EIO, "cpu: cannot set up the translator's code cache");
+	vsl_bt_free(bt);
+	return NULL;
+}
+
+void vsl_bt_free(struct vsl_bt *bt)
+{
+	if (!bt)
+		return;
+	if (bt->rw != MAP_FAILED)
+		munmap(bt->rw, BT_CODE_SIZE);
+	if (bt->rx != MAP_FAILED)
+		munmap(bt->rx, BT_CODE_SIZE);
+	if (bt->meta != MAP_FAILED)
+		munmap(bt->meta, BT_META_SIZE);
+	if (bt->fd >= 0)
+		close(bt->fd);
+	free(bt->hash);
+	free(bt);
+}
+
+void vsl_bt_flush(struct vsl_bt *bt)
+{
+	memset(bt->hash, 0, BT_HASH_SIZE * sizeof(*bt->hash));
+	bt->code_used = 0;
+	bt->meta_used = 0;
+	bt->st.flushes++;
+	bt->st.cache_bytes = 0;
+}
+
+void vsl_bt_get_stats(const struct vsl_bt *bt, struct vsl_bt_stats *st)
+{
+	*st = bt->st;
+	st->cache_bytes = bt->code_used;
+}
+
+void vsl_cpu_bt_stats(const struct vsl_cpu *cpu, struct vsl_bt_stats *st)
+{
+	if (cpu->bt)
+		vsl_bt_get_stats(cpu->bt, st);
+	else
+		memset(st, 0, sizeof(*st));
+}
+
+static void *bt_meta_alloc(struct vsl_bt *bt, size_t len)
+{
+	size_t off = VSL_ALIGN_UP(bt->meta_used, 64);
+
+	if (off + len > BT_META_SIZE)
+		return NULL;
+	bt->meta_used = off + len;
+	return bt->meta + off;
+}
+
+static inline unsigned bt_hash(uint64_t lin, int mode)
+{
+	uint64_t h = (lin ^ ((uint64_t)mode << 40)) * 0x9e3779b97f4a7c15ull;
+
+	return (unsigned)(h >> (64 - BT_HASH_BITS));
+}
+
+/* ------------------------------------------------------------------ */
+/* the helper called by translated code */
+
+static int bt_helper(struct vsl_cpu *cpu, struct bt_hinsn *h)
+{
+	struct vsl_bt *bt = cpu->bt;
+	struct vsl_dinsn *in = &h->d;
+	const struct bt_block *b = h->blk;
+	int r;
+
+	in->rip = h->rip;
+	cpu->rip = h->next;
+	cpu->ea_ss = false;
+	cpu->icount = bt->icount_base + (uint64_t)(bt->left0 - bt->left) - b->ninsn + h->idx;
+	r = in->fn ? in->fn(cpu, in) : 1;
+	if (__builtin_expect(r == 1, 0))
+		r = vsl_interp_exec(cpu, in);
+	if (__builtin_expect(r != 0, 0)) {
+		bt->exit_n = h->idx;
+		bt->left += b->ninsn - h->idx;
+		bt->exit_fault = true;
+		bt->exit_rip = h->rip;
+		return 1;
+	}
+	if (h->ends || cpu->rip != h->next || cpu->irq_poll || cpu->intr_shadow || cpu->halted ||
+	    cpu->kick || (cpu->rflags & VSL_FL_TF) || cpu->mode != b->mode ||
+	    cpu->code_gen[b->paddr >> 12] != b->gen) {
+		bt->exit_n = h->idx + 1;
+		bt->left += b->ninsn - h->idx - 1;
+		bt->exit_fault = false;
+		bt->st.helper_exits++;
+		return 1;
+	}
+	return 0;
+}
+
+/* the executor's form of the instruction being translated (NULL: metadata full) */
+static struct bt_hinsn *bt_new_hinsn(struct bt_tr *t, const ZydisDecodedInstruction *zi,
+				     const ZydisDecodedOperand *ops)
+{
+	struct bt_hinsn *h = bt_meta_alloc(t->bt, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->full.zi = *zi;
+	memcpy(h->full.ops, ops, sizeof(h->full.ops));
+	h->full.rip = t->rip;
+	vsl_interp_compact(&h->d, &h->full);
+	h->d.paddr = t->paddr;
+	h->d.gen = t->gen;
+	h->d.mode = (uint8_t)t->mode;
+	h->d.rip = t->rip;
+	h->rip = t->rip;
+	h->next = t->next;
+	h->blk = t->blk;
+	h->idx = t->idx;
+	h->ends = false;
+	return h;
+}
+
+/* ------------------------------------------------------------------ */
+/* emission */
+
+static void bt_flags_store(struct bt_tr *t)
+{
+	static const uint8_t seq1[] = {
+		0x9c,                         /* pushfq */
+		0x58,                         /* pop rax */
+		0x25, BT_ARITH & 0xff, BT_ARITH >> 8, 0, 0, /* and eax, ARITH */
+	};
+	static const uint8_t seq2[] = {
+		0x48, 0x81, 0xe1, (uint8_t)~BT_ARITH, (uint8_t)(~BT_ARITH >> 8), 0xff, 0xff, /* and rcx, ~ARITH */
+		0x48, 0x09, 0xc1,             /* or rcx, rax */
+	};
+
+	if (!t->flags_dirty)
+		return;
+	vsl_emit_bytes(&t->e, seq1, sizeof(seq1));
+	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rflags));
+	vsl_emit_bytes(&t->e, seq2, sizeof(seq2));
+	vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rflags));
+	t->flags_dirty = false;
+	t->flags_in_host = false; /* the and/or above clobbered them */
+}
+
+static void bt_flags_load(struct bt_tr *t)
+{
+	static const uint8_t seq[] = {
+		0x25, BT_ARITH & 0xff, BT_ARITH >> 8, 0, 0, /* and eax, ARITH */
+		0x50,                         /* push rax */
+		0x9d,                         /* popfq */
+	};
+
+	if (t->flags_in_host)
+		return;
+	vsl_emit_load64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rflags));
+	vsl_emit_bytes(&t->e, seq, sizeof(seq));
+	t->flags_in_host = true;
+}
+
+static void bt_emit_ret(struct bt_tr *t)
+{
+	vsl_emit_pop(&t->e, VSL_H_RBX);
+	vsl_emit_u8(&t->e, 0xc3);
+}
+
+/*
+ * Leave the block for guest rip. A target in the same guest page as the
+ * block gets a patchable jmp (rel32 0: falls through to the return) that the
+ * dispatcher later points at the target block's chain entry.
+ */
+static void bt_emit_exit(struct bt_tr *t, uint64_t rip, uint64_t target_lin)
+{
+	bool dirty = t->flags_dirty, in_host = t->flags_in_host;
+
+	bt_flags_store(t);
+	if ((target_lin & ~0xfffull) == (t->blk->lin & ~0xfffull)) {
+		struct bt_exit *x = bt_meta_alloc(t->bt, sizeof(*x));
+		if (x) {
+			x->from = t->blk;
+			x->rel = vsl_emit_jmp32(&t->e);
+			vsl_emit_mov_imm(&t->e, VSL_H_RCX, (uint64_t)(uintptr_t)x);
+			vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)(uintptr_t)&t->bt->last_exit);
+			vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RAX, 0);
+		}
+	}
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, rip);
+	vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
+	bt_emit_ret(t);
+	/* the caller may emit another path that still has the flags */
+	t->flags_dirty = dirty;
+	t->flags_in_host = in_host;
+}
+
+static void bt_emit_helper(struct bt_tr *t, struct bt_hinsn *h)
+{
+	static const uint8_t test_jz[] = { 0x85, 0xc0, 0x74, 7 }; /* test eax,eax; jz +7 */
+	static const uint8_t fail[] = { 0xb8, 0xff, 0xff, 0xff, 0xff }; /* mov eax, -1 */
+
+	bt_flags_store(t);
+	t->flags_in_host = false;
+	vsl_emit_mov_rr(&t->e, VSL_H_RDI, VSL_H_RBX);
+	vsl_emit_mov_imm(&t->e, VSL_H_RSI, (uint64_t)(uintptr_t)h);
+	vsl_emit_call_abs(&t->e, (const void *)bt_helper);
+	vsl_emit_bytes(&t->e, test_jz, sizeof(test_jz));
+	vsl_emit_bytes(&t->e, fail, sizeof(fail));
+	bt_emit_ret(t);
+}
+
+/* ------------------------------------------------------------------ */
+/* native instructions */
+
+static bool bt_native_mnemonic(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC:
+	case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB:
+	case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP: case ZYDIS_MNEMONIC_TEST:
+	case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC:
+	case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_NOT: case ZYDIS_MNEMONIC_SHL:
+	case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR: case ZYDIS_MNEMONIC_ROL:
+	case ZYDIS_MNEMONIC_ROR: case ZYDIS_MNEMONIC_RCL: case ZYDIS_MNEMONIC_RCR:
+	case ZYDIS_MNEMONIC_LEA: case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX:
+	case ZYDIS_MNEMONIC_MOVSXD: case ZYDIS_MNEMONIC_XCHG: case ZYDIS_MNEMONIC_BSWAP:
+	case ZYDIS_MNEMONIC_IMUL: case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS:
+	case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_SHLD:
+	case ZYDIS_MNEMONIC_SHRD: case ZYDIS_MNEMONIC_CLC: case ZYDIS_MNEMONIC_STC:
+	case ZYDIS_MNEMONIC_CMC: case ZYDIS_MNEMONIC_NOP:
+	case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR:
+	case ZYDIS_MNEMONIC_CMOVB: case ZYDIS_MNEMONIC_CMOVBE: case ZYDIS_MNEMONIC_CMOVL:
+	case ZYDIS_MNEMONIC_CMOVLE: case ZYDIS_MNEMONIC_CMOVNB: case ZYDIS_MNEMONIC_CMOVNBE:
+	case ZYDIS_MNEMONIC_CMOVNL: case ZYDIS_MNEMONIC_CMOVNLE: case ZYDIS_MNEMONIC_CMOVNO:
+	case ZYDIS_MNEMONIC_CMOVNP: case ZYDIS_MNEMONIC_CMOVNS: case ZYDIS_MNEMONIC_CMOVNZ:
+	case ZYDIS_MNEMONIC_CMOVO: case ZYDIS_MNEMONIC_CMOVP: case ZYDIS_MNEMONIC_CMOVS:
+	case ZYDIS_MNEMONIC_CMOVZ:
+	case ZYDIS_MNEMONIC_SETB: case ZYDIS_MNEMONIC_SETBE: case ZYDIS_MNEMONIC_SETL:
+	case ZYDIS_MNEMONIC_SETLE: case ZYDIS_MNEMONIC_SETNB: case ZYDIS_MNEMONIC_SETNBE:
+	case ZYDIS_MNEMONIC_SETNL: case ZYDIS_MNEMONIC_SETNLE: case ZYDIS_MNEMONIC_SETNO:
+	case ZYDIS_MNEMONIC_SETNP: case ZYDIS_MNEMONIC_SETNS: case ZYDIS_MNEMONIC_SETNZ:
+	case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETP: case ZYDIS_MNEMONIC_SETS:
+	case ZYDIS_MNEMONIC_SETZ:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* guest GPR index of a register (-1 if not a GPR); *high for AH..BH */
+static int bt_gpr_index(ZydisRegister r, bool *high)
+{
+	*high = false;
+	if (r >= ZYDIS_REGISTER_AL && r <= ZYDIS_REGISTER_BL)
+		return (int)(r - ZYDIS_REGISTER_AL);
+	if (r >= ZYDIS_REGISTER_AH && r <= ZYDIS_REGISTER_BH) {
+		*high = true;
+		return (int)(r - ZYDIS_REGISTER_AH);
+	}
+	if (r >= ZYDIS_REGISTER_SPL && r <= ZYDIS_REGISTER_DIL)
+		return 4 + (int)(r - ZYDIS_REGISTER_SPL);
+	if (r >= ZYDIS_REGISTER_R8B && r <= ZYDIS_REGISTER_R15B)
+		return 8 + (int)(r - ZYDIS_REGISTER_R8B);
+	if (r >= ZYDIS_REGISTER_AX && r <= ZYDIS_REGISTER_R15W)
+		return (int)(r - ZYDIS_REGISTER_AX);
+	if (r >= ZYDIS_REGISTER_EAX && r <= ZYDIS_REGISTER_R15D)
+		return (int)(r - ZYDIS_REGISTER_EAX);
+	if (r >= ZYDIS_REGISTER_RAX && r <= ZYDIS_REGISTER_R15)
+		return (int)(r - ZYDIS_REGISTER_RAX);
+	return -1;
+}
+
+/* the host register of the same width (and high-byte form) as guest r, numbered h */
+static ZydisRegister bt_host_reg(ZydisRegister r, int h)
+{
+	if (r >= ZYDIS_REGISTER_AH && r <= ZYDIS_REGISTER_BH)
+		return (ZydisRegister)(ZYDIS_REGISTER_AH + h);
+	if (r >= ZYDIS_REGISTER_AL && r <= ZYDIS_REGISTER_R15B) {
+		if (h < 4)
+			return (ZydisRegister)(ZYDIS_REGISTER_AL + h);
+		if (h < 8)
+			return (ZydisRegister)(ZYDIS_REGISTER_SPL + h - 4);
+		return (ZydisRegister)(ZYDIS_REGISTER_R8B + h - 8);
+	}
+	if (r >= ZYDIS_REGISTER_AX && r <= ZYDIS_REGISTER_R15W)
+		return (ZydisRegister)(ZYDIS_REGISTER_AX + h);
+	if (r >= ZYDIS_REGISTER_EAX && r <= ZYDIS_REGISTER_R15D)
+		return (ZydisRegister)(ZYDIS_REGISTER_EAX + h);
+	return (ZydisRegister)(ZYDIS_REGISTER_RAX + h);
+}
+
+/* the bit-string forms address memory beyond the operand: never native with memory */
+static bool bt_bitstring(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops)
+{
+	switch (zi->mnemonic) {
+	case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTC:
+		return ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Linear address of a memory operand into RDI, then the softmmu TLB look-up
+ * without touching RFLAGS (the guest's flags may be live in it): on a hit R8
+ * holds the host pointer and execution continues after the returned jump;
+ * the returned rel32 (to patch) is taken on a miss. Clobbers RCX, RDI,
+ * R8..R11.
+ */
+static uint8_t *bt_emit_tlb(struct bt_tr *t, const ZydisDecodedInstruction *zi,
+			    const ZydisDecodedOperand *m, bool write)
+{
+	struct vsl_emit *e = &t->e;
+	bool a32 = zi->address_width == 32, high;
+	unsigned size = m->size / 8;
+	int32_t tlb_off = (int32_t)(write ? offsetof(struct vsl_tlb, wr) : offsetof(struct vsl_tlb, rd));
+
+	if (m->mem.base == ZYDIS_REGISTER_RIP || m->mem.base == ZYDIS_REGISTER_EIP) {
+		uint64_t a = t->next + (uint64_t)m->mem.disp.value;
+		vsl_emit_mov_imm(e, VSL_H_RDI, a32 ? a & 0xffffffffull : a);
+	} else {
+		int sc = m->mem.scale == 8 ? 3 : m->mem.scale == 4 ? 2 : m->mem.scale == 2 ? 1 : 0;
+		bool has_index = m->mem.index != ZYDIS_REGISTER_NONE;
+		uint8_t b[8];
+		unsigned k = 0;
+
+		if (m->mem.base != ZYDIS_REGISTER_NONE)
+			vsl_emit_load64(e, VSL_H_R10, VSL_H_RBX, GPR_OFF(bt_gpr_index(m->mem.base, &high)));
+		else
+			vsl_emit_mov_imm(e, VSL_H_R10, 0);
+		if (has_index)
+			vsl_emit_load64(e, VSL_H_R11, VSL_H_RBX, GPR_OFF(bt_gpr_index(m->mem.index, &high)));
+		/* lea rdi/edi, [r10 + r11*s + disp32] */
+		if (a32)
+			b[k++] = 0x67;
+		b[k++] = (uint8_t)((a32 ? 0x40 : 0x48) | (has_index ? 2 : 0) | 1);
+		b[k++] = 0x8d;
+		b[k++] = 0xbc; /* mod=10 reg=rdi rm=SIB */
+		b[k++] = (uint8_t)((sc << 6) | ((has_index ? 3 : 4) << 3) | 2);
+		vsl_emit_bytes(e, b, k);
+		vsl_emit_u32(e, (uint32_t)(int32_t)m->mem.disp.value);
+	}
+	if (m->mem.segment == ZYDIS_REGISTER_FS || m->mem.segment == ZYDIS_REGISTER_GS) {
+		static const uint8_t add_base[] = { 0x4a, 0x8d, 0x3c, 0x1f }; /* lea rdi, [rdi + r11] */
+		int s = m->mem.segment == ZYDIS_REGISTER_FS ? VSL_FS : VSL_GS;
+		vsl_emit_load64(e, VSL_H_R11, VSL_H_RBX,
+				(int32_t)(offsetof(struct vsl_cpu, seg) + (size_t)s * sizeof(struct vsl_seg) +
+					  offsetof(struct vsl_seg, base)));
+		vsl_emit_bytes(e, add_base, sizeof(add_base));
+	}
+	static const uint8_t idx[] = {
+		0xb9, 12, 0, 0, 0,             /* mov ecx, 12 */
+		0xc4, 0x62, 0xf3, 0xf7, 0xc7,  /* shrx r8, rdi, rcx */
+		0x45, 0x0f, 0xb6, 0xc0,        /* movzx r8d, r8b */
+		0x4f, 0x8d, 0x04, 0x40,        /* lea r8, [r8 + r8*2] */
+	};
+	static const uint8_t entry[] = { 0x4f, 0x8d, 0x0c, 0xc1 }; /* lea r9, [r9 + r8*8] */
+	static const uint8_t last[] = {
+		0x4c, 0x8d, 0x57, 0,           /* lea r10, [rdi + size-1] */
+		0xc4, 0x42, 0xf3, 0xf7, 0xd2,  /* shrx r10, r10, rcx */
+		0xc4, 0x42, 0xf1, 0xf7, 0xd2,  /* shlx r10, r10, rcx */
+		0x49, 0xf7, 0xd2,              /* not r10 */
+	};
+	static const uint8_t cmp[] = {
+		0x4a, 0x8d, 0x4c, 0x11, 0x01,  /* lea rcx, [rcx + r10 + 1]: tag - page(last) */
+		0xe3, 0x05,                    /* jrcxz hit */
+	};
+	static const uint8_t host[] = { 0x4d, 0x8d, 0x04, 0x38 }; /* lea r8, [r8 + rdi] */
+	uint8_t l[sizeof(last)];
+
+	_Static_assert(sizeof(struct vsl_tlb_entry) == 24, "TLB entry layout");
+	vsl_emit_bytes(e, idx, sizeof(idx));
+	vsl_emit_load64(e, VSL_H_R9, VSL_H_RBX, CPU_OFF(tlb_cur));
+	vsl_emit_bytes(e, entry, sizeof(entry));
+	memcpy(l, last, sizeof(l));
+	l[3] = (uint8_t)(size - 1);
+	vsl_emit_bytes(e, l, sizeof(l));
+	vsl_emit_load64(e, VSL_H_RCX, VSL_H_R9, tlb_off + (int32_t)offsetof(struct vsl_tlb_entry, tag));
+	vsl_emit_bytes(e, cmp, sizeof(cmp));
+	uint8_t *miss = vsl_emit_jmp32(e);
+	vsl_emit_load64(e, VSL_H_R8, VSL_H_R9, tlb_off + (int32_t)offsetof(struct vsl_tlb_entry, addend));
+	vsl_emit_bytes(e, host, sizeof(host));
+	return miss;
+}
+
+/*
+ * Emit an integer instruction as itself on host registers: register-only
+ * forms, and (with BMI2) forms with one memory operand through the inline
+ * TLB look-up, falling back to the executor's handler on a miss. false
+ * (nothing emitted) when it does not qualify.
+ */
+static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
+			   const ZydisDecodedOperand *ops, uint64_t next)
+{
+	static const int pool[4] = { VSL_H_RAX, VSL_H_RCX, VSL_H_RDX, VSL_H_RSI };
+	int gmap[16], hused = 0, mem = -1;
+	bool written[16] = { false }, flags_written = false, flags_read = false;
+	bool rip_rel = false, mem_write = false, mem_read = false;
+	ZydisEncoderRequest req;
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	ZyanUSize len = sizeof(buf);
+
+	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || !bt_native_mnemonic(zi->mnemonic))
+		return false;
+	if (zi->mnemonic == ZYDIS_MNEMONIC_NOP)
+		return true; /* no architectural effect, even with a memory operand */
+	/* xchg eax,eax would be re-encoded as NOP (90), which does not zero-extend */
+	if (zi->mnemonic == ZYDIS_MNEMONIC_XCHG && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+	    ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].reg.value == ops[1].reg.value)
+		return false;
+	for (int i = 0; i < 16; i++)
+		gmap[i] = -1;
+	/* pass 0: registers with a fixed host choice (CL, AH..BH); pass 1: the rest */
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < zi->operand_count; i++) {
+			const ZydisDecodedOperand *op = &ops[i];
+			ZydisRegister regs[2] = { ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE };
+			bool visible = i < zi->operand_count_visible;
+
+			if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+				if (ZydisRegisterGetClass(op->reg.value) == ZYDIS_REGCLASS_FLAGS) {
+					if (visible)
+						return false;
+					continue;
+				}
+				if (!visible)
+					return false;
+				regs[0] = op->reg.value;
+			} else if (op->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+				if (!visible)
+					return false;
+				continue;
+			} else if (op->type == ZYDIS_OPERAND_TYPE_MEMORY && zi->mnemonic == ZYDIS_MNEMONIC_LEA &&
+				   visible && op->mem.type == ZYDIS_MEMOP_TYPE_AGEN) {
+				if (op->mem.base == ZYDIS_REGISTER_RIP || op->mem.base == ZYDIS_REGISTER_EIP) {
+					if (op->mem.index != ZYDIS_REGISTER_NONE)
+						return false;
+					rip_rel = true;
+					continue;
+				}
+				regs[0] = op->mem.base;
+				regs[1] = op->mem.index;
+			} else if (op->type == ZYDIS_OPERAND_TYPE_MEMORY && visible && t->bmi2 &&
+				   op->mem.type == ZYDIS_MEMOP_TYPE_MEM && (mem < 0 || mem == (int)i) &&
+				   !bt_bitstring(zi, ops) && (op->size == 8 || op->size == 16 ||
+							      op->size == 32 || op->size == 64)) {
+				bool high;
+				if ((op->mem.base != ZYDIS_REGISTER_NONE && op->mem.base != ZYDIS_REGISTER_RIP &&
+				     op->mem.base != ZYDIS_REGISTER_EIP && bt_gpr_index(op->mem.base, &high) < 0) ||
+				    (op->mem.index != ZYDIS_REGISTER_NONE && bt_gpr_index(op->mem.index, &high) < 0) ||
+				    ((op->mem.base == ZYDIS_REGISTER_RIP || op->mem.base == ZYDIS_REGISTER_EIP) &&
+				     op->mem.index != ZYDIS_REGISTER_NONE))
+					return false;
+				mem = (int)i;
+				if (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+					mem_write = true;
+				if (op->actions & ZYDIS_OPERAND_ACTION_MASK_READ)
+					mem_read = true;
+				continue;
+			} else {
+				return false;
+			}
+			for (int k = 0; k < 2; k++) {
+				bool high;
+				int g;
+
+				if (regs[k] == ZYDIS_REGISTER_NONE)
+					continue;
+				g = bt_gpr_index(regs[k], &high);
+				if (g < 0)
+					return false;
+				if (pass == 0 && (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+				    op->type == ZYDIS_OPERAND_TYPE_REGISTER)
+					written[g] = true;
+				if (gmap[g] >= 0)
+					continue;
+				if (pass == 0 && regs[k] == ZYDIS_REGISTER_CL) {
+					if (hused & (1 << VSL_H_RCX))
+						return false;
+					gmap[g] = VSL_H_RCX;
+					hused |= 1 << VSL_H_RCX;
+				} else if (pass == 0 && high) {
+					int h = -1;
+					for (int c = 0; c < 3 && h < 0; c++)
+						if (!(hused & (1 << pool[c])))
+							h = pool[c];
+					if (h < 0)
+						return false;
+					gmap[g] = h;
+					hused |= 1 << h;
+				} else if (pass == 1) {
+					int h = -1;
+					for (int c = 0; c < 4 && h < 0; c++)
+						if (!(hused & (1 << pool[c])))
+							h = pool[c];
+					if (h < 0)
+						return false;
+					gmap[g] = h;
+					hused |= 1 << h;
+				}
+			}
+		}
+	}
+	if ((zi->attributes & ZYDIS_ATTRIB_HAS_LOCK) && mem < 0)
+		return false;
+	if (rip_rel) {
+		/* LEA reg, [rip + disp]: the address is a constant */
+		bool high;
+		int g = bt_gpr_index(ops[0].reg.value, &high);
+		uint64_t v = next + (uint64_t)ops[1].mem.disp.value;
+
+		if (g < 0 || ops[0].size < 32)
+			return false;
+		if (ops[0].size == 32 || ops[1].mem.base == ZYDIS_REGISTER_EIP)
+			v &= 0xffffffffull;
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, v);
+		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(g));
+		return true;
+	}
+	if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(zi, ops, zi->operand_count_visible,
+									  &req)))
+		return false;
+	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	for (unsigned i = 0; i < req.operand_count; i++) {
+		ZydisEncoderOperand *o = &req.operands[i];
+		bool high;
+		int g;
+
+		if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			g = bt_gpr_index(o->reg.value, &high);
+			o->reg.value = bt_host_reg(o->reg.value, gmap[g]);
+		} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY && (int)i == mem) {
+			o->mem.base = ZYDIS_REGISTER_R8;
+			o->mem.index = ZYDIS_REGISTER_NONE;
+			o->mem.scale = 0;
+			o->mem.displacement = 0;
+		} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			if (o->mem.base != ZYDIS_REGISTER_NONE) {
+				g = bt_gpr_index(o->mem.base, &high);
+				o->mem.base = bt_host_reg(o->mem.base, gmap[g]);
+			}
+			if (o->mem.index != ZYDIS_REGISTER_NONE) {
+				g = bt_gpr_index(o->mem.index, &high);
+				o->mem.index = bt_host_reg(o->mem.index, gmap[g]);
+			}
+		}
+	}
+	/*
+	 * Keep only LOCK: segment overrides are applied by the look-up, and an
+	 * ignored REP on the guest (F3 0F BC is BSF for the guest's CPUID) could
+	 * mean another instruction on the host (TZCNT).
+	 */
+	req.prefixes &= ZYDIS_ATTRIB_HAS_LOCK;
+	if (mem >= 0)
+		req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE;
+	if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, buf, &len)))
+		return false;
+	if (zi->cpu_flags) {
+		const ZydisAccessedFlags *f = zi->cpu_flags;
+		if (f->tested)
+			flags_read = true;
+		if (f->modified | f->set_0 | f->set_1 | f->undefined)
+			flags_written = true;
+	}
+	struct bt_hinsn *h = NULL;
+	uint8_t *miss = NULL;
+	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty;
+	if (mem >= 0) {
+		h = bt_new_hinsn(t, zi, ops);
+		if (!h)
+			return false;
+		miss = bt_emit_tlb(t, zi, &ops[mem], mem_write);
+		(void)mem_read;
+	}
+	if (flags_read || flags_written)
+		bt_flags_load(t);
+	for (int g = 0; g < 16; g++)
+		if (gmap[g] >= 0)
+			vsl_emit_load64(&t->e, gmap[g], VSL_H_RBX, GPR_OFF(g));
+	vsl_emit_bytes(&t->e, buf, (unsigned)len);
+	for (int g = 0; g < 16; g++)
+		if (gmap[g] >= 0 && written[g])
+			vsl_emit_store64(&t->e, gmap[g], VSL_H_RBX, GPR_OFF(g));
+	if (flags_written)
+		t->flags_dirty = true;
+	if (mem >= 0) {
+		/* miss: the executor's handler, then the same flag state as the hit path */
+		bool in1 = t->flags_in_host, dirty1 = t->flags_dirty;
+		uint8_t *done = vsl_emit_jmp32(&t->e);
+		if (miss)
+			vsl_emit_patch32(miss, t->e.p);
+		t->flags_in_host = in0;
+		t->flags_dirty = dirty0;
+		bt_emit_helper(t, h);
+		if (in1)
+			bt_flags_load(t);
+		if (done)
+			vsl_emit_patch32(done, t->e.p);
+		t->flags_in_host = in1;
+		t->flags_dirty = dirty1;
+		t->bt->st.mem_native++;
+	}
+	return true;
+}
+
+/* Jcc rel / JMP rel in 64-bit mode: ends the block. false when not one. */
+static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
+			   const ZydisDecodedOperand *ops, uint64_t rip)
+{
+	ZyanU64 target;
+	bool jmp = zi->mnemonic == ZYDIS_MNEMONIC_JMP;
+
+	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || zi->operand_width != 64 ||
+	    zi->operand_count_visible != 1 || ops[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE ||
+	    !ops[0].imm.is_relative)
+		return false;
+	if (!jmp) {
+		if (zi->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && zi->opcode >= 0x70 && zi->opcode <= 0x7f)
+			;
+		else if (zi->opcode_map == ZYDIS_OPCODE_MAP_0F && zi->opcode >= 0x80 && zi->opcode <= 0x8f)
+			;
+		else
+			return false;
+	}
+	if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(zi, &ops[0], rip, &target)))
+		return false;
+	if (jmp) {
+		bt_emit_exit(t, target, target);
+		return true;
+	}
+	bt_flags_load(t);
+	uint8_t *rel = vsl_emit_jcc32(&t->e, zi->opcode & 15);
+	bt_emit_exit(t, rip + zi->length, rip + zi->length);
+	if (rel)
+		vsl_emit_patch32(rel, t->e.p);
+	bt_emit_exit(t, target, target);
+	return true;
+}
+
+/* helper instructions after which the block must stop (mode, mapping or interrupt changes) */
+static bool bt_ends_block(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops)
+{
+	if (zi->meta.branch_type != ZYDIS_BRANCH_TYPE_NONE)
+		return true;
+	switch (zi->meta.category) {
+	case ZYDIS_CATEGORY_SYSTEM: case ZYDIS_CATEGORY_IO: case ZYDIS_CATEGORY_IOSTRINGOP:
+	case ZYDIS_CATEGORY_INTERRUPT: case ZYDIS_CATEGORY_SYSCALL: case ZYDIS_CATEGORY_SYSRET:
+	case ZYDIS_CATEGORY_RET: case ZYDIS_CATEGORY_CALL: case ZYDIS_CATEGORY_UNCOND_BR:
+	case ZYDIS_CATEGORY_COND_BR: case ZYDIS_CATEGORY_SEGOP:
+		return true;
+	default:
+		break;
+	}
+	switch (zi->mnemonic) {
+	case ZYDIS_MNEMONIC_POPF: case ZYDIS_MNEMONIC_POPFD: case ZYDIS_MNEMONIC_POPFQ:
+	case ZYDIS_MNEMONIC_STI: case ZYDIS_MNEMONIC_CLI: case ZYDIS_MNEMONIC_HLT:
+	case ZYDIS_MNEMONIC_LSS: case ZYDIS_MNEMONIC_LFS: case ZYDIS_MNEMONIC_LGS:
+	case ZYDIS_MNEMONIC_WRMSR: case ZYDIS_MNEMONIC_INVLPG: case ZYDIS_MNEMONIC_SWAPGS:
+		return true;
+	default:
+		break;
+	}
+	/* MOV to/from segment, control and debug registers; POP seg */
+	for (unsigned i = 0; i < zi->operand_count; i++)
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			ZydisRegisterClass c = ZydisRegisterGetClass(ops[i].reg.value);
+			if (c == ZYDIS_REGCLASS_SEGMENT || c == ZYDIS_REGCLASS_CONTROL ||
+			    c == ZYDIS_REGCLASS_DEBUG)
+				return true;
+		}
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* translation */
+
+static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t lin, uint64_t paddr,
+				     int mode, unsigned slot)
+{
+	struct vsl_cpu *cpu = bt->cpu;
+	const uint8_t *page = vsl_phys_ptr(cpu, paddr & ~0xfffull);
+	struct bt_tr t = { .bt = bt, .bmi2 = bt->bmi2, .mode = mode };
+	struct bt_block *b;
+	uint64_t cur = rip;
+	unsigned off = (unsigned)(lin & 0xfff), n = 0, native = 0;
+	uint32_t gen = cpu->code_gen[paddr >> 12];
+	bool ended = false;
+
+	if (!page)
+		return NULL;
+	if (BT_CODE_SIZE - bt->code_used < BT_MAX_INSNS * BT_MAX_HOST_PER_INSN + 256 ||
+	    BT_META_SIZE - bt->meta_used < (BT_MAX_INSNS + 1) * (sizeof(struct bt_hinsn) + 64))
+		vsl_bt_flush(bt);
+	b = bt_meta_alloc(bt, sizeof(*b));
+	if (!b)
+		return NULL;
+	*b = (struct bt_block){ .rip = rip, .lin = lin, .paddr = paddr, .gen = gen,
+		.cs_limit = cpu->seg[VSL_CS].limit, .mode = (uint8_t)mode };
+	t.blk = b;
+	t.gen = gen;
+	t.e.p = bt->rw + bt->code_used;
+	t.e.end = bt->rw + BT_CODE_SIZE;
+	vsl_emit_push(&t.e, VSL_H_RBX);
+	vsl_emit_mov_rr(&t.e, VSL_H_RBX, VSL_H_RDI);
+	/*
+	 * chain entry: if (bt->left < N) return at this rip; bt->left -= N
+	 * (N, the block's length, is patched in at the end)
+	 */
+	uint8_t *chain = t.e.p, *cmp_imm = NULL, *sub_imm = NULL, *jge = NULL;
+	static const uint8_t cmp_q[] = { 0x48, 0x81, 0x38 }, sub_q[] = { 0x48, 0x81, 0x28 };
+	vsl_emit_mov_imm(&t.e, VSL_H_RAX, (uint64_t)(uintptr_t)&bt->left);
+	vsl_emit_bytes(&t.e, cmp_q, 3);
+	cmp_imm = t.e.p;
+	vsl_emit_u32(&t.e, 0);
+	vsl_emit_u8(&t.e, 0x7d);  /* jge rel8 */
+	jge = t.e.p;
+	vsl_emit_u8(&t.e, 0);
+	vsl_emit_mov_imm(&t.e, VSL_H_RCX, rip);
+	vsl_emit_store64(&t.e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rip));
+	vsl_emit_mov_imm(&t.e, VSL_H_RAX, 0);
+	bt_emit_ret(&t);
+	if (!t.e.full)
+		*jge = (uint8_t)(t.e.p - (jge + 1));
+	vsl_emit_bytes(&t.e, sub_q, 3);
+	sub_imm = t.e.p;
+	vsl_emit_u32(&t.e, 0);
+	while (n < BT_MAX_INSNS && !ended) {
+		ZydisDecodedInstruction zi;
+		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+		unsigned avail = 0x1000 - off;
+		uint64_t next;
+
+		if (mode != VSL_MODE_LONG64 && mode != VSL_MODE_REAL && cur > cpu->seg[VSL_CS].limit)
+			break;
+		if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->dec[mode], page + off,
+							 avail < 15 ? avail : 15, &zi, ops)))
+			break; /* undecodable or crossing the page: the executor raises the fault */
+		next = cur + zi.length;
+		if (mode != VSL_MODE_LONG64)
+			next &= zi.operand_width == 16 && mode == VSL_MODE_REAL ? 0xffffull : 0xffffffffull;
+		t.rip = cur;
+		t.next = next;
+		t.idx = n;
+		t.paddr = (paddr & ~0xfffull) + off;
+		if (bt_emit_native(&t, &zi, ops, next)) {
+			native++;
+		} else if (bt_emit_branch(&t, &zi, ops, cur)) {
+			native++;
+			ended = true;
+		} else {
+			struct bt_hinsn *h = bt_new_hinsn(&t, &zi, ops);
+			if (!h)
+				break;
+			h->ends = bt_ends_block(&zi, ops) || next != cur + zi.length;
+			bt_emit_helper(&t, h);
+			ended = h->ends;
+		}
+		n++;
+		cur = next;
+		off += zi.length;
+		if (off >= 0x1000)
+			break;
+	}
+	if (n == 0 || t.e.full) {
+		if (t.e.full)
+			vsl_bt_flush(bt);
+		return NULL;
+	}
+	if (!ended)
+		bt_emit_exit(&t, cur, mode == VSL_MODE_LONG64 ? cur : lin + (cur - rip));
+	if (t.e.full) {
+		vsl_bt_flush(bt);
+		return NULL;
+	}
+	b->ninsn = (uint16_t)n;
+	memcpy(cmp_imm, &n, 4);
+	memcpy(sub_imm, &n, 4);
+	b->chain = chain;
+	b->code = (int (*)(struct vsl_cpu *))(void *)(bt->rx + bt->code_used);
+	bt->code_used = VSL_ALIGN_UP((size_t)(t.e.p - bt->rw), 16);
+	bt->hash[slot] = b;
+	vsl_cpu_mark_code(cpu, paddr & ~0xfffull);
+	bt->st.blocks_translated++;
+	bt->st.insns_translated += n;
+	bt->st.insns_native += native;
+	return b;
+}
+
+/* The block for the current RIP, translating it if needed; NULL: use the executor. */
+static struct bt_block *bt_lookup(struct vsl_bt *bt)
+{
+	struct vsl_cpu *cpu = bt->cpu;
+	int mode = cpu->mode;
+	uint64_t rip = cpu->rip, lin = rip, paddr;
+
+	if (mode != VSL_MODE_LONG64) {
+		if (mode != VSL_MODE_REAL && rip > cpu->seg[VSL_CS].limit)
+			return NULL;
+		lin = (cpu->seg[VSL_CS].base + rip) & 0xffffffffull;
+	}
+	const struct vsl_tlb_entry *e = &cpu->tlb_cur->x[(lin >> 12) & (VSL_TLB_SIZE - 1)];
+	if (e->tag != (lin & ~0xfffull))
+		return NULL; /* the executor's fetch fills the code TLB (or faults) */
+	paddr = (e->paddr & ~0xfffull) | (lin & 0xfff);
+	if ((paddr >> 12) >= cpu->ram_pages)
+		return NULL;
+	unsigned slot = bt_hash(lin, mode);
+	struct bt_block *b = bt->hash[slot];
+	if (b && b->rip == rip && b->lin == lin && b->paddr == paddr && b->mode == mode &&
+	    b->cs_limit == cpu->seg[VSL_CS].limit) {
+		if (__builtin_expect(b->gen == cpu->code_gen[paddr >> 12], 1))
+			return b;
+		bt->st.invalidated++;
+	}
+	bt->st.lookups_missed++;
+	return bt_translate(bt, rip, lin, paddr, mode, slot);
+}
+
+/* ------------------------------------------------------------------ */
+/* dispatcher */
+
+int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
+{
+	struct vsl_bt *bt = cpu->bt;
+	uint64_t done = 0;
+	int reason = VSL_CPU_EXIT_BUDGET, rc = 0;
+	bool if_prev = false, first = true;
+	unsigned blocks = 0;
+	struct bt_exit *pending = NULL;
+	uint64_t pending_flushes = 0;
+
+	cpu->unimpl = NULL;
+	while (done < budget) {
+		if (cpu->kick) {
+			cpu->kick = 0;
+			reason = VSL_CPU_EXIT_IRQ_CHECK;
+			break;
+		}
+		bool ifl = cpu->rflags & VSL_FL_IF;
+		struct bt_block *b = NULL;
+		if (!first && !cpu->irq_poll && !(ifl && !if_prev) && !cpu->intr_shadow && !cpu->halted &&
+		    !(cpu->rflags & VSL_FL_TF) && blocks < BT_POLL_BLOCKS)
+			b = bt_lookup(bt);
+		if_prev = ifl;
+		first = false;
+		if (!b || b->ninsn > budget - done) {
+			pending = NULL;
+			/* one instruction through the executor (polls interrupts first) */
+			struct vsl_cpu_exit e2;
+			rc = vsl_interp_run(cpu, 1, &e2);
+			done += e2.executed;
+			bt->st.interp_steps += e2.executed;
+			blocks = 0;
+			if (e2.reason != VSL_CPU_EXIT_BUDGET) {
+				reason = e2.reason;
+				goto out_rc;
+			}
+			continue;
+		}
+		if (pending && bt->st.flushes != pending_flushes)
+			pending = NULL; /* the cache was flushed while translating b */
+		if (pending) {
+			/* the direct exit just taken leads here: chain it */
+			const struct bt_block *f = pending->from;
+			if (((f->lin ^ b->lin) & ~0xfffull) == 0 && ((f->paddr ^ b->paddr) & ~0xfffull) == 0 &&
+			    f->mode == b->mode && f->cs_limit == b->cs_limit && f->gen == b->gen) {
+				vsl_emit_patch32(pending->rel, b->chain);
+				bt->st.chained++;
+			}
+			pending = NULL;
+		}
+		blocks++;
+		bt->icount_base = cpu->icount;
+		bt->st.block_runs++;
+		uint64_t slice = budget - done;
+		if (slice > BT_SLICE)
+			slice = BT_SLICE;
+		bt->left = bt->left0 = (int64_t)slice;
+		bt->last_exit = NULL;
+		int r = b->code(cpu);
+		uint64_t n = (uint64_t)(bt->left0 - bt->left);
+		cpu->icount = bt->icount_base + n;
+		done += n;
+		pending = r >= 0 ? bt->last_exit : NULL;
+		pending_flushes = bt->st.flushes;
+		if (r >= 0 || !bt->exit_fault)
+			continue;
+		/* an exception inside the block: as the executor's run loop does it */
+		bt->st.faults++;
+		if (cpu->unimpl) {
+			cpu->rip = bt->exit_rip;
+			struct vsl_cpu_exit e2;
+			/* let the executor produce its error message for this instruction */
+			rc = vsl_interp_run(cpu, 1, &e2);
+			reason = e2.reason == VSL_CPU_EXIT_BUDGET ? VSL_CPU_EXIT_ERROR : e2.reason;
+			if (reason == VSL_CPU_EXIT_ERROR && !rc)
+				rc = vsl_set_error(cpu->ctx, 0, VSL_ENOTSUP, "cpu: unimplemented instruction at rip %#llx",
+						   (unsigned long long)cpu->rip);
+			goto out_rc;
+		}
+		if (!cpu->exc_soft && !cpu->exc_trap) {
+			cpu->rip = bt->exit_rip;
+		} else {
+			cpu->icount++;
+			done++;
+		}
+		int x = vsl_cpu_deliver(cpu, cpu->exc_vector, cpu->exc_has_error, cpu->exc_error,
+					cpu->exc_soft, false);
+		if (x == -1) {
+			reason = VSL_CPU_EXIT_SHUTDOWN;
+			break;
+		}
+		if (x) {
+			reason = VSL_CPU_EXIT_ERROR;
+			rc = vsl_set_error(cpu->ctx, 0, VSL_ENOTSUP, "cpu: cannot deliver exception %d at rip %#llx",
+					   cpu->exc_vector, (unsigned long long)cpu->rip);
+			break;
+		}
+	}
+out_rc:
+	if (ex) {
+		ex->reason = reason;
+		ex->executed = done;
+	}
+	return rc;
+}

@@ -1,0 +1,312 @@
+/*
+ * Unit tests for the binary translator (runtime/cpu/bt.c). Every case runs
+ * the same code on two long-mode fixtures, one with the reference executor
+ * and one with the translator, and compares the whole integer state (GPRs,
+ * RIP, RFLAGS, the exception vector taken, the data page): the executor is
+ * the oracle (it is itself checked against KVM by tests/diff). The cases
+ * target what the translator does differently: native instructions with
+ * flags kept in host RFLAGS, blocks that end at faults, self-modifying code
+ * and writes through an alias, page-boundary blocks, interrupts in a loop.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/cpu/bt.h"
+#include "tests/unit/helpers/cpu_fixture.h"
+
+static struct vsl_cpu_fixture I, T;
+
+static void setup(void)
+{
+	ck_assert_int_eq(vsl_cpu_fixture_init(&I, 8 << 20), 0);
+	ck_assert_int_eq(vsl_cpu_fixture_init(&T, 8 << 20), 0);
+	ck_assert_int_eq(vsl_cpu_set_engine(T.cpu, VSL_ENGINE_BT), 0);
+}
+
+static void teardown(void)
+{
+	vsl_cpu_fixture_fini(&I);
+	vsl_cpu_fixture_fini(&T);
+}
+
+static void load(const void *code, size_t len)
+{
+	vsl_cpu_fixture_code(&I, code, len);
+	vsl_cpu_fixture_code(&T, code, len);
+}
+
+static void run_one(struct vsl_cpu_fixture *f, uint64_t budget, struct vsl_cpu_exit *ex)
+{
+	int r = vsl_cpu_fixture_run(f, budget, ex);
+
+	ck_assert_msg(r == 0, "run failed: %s", vsl_ctx_error(f->ctx));
+}
+
+/* run both, compare everything; returns the translator's exit */
+static struct vsl_cpu_exit run_both(uint64_t budget)
+{
+	struct vsl_cpu_exit ei, et;
+
+	run_one(&I, budget, &ei);
+	run_one(&T, budget, &et);
+	ck_assert_int_eq(ei.reason, et.reason);
+	for (int r = 0; r < 16; r++)
+		ck_assert_msg(vsl_cpu_get_gpr(I.cpu, r) == vsl_cpu_get_gpr(T.cpu, r),
+			      "gpr %d: interp %#llx bt %#llx", r,
+			      (unsigned long long)vsl_cpu_get_gpr(I.cpu, r),
+			      (unsigned long long)vsl_cpu_get_gpr(T.cpu, r));
+	ck_assert_uint_eq(vsl_cpu_get_rip(I.cpu), vsl_cpu_get_rip(T.cpu));
+	ck_assert_msg(vsl_cpu_get_rflags(I.cpu) == vsl_cpu_get_rflags(T.cpu), "rflags: interp %#llx bt %#llx",
+		      (unsigned long long)vsl_cpu_get_rflags(I.cpu),
+		      (unsigned long long)vsl_cpu_get_rflags(T.cpu));
+	ck_assert_uint_eq(vsl_cpu_get_cr(I.cpu, 2), vsl_cpu_get_cr(T.cpu, 2));
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&I), vsl_cpu_fixture_vector(&T));
+	ck_assert_uint_eq(vsl_cpu_icount(I.cpu), vsl_cpu_icount(T.cpu));
+	ck_assert(memcmp(I.ram + VSL_FIX_DATA, T.ram + VSL_FIX_DATA, 0x2000) == 0);
+	ck_assert(memcmp(I.ram + VSL_FIX_STACK - 0x100, T.ram + VSL_FIX_STACK - 0x100, 0x100) == 0);
+	return et;
+}
+#define RUN(s) do { load((s), sizeof(s) - 1); run_both(100000); } while (0)
+
+static void set_gpr(int r, uint64_t v)
+{
+	vsl_cpu_set_gpr(I.cpu, r, v);
+	vsl_cpu_set_gpr(T.cpu, r, v);
+}
+
+static struct vsl_bt_stats stats(void)
+{
+	struct vsl_bt_stats st;
+
+	vsl_cpu_bt_stats(T.cpu, &st);
+	return st;
+}
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(flags_across_helpers)
+{
+	/* stc; prefetcht0 (%rax); cmc; push %rbx; cmc; adc $1,%rcx; pop %rdx; hlt */
+	set_gpr(VSL_RAX, 0x200000);
+	RUN("\xf9\x0f\x18\x08\xf5\x53\xf5\x48\x83\xd1\x01\x5a\xf4");
+	ck_assert_uint_gt(stats().insns_native, 0);
+	/* mov 0x201f90,%r9d; btc $0x5c,%r10; prefetcht0 0x9c4(%r15d); cmc; hlt */
+	set_gpr(VSL_R15, 0x200000);
+	set_gpr(VSL_R10, 0x10001234);
+	vsl_cpu_set_rflags(I.cpu, 0xe83);
+	vsl_cpu_set_rflags(T.cpu, 0xe83);
+	RUN("\x90\x44\x8b\x0c\x25\x90\x1f\x20\x00\x49\x0f\xba\xfa\x5c\x67\x41\x0f\x18\x8f\xc4\x09\x00\x00\xf5\xf4");
+}
+END_TEST
+
+START_TEST(alu_mix)
+{
+	/*
+	 * mov $0x123456789abcdef0,%rax; mov $-5,%rcx; add %rcx,%rax; sbb %eax,%edx;
+	 * imul $7,%rdx,%rsi; shl %cl,%rsi; lea 0x10(%rax,%rcx,4),%r8; xor %ah,%bl;
+	 * movzx %ah,%r9d; cmovs %rsi,%r10; setnz %r11b; bswap %r8d; lea 1(%rip),%r12;
+	 * neg %rbx; rcl $3,%rax; hlt
+	 */
+	RUN("\x48\xb8\xf0\xde\xbc\x9a\x78\x56\x34\x12\x48\xc7\xc1\xfb\xff\xff\xff\x48\x01\xc8"
+	    "\x19\xc2\x48\x6b\xf2\x07\x48\xd3\xe6\x4c\x8d\x44\x88\x10\x30\xe3\x44\x0f\xb6\xcc"
+	    "\x4c\x0f\x48\xd6\x41\x0f\x95\xc3\x41\x0f\xc8\x4c\x8d\x25\x01\x00\x00\x00"
+	    "\x48\xf7\xdb\x48\xc1\xd0\x03\xf4");
+}
+END_TEST
+
+START_TEST(memory_operands)
+{
+	/*
+	 * mov $0x200ffe,%rdi; movq $-1,(%rdi) [crosses into the next page: slow
+	 * path]; mov $0x200100,%rsi; add %rdi,8(%rsi); lock incl 8(%rsi);
+	 * cmovz 8(%rsi),%rax; movzbl 9(%rsi),%ecx; addb $3,(%rsi,%rcx,1);
+	 * mov %ecx,0x10(%esi); xor 0x10(%rip),%rdx; sub 4(%rsi),%ax; hlt
+	 */
+	set_gpr(VSL_RDX, 0x1111);
+	RUN("\x48\xc7\xc7\xfe\x0f\x20\x00\x48\xc7\x07\xff\xff\xff\xff"
+	    "\x48\xc7\xc6\x00\x01\x20\x00\x48\x01\x7e\x08\xf0\xff\x46\x08"
+	    "\x48\x0f\x44\x46\x08\x0f\xb6\x4e\x09\x80\x04\x0e\x03"
+	    "\x67\x89\x4e\x10\x48\x33\x15\x10\x00\x00\x00\x66\x2b\x46\x04\xf4");
+	ck_assert_uint_ge(stats().mem_native, 6);
+	/* the same through FS with a base */
+	struct vsl_seg fs;
+	vsl_cpu_get_seg(I.cpu, VSL_FS, &fs);
+	fs.base = 0x200000;
+	vsl_cpu_set_seg(I.cpu, VSL_FS, &fs);
+	vsl_cpu_set_seg(T.cpu, VSL_FS, &fs);
+	/* mov %fs:0x100,%rax; add %rax,%fs:0x108; hlt */
+	RUN("\x64\x48\x8b\x04\x25\x00\x01\x00\x00\x64\x48\x01\x04\x25\x08\x01\x00\x00\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), vsl_cpu_fixture_peek(&T, 0x200100));
+	ck_assert_uint_ge(stats().mem_native, 8);
+}
+END_TEST
+
+START_TEST(loop_and_jcc)
+{
+	/* mov $1000,%ecx; 1: add %rcx,%rax; dec %ecx; jnz 1b; hlt */
+	RUN("\xb9\xe8\x03\x00\x00\x48\x01\xc8\xff\xc9\x75\xf9\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 500500);
+	ck_assert_uint_ge(stats().chained, 1);
+}
+END_TEST
+
+START_TEST(budget_exact)
+{
+	/* the same loop stopped by the budget at an exact instruction count */
+	load("\xb9\xe8\x03\x00\x00\x48\x01\xc8\xff\xc9\x75\xf9\xf4", 13);
+	struct vsl_cpu_exit ex = run_both(1001);
+	ck_assert_int_eq(ex.reason, VSL_CPU_EXIT_BUDGET);
+	ck_assert_uint_eq(ex.executed, 1001);
+}
+END_TEST
+
+START_TEST(page_fault_mid_block)
+{
+	/*
+	 * mov $1,%eax; add $2,%eax; mov %eax,(%rbx); add $3,%eax; hlt with the
+	 * page at rbx not present: #PF at the store with RAX = 3, not 6.
+	 */
+	uint64_t va = 0x300000;
+	*vsl_cpu_fixture_pte(&I, va) &= ~1ull;
+	*vsl_cpu_fixture_pte(&T, va) &= ~1ull;
+	set_gpr(VSL_RBX, va + 8);
+	RUN("\xb8\x01\x00\x00\x00\x83\xc0\x02\x89\x03\x83\xc0\x03\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 14);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 3);
+	ck_assert_uint_eq(vsl_cpu_get_cr(T.cpu, 2), va + 8);
+	ck_assert_uint_ge(stats().faults, 1);
+}
+END_TEST
+
+START_TEST(divide_error_mid_block)
+{
+	/* mov $7,%eax; xor %edx,%edx; xor %ecx,%ecx; inc %eax; div %ecx; hlt */
+	RUN("\xb8\x07\x00\x00\x00\x31\xd2\x31\xc9\xff\xc0\xf7\xf1\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 0);
+}
+END_TEST
+
+START_TEST(self_modifying_code)
+{
+	/*
+	 * A loop whose body is patched by itself: the immediate of
+	 * "add $1,%eax" is rewritten to 2 on the first pass.
+	 *	mov $3,%ecx
+	 * 1:	add $1,%eax            (83 c0 01 at +5)
+	 *	movb $2,-1(%rip)-ish: movb $2, imm byte of the add
+	 *	dec %ecx; jnz 1b; hlt
+	 */
+	static const char code[] =
+		"\xb9\x03\x00\x00\x00"          /* 0: mov $3,%ecx */
+		"\x83\xc0\x01"                  /* 5: add $1,%eax */
+		"\xc6\x05\xf8\xff\xff\xff\x02"  /* 8: movb $2,-8(%rip): the add's immediate */
+		"\xff\xc9\x75\xf2\xf4";         /* 15: dec %ecx; jnz 5; hlt */
+	load(code, sizeof(code) - 1);
+	run_both(100000);
+	/* 1 + 2 + 2 */
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 5);
+}
+END_TEST
+
+START_TEST(alias_write)
+{
+	/*
+	 * The code page is also mapped at a second linear address (PTE for
+	 * 0x301000 -> the physical code page); the loop patches itself through
+	 * that alias.
+	 */
+	uint64_t alias = 0x301000;
+	*vsl_cpu_fixture_pte(&I, alias) = VSL_FIX_CODE | 3;
+	*vsl_cpu_fixture_pte(&T, alias) = VSL_FIX_CODE | 3;
+	set_gpr(VSL_RBX, alias + 7);
+	static const char code[] =
+		"\xb9\x03\x00\x00\x00"          /* 0: mov $3,%ecx */
+		"\x83\xc0\x01"                  /* 5: add $1,%eax */
+		"\xc6\x03\x05"                  /* 8: movb $5,(%rbx) (imm of the add) */
+		"\xff\xc9\x75\xf6\xf4";         /* 11: dec %ecx; jnz 5; hlt */
+	load(code, sizeof(code) - 1);
+	run_both(100000);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 11);
+	ck_assert_uint_ge(stats().invalidated, 1);
+}
+END_TEST
+
+START_TEST(block_at_page_end_second_unmapped)
+{
+	/*
+	 * Code runs up to the end of its page, the last instruction crosses
+	 * into the next page, which is not present: #PF on the fetch with CR2
+	 * at the start of that page, after the instruction before it retired.
+	 */
+	uint64_t start = VSL_FIX_CODE + 0x1000 - 5;
+	static const char code[] = "\x83\xc0\x01\x83\xc0\x01"; /* the second add crosses */
+	*vsl_cpu_fixture_pte(&I, VSL_FIX_CODE + 0x1000) &= ~1ull;
+	*vsl_cpu_fixture_pte(&T, VSL_FIX_CODE + 0x1000) &= ~1ull;
+	memcpy(I.ram + start, code, 6);
+	memcpy(T.ram + start, code, 6);
+	vsl_cpu_set_rip(I.cpu, start);
+	vsl_cpu_set_rip(T.cpu, start);
+	run_both(100000);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 14);
+	ck_assert_uint_eq(vsl_cpu_get_cr(T.cpu, 2), VSL_FIX_CODE + 0x1000);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 1);
+}
+END_TEST
+
+START_TEST(interrupt_in_tight_loop)
+{
+	/* sti; 1: inc %rax; jmp 1b  -- the pending interrupt must be taken */
+	I.irq_vector = -1;
+	T.irq_vector = -1;
+	load("\xfb\x48\xff\xc0\xeb\xfb", 6);
+	struct vsl_cpu_exit ex;
+	run_one(&T, 20000, &ex);
+	ck_assert_int_eq(ex.reason, VSL_CPU_EXIT_BUDGET);
+	ck_assert_uint_gt(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 5000);
+	T.irq_vector = 0x30;
+	run_one(&T, 100000, &ex);
+	ck_assert_int_eq(ex.reason, VSL_CPU_EXIT_HLT);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 0x30);
+	/* bounded latency: taken within a few blocks */
+	ck_assert_uint_lt(ex.executed, 2000);
+}
+END_TEST
+
+START_TEST(cpl3_and_syscalls_like_executor)
+{
+	/* pushfq; pop %rax; push %rax; popfq; cld; std; cld; hlt */
+	RUN("\x9c\x58\x50\x9d\xfc\xfd\xfc\xf4");
+}
+END_TEST
+
+static Suite *bt_suite(void)
+{
+	Suite *s = suite_create("bt");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, flags_across_helpers);
+	tcase_add_test(tc, alu_mix);
+	tcase_add_test(tc, memory_operands);
+	tcase_add_test(tc, loop_and_jcc);
+	tcase_add_test(tc, budget_exact);
+	tcase_add_test(tc, page_fault_mid_block);
+	tcase_add_test(tc, divide_error_mid_block);
+	tcase_add_test(tc, self_modifying_code);
+	tcase_add_test(tc, alias_write);
+	tcase_add_test(tc, block_at_page_end_second_unmapped);
+	tcase_add_test(tc, interrupt_in_tight_loop);
+	tcase_add_test(tc, cpl3_and_syscalls_like_executor);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(bt_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
