@@ -48,6 +48,7 @@
 #define OVF_CIM_NS "http://schemas.dmtf.org/wbem/wscim/1/common"
 #define OVF_VMW_NS "http://www.vmware.com/schema/ovf"
 #define OVF_VESSEL_NS "urn:x-vessel:ovf:1"
+#define OVF_VBOX_NS "http://www.virtualbox.org/ovf/machine"
 /* libxml2 line numbers are long; messages print int */
 #define OVF_LINE(n) ((int)xmlGetLineNo((xmlNode *)(n)))
 #define OVF_VMDK_SO "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
@@ -825,6 +826,35 @@ out:
 	return r;
 }
 
+/*
+ * VirtualBox keeps the MAC addresses out of the RASD items, in its own
+ * <vbox:Machine><Hardware><Network><Adapter MACAddress="0800271A2B3C"
+ * enabled="true"> section: give them, in slot order, to the NICs that
+ * have none.
+ */
+static void ovf_vbox_macs(struct ovf_parse *p, xmlNode *vs)
+{
+	xmlNode *m = vsl_ix_xml_child(vs, "Machine", OVF_VBOX_NS);
+	xmlNode *net = vsl_ix_xml_child(vsl_ix_xml_child(m, "Hardware", NULL), "Network", NULL);
+	size_t next = 0;
+
+	for (xmlNode *a = vsl_ix_xml_child(net, "Adapter", NULL); a; a = vsl_ix_xml_next(a, "Adapter", NULL)) {
+		char *en = vsl_ix_xml_attr(a, "enabled"), *mac = vsl_ix_xml_attr(a, "MACAddress");
+		char colon[18];
+
+		if (en && !strcmp(en, "true") && mac && strlen(mac) == 12 && next < p->vm->nnics) {
+			snprintf(colon, sizeof(colon), "%.2s:%.2s:%.2s:%.2s:%.2s:%.2s", mac, mac + 2, mac + 4,
+				 mac + 6, mac + 8, mac + 10);
+			while (next < p->vm->nnics && p->vm->nics[next].has_mac)
+				next++;
+			if (next < p->vm->nnics && vsl_ix_parse_mac(colon, p->vm->nics[next].mac) == 0)
+				p->vm->nics[next++].has_mac = true;
+		}
+		free(en);
+		free(mac);
+	}
+}
+
 int vsl_ovf_parse(struct vsl_ctx *ctx, const char *text, size_t len, const char *file,
 		  struct vsl_ix_vm *vm, struct vsl_problems *warn)
 {
@@ -900,6 +930,7 @@ int vsl_ovf_parse(struct vsl_ctx *ctx, const char *text, size_t len, const char 
 		if (!ctrl && (r = ovf_item_parse(&p, n)) < 0)
 			goto out;
 	}
+	ovf_vbox_macs(&p, vs);
 	for (n = vsl_ix_xml_child(vhs, "Config", OVF_VMW_NS); n; n = vsl_ix_xml_next(n, "Config", OVF_VMW_NS)) {
 		char *k = vsl_ix_xml_attr(n, "key"), *v = vsl_ix_xml_attr(n, "value");
 

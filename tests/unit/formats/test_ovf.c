@@ -109,6 +109,8 @@ START_TEST(parse_virtualbox)
 	ck_assert_str_eq(vm.disks[0].name, "disk1");
 	ck_assert_uint_eq(vm.nnics, 1);
 	ck_assert_str_eq(vm.nics[0].model, "e1000");
+	ck_assert(vm.nics[0].has_mac); /* from vbox:Machine */
+	ck_assert_mem_eq(vm.nics[0].mac, "\x08\x00\x27\x1a\x2b\x3c", 6);
 	ck_assert(has_warning(&w, "USB controller"));
 	ck_assert(has_warning(&w, "sound card"));
 	ck_assert(has_warning(&w, "CD/DVD drive"));
