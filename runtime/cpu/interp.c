@@ -45,7 +45,7 @@ static inline uint64_t interp_sext(uint64_t v, unsigned bits)
 
 static inline bool interp_canonical(uint64_t v)
 {
-	return (uint64_t)(((int64_t)v << 16) >> 16) == v;
+	return (uint64_t)((int64_t)(v << 16) >> 16) == v;
 }
 
 /* ------------------------------------------------------------------ */

@@ -183,7 +183,7 @@ static int mmu_pf(struct vsl_cpu *cpu, uint64_t lin, uint32_t err, int acc)
 
 static bool mmu_canonical(uint64_t lin)
 {
-	return (uint64_t)(((int64_t)lin << 16) >> 16) == lin;
+	return (uint64_t)((int64_t)(lin << 16) >> 16) == lin;
 }
 
 /*

@@ -696,7 +696,7 @@ uint64_t vsl_cpu_tsc(struct vsl_cpu *cpu)
 
 static bool sys_canonical(uint64_t v)
 {
-	return (uint64_t)(((int64_t)v << 16) >> 16) == v;
+	return (uint64_t)((int64_t)(v << 16) >> 16) == v;
 }
 
 int vsl_cpu_rdmsr(struct vsl_cpu *cpu, uint32_t msr, uint64_t *val)
