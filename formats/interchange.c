@@ -818,13 +818,24 @@ static int ix_open_source(struct ix_import *x, enum vsl_ix_kind kind, size_t i, 
 			return r;
 		}
 		if (f->chunk_size) {
-			for (np = 0; np < VSL_ARRAY_SIZE(parts); np++) {
-				char nm[300];
+			char nm[300];
 
+			for (np = 0; np < VSL_ARRAY_SIZE(parts); np++) {
 				snprintf(nm, sizeof(nm), "%s.%09zu", f->href, np);
 				if (!(parts[np] = vsl_ova_find(x->ova, nm)))
 					break;
 			}
+			snprintf(nm, sizeof(nm), "%s.%09zu", f->href, np);
+			if (np == VSL_ARRAY_SIZE(parts) && vsl_ova_find(x->ova, nm))
+				return vsl_set_error(x->ctx, 0, VSL_ERANGE, "%s: '%s' has more than %zu chunks",
+						     x->in, f->href, VSL_ARRAY_SIZE(parts));
+			/* every chunk but the last is exactly chunkSize bytes */
+			for (size_t c = 0; c + 1 < np; c++)
+				if (parts[c]->size != f->chunk_size)
+					return vsl_set_error(x->ctx, 0, VSL_ECORRUPT,
+							     "%s: chunk '%s' is %llu bytes, not the chunkSize %llu",
+							     x->in, parts[c]->name, (unsigned long long)parts[c]->size,
+							     (unsigned long long)f->chunk_size);
 		} else if ((parts[0] = vsl_ova_find(x->ova, f->href))) {
 			np = 1;
 		}
@@ -832,6 +843,17 @@ static int ix_open_source(struct ix_import *x, enum vsl_ix_kind kind, size_t i, 
 			return vsl_set_error(x->ctx, 0, VSL_ENOENT,
 					     "%s: disk '%s' refers to file '%s', which is not in the OVA", x->in,
 					     d->name ? d->name : d->file, f->href);
+		if (f->size) {
+			uint64_t total = 0;
+
+			for (size_t c = 0; c < np; c++)
+				total += parts[c]->size;
+			if (total != f->size)
+				return vsl_set_error(x->ctx, 0, VSL_ECORRUPT,
+						     "%s: '%s' is %llu bytes, but the descriptor says ovf:size=%llu",
+						     x->in, f->href, (unsigned long long)total,
+						     (unsigned long long)f->size);
+		}
 		r = vsl_ova_member_stream(x->ctx, x->ova, parts, np, f->href, &s);
 		if (r < 0)
 			return r;

@@ -292,6 +292,8 @@ static const struct {
 	{ { { "t.ovf", NULL, 0 }, { "t.mf", NULL, 1 }, { "t-disk1.vmdk", "not the disk" } }, 3, VSL_ECORRUPT,
 	  "'t-disk1.vmdk' does not match the manifest" },
 	{ { { "t.mf", NULL, 1 } }, 1, VSL_EINVAL, "no .ovf" },
+	/* no manifest, and a disk member whose size is not the descriptor's */
+	{ { { "t.ovf", NULL, 0 }, { "t-disk1.vmdk", "short" } }, 2, VSL_ECORRUPT, "ovf:size" },
 	{ { { "t.ovf", "<Envelope" } }, 1, VSL_EINVAL, "t.ovf:" },
 };
 
