@@ -2,7 +2,8 @@
 # Differential test of vessel's CPU against the host CPU through /dev/kvm
 # (tests/diff/vessel-cpudiff; see tests/guest/README.md).
 #
-# 1. Validates the rig: a few hundred sequences run KVM against itself.
+# 1. Validates the rig: the generator's encodings decode back, and a few
+#    hundred sequences run KVM against itself.
 # 2. Runs every guest program of tests/guest under KVM and vessel: each must
 #    pass its own checks on both and end in the same state.
 # 3. Runs random sequences of the classes in CLASSES from a fixed list of
@@ -64,8 +65,8 @@ fi
 
 pass=0 fail=0
 count() { # add the "N passed, N failed" line of a run to the totals
-	p=$(echo "$1" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' | tail -1)
-	f=$(echo "$1" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' | tail -1)
+	p=$(echo "$1" | sed -n 's/^\(.* \)\{0,1\}\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\2/p' | tail -1)
+	f=$(echo "$1" | sed -n 's/^\(.* \)\{0,1\}\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\3/p' | tail -1)
 	if [ -z "$p" ]; then
 		echo "$1"
 		fail=$((fail + 1))
@@ -74,6 +75,11 @@ count() { # add the "N passed, N failed" line of a run to the totals
 	pass=$((pass + p))
 	fail=$((fail + f))
 }
+
+echo "generator self-check: 2000 sequences encode and decode back"
+r=$("$BIN" --gen-only --features cmpxchg16b,popcnt,mm -n 2000 -s 4242 -l 30 2>&1)
+echo "  $(echo "$r" | tail -1)"
+count "$r"
 
 echo "rig self-check: 300 sequences, KVM against KVM"
 r=$("$BIN" -t kvm -n 300 -s 77 -l 30 -q 2>&1)
