@@ -10,8 +10,12 @@
  *	execute:   rip = next; in->fn(); on VSL_CPU_FAULT rewind RIP
  *	           (faults) and deliver the pending exception through the IDT
  *
- * The decode cache is direct-mapped on a hash of the guest-physical address
- * of the first byte. Each RAM page has a generation counter: a slot is valid
+ * The decode cache is direct-mapped on the guest-physical address of the
+ * first byte (low bits folded with the page number, so neighbouring
+ * instructions use neighbouring slots). Each slot holds the compact form the
+ * handlers read (struct vsl_dinsn, with the handler pointer) and, in a
+ * parallel array, the full Zydis decode for the fpu code. Each RAM page has
+ * a generation counter: a slot is valid
  * only while its page's generation is unchanged. Pages that hold decoded code
  * are marked in code_page[]; the softmmu never caches write mappings for
  * them, so every guest write (and vsl_cpu_invalidate_phys for DMA) bumps the

@@ -1,10 +1,12 @@
 /*
  * The reference executor: semantics of the integer and system ISA.
  *
- * Instructions arrive decoded by Zydis (struct vsl_insn). Dispatch is one
- * dense table indexed by ZydisMnemonic (interp_table below): each handler
- * implements one mnemonic or a family (Jcc/SETcc/CMOVcc share one handler
- * and take the condition from the low nibble of the opcode). Mnemonics
+ * Instructions arrive decoded by Zydis and squeezed into struct vsl_dinsn
+ * (vsl_interp_compact). Dispatch is one dense table indexed by ZydisMnemonic
+ * (interp_table below), looked up once at decode time and kept in the
+ * cached instruction: each handler implements one mnemonic or a family
+ * (Jcc/SETcc/CMOVcc share one handler and take the condition from the low
+ * nibble of the opcode). Mnemonics
  * without a handler go to the fpu code (SSE/SSE2/x87/FXSAVE); what it does
  * not take either becomes #UD when it belongs to an ISA extension CPUID
  * does not advertise, else an "unimplemented instruction" exit.
@@ -16,8 +18,8 @@
  * leaves a flag undefined we follow what Intel cores do when it is known
  * (logic ops clear AF) and otherwise leave the flag unchanged.
  *
- *	struct vsl_insn in;   // filled by the decoder (cpu.c)
- *	cpu->rip = in.rip + in.zi.length;
+ *	struct vsl_dinsn *in = ...;   // from the decode cache (cpu.c)
+ *	cpu->rip = in->rip + in->zi.length;
  *	int r = in->fn ? in->fn(cpu, in) : 1;    // 1: not an integer insn
  *	if (r == 1) r = vsl_interp_exec(cpu, in); // fpu code, #UD or unimplemented
  */
