@@ -1361,6 +1361,32 @@ static int x_nop(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	return 0;
 }
 
+/*
+ * I/O permission: CPL <= IOPL (or real mode) allows any port; otherwise
+ * every bit for port..port+size-1 in the TSS I/O bitmap (base at TSS+0x66)
+ * must be clear, else #GP(0). Returns 0 or VSL_CPU_FAULT.
+ */
+static int interp_io_allowed(struct vsl_cpu *cpu, uint16_t port, unsigned size)
+{
+	uint16_t base, bits;
+
+	if (cpu->mode == VSL_MODE_REAL || cpu->cpl <= (int)((cpu->rflags >> 12) & 3))
+		return 0;
+	/* a 32/64-bit TSS is required and the bitmap must lie within its limit */
+	if ((cpu->tr.attr & 0xd) != 0x9 || cpu->tr.limit < 0x67)
+		return interp_gp0(cpu);
+	if (vsl_mmu_read(cpu, cpu->tr.base + 0x66, &base, 2, VSL_ACC_SUPER))
+		return FAULT;
+	uint32_t off = (uint32_t)base + port / 8;
+	if (off + 1 > cpu->tr.limit)
+		return interp_gp0(cpu);
+	if (vsl_mmu_read(cpu, cpu->tr.base + off, &bits, 2, VSL_ACC_SUPER))
+		return FAULT;
+	if ((bits >> (port & 7)) & ((1u << size) - 1))
+		return interp_gp0(cpu);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* strings */
 
@@ -1396,8 +1422,8 @@ static int x_string(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	default: sz = 4; break;
 	}
 	src_seg = in->zi.src_seg;
-	if (kind >= 5 && cpu->mode != VSL_MODE_REAL && cpu->cpl > (int)((cpu->rflags >> 12) & 3))
-		return interp_gp0(cpu);
+	if (kind >= 5 && interp_io_allowed(cpu, (uint16_t)cpu->gpr[VSL_RDX], sz))
+		return FAULT;
 	if (kind >= 5)
 		cpu->irq_poll = true;
 	uint64_t src_base = interp_seg_base(cpu, src_seg);
@@ -1544,11 +1570,11 @@ static int x_inout(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	uint64_t port, v;
 	unsigned sz = data->size / 8, lg = sz == 4 ? 2 : sz == 2 ? 1 : 0;
 
-	if (cpu->mode != VSL_MODE_REAL && cpu->cpl > (int)((cpu->rflags >> 12) & 3))
-		return interp_gp0(cpu); /* the TSS I/O bitmap is not consulted */
-	cpu->irq_poll = true;
 	interp_src(cpu, in, port_op, &port);
 	port &= 0xffff;
+	if (interp_io_allowed(cpu, (uint16_t)port, sz))
+		return FAULT;
+	cpu->irq_poll = true;
 	if (is_in) {
 		if (!cpu->env.io || !vsl_bus_read(cpu->env.io, port, lg, &v))
 			v = ~0ull;

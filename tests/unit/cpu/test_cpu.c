@@ -835,6 +835,52 @@ START_TEST(legacy_32bit_paging)
 }
 END_TEST
 
+
+START_TEST(user_port_io_gp)
+{
+	struct vsl_cpu_exit ex;
+	/* ring 3 with IOPL 0 and no I/O bitmap in the TSS: in $0x80,%al -> #GP(0) */
+	static const uint8_t user[] = { 0xe4, 0x80, 0xf4 };
+	memcpy(F.ram + VSL_FIX_CODE + 0x40, user, sizeof(user));
+	uint64_t fr[5] = { VSL_FIX_CODE + 0x40, VSL_FIX_UCS, 0x2, 0x380000, VSL_FIX_UDS };
+	memcpy(F.ram + VSL_FIX_STACK - 40, fr, 40);
+	vsl_cpu_fixture_code(&F, "\x48\xcf", 2);          /* iretq */
+	vsl_cpu_set_gpr(F.cpu, VSL_RSP, VSL_FIX_STACK - 40);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&F), 13);
+	ck_assert_uint_eq(frame(0), 0);
+	ck_assert_uint_eq(frame(1), VSL_FIX_CODE + 0x40);
+}
+END_TEST
+
+START_TEST(real_mode)
+{
+	struct vsl_cpu_exit ex;
+	vsl_cpu_reset(F.cpu);
+	/* code at 1000:0000; IVT entry 0x10 -> 2000:0000 (a HLT) */
+	struct vsl_seg cs = { .sel = 0x1000, .base = 0x10000, .limit = 0xffff, .attr = 0x9b };
+	vsl_cpu_set_seg(F.cpu, VSL_CS, &cs);
+	vsl_cpu_set_idt(F.cpu, &(struct vsl_dtable){ .base = 0, .limit = 0x3ff });
+	uint32_t ivt = 0x20000000;
+	memcpy(F.ram + 0x10 * 4, &ivt, 4);
+	F.ram[0x20000] = 0xf4;
+	/* mov $0x1234,%ax; mov %ax,%ds; movw $0x55aa,0x10; int $0x10; hlt */
+	memcpy(F.ram + 0x10000, "\xb8\x34\x12\x8e\xd8\xc7\x06\x10\x00\xaa\x55\xcd\x10\xf4", 14);
+	vsl_cpu_set_rip(F.cpu, 0);
+	vsl_cpu_set_gpr(F.cpu, VSL_RSP, 0x8000);
+	ck_assert_int_eq(vsl_cpu_fixture_run(&F, 100, &ex), 0);
+	ck_assert_int_eq(ex.reason, VSL_CPU_EXIT_HLT);
+	ck_assert_uint_eq(F.ram[0x12350] | (F.ram[0x12351] << 8), 0x55aa);
+	struct vsl_seg now;
+	vsl_cpu_get_seg(F.cpu, VSL_CS, &now);
+	ck_assert_uint_eq(now.sel, 0x2000);
+	ck_assert_uint_eq(vsl_cpu_get_rip(F.cpu), 1);
+	/* the IVT frame: IP after INT, CS, FLAGS */
+	ck_assert_uint_eq(F.ram[0x8000 - 6] | (F.ram[0x8000 - 5] << 8), 0xd);
+	ck_assert_uint_eq(F.ram[0x8000 - 4] | (F.ram[0x8000 - 3] << 8), 0x1000);
+}
+END_TEST
+
 static Suite *cpu_suite(void)
 {
 	Suite *s = suite_create("cpu");
@@ -907,6 +953,8 @@ static Suite *cpu_suite(void)
 	tcase_add_test(tc, halt_and_wake);
 	tcase_add_test(tc, ist_stack);
 	tcase_add_test(tc, protected_mode_delivery);
+	tcase_add_test(tc, user_port_io_gp);
+	tcase_add_test(tc, real_mode);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -79,6 +79,8 @@ int vsl_cpu_fixture_init(struct vsl_cpu_fixture *f, uint64_t ram_size)
 	/* TSS: RSP0 at +4, IST1 at +0x24 */
 	fix_put64(f, VSL_FIX_TSS + 4, VSL_FIX_RSP0);
 	fix_put64(f, VSL_FIX_TSS + 0x24, VSL_FIX_IST1);
+	/* I/O bitmap base beyond the limit: no port is allowed above IOPL */
+	f->ram[VSL_FIX_TSS + 0x66] = 0x68;
 	/* IDT: 256 interrupt gates (DPL 3, so INT n works from ring 3) to HLT stubs */
 	for (uint64_t v = 0; v < 256; v++) {
 		uint64_t off = VSL_FIX_STUBS + v * 8;
