@@ -51,8 +51,10 @@ static int gfs_err(struct disk_fs *f, const char *what, const char *path)
 	if (en == ENOSPC)
 		return vsl_set_error(f->ctx, 0, code, "%s %s: the disk is full (contents larger "
 				     "than the disk? make 'size' bigger)", what, path ? path : "");
-	return vsl_set_error(f->ctx, 0, code, "%s%s%s: %s", what, path ? " " : "",
-			     path ? path : "", e ? e : "libguestfs error");
+	/* tools in the appliance append their usage text: the first line says it */
+	return vsl_set_error(f->ctx, 0, code, "%s%s%s: %.*s", what, path ? " " : "",
+			     path ? path : "", e ? (int)strcspn(e, "\n") : 16,
+			     e ? e : "libguestfs error");
 }
 
 /* ---- the guestfs backend of struct vsl_fsops ---- */

@@ -26,6 +26,7 @@ e2fsprogs
 fdisk
 cpio
 libguestfs-tools
+libguestfs-xfs
 linux-image-amd64
 libvirt-clients
 libxml2-utils
