@@ -1277,6 +1277,9 @@ static void rp_disks(struct rp *p, const struct ynode *s)
 			d->ptable = (enum vsl_recipe_ptable)v;
 		if ((n = map_get(e, "filesystem")) && rp_enum(p, n, "disk filesystem", fss, &v))
 			d->fs = (enum vsl_recipe_fs)v;
+		if (d->fs == VSL_FS_XFS && d->size && d->size < (320ull << 20))
+			rp_err(p, map_get(e, "size"), "%s: xfs needs at least 320M (mkfs.xfs refuses "
+						   "filesystems under 300 MB)", where);
 		if ((n = map_get(e, "label")))
 			d->label = rp_str(p, n, "disk label");
 		if ((n = map_get(e, "contents")) && rp_want(p, n, YN_SEQ, "disk contents")) {
