@@ -869,14 +869,10 @@ static int qcow2_pend_flush(struct qcow2 *q)
 }
 
 /* Finish every pending compressed and data write (before any other access). */
-static int qcow2_cbatch_submit(struct qcow2 *q);
-
 static int qcow2_drain(struct qcow2 *q)
 {
 	int r = qcow2_pend_flush(q);
 
-	if (r == 0)
-		r = qcow2_cbatch_submit(q);
 	if (r == 0 && q->wp)
 		r = vsl_workpool_drain(q->wp);
 	if (r == 0)
@@ -1123,19 +1119,10 @@ out:
 
 /* ---- compressed writing ---- */
 
-/*
- * A compression job: a run of up to QCOW2_CBATCH_BYTES of consecutive
- * clusters (one handoff per run, not per cluster: on a busy machine each
- * wake-up costs a scheduling delay).
- */
-#define QCOW2_CBATCH_BYTES (1u << 20)
-#define QCOW2_CBATCH_MAX 256u
-
 struct qcow2_cjob {
-	uint64_t vc0;         /* first virtual cluster */
-	unsigned n, cap;      /* clusters in the job, room for */
-	uint8_t *in, *out;    /* n clusters each */
-	uint32_t clen[];      /* compressed lengths; 0 = store uncompressed */
+	uint64_t vc;          /* virtual cluster */
+	size_t clen;          /* compressed length; 0 = store uncompressed */
+	uint8_t *in, *out;
 };
 
 /*
@@ -1216,15 +1203,12 @@ static int qcow2_cjob_work(void *opaque, void *job)
 
 	if (!c || !fast)
 		return VSL_ENOMEM;
-	for (unsigned k = 0; k < cj->n; k++) {
-		const uint8_t *in = cj->in + k * q->cs;
-		uint8_t *out = cj->out + k * q->cs;
-
-		if (qcow2_incompressible(fast, in, q->cs, out))
-			cj->clen[k] = 0;
-		else /* QEMU stores a cluster uncompressed when deflate does not shrink it */
-			cj->clen[k] = (uint32_t)libdeflate_deflate_compress(c, in, q->cs, out, q->cs - 1);
+	if (qcow2_incompressible(fast, cj->in, q->cs, cj->out)) {
+		cj->clen = 0;
+		return 0;
 	}
+	/* QEMU stores a cluster uncompressed when deflate does not make it smaller */
+	cj->clen = libdeflate_deflate_compress(c, cj->in, q->cs, cj->out, q->cs - 1);
 	return 0;
 }
 
@@ -1237,32 +1221,37 @@ static void qcow2_cjob_free(struct qcow2_cjob *cj)
 }
 
 /* Place one compressed cluster in the file (retire order = submission order). */
-/* Place one cluster of a finished job in the file and point its L2 entry at it. */
-static int qcow2_cplace(struct qcow2 *q, uint64_t vc, const uint8_t *in, const uint8_t *out,
-			size_t clen)
+static int qcow2_cjob_retire(void *opaque, void *job, int status)
 {
-	uint64_t i = vc / q->l2_entries, j = vc % q->l2_entries, e, start = 0, desc;
+	struct qcow2 *q = opaque;
+	struct qcow2_cjob *cj = job;
+	uint64_t i = cj->vc / q->l2_entries, j = cj->vc % q->l2_entries, e, start = 0, desc;
 	struct qcow2_l2slot *sl;
 	unsigned shift = 62 - (q->cluster_bits - 8);
-	int r;
+	int r = status;
 
-	if (!clen) {
+	if (r == VSL_ENOMEM)
+		r = qcow2_err(q, VSL_ENOMEM, "out of memory for a compressor");
+	if (r < 0)
+		goto out;
+	if (!cj->clen) {
 		uint64_t h = 0;
 		r = qcow2_l2_get(q, i, true, &sl);
 		if (r == 0)
 			r = qcow2_alloc(q, 1, &h);
 		if (r == 0)
-			r = vsl_stream_pwrite(q->s, in, q->cs, h);
+			r = vsl_stream_pwrite(q->s, cj->in, q->cs, h);
 		if (r < 0)
-			return r;
+			goto out;
 		e = qcow2_l2e(sl, j);
 		qcow2_l2e_set(sl, j, h | QCOW2_OFLAG_COPIED);
-		return qcow2_release_entry(q, e);
+		r = qcow2_release_entry(q, e);
+		goto out;
 	}
 	r = qcow2_l2_get(q, i, true, &sl);
 	if (r < 0)
-		return r;
-	if (q->cpos && q->cpos < q->cend && q->cpos + clen <= q->cend) {
+		goto out;
+	if (q->cpos && q->cpos < q->cend && q->cpos + cj->clen <= q->cend) {
 		/* fits in the current host cluster */
 		start = q->cpos;
 		r = qcow2_rc_update(q, start >> q->cluster_bits, 1);
@@ -1279,83 +1268,48 @@ static int qcow2_cplace(struct qcow2 *q, uint64_t vc, const uint8_t *in, const u
 		q->cend = start + q->cs;
 	}
 	if (r < 0)
-		return r;
-	r = vsl_stream_pwrite(q->s, out, clen, start);
+		goto out;
+	r = vsl_stream_pwrite(q->s, cj->out, cj->clen, start);
 	if (r < 0)
-		return r;
-	q->cpos = start + clen;
-	desc = ((start + clen - 1) >> 9) - (start >> 9);
+		goto out;
+	q->cpos = start + cj->clen;
+	desc = ((start + cj->clen - 1) >> 9) - (start >> 9);
 	/* the table may have been evicted by the allocations above */
 	r = qcow2_l2_get(q, i, true, &sl);
 	if (r < 0)
-		return r;
+		goto out;
 	e = qcow2_l2e(sl, j);
 	qcow2_l2e_set(sl, j, QCOW2_OFLAG_COMPRESSED | (desc << shift) | start);
-	return qcow2_release_entry(q, e);
-}
-
-static int qcow2_cjob_retire(void *opaque, void *job, int status)
-{
-	struct qcow2 *q = opaque;
-	struct qcow2_cjob *cj = job;
-	int r = status;
-
-	if (r == VSL_ENOMEM)
-		r = qcow2_err(q, VSL_ENOMEM, "out of memory for a compressor");
-	for (unsigned k = 0; r == 0 && k < cj->n; k++)
-		r = qcow2_cplace(q, cj->vc0 + k, cj->in + k * q->cs, cj->out + k * q->cs,
-				 cj->clen[k]);
+	r = qcow2_release_entry(q, e);
+out:
 	qcow2_cjob_free(cj);
 	return r;
 }
 
-
-/* Hand the open batch to the compressors. */
-static int qcow2_cbatch_submit(struct qcow2 *q)
-{
-	struct qcow2_cjob *cj = q->cbatch;
-
-	if (!cj)
-		return 0;
-	q->cbatch = NULL;
-	return vsl_workpool_submit(q->wp, cj); /* cj is the pool's even on error */
-}
-
 static int qcow2_write_compressed(struct qcow2 *q, uint64_t vc, const uint8_t *data, size_t n)
 {
-	struct qcow2_cjob *cj = q->cbatch;
+	struct qcow2_cjob *cj = calloc(1, sizeof(*cj));
 	int r;
 
 	if (!q->wp) {
 		pthread_once(&qcow2_comp_once, qcow2_comp_init);
 		q->wp = vsl_workpool_new(q->ctx, q->threads, 0, qcow2_cjob_work, qcow2_cjob_retire,
 					 q);
-		if (!q->wp)
-			return VSL_ENOMEM;
-	}
-	if (cj && (cj->vc0 + cj->n != vc || cj->n == cj->cap)) {
-		r = qcow2_cbatch_submit(q);
-		if (r < 0)
-			return r;
-		cj = NULL;
-	}
-	if (!cj) {
-		unsigned cap = (unsigned)VSL_MIN(VSL_MAX(QCOW2_CBATCH_BYTES / q->cs, 1),
-						 QCOW2_CBATCH_MAX);
-		cj = calloc(1, sizeof(*cj) + cap * sizeof(cj->clen[0]));
-		if (!cj || !(cj->in = malloc(2 * cap * q->cs))) {
+		if (!q->wp) {
 			free(cj);
-			return qcow2_err(q, VSL_ENOMEM, "out of memory");
+			return VSL_ENOMEM;
 		}
-		cj->out = cj->in + cap * q->cs;
-		cj->cap = cap;
-		cj->vc0 = vc;
-		q->cbatch = cj;
 	}
-	memcpy(cj->in + cj->n * q->cs, data, n);
-	memset(cj->in + cj->n * q->cs + n, 0, q->cs - n);
-	cj->n++;
-	return cj->n == cj->cap ? qcow2_cbatch_submit(q) : 0;
+	if (!cj || !(cj->in = malloc(2 * q->cs))) {
+		free(cj);
+		return qcow2_err(q, VSL_ENOMEM, "out of memory");
+	}
+	cj->out = cj->in + q->cs;
+	cj->vc = vc;
+	memcpy(cj->in, data, n);
+	memset(cj->in + n, 0, q->cs - n);
+	r = vsl_workpool_submit(q->wp, cj);
+	return r;
 }
 
 static int qcow2_write(struct vsl_image *img, uint64_t off, const void *buf, size_t len)
@@ -1482,10 +1436,6 @@ static void qcow2_free(struct qcow2 *q)
 {
 	if (!q)
 		return;
-	if (q->cbatch) {
-		free(q->cbatch->in);
-		free(q->cbatch);
-	}
 	vsl_workpool_free(q->wp);
 	vsl_workpool_free(q->dwp);
 	while (q->dfree) {

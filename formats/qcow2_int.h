@@ -122,7 +122,6 @@ struct qcow2 {
 	unsigned clevel;           /* libdeflate level for -c (vessel's compression_level) */
 	unsigned threads;
 	struct vsl_workpool *wp;
-	struct qcow2_cjob *cbatch; /* run of clusters being gathered for the compressors */
 	uint64_t pend_vc;          /* cluster being gathered from partial writes; UINT64_MAX = none */
 	uint8_t *pend_buf;
 
