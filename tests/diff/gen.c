@@ -2225,7 +2225,7 @@ int vsl_diff_gen(struct vsl_diff_test *t, uint64_t seed, const struct vsl_diff_g
 
 			/* faults end the sequence: draw them (and #DE) less often */
 			if ((cls == DIFF_C_FAULT || cls == DIFF_C_DE) && ncls > 2 &&
-			    !gen_chance(&g, 20))
+			    !gen_chance(&g, cls == DIFF_C_DE ? 8 : 20))
 				continue;
 			gen_mark(&g, &m);
 			if (gen_one(&g, cls) == 0) {
