@@ -502,13 +502,14 @@ static int build_initramfs(struct build *b, struct vsl_tree *kt)
 		free(names);
 		if (rc < 0) {
 			/* name the module's line when the message names it */
+			size_t at = 0;
 			for (size_t i = 0; i < r->nmodules; i++) {
 				char q[300];
 				snprintf(q, sizeof(q), "'%s'", r->modules[i].name);
 				if (strstr(vsl_ctx_error(b->ctx), q))
-					return build_where(b, r->modules[i].loc), vsl_tree_fini(&t), rc;
+					at = i;
 			}
-			build_where(b, r->modules[0].loc);
+			build_where(b, r->modules[at].loc);
 			goto out;
 		}
 		vsl_info(b->ctx, "  kernel modules: %s", vsl_tree_find(&t, "etc/vessel/modules") ?

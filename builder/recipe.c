@@ -1094,9 +1094,10 @@ static void rp_boot(struct rp *p, const struct ynode *m)
 			rp_err(p, k, "boot.initramfs.init-file: '%s': %s", s,
 			       errno == ENOENT ? "no such file" : strerror(errno));
 		} else if (f) {
-			size_t cap = 0, len = 0, got;
+			size_t len = 0, got;
 			char buf[4096];
 
+			/* an init script larger than 1 MiB is cut there (and will not run) */
 			while ((got = fread(buf, 1, sizeof(buf), f)) > 0 && len < (1u << 20)) {
 				char *nb = realloc(r->init, len + got + 1);
 				if (!nb)
@@ -1105,9 +1106,9 @@ static void rp_boot(struct rp *p, const struct ynode *m)
 				memcpy(r->init + len, buf, got);
 				len += got;
 				r->init[len] = '\0';
-				cap = len;
 			}
-			(void)cap;
+			if (len >= (1u << 20))
+				rp_err(p, k, "boot.initramfs.init-file: larger than 1 MiB");
 			fclose(f);
 		}
 		free(path);

@@ -237,7 +237,7 @@ START_TEST(steps_and_references)
 		"sources:\n"
 		"  - {name: site, package: busybox-static}\n"
 		"disks:\n"
-		"  - {name: data, size: 64M, partition-table: gpt, filesystem: xfs}\n"
+		"  - {name: data, size: 400M, partition-table: gpt, filesystem: xfs}\n"
 		"customize:\n"
 		"  - mkdir: /www\n"
 		"    mode: \"0750\"\n"
@@ -254,7 +254,7 @@ START_TEST(steps_and_references)
 
 	ck_assert_int_eq(rc, 0);
 	ck_assert_uint_eq(r->ndisks, 1);
-	ck_assert_uint_eq(r->disks[0].size, 64ull << 20);
+	ck_assert_uint_eq(r->disks[0].size, 400ull << 20);
 	ck_assert_int_eq(r->disks[0].ptable, VSL_PTABLE_GPT);
 	ck_assert_int_eq(r->disks[0].fs, VSL_FS_XFS);
 	ck_assert_str_eq(r->disks[0].format, "qcow2");
