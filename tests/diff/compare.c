@@ -3,7 +3,8 @@
  *
  * Compared: how the run ended, the 16 GPRs, RIP, RFLAGS (the arithmetic
  * flags undefined at the end are masked, see flags.c), XMM0-15, MXCSR,
- * CR0/CR2/CR3/CR4/EFER, segment selectors and FS/GS bases, the port writes, and every byte of guest RAM (the RFLAGS image in the
+ * CR0/CR2/CR3/CR4/EFER, segment selectors and FS/GS bases, the port
+ * writes, and every byte of guest RAM (the RFLAGS image in the
  * exception record is masked the same way; in the FXSAVE image of x87
  * sequences FOP/FIP/FDP, MXCSR_MASK and undefined FSW condition bits are). The undefined set "at the end"
  * is the one before the faulting instruction when the exception record
@@ -151,7 +152,8 @@ int vsl_diff_compare(const struct vsl_diff_test *t, const struct vsl_diff_result
 						b->st.sel[i]);
 			}
 	}
-	if (a->nio != b->nio || memcmp(a->io, b->io, sizeof(a->io[0]) * (a->nio < DIFF_MAX_IO ? a->nio : DIFF_MAX_IO))) {
+	if (a->nio != b->nio ||
+	    memcmp(a->io, b->io, sizeof(a->io[0]) * (a->nio < DIFF_MAX_IO ? a->nio : DIFF_MAX_IO))) {
 		diffs++;
 		if (out) {
 			fprintf(out, "  port writes differ: %u vs %u\n", a->nio, b->nio);

@@ -1068,7 +1068,9 @@ static int gen_mov(struct gen *g)
 		return gen_insn0(g, conv[gen_below(g, 6)]);
 	default: /* mov r8/16 partial writes against a full register */
 		a = gen_op_reg(gen_wreg(g, gen_chance(g, 50) ? 8 : 16));
-		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, a, gen_op_imm(gen_below(g, 65536) & (a.reg.value < ZYDIS_REGISTER_AX ? 0xff : 0xffff)), -1);
+		return gen_insn2(g, ZYDIS_MNEMONIC_MOV, a,
+				 gen_op_imm(gen_below(g, 65536) &
+					    (a.reg.value < ZYDIS_REGISTER_AX ? 0xff : 0xffff)), -1);
 	}
 }
 

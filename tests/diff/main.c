@@ -459,7 +459,8 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 			break;
 		case 'c':
 			if (vsl_diff_class_parse(optarg, &o->gen.classes) < 0) {
-				fprintf(stderr, "vessel-cpudiff: --classes: unknown class or empty set in '%s' (see --list-classes)\n", optarg);
+				fprintf(stderr, "vessel-cpudiff: --classes: unknown class or empty set "
+					"in '%s' (see --list-classes)\n", optarg);
 				return 2;
 			}
 			snprintf(o->classes_arg, sizeof(o->classes_arg), "%s", optarg);
