@@ -6,9 +6,10 @@
  * CR0/CR2/CR3/CR4/EFER, segment selectors and FS/GS bases, the port
  * writes, and every byte of guest RAM (the RFLAGS image in the
  * exception record is masked the same way; in the FXSAVE image of x87
- * sequences FOP/FIP/FDP, MXCSR_MASK and undefined FSW condition bits are). The undefined set "at the end"
- * is the one before the faulting instruction when the exception record
- * shows a fault, else the one after the last instruction.
+ * sequences FOP/FIP/FDP, MXCSR_MASK and undefined FSW condition bits are).
+ * The undefined set "at the end" is the one before the faulting
+ * instruction when the exception record shows a fault, else the one after
+ * the last instruction.
  */
 #include <inttypes.h>
 #include <stdio.h>
