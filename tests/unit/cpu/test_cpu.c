@@ -881,6 +881,28 @@ START_TEST(real_mode)
 }
 END_TEST
 
+
+START_TEST(msr_api)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(vsl_cpu_get_msr(F.cpu, 0x12345, &v), VSL_EINVAL);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(F.ctx), "0x12345"));
+	ck_assert_int_eq(vsl_cpu_set_msr(F.cpu, 0xc0000080, 1ull << 20), VSL_EINVAL); /* reserved EFER bit */
+	ck_assert_int_eq(vsl_cpu_set_msr(F.cpu, 0xc0000082, 0x0000800000000000ull), VSL_EINVAL); /* LSTAR non-canonical */
+	ck_assert_int_eq(vsl_cpu_set_msr(F.cpu, 0x277, 0x0007040600070406ull), 0);      /* PAT */
+	ck_assert_int_eq(vsl_cpu_set_msr(F.cpu, 0x277, 0x0000000000000002ull), VSL_EINVAL); /* PAT type 2 */
+	ck_assert_int_eq(vsl_cpu_get_msr(F.cpu, 0x10, &v), 0);                          /* TSC */
+	F.now_ns = 1000;
+	uint64_t w;
+	ck_assert_int_eq(vsl_cpu_get_msr(F.cpu, 0x10, &w), 0);
+	ck_assert_uint_eq(w - v, 1000);                  /* tsc_khz = 1 GHz */
+	ck_assert_int_eq(vsl_cpu_set_msr(F.cpu, 0x10, 5000), 0);
+	ck_assert_int_eq(vsl_cpu_get_msr(F.cpu, 0x10, &w), 0);
+	ck_assert_uint_eq(w, 5000);
+}
+END_TEST
+
 static Suite *cpu_suite(void)
 {
 	Suite *s = suite_create("cpu");
@@ -955,6 +977,7 @@ static Suite *cpu_suite(void)
 	tcase_add_test(tc, protected_mode_delivery);
 	tcase_add_test(tc, user_port_io_gp);
 	tcase_add_test(tc, real_mode);
+	tcase_add_test(tc, msr_api);
 	suite_add_tcase(s, tc);
 	return s;
 }
