@@ -604,7 +604,7 @@ struct vsl_machine *vsl_machine_new(struct vsl_ctx *ctx, const struct vsl_machin
 	if (vsl_cpu_set_engine(m->cpu, cfg->engine) < 0) {
 		if (!cfg->engine_fallback || cfg->engine == VSL_ENGINE_INTERP)
 			goto err;
-		vsl_info(ctx, "%s; using the interpreter", vsl_ctx_error(ctx));
+		vsl_info(ctx, "using the interpreter (%s)", vsl_ctx_error(ctx));
 		vsl_ctx_clear(ctx);
 		if (vsl_cpu_set_engine(m->cpu, VSL_ENGINE_INTERP) < 0)
 			goto err;
