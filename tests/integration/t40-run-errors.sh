@@ -24,30 +24,27 @@ expect() {
 }
 
 # a crafted bzImage header: protocol 2.15, 64-bit entry, cmdline_size 32
-python3 - "$work" <<'PY'
-import struct, sys
-d = sys.argv[1]
-img = bytearray(64 * 1024)
-img[0x1F1] = 4
-struct.pack_into("<I", img, 0x1F4, (len(img) - 5 * 512) // 16)
-struct.pack_into("<H", img, 0x1FE, 0xAA55)
-img[0x200] = 0xEB; img[0x201] = 0x6A
-img[0x202:0x206] = b"HdrS"
-struct.pack_into("<H", img, 0x206, 0x020F)
-img[0x211] = 1
-struct.pack_into("<I", img, 0x22C, 0x7FFFFFFF)
-img[0x234] = 1
-struct.pack_into("<H", img, 0x236, 3)
-struct.pack_into("<I", img, 0x238, 32)
-struct.pack_into("<Q", img, 0x258, 0x1000000)
-struct.pack_into("<I", img, 0x260, 0x400000)
-open(d + "/bz", "wb").write(img)
-open(d + "/trunc", "wb").write(img[:40000])
-old = bytearray(img); struct.pack_into("<H", old, 0x206, 0x0204)
-open(d + "/old", "wb").write(old)
-no64 = bytearray(img); struct.pack_into("<H", no64, 0x236, 0)
-open(d + "/no64", "wb").write(no64)
-PY
+# poke FILE OFFSET BYTES...: write bytes (hex) at a decimal offset
+poke() {
+	f=$1 off=$2
+	shift 2
+	for b in "$@"; do
+		printf "\\$(printf '%03o' "0x$b")" | dd of="$f" bs=1 seek="$off" conv=notrunc 2>/dev/null
+		off=$((off + 1))
+	done
+}
+head -c 65536 /dev/zero >"$work/bz"
+poke "$work/bz" $((0x1F1)) 04
+poke "$work/bz" $((0x1F4)) 00 0f 00 00             # syssize: (65536 - 2560) / 16
+poke "$work/bz" $((0x1FE)) 55 aa eb 6a 48 64 72 53 0f 02  # boot flag, jump, "HdrS", 2.15
+poke "$work/bz" $((0x211)) 01                       # LOADED_HIGH
+poke "$work/bz" $((0x22C)) ff ff ff 7f              # initrd_addr_max
+poke "$work/bz" $((0x234)) 01 00 03 00 20 00 00 00  # relocatable, xloadflags, cmdline_size
+poke "$work/bz" $((0x258)) 00 00 00 01              # pref_address 16 MiB
+poke "$work/bz" $((0x260)) 00 00 40 00              # init_size 4 MiB
+head -c 40000 "$work/bz" >"$work/trunc"
+cp "$work/bz" "$work/old" && poke "$work/old" $((0x206)) 04 02
+cp "$work/bz" "$work/no64" && poke "$work/no64" $((0x236)) 00
 printf 'ELF not a kernel' >"$work/notbz"
 
 expect 1 "not a bzImage" -- --kernel "$work/notbz"
