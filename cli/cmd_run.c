@@ -25,10 +25,44 @@
 #include "cli/cli.h"
 #include "vessel/bundle.h"
 #include "vessel/machine.h"
+#include "runtime/devices/virtio.h"
 
 #define RUN_DEFAULT_MEM (256ull << 20)
 
 extern const struct vsl_cmd vsl_cmd_run;
+
+/* ---- disks: vessel.yaml's disks, then --disk options (virtio engineer) ---- */
+#define RUN_MAX_DISKS 16
+struct run_disks {
+	struct vsl_virtio_disk_spec spec[RUN_MAX_DISKS];
+	const char *bundle;               /* re-sealed after the run when it has writable disks */
+	char *owned[2 * RUN_MAX_DISKS];   /* resolved paths, formats */
+	size_t n, nowned;
+};
+
+/* --disk FILE[,format=F][,ro] (FILE without commas); arg is split in place. */
+static int run_parse_disk(struct run_disks *rd, char *arg)
+{
+	struct vsl_virtio_disk_spec *d;
+	char *save = NULL, *tok;
+
+	if (rd->n == RUN_MAX_DISKS || arg[0] == ',')
+		return -1;
+	d = &rd->spec[rd->n];
+	if (!(tok = strtok_r(arg, ",", &save)))
+		return -1;
+	*d = (struct vsl_virtio_disk_spec){ .path = tok };
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		if (!strncmp(tok, "format=", 7) && tok[7])
+			d->format = tok + 7;
+		else if (!strcmp(tok, "ro"))
+			d->readonly = true;
+		else
+			return -1;
+	}
+	rd->n++;
+	return 0;
+}
 
 struct run_term {
 	bool tty;          /* stdin is a terminal in raw mode */
@@ -174,7 +208,7 @@ static int run_parse_mem(const char *s, uint64_t *out)
 
 /* Fill boot fields from BUNDLE's vessel.yaml; strings returned in owned[] (caller frees). */
 static int run_from_bundle(struct vsl_cli *cli, const char *dir, struct vsl_machine_config *mc,
-			   char **owned)
+			   char **owned, struct run_disks *rd)
 {
 	struct vsl_bundle_config cfg;
 	struct vsl_problems probs;
@@ -207,8 +241,28 @@ static int run_from_bundle(struct vsl_cli *cli, const char *dir, struct vsl_mach
 	}
 	if (cfg.cpus > 1)
 		vsl_warn(cli->ctx, "%s asks for %u CPUs; vessel runs one for now", dir, cfg.cpus);
-	if (cfg.ndisks || cfg.nnics)
-		vsl_warn(cli->ctx, "%s: disks and network are not attached yet (no virtio devices)", dir);
+	if (cfg.nnics)
+		vsl_warn(cli->ctx, "%s: network is not attached yet (no virtio-net)", dir);
+	/* disks become virtio-blk devices in vessel.yaml's order (vda, vdb, ...) */
+	if (cfg.ndisks > RUN_MAX_DISKS) {
+		r = vsl_set_error(cli->ctx, 0, VSL_ERANGE, "%s has %zu disks; vessel attaches at most %d",
+				  dir, cfg.ndisks, RUN_MAX_DISKS);
+		goto out;
+	}
+	for (size_t i = 0; i < cfg.ndisks; i++) {
+		struct vsl_virtio_disk_spec *d = &rd->spec[rd->n];
+		char *path = NULL, *fmt = cfg.disks[i].format ? strdup(cfg.disks[i].format) : NULL;
+		if ((r = vsl_bundle_resolve_path(cli->ctx, dir, cfg.disks[i].file, &path)) < 0) {
+			free(fmt);
+			goto out;
+		}
+		rd->owned[rd->nowned++] = path;
+		rd->owned[rd->nowned++] = fmt;
+		*d = (struct vsl_virtio_disk_spec){ path, fmt, cfg.disks[i].readonly };
+		if (!cfg.disks[i].readonly)
+			rd->bundle = dir;
+		rd->n++;
+	}
 	mc->kernel = owned[0];
 	mc->initrd = owned[1];
 	mc->cmdline = owned[2];
@@ -238,6 +292,7 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 		{ "console", required_argument, NULL, 'c' },
 		{ "no-reboot", no_argument, NULL, 'n' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "disk", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct vsl_machine_config mc = { .engine = VSL_ENGINE_BT, .engine_fallback = true };
@@ -245,6 +300,8 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 	char *owned[3] = { NULL, NULL, NULL };
 	struct run_term term = { .out_ok = true };
 	bool no_reboot = false, stats = false;
+	struct run_disks disks = { .n = 0 };
+	struct run_disks extra = { .n = 0 };   /* --disk, appended after the bundle's */
 	int c, status = VSL_EXIT_FAIL;
 	uint64_t mem_size = 0;
 
@@ -257,6 +314,11 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 		case 'c': console = optarg; break;
 		case 'n': no_reboot = true; break;
 		case 's': stats = true; break;
+		case 'D':
+			if (run_parse_disk(&extra, optarg) < 0)
+				return cli_usage(&vsl_cmd_run, "invalid --disk '%s' (FILE[,format=F][,ro], at most %d)",
+						 optarg, RUN_MAX_DISKS);
+			break;
 		case 'e':
 			if (!strcmp(optarg, "interp"))
 				mc.engine = VSL_ENGINE_INTERP;
@@ -278,10 +340,17 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 		return cli_usage(&vsl_cmd_run, "invalid memory size '%s'", mem);
 
 	if (optind < argc) {
-		if (run_from_bundle(cli, argv[optind], &mc, owned) < 0) {
+		if (run_from_bundle(cli, argv[optind], &mc, owned, &disks) < 0) {
 			status = cli_fail(cli, "run");
 			goto out;
 		}
+	}
+	for (size_t i = 0; i < extra.n; i++) {
+		if (disks.n == RUN_MAX_DISKS) {
+			status = cli_failf("run", "too many disks (at most %d)", RUN_MAX_DISKS);
+			goto out;
+		}
+		disks.spec[disks.n++] = extra.spec[i];
 	}
 	if (kernel)
 		mc.kernel = kernel;
@@ -310,11 +379,17 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 	for (;;) {
 		enum vsl_machine_stop why;
 		struct vsl_machine *m = vsl_machine_new(cli->ctx, &mc);
+		struct vsl_virtio_set *vs = NULL;   /* disk images, closed after the machine */
 		struct vsl_machine_stats st;
 		double t0;
 		int r;
 
 		if (!m) {
+			status = cli_fail(cli, "run");
+			goto out;
+		}
+		if (!(vs = vsl_virtio_attach(cli->ctx, m, disks.spec, disks.n))) {
+			vsl_machine_free(m);
 			status = cli_fail(cli, "run");
 			goto out;
 		}
@@ -342,10 +417,12 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 			if (*dump)
 				fprintf(stderr, "guest registers:\n%s\n", dump);
 			vsl_machine_free(m);
+			vsl_virtio_set_free(vs);
 			status = VSL_EXIT_FAIL;
 			goto out;
 		}
 		vsl_machine_free(m);
+		vsl_virtio_set_free(vs);
 		if (why == VSL_STOP_RESET && !no_reboot) {
 			/* the terminal is still raw here: end the line by hand */
 			if (cli->verbosity > 0)
@@ -363,12 +440,17 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 		status = VSL_EXIT_OK;
 		break;
 	}
+	/* the guest may have written the bundle's disks: MANIFEST hashes them anew */
+	if (disks.bundle && vsl_bundle_write_manifest(cli->ctx, disks.bundle) < 0)
+		status = cli_fail(cli, "run");
 out:
 	run_restore_term();
 	if (term.log)
 		fclose(term.log);
 	for (size_t i = 0; i < VSL_ARRAY_SIZE(owned); i++)
 		free(owned[i]);
+	for (size_t i = 0; i < disks.nowned; i++)
+		free(disks.owned[i]);
 	return status;
 }
 
@@ -383,7 +465,9 @@ const struct vsl_cmd vsl_cmd_run = {
 	"Boot a virtual x86-64 PC (one CPU, 8259 PIC, 8254 PIT, CMOS RTC, 16550 UART\n"
 	"on COM1, local APIC + I/O APIC, ACPI) and connect its serial console COM1 to\n"
 	"this terminal. BUNDLE is a NAME.vessel directory whose vessel.yaml boots a\n"
-	"kernel directly (firmware boot, disks and network are not supported yet).\n"
+	"kernel directly (firmware boot and network are not supported yet). Its disks\n"
+	"become virtio-blk devices on PCI (/dev/vda, /dev/vdb... in vessel.yaml's\n"
+	"order) served from the bundle's image files directly; a virtio-rng is added.\n"
 	"The kernel must be an x86-64 bzImage (boot protocol 2.12 or later).\n"
 	"Options override the bundle's settings.\n"
 	"\n"
@@ -398,6 +482,10 @@ const struct vsl_cmd vsl_cmd_run = {
 	"  --console FILE    also append everything the guest prints to FILE\n"
 	"  --no-reboot       stop (exit 0) when the guest reboots instead of restarting it\n"
 	"  --stats           print instructions, speed and virtual time at the end\n"
+	"  --disk FILE[,format=F][,ro]\n"
+	"                    attach another disk image (after the bundle's; F: qcow2,\n"
+	"                    vmdk, vpc or raw, probed when omitted; ro: read-only);\n"
+	"                    may be repeated; FILE must not contain commas\n"
 	"\n"
 	"Console: on a terminal, keys go to the guest unchanged (Ctrl-C too);\n"
 	"Ctrl-A x quits, Ctrl-A h lists the escape keys, Ctrl-A Ctrl-A sends Ctrl-A.\n"

@@ -187,6 +187,14 @@ int vsl_machine_run(struct vsl_machine *m, enum vsl_machine_stop *why);
 /* Guest registers and the last instructions, for fault reports (into buf). */
 void vsl_machine_dump(const struct vsl_machine *m, char *buf, size_t len);
 void vsl_machine_get_stats(const struct vsl_machine *m, struct vsl_machine_stats *st);
+/*
+ * The PCI bus and guest RAM, for attaching virtio devices after
+ * vsl_machine_new (runtime/devices/virtio.h; devices still attached are
+ * freed with the machine). Added by the virtio engineer.
+ */
+struct vsl_pci;
+struct vsl_guest_mem;
+struct vsl_pci *vsl_machine_pci(struct vsl_machine *m, struct vsl_guest_mem *mem);
 /* Physical memory of the host in bytes (0 if unknown). */
 uint64_t vsl_host_ram(void);
 

@@ -331,7 +331,12 @@ struct vsl_pci *vsl_pci_new(struct vsl_ctx *ctx, struct vsl_bus *io, struct vsl_
 	pci->host.cfg[0x0A] = 0x00;   /* subclass: host bridge */
 	pci->host.pci = pci;
 	pci->slot[0] = &pci->host;
-	if ((r = vsl_bus_map(io, VSL_PCI_CONFIG_ADDR, 4, pci, pci_addr_read, pci_addr_write)) ||
+	/*
+	 * 0xCF8 is mapped one byte long: the bus dispatches on the first port,
+	 * so dword accesses at 0xCF8 still arrive here, while byte port 0xCF9
+	 * stays the board's reset control register (as on real chipsets).
+	 */
+	if ((r = vsl_bus_map(io, VSL_PCI_CONFIG_ADDR, 1, pci, pci_addr_read, pci_addr_write)) ||
 	    (r = vsl_bus_map(io, VSL_PCI_CONFIG_DATA, 4, pci, pci_data_read, pci_data_write))) {
 		vsl_bus_unmap(io, VSL_PCI_CONFIG_ADDR);
 		free(pci);
@@ -346,9 +351,14 @@ void vsl_pci_free(struct vsl_pci *pci)
 {
 	if (!pci)
 		return;
-	for (unsigned s = 1; s < VSL_PCI_SLOTS; s++)
-		if (pci->slot[s])
-			vsl_pci_remove(pci->slot[s]);
+	for (unsigned s = 1; s < VSL_PCI_SLOTS; s++) {
+		struct vsl_pci_dev *d = pci->slot[s];
+		if (!d)
+			continue;
+		vsl_pci_remove(d);
+		if (d->release)
+			d->release(d);
+	}
 	vsl_bus_unmap(pci->io, VSL_PCI_CONFIG_ADDR);
 	vsl_bus_unmap(pci->io, VSL_PCI_CONFIG_DATA);
 	free(pci);

@@ -497,6 +497,11 @@ static void vio_cap(uint8_t *cfg, unsigned at, unsigned next, unsigned len, uint
 	vio_st32(cfg + at + 12, size);
 }
 
+static void vio_release(struct vsl_pci_dev *d)
+{
+	vsl_virtio_free(d->opaque);
+}
+
 int vsl_virtio_init(struct vsl_virtio *v, struct vsl_ctx *ctx, struct vsl_pci *pci,
 		    const struct vsl_guest_mem *mem, const struct vsl_virtio_ops *ops)
 {
@@ -528,6 +533,7 @@ int vsl_virtio_init(struct vsl_virtio *v, struct vsl_ctx *ctx, struct vsl_pci *p
 	v->pci.bar_read = vsl_virtio_bar_read;
 	v->pci.bar_write = vsl_virtio_bar_write;
 	v->pci.opaque = v;
+	v->pci.release = vio_release;
 	vio_reset(v);
 	if ((r = vsl_pci_add(pci, &v->pci)) < 0)
 		return r;

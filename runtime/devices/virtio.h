@@ -72,6 +72,8 @@ struct vsl_pci_dev {
 	vsl_pci_bar_read_fn *bar_read;
 	vsl_pci_bar_write_fn *bar_write;
 	void *opaque;
+	/* vsl_pci_free calls it for a device still attached (frees the owner); may be NULL */
+	void (*release)(struct vsl_pci_dev *d);
 	/* set by the bus */
 	struct vsl_pci *pci;
 	unsigned slot;
@@ -87,7 +89,7 @@ struct vsl_pci;
  */
 struct vsl_pci *vsl_pci_new(struct vsl_ctx *ctx, struct vsl_bus *io, struct vsl_bus *mmio,
 			    struct vsl_irq gsi);
-/* Unmaps BARs of the devices still attached; the devices stay the callers'. */
+/* Detaches the devices still attached and calls their release (virtio devices: freed). */
 void vsl_pci_free(struct vsl_pci *pci);
 /*
  * Attach d at the next free slot, assign its BARs in the MMIO window and
@@ -234,5 +236,29 @@ struct vsl_virtio *vsl_virtio_blk_new(struct vsl_ctx *ctx, struct vsl_pci *pci,
 /* virtio-rng fed from getrandom(2). */
 struct vsl_virtio *vsl_virtio_rng_new(struct vsl_ctx *ctx, struct vsl_pci *pci,
 				      const struct vsl_guest_mem *mem);
+
+/* ---- attaching to the PC board (virtio_attach.c) -------------------------- */
+
+struct vsl_machine;
+
+struct vsl_virtio_disk_spec {
+	const char *path;          /* image file (borrowed) */
+	const char *format;        /* "qcow2", "vmdk", "vpc", "raw"; NULL = probe */
+	bool readonly;
+};
+
+/* The images and devices vessel attached to one machine. */
+struct vsl_virtio_set;
+
+/*
+ * Open each disk (read-write unless readonly) and attach a virtio-blk for
+ * it, plus one virtio-rng, to m's PCI bus. NULL with ctx set (an image
+ * that does not open, too many devices). The devices belong to m (freed by
+ * vsl_machine_free); the images to the set.
+ */
+struct vsl_virtio_set *vsl_virtio_attach(struct vsl_ctx *ctx, struct vsl_machine *m,
+					 const struct vsl_virtio_disk_spec *disks, size_t ndisks);
+/* Close (flush) the images: call after vsl_machine_free. NULL is a no-op. */
+void vsl_virtio_set_free(struct vsl_virtio_set *s);
 
 #endif

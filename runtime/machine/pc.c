@@ -38,6 +38,7 @@
 #include "vessel/bus.h"
 #include "vessel/devices.h"
 #include "vessel/machine.h"
+#include "runtime/devices/virtio.h" /* PCI host + virtio (virtio engineer) */
 
 #define PC_DEFAULT_INSN_NS 1               /* a 1 GHz, one-instruction-per-cycle CPU */
 #define PC_TSC_KHZ 1000000                 /* TSC = virtual ns */
@@ -67,6 +68,7 @@ struct vsl_machine {
 	struct vsl_uart *uart;
 	struct vsl_i8042 *kbd;
 	struct vsl_acpi_pm *pm;
+	struct vsl_pci *pci;        /* PCI bus 0 + virtio devices (runtime/devices/pci.c) */
 	uint32_t insn_ns;
 	uint64_t skip_ns;
 	uint64_t slice_end_ns;
@@ -133,6 +135,14 @@ static void pc_isa_irq(void *opaque, int n, int level)
 
 	vsl_pic_set_irq(m->pic, n, level);
 	vsl_ioapic_set_irq(m->ioapic, n == 0 ? 2 : n, level);
+}
+
+/* PCI INTx: pci.c swizzles to I/O APIC pins 16..19 (level; ACPI _PRT says so). */
+static void pc_pci_irq(void *opaque, int gsi, int level)
+{
+	struct vsl_machine *m = opaque;
+
+	vsl_ioapic_set_irq(m->ioapic, gsi, level);
 }
 
 static int pc_intr_vector(struct vsl_machine *m)
@@ -491,6 +501,10 @@ static int pc_devices(struct vsl_machine *m, time_t start)
 		vsl_rtc_set_nvram(m->rtc, 0x34, (uint8_t)hi);
 		vsl_rtc_set_nvram(m->rtc, 0x35, (uint8_t)(hi >> 8));
 	}
+	/* PCI config ports 0xCF8/0xCFC (before the gap filler takes every free port) */
+	m->pci = vsl_pci_new(m->ctx, m->io, m->mmio, (struct vsl_irq){ pc_pci_irq, m, 0 });
+	if (!m->pci)
+		return VSL_ENOMEM;
 	gs.cap = 512;
 	gs.g = calloc(gs.cap, sizeof(*gs.g));
 	m->unknown_ports = calloc(0x10000 / 8, 1);
@@ -624,6 +638,7 @@ void vsl_machine_free(struct vsl_machine *m)
 	if (!m)
 		return;
 	vsl_cpu_free(m->cpu);
+	vsl_pci_free(m->pci);   /* frees the virtio devices still attached */
 	vsl_acpi_pm_free(m->pm);
 	vsl_i8042_free(m->kbd);
 	vsl_uart_free(m->uart);
@@ -769,6 +784,12 @@ void vsl_machine_dump(const struct vsl_machine *m, char *buf, size_t len)
 				      n && buf[n - 1] != '\n' ? "\n" : "");
 		vsl_cpu_dump_trace(m->cpu, buf + n, len - n);
 	}
+}
+
+struct vsl_pci *vsl_machine_pci(struct vsl_machine *m, struct vsl_guest_mem *mem)
+{
+	*mem = (struct vsl_guest_mem){ m->ram, m->ram_size };
+	return m->pci;
 }
 
 void vsl_machine_get_stats(const struct vsl_machine *m, struct vsl_machine_stats *st)
