@@ -556,8 +556,8 @@ static int vhd_block_status(struct vsl_image *img, uint64_t off, uint64_t len, u
 	}
 	vhd_map(v, img->size, off, len, &host, &n);
 	*flags = host == VSL_IMAGE_NO_HOST ? VSL_BLOCK_ZERO : VSL_BLOCK_DATA;
-	/* merge following blocks of the same kind */
-	while (n < len) {
+	/* merge following blocks of the same kind (a bounded number: callers ask about the rest of the disk) */
+	for (unsigned budget = 4096; n < len && budget; budget--) {
 		uint64_t h2, n2;
 
 		vhd_map(v, img->size, off + n, len - n, &h2, &n2);

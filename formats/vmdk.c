@@ -1060,28 +1060,44 @@ static int vmdk_status(struct vsl_image *img, uint64_t off, uint64_t len, uint64
 	case VMDK_EXT_SPARSE:
 		break;
 	}
-	int kind, k2;
-	uint64_t h2;
+	int kind;
 
 	r = vmdk_grain_kind(img->ctx, e, in, host, &kind);
 	if (r < 0)
 		return r;
 	n = VSL_MIN(len, e->grain - in % e->grain);
-	while (n < len) {
+	/*
+	 * Extend the run a grain table at a time. Callers ask about the rest of
+	 * the disk: a bounded number of tables keeps each answer cheap (a
+	 * shorter *pnum is always allowed).
+	 */
+	for (unsigned budget = 1024; n < len && budget; budget--) {
 		uint64_t at = in + n, gdi = at / e->gt_cover;
+		uint32_t *gt;
 
-		if (!kind && (gdi >= e->gd_n || !e->gd[gdi])) {
-			/* a whole unallocated GT */
-			n = VSL_MIN(len, (gdi + 1) * e->gt_cover - in);
+		if (gdi >= e->gd_n || !e->gd[gdi]) {
+			if (kind)
+				break;
+			n = VSL_MIN(len, (gdi + 1) * e->gt_cover - in); /* a whole unallocated GT */
 			continue;
 		}
-		r = vmdk_grain_kind(img->ctx, e, at, &h2, &k2);
-		if (r < 0)
-			return r;
-		if (k2 != kind || (kind && *host != VSL_IMAGE_NO_HOST && h2 != *host + n))
+		gt = vmdk_gt(img->ctx, e, gdi, &r);
+		if (!gt) {
+			if (r < 0)
+				return r;
 			break;
-		n = VSL_MIN(len, n + e->grain);
+		}
+		for (uint64_t i = (at % e->gt_cover) / e->grain; i < e->gtes && n < len; i++) {
+			if (!vmdk_is_zero_entry(e, gt[i]) != kind)
+				goto done;
+			/* data runs must also be contiguous in the file for *host to hold */
+			if (kind && *host != VSL_IMAGE_NO_HOST &&
+			    (uint64_t)gt[i] * VMDK_SECTOR != *host + n)
+				goto done;
+			n = VSL_MIN(len, n + e->grain);
+		}
 	}
+done:
 	*pnum = n;
 	*flags = kind ? VSL_BLOCK_DATA : VSL_BLOCK_ZERO;
 	if (e->s != img->s)
