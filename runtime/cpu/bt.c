@@ -279,6 +279,8 @@ static struct bt_hinsn *bt_new_hinsn(struct bt_tr *t, const ZydisDecodedInstruct
 	return h;
 }
 
+static const uint8_t *bt_indirect(struct vsl_cpu *cpu);
+
 /* ------------------------------------------------------------------ */
 /* emission */
 
@@ -325,6 +327,20 @@ static void bt_emit_ret(struct bt_tr *t)
 	vsl_emit_u8(&t->e, 0xc3);
 }
 
+/* cpu->rip is set and the flags stored: continue in the next block if it is known */
+static void bt_emit_indirect(struct bt_tr *t)
+{
+	static const uint8_t test_jmp[] = {
+		0x48, 0x85, 0xc0,  /* test rax, rax */
+		0x74, 0x02,        /* jz +2 */
+		0xff, 0xe0,        /* jmp rax */
+	};
+
+	vsl_emit_mov_rr(&t->e, VSL_H_RDI, VSL_H_RBX);
+	vsl_emit_call_abs(&t->e, (const void *)bt_indirect);
+	vsl_emit_bytes(&t->e, test_jmp, sizeof(test_jmp));
+}
+
 /*
  * Leave the block for guest rip. A target in the same guest page as the
  * block gets a patchable jmp (rel32 0: falls through to the return) that the
@@ -347,6 +363,8 @@ static void bt_emit_exit(struct bt_tr *t, uint64_t rip, uint64_t target_lin)
 	}
 	vsl_emit_mov_imm(&t->e, VSL_H_RAX, rip);
 	vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
+	if ((target_lin & ~0xfffull) != (t->blk->lin & ~0xfffull))
+		bt_emit_indirect(t);
 	vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
 	bt_emit_ret(t);
 	/* the caller may emit another path that still has the flags */
@@ -387,7 +405,7 @@ static bool bt_native_mnemonic(ZydisMnemonic m)
 	case ZYDIS_MNEMONIC_IMUL: case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS:
 	case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_SHLD:
 	case ZYDIS_MNEMONIC_SHRD: case ZYDIS_MNEMONIC_CLC: case ZYDIS_MNEMONIC_STC:
-	case ZYDIS_MNEMONIC_CMC: case ZYDIS_MNEMONIC_NOP:
+	case ZYDIS_MNEMONIC_CMC: case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_PAUSE:
 	case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR:
 	case ZYDIS_MNEMONIC_CMOVB: case ZYDIS_MNEMONIC_CMOVBE: case ZYDIS_MNEMONIC_CMOVL:
 	case ZYDIS_MNEMONIC_CMOVLE: case ZYDIS_MNEMONIC_CMOVNB: case ZYDIS_MNEMONIC_CMOVNBE:
@@ -467,11 +485,10 @@ static bool bt_bitstring(const ZydisDecodedInstruction *zi, const ZydisDecodedOp
  * the returned rel32 (to patch) is taken on a miss. Clobbers RCX, RDI,
  * R8..R11.
  */
-static uint8_t *bt_emit_tlb(struct bt_tr *t, const ZydisDecodedInstruction *zi,
-			    const ZydisDecodedOperand *m, bool write)
+static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand *m, bool write)
 {
 	struct vsl_emit *e = &t->e;
-	bool a32 = zi->address_width == 32, high;
+	bool high;
 	unsigned size = m->size / 8;
 	int32_t tlb_off = (int32_t)(write ? offsetof(struct vsl_tlb, wr) : offsetof(struct vsl_tlb, rd));
 
@@ -562,7 +579,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 
 	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || !bt_native_mnemonic(zi->mnemonic))
 		return false;
-	if (zi->mnemonic == ZYDIS_MNEMONIC_NOP)
+	if (zi->mnemonic == ZYDIS_MNEMONIC_NOP || zi->mnemonic == ZYDIS_MNEMONIC_PAUSE)
 		return true; /* no architectural effect, even with a memory operand */
 	/* xchg eax,eax would be re-encoded as NOP (90), which does not zero-extend */
 	if (zi->mnemonic == ZYDIS_MNEMONIC_XCHG && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -729,7 +746,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		h = bt_new_hinsn(t, zi, ops);
 		if (!h)
 			return false;
-		miss = bt_emit_tlb(t, zi, &ops[mem], mem_write);
+		miss = bt_emit_tlb(t, zi->address_width == 32, &ops[mem], mem_write);
 		(void)mem_read;
 	}
 	if (flags_read || flags_written)
@@ -763,6 +780,141 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	return true;
 }
 
+static bool bt_canonical(uint64_t a)
+{
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+}
+
+/*
+ * PUSH reg/imm, POP reg, CALL rel32 and RET in 64-bit mode: the stack slot
+ * through the inline TLB look-up, the executor's handler on a miss. CALL and
+ * RET end the block (RET continues through bt_indirect). false when not one.
+ */
+static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
+			  const ZydisDecodedOperand *ops, bool *ends)
+{
+	static const uint8_t st_r8[] = { 0x49, 0x89, 0x00 };   /* mov [r8], rax */
+	static const uint8_t ld_r8[] = { 0x49, 0x8b, 0x00 };   /* mov rax, [r8] */
+	static const uint8_t canon[] = {
+		0x48, 0x89, 0xc1,        /* mov rcx, rax */
+		0x48, 0xc1, 0xe1, 0x10,  /* shl rcx, 16 */
+		0x48, 0xc1, 0xf9, 0x10,  /* sar rcx, 16 */
+		0x48, 0x39, 0xc1,        /* cmp rcx, rax */
+	};
+	ZydisMnemonic mn = zi->mnemonic;
+	ZydisDecodedOperand m;
+	ZyanU64 target = 0;
+	bool push = mn == ZYDIS_MNEMONIC_PUSH || mn == ZYDIS_MNEMONIC_CALL, high;
+	int g = -1;
+
+	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || !t->bmi2 || zi->operand_width != 64)
+		return false;
+	switch (mn) {
+	case ZYDIS_MNEMONIC_PUSH:
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			g = bt_gpr_index(ops[0].reg.value, &high);
+			if (g < 0 || ZydisRegisterGetClass(ops[0].reg.value) != ZYDIS_REGCLASS_GPR64)
+				return false;
+		} else if (ops[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			return false;
+		}
+		break;
+	case ZYDIS_MNEMONIC_POP:
+		if (ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+		    ZydisRegisterGetClass(ops[0].reg.value) != ZYDIS_REGCLASS_GPR64)
+			return false;
+		g = bt_gpr_index(ops[0].reg.value, &high);
+		break;
+	case ZYDIS_MNEMONIC_CALL:
+		if (zi->operand_count_visible != 1 || ops[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE ||
+		    !ops[0].imm.is_relative ||
+		    !ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(zi, &ops[0], t->rip, &target)) ||
+		    !bt_canonical(target))
+			return false;
+		break;
+	case ZYDIS_MNEMONIC_RET:
+		if (zi->operand_count_visible != 0)
+			return false;
+		break;
+	default:
+		return false;
+	}
+	struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
+	if (!h)
+		return false;
+	*ends = h->ends = mn == ZYDIS_MNEMONIC_CALL || mn == ZYDIS_MNEMONIC_RET;
+	if (mn == ZYDIS_MNEMONIC_RET)
+		bt_flags_store(t); /* leaving anyway; frees RFLAGS for the canonical check */
+	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty;
+	memset(&m, 0, sizeof(m));
+	m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	m.size = 64;
+	m.mem.type = ZYDIS_MEMOP_TYPE_MEM;
+	m.mem.base = ZYDIS_REGISTER_RSP;
+	m.mem.index = ZYDIS_REGISTER_NONE;
+	m.mem.segment = ZYDIS_REGISTER_SS;
+	m.mem.disp.value = push ? -8 : 0;
+	uint8_t *miss = bt_emit_tlb(t, false, &m, push), *miss2 = NULL, *done = NULL;
+	switch (mn) {
+	case ZYDIS_MNEMONIC_PUSH:
+		if (g >= 0)
+			vsl_emit_load64(&t->e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(g));
+		else
+			vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)ops[0].imm.value.s);
+		vsl_emit_bytes(&t->e, st_r8, sizeof(st_r8));
+		break;
+	case ZYDIS_MNEMONIC_CALL:
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, t->next);
+		vsl_emit_bytes(&t->e, st_r8, sizeof(st_r8));
+		break;
+	case ZYDIS_MNEMONIC_RET:
+		vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
+		vsl_emit_bytes(&t->e, canon, sizeof(canon));
+		vsl_emit_u8(&t->e, 0x0f);
+		vsl_emit_u8(&t->e, 0x85); /* jne rel32: non-canonical, let the executor raise #GP */
+		vsl_emit_u32(&t->e, 0);
+		miss2 = t->e.full ? NULL : t->e.p - 4;
+		break;
+	default: /* POP */
+		vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
+		break;
+	}
+	/* rsp +/- 8 (lea: no flags) */
+	static const uint8_t lea_rcx[] = { 0x48, 0x8d, 0x49 }; /* lea rcx, [rcx + disp8] */
+	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+	vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
+	vsl_emit_u8(&t->e, push ? 0xf8 : 0x08);
+	vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+	if (mn == ZYDIS_MNEMONIC_POP)
+		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(g));
+	bool in1 = t->flags_in_host, dirty1 = t->flags_dirty;
+	if (mn == ZYDIS_MNEMONIC_CALL) {
+		bt_emit_exit(t, target, target);
+	} else if (mn == ZYDIS_MNEMONIC_RET) {
+		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
+		bt_emit_indirect(t);
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
+		bt_emit_ret(t);
+	} else {
+		done = vsl_emit_jmp32(&t->e);
+	}
+	if (miss)
+		vsl_emit_patch32(miss, t->e.p);
+	if (miss2)
+		vsl_emit_patch32(miss2, t->e.p);
+	t->flags_in_host = in0;
+	t->flags_dirty = dirty0;
+	bt_emit_helper(t, h);
+	if (!*ends && in1)
+		bt_flags_load(t);
+	if (done)
+		vsl_emit_patch32(done, t->e.p);
+	t->flags_in_host = in1;
+	t->flags_dirty = dirty1;
+	t->bt->st.stack_native++;
+	return true;
+}
+
 /* Jcc rel / JMP rel in 64-bit mode: ends the block. false when not one. */
 static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			   const ZydisDecodedOperand *ops, uint64_t rip)
@@ -782,7 +934,7 @@ static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		else
 			return false;
 	}
-	if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(zi, &ops[0], rip, &target)))
+	if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(zi, &ops[0], rip, &target)) || !bt_canonical(target))
 		return false;
 	if (jmp) {
 		bt_emit_exit(t, target, target);
@@ -803,7 +955,7 @@ static bool bt_ends_block(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 	if (zi->meta.branch_type != ZYDIS_BRANCH_TYPE_NONE)
 		return true;
 	switch (zi->meta.category) {
-	case ZYDIS_CATEGORY_SYSTEM: case ZYDIS_CATEGORY_IO: case ZYDIS_CATEGORY_IOSTRINGOP:
+	case ZYDIS_CATEGORY_IO: case ZYDIS_CATEGORY_IOSTRINGOP:
 	case ZYDIS_CATEGORY_INTERRUPT: case ZYDIS_CATEGORY_SYSCALL: case ZYDIS_CATEGORY_SYSRET:
 	case ZYDIS_CATEGORY_RET: case ZYDIS_CATEGORY_CALL: case ZYDIS_CATEGORY_UNCOND_BR:
 	case ZYDIS_CATEGORY_COND_BR: case ZYDIS_CATEGORY_SEGOP:
@@ -816,6 +968,17 @@ static bool bt_ends_block(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 	case ZYDIS_MNEMONIC_STI: case ZYDIS_MNEMONIC_CLI: case ZYDIS_MNEMONIC_HLT:
 	case ZYDIS_MNEMONIC_LSS: case ZYDIS_MNEMONIC_LFS: case ZYDIS_MNEMONIC_LGS:
 	case ZYDIS_MNEMONIC_WRMSR: case ZYDIS_MNEMONIC_INVLPG: case ZYDIS_MNEMONIC_SWAPGS:
+	case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LIDT: case ZYDIS_MNEMONIC_LLDT:
+	case ZYDIS_MNEMONIC_LTR: case ZYDIS_MNEMONIC_LMSW: case ZYDIS_MNEMONIC_CLTS:
+	case ZYDIS_MNEMONIC_INVPCID: case ZYDIS_MNEMONIC_WBINVD: case ZYDIS_MNEMONIC_INVD:
+	case ZYDIS_MNEMONIC_RSM: case ZYDIS_MNEMONIC_XSETBV: case ZYDIS_MNEMONIC_MONITOR:
+	case ZYDIS_MNEMONIC_MWAIT: case ZYDIS_MNEMONIC_SYSENTER: case ZYDIS_MNEMONIC_SYSEXIT:
+	case ZYDIS_MNEMONIC_SYSCALL: case ZYDIS_MNEMONIC_SYSRET: case ZYDIS_MNEMONIC_IRET:
+	case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_IRETQ: case ZYDIS_MNEMONIC_INT:
+	case ZYDIS_MNEMONIC_INT1: case ZYDIS_MNEMONIC_INT3: case ZYDIS_MNEMONIC_INTO:
+	case ZYDIS_MNEMONIC_UD0: case ZYDIS_MNEMONIC_UD1: case ZYDIS_MNEMONIC_UD2:
+	case ZYDIS_MNEMONIC_XRSTOR: case ZYDIS_MNEMONIC_XRSTOR64: case ZYDIS_MNEMONIC_XRSTORS:
+	case ZYDIS_MNEMONIC_XRSTORS64:
 		return true;
 	default:
 		break;
@@ -907,6 +1070,8 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 		} else if (bt_emit_branch(&t, &zi, ops, cur)) {
 			native++;
 			ended = true;
+		} else if (bt_emit_stack(&t, &zi, ops, &ended)) {
+			native++;
 		} else {
 			struct bt_hinsn *h = bt_new_hinsn(&t, &zi, ops);
 			if (!h)
@@ -947,7 +1112,7 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 }
 
 /* The block for the current RIP, translating it if needed; NULL: use the executor. */
-static struct bt_block *bt_lookup(struct vsl_bt *bt)
+static struct bt_block *bt_lookup(struct vsl_bt *bt, bool translate)
 {
 	struct vsl_cpu *cpu = bt->cpu;
 	int mode = cpu->mode;
@@ -970,10 +1135,36 @@ static struct bt_block *bt_lookup(struct vsl_bt *bt)
 	    b->cs_limit == cpu->seg[VSL_CS].limit) {
 		if (__builtin_expect(b->gen == cpu->code_gen[paddr >> 12], 1))
 			return b;
+		if (!translate)
+			return NULL;
 		bt->st.invalidated++;
 	}
+	if (!translate)
+		return NULL;
 	bt->st.lookups_missed++;
 	return bt_translate(bt, rip, lin, paddr, mode, slot);
+}
+
+/*
+ * Called by translated code at an exit it cannot chain (return, indirect
+ * or cross-page target; cpu->rip set, flags stored): the chain entry (RX
+ * view) of an existing valid block for cpu->rip, or NULL to return to the
+ * dispatcher. Never translates: the calling block's code must survive.
+ */
+static const uint8_t *bt_indirect(struct vsl_cpu *cpu)
+{
+	struct vsl_bt *bt = cpu->bt;
+	struct bt_block *b;
+
+	if (cpu->kick || cpu->irq_poll || cpu->intr_shadow || cpu->halted || (cpu->rflags & VSL_FL_TF))
+		return NULL;
+	b = bt_lookup(bt, false);
+	if (!b || b->ninsn > bt->left) {
+		bt->st.indirect_misses++;
+		return NULL;
+	}
+	bt->st.indirect_hits++;
+	return bt->rx + (b->chain - bt->rw);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1000,7 +1191,7 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 		struct bt_block *b = NULL;
 		if (!first && !cpu->irq_poll && !(ifl && !if_prev) && !cpu->intr_shadow && !cpu->halted &&
 		    !(cpu->rflags & VSL_FL_TF) && blocks < BT_POLL_BLOCKS)
-			b = bt_lookup(bt);
+			b = bt_lookup(bt, true);
 		if_prev = ifl;
 		first = false;
 		if (!b || b->ninsn > budget - done) {

@@ -142,6 +142,47 @@ START_TEST(memory_operands)
 }
 END_TEST
 
+START_TEST(stack_call_ret)
+{
+	/*
+	 * fib(15) by recursion: mov $15,%edi; call fib; hlt
+	 * fib: cmp $2,%rdi; jb 1f; push %rdi; dec %rdi; call fib; pop %rdi;
+	 *      push %rax; lea -2(%rdi),%rdi; call fib; pop %rcx; add %rcx,%rax; ret
+	 *   1: mov %rdi,%rax; ret
+	 */
+	RUN("\xbf\x0f\x00\x00\x00\xe8\x01\x00\x00\x00\xf4"
+	    "\x48\x83\xff\x02\x72\x19\x57\x48\xff\xcf\xe8\xf1\xff\xff\xff\x5f"
+	    "\x50\x48\x8d\x7f\xfe\xe8\xe6\xff\xff\xff\x59\x48\x01\xc8\xc3"
+	    "\x48\x89\xf8\xc3");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 610);
+	ck_assert_uint_gt(stats().stack_native, 5);
+	ck_assert_uint_gt(stats().indirect_hits, 10);
+	/* push %rsp; pop %rax; push %rax; pop %rsp; push $0x7f; pop %rbx; hlt */
+	RUN("\x54\x58\x50\x5c\x6a\x7f\x5b\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RBX), 0x7f);
+}
+END_TEST
+
+START_TEST(ret_non_canonical)
+{
+	/* mov $0x8000000000000000,%rax; push %rax; ret -> #GP at the RET */
+	RUN("\x48\xb8\x00\x00\x00\x00\x00\x00\x00\x80\x50\xc3");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 13);
+}
+END_TEST
+
+START_TEST(push_page_fault)
+{
+	/* the stack page below RSP is not present: #PF on the push, RSP unchanged */
+	uint64_t va = 0x300000;
+	*vsl_cpu_fixture_pte(&I, va) &= ~1ull;
+	*vsl_cpu_fixture_pte(&T, va) &= ~1ull;
+	set_gpr(VSL_RCX, va + 0x1000);
+	/* mov $1,%eax; xchg %rcx,%rsp; push %rax; hlt */
+	RUN("\xb8\x01\x00\x00\x00\x48\x87\xcc\x50\xf4");
+}
+END_TEST
+
 START_TEST(loop_and_jcc)
 {
 	/* mov $1000,%ecx; 1: add %rcx,%rax; dec %ecx; jnz 1b; hlt */
@@ -289,6 +330,9 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, flags_across_helpers);
 	tcase_add_test(tc, alu_mix);
 	tcase_add_test(tc, memory_operands);
+	tcase_add_test(tc, stack_call_ret);
+	tcase_add_test(tc, ret_non_canonical);
+	tcase_add_test(tc, push_page_fault);
 	tcase_add_test(tc, loop_and_jcc);
 	tcase_add_test(tc, budget_exact);
 	tcase_add_test(tc, page_fault_mid_block);
