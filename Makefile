@@ -167,3 +167,6 @@ clean:
 # builder: libelf (kernel module dependencies), libguestfs (recipe disks),
 # libcrypt (root-password hashes)
 LIBS += $(shell pkg-config --libs libelf libguestfs 2>/dev/null) -lcrypt
+
+# p2v: libblkid (partition tables, filesystem types) and libext2fs (ext block bitmaps)
+LIBS += $(shell pkg-config --libs blkid ext2fs com_err 2>/dev/null)

@@ -23,6 +23,7 @@ extern const struct vsl_cmd vsl_cmd_run;
 extern const struct vsl_cmd vsl_cmd_img;
 
 extern const struct vsl_cmd vsl_cmd_export, vsl_cmd_import;
+extern const struct vsl_cmd vsl_cmd_p2v;
 
 static const struct vsl_cmd *const commands[] = {
 	&vsl_cmd_help,
@@ -34,6 +35,7 @@ static const struct vsl_cmd *const commands[] = {
 	&vsl_cmd_run,
 	&vsl_cmd_export,
 	&vsl_cmd_import,
+	&vsl_cmd_p2v,
 	NULL
 };
 

@@ -11,8 +11,10 @@ pkg-config
 check
 libsubunit-dev
 libarchive-dev
+libblkid-dev
 libdeflate-dev
 libelf-dev
+libext2fs-dev
 libglib2.0-dev
 libguestfs-dev
 libslirp-dev
@@ -25,6 +27,7 @@ busybox-static
 e2fsprogs
 fdisk
 cpio
+debootstrap
 libguestfs-tools
 libguestfs-xfs
 linux-image-amd64

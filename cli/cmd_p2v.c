@@ -1,0 +1,133 @@
+/*
+ * vessel p2v SOURCE... -o NAME.vessel
+ *
+ * Thin front end over vsl_p2v (include/vessel/p2v.h): parses options,
+ * prints the library's warnings and a one-line summary of what was copied.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "vessel/bundle.h"
+#include "vessel/p2v.h"
+
+extern const struct vsl_cmd vsl_cmd_p2v;
+
+static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "memory", required_argument, NULL, 'M' },
+		{ "copy-free", no_argument, NULL, 'F' },
+		{ "no-macs", no_argument, NULL, 'N' },
+		{ "no-fixup", no_argument, NULL, 'X' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct vsl_p2v_opts o = { 0 };
+	struct vsl_p2v_stats st = { 0 };
+	struct vsl_problems warn;
+	const char *out = NULL;
+	char buf[1024], a[32], b[32], c3[32];
+	int c, r;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:n:f:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'n': o.name = optarg; break;
+		case 'f': o.format = optarg; break;
+		case 'c': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 1 || v > VSL_BUNDLE_CPUS_MAX)
+				return cli_usage(&vsl_cmd_p2v, "--cpus: '%s' is not 1..%u", optarg,
+						 VSL_BUNDLE_CPUS_MAX);
+			o.cpus = (unsigned)v;
+			break;
+		}
+		case 'M':
+			if (vsl_parse_size(optarg, &o.memory) < 0 || o.memory < VSL_BUNDLE_MEM_MIN ||
+			    o.memory > VSL_BUNDLE_MEM_MAX || o.memory % 4096)
+				return cli_usage(&vsl_cmd_p2v, "--memory: '%s' is not a size from 16M "
+						 "to 1T, a multiple of 4K", optarg);
+			break;
+		case 'F': o.copy_free = true; break;
+		case 'N': o.no_macs = true; break;
+		case 'X': o.no_fixup = true; break;
+		default:
+			return cli_usage(&vsl_cmd_p2v, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage(&vsl_cmd_p2v, "missing SOURCE");
+	if (!out)
+		return cli_usage(&vsl_cmd_p2v, "missing -o NAME.vessel");
+	if (argc - optind > VSL_P2V_MAX_SOURCES)
+		return cli_usage(&vsl_cmd_p2v, "%d sources (at most %d)", argc - optind,
+				 VSL_P2V_MAX_SOURCES);
+	o.progress = &cli->progress;
+	vsl_problems_init(&warn);
+	r = vsl_p2v(cli->ctx, (const char *const *)argv + optind, (size_t)(argc - optind), out, &o,
+		    &warn, &st);
+	cli_progress_done(cli);
+	for (size_t i = 0; cli->verbosity >= 0 && i < warn.count; i++)
+		fprintf(stderr, "vessel: p2v: %s\n",
+			vsl_problem_format(&warn.items[i], buf, sizeof(buf)));
+	vsl_problems_fini(&warn);
+	if (r < 0)
+		return cli_fail(cli, "p2v");
+	if (cli->verbosity >= 0)
+		fprintf(stderr, "vessel: wrote %s: %s of disk, %s free in filesystems (not read), "
+			"%s read, %s written\n", out,
+			vsl_format_size(st.disk_bytes, a, sizeof(a)),
+			vsl_format_size(st.free_bytes, b, sizeof(b)),
+			vsl_format_size(st.bytes_read, c3, sizeof(c3)),
+			vsl_format_size(st.bytes_written, buf, sizeof(buf)));
+	return VSL_EXIT_OK;
+}
+
+const struct vsl_cmd vsl_cmd_p2v = {
+	.name = "p2v",
+	.run = p2v_run,
+	.summary = "make a bundle from the disks of a physical machine (or disk images)",
+	.usage =
+		"usage: vessel p2v SOURCE... -o NAME.vessel [options]\n"
+		"\n"
+		"Copy the disks of a machine into the new bundle NAME.vessel, one\n"
+		"disks/diskN.qcow2 per SOURCE, in order (disk0 is the boot disk). A SOURCE is\n"
+		"a local block device (/dev/sdX, /dev/nvme0n1, a loop device) or a disk\n"
+		"image file (raw, qcow2, vmdk, vpc). Sources are opened read-only and never\n"
+		"written. Run it from rescue media: copying a disk whose filesystems are\n"
+		"mounted gives an inconsistent copy (such filesystems are reported).\n"
+		"\n"
+		"Only what matters is copied: zero blocks are not written, and on ext2/3/4\n"
+		"filesystems (on the whole disk or in MBR/GPT partitions) blocks marked free\n"
+		"are not even read. Other contents (LVM, xfs, LUKS, unknown tables) are\n"
+		"copied whole, zero blocks skipped, with a warning.\n"
+		"\n"
+		"When a source is a block device, vessel.yaml records this machine's CPU\n"
+		"count and memory (/proc) and its network cards with their MAC addresses\n"
+		"(/sys/class/net); for image files the defaults are 1 CPU, 1 GiB, one NIC.\n"
+		"The bundle boots from disk0 with BIOS firmware. ssh:// sources and guest\n"
+		"fix-ups (fstab to UUIDs, serial console, virtio initramfs, direct kernel\n"
+		"boot) are not implemented yet; --no-fixup is accepted for compatibility.\n"
+		"\n"
+		"Options:\n"
+		"  -o, --output DIR    the bundle to create (must not exist; removed on failure)\n"
+		"  -n, --name NAME     the bundle's name (default: from DIR)\n"
+		"  -f, --format FMT    disk format in the bundle: qcow2 (default), raw, vmdk, vpc\n"
+		"      --cpus N        CPUs (default: the source machine's)\n"
+		"      --memory SIZE   memory, e.g. 2G (default: the source machine's)\n"
+		"      --copy-free     also copy blocks the filesystems mark free\n"
+		"      --no-macs       do not keep the source's MAC addresses\n"
+		"      --no-fixup      do not inspect or modify the copied guest\n"
+		"\n"
+		"Progress goes to stderr on a terminal; -v lists what was found on each disk.\n"
+		"Exit status: 0 written, 1 failure, 2 usage error.\n",
+};

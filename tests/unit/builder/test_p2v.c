@@ -1,0 +1,365 @@
+/*
+ * Unit tests for builder/p2v.c: extent lists, the filter image, machine
+ * facts from a fake /proc + /sys tree, free maps of real ext4 partitions
+ * (made with sfdisk + mkfs.ext4 when installed) and whole conversions of
+ * image files, including the failures that must leave nothing behind.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vessel/format.h"
+#include "vessel/p2v.h"
+
+static char tmp[256];
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/test_p2v.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+}
+
+static void teardown(void)
+{
+	char cmd[400];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void put_file(const char *rel, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void mk(const char *rel)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+}
+
+static bool have(const char *tool)
+{
+	char cmd[200];
+
+	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
+	return system(cmd) == 0;
+}
+
+START_TEST(extents_merge_and_order)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_p2v_extents e = { 0 };
+
+	ck_assert_int_eq(vsl_p2v_extents_add(ctx, &e, 0, 10), 0);
+	ck_assert_int_eq(vsl_p2v_extents_add(ctx, &e, 10, 5), 0);  /* merged */
+	ck_assert_int_eq(vsl_p2v_extents_add(ctx, &e, 20, 0), 0);  /* empty: ignored */
+	ck_assert_int_eq(vsl_p2v_extents_add(ctx, &e, 20, 1), 0);
+	ck_assert_uint_eq(e.n, 2);
+	ck_assert_uint_eq(e.v[0].len, 15);
+	ck_assert_int_eq(vsl_p2v_extents_add(ctx, &e, 5, 1), VSL_EINVAL);
+	ck_assert_int_eq(vsl_p2v_extents_add(ctx, &e, UINT64_MAX - 1, 5), VSL_ERANGE);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(vsl_p2v_extents_add(ctx, &e, 100 + 2 * (uint64_t)i, 1), 0);
+	ck_assert_uint_eq(e.n, 1002);
+	vsl_p2v_extents_fini(&e);
+	vsl_p2v_extents_fini(&e);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(filter_reads_free_as_zero)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_p2v_extents e = { 0 };
+	struct vsl_image *img, *f;
+	static uint8_t buf[1 << 20];
+	char path[512];
+	uint64_t pnum;
+	int flags;
+
+	snprintf(path, sizeof(path), "%s/a.raw", tmp);
+	ck_assert_int_eq(vsl_image_create(ctx, path, "raw", sizeof(buf), NULL, &img), 0);
+	memset(buf, 0xab, sizeof(buf));
+	ck_assert_int_eq(vsl_image_write(img, 0, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(vsl_p2v_extents_add(ctx, &e, 65536, 65536), 0);
+	ck_assert_int_eq(vsl_p2v_extents_add(ctx, &e, 512 << 10, 512 << 10), 0);
+	ck_assert_int_eq(vsl_p2v_filter_open(img, &e, &f), 0);
+	vsl_p2v_extents_fini(&e);  /* the filter keeps its own copy */
+	ck_assert_uint_eq(f->size, sizeof(buf));
+
+	memset(buf, 0x11, sizeof(buf));
+	ck_assert_int_eq(vsl_image_read(f, 0, buf, sizeof(buf)), 0);
+	ck_assert_uint_eq(vsl_p2v_filter_bytes_read(f), (1 << 20) - 65536 - (512 << 10));
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		bool fr = (i >= 65536 && i < 131072) || i >= (512 << 10);
+		ck_assert_uint_eq(buf[i], fr ? 0 : 0xab);
+	}
+	ck_assert_int_eq(vsl_image_block_status(f, 65536 + 10, (1 << 20) - 65546, &pnum, &flags), 0);
+	ck_assert_int_eq(flags, VSL_BLOCK_ZERO);
+	ck_assert_uint_eq(pnum, 65536 - 10);
+	ck_assert_int_eq(vsl_image_block_status(f, 0, sizeof(buf), &pnum, &flags), 0);
+	ck_assert(flags & VSL_BLOCK_DATA);
+	ck_assert_uint_le(pnum, 65536);
+	ck_assert_int_eq(vsl_image_block_status(f, 131072, sizeof(buf) - 131072, &pnum, &flags), 0);
+	ck_assert_uint_le(pnum, (512 << 10) - 131072);
+	/* a read straddling data and a free range */
+	ck_assert_int_eq(vsl_image_read(f, 65536 - 4, buf, 8), 0);
+	ck_assert_uint_eq(buf[3], 0xab);
+	ck_assert_uint_eq(buf[4], 0);
+	/* read-only */
+	ck_assert_int_lt(vsl_image_write(f, 0, buf, 8), 0);
+	vsl_p2v_filter_close(f);
+	vsl_p2v_filter_close(NULL);
+	vsl_image_close(img);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(facts_from_fake_tree)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_p2v_facts f;
+
+	mk("proc");
+	mk("sys");
+	mk("sys/class");
+	mk("sys/class/net");
+	mk("sys/class/net/lo");
+	mk("sys/class/net/eth1");
+	mk("sys/class/net/eth1/device");
+	mk("sys/class/net/eth0");
+	mk("sys/class/net/eth0/device");
+	put_file("proc/cpuinfo", "processor\t: 0\nmodel name\t: x\n\nprocessor\t: 1\n\n"
+		 "processor\t: 2\nflags\t: processor_x\n");
+	put_file("proc/meminfo", "MemTotal:        2048000 kB\nMemFree: 1 kB\n");
+	put_file("sys/class/net/lo/address", "00:00:00:00:00:00\n");
+	put_file("sys/class/net/eth0/address", "52:54:00:12:34:56\n");
+	put_file("sys/class/net/eth1/address", "52:54:00:ab:cd:ef\n");
+	ck_assert_int_eq(vsl_p2v_facts_read(ctx, tmp, &f), 0);
+	ck_assert_uint_eq(f.cpus, 3);
+	ck_assert_uint_eq(f.memory, 2048000ull * 1024);
+	ck_assert_uint_eq(f.nnics, 2);
+	ck_assert_str_eq(f.nics[0].name, "eth0");
+	ck_assert_uint_eq(f.nics[0].mac[5], 0x56);
+	ck_assert_str_eq(f.nics[1].name, "eth1");
+	ck_assert_uint_eq(f.nics[1].mac[3], 0xab);
+
+	put_file("sys/class/net/eth1/address", "garbage\n");
+	ck_assert_int_eq(vsl_p2v_facts_read(ctx, tmp, &f), VSL_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "eth1/address"));
+	put_file("sys/class/net/eth1/address", "52:54:00:ab:cd:ef\n");
+	put_file("proc/meminfo", "MemTotal: lots\n");
+	ck_assert_int_eq(vsl_p2v_facts_read(ctx, tmp, &f), VSL_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "MemTotal"));
+
+	/* nothing there: all unknown, no error */
+	ck_assert_int_eq(vsl_p2v_facts_read(ctx, "/nonexistent-p2v-root", &f), 0);
+	ck_assert_uint_eq(f.cpus, 0);
+	ck_assert_uint_eq(f.nnics, 0);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
+/* An MBR disk of 64 MiB with one ext4 partition holding 4 MiB of random data. */
+static bool make_ext4_disk(char *path, size_t len)
+{
+	char cmd[2048];
+
+	if (!have("mkfs.ext4") || !have("sfdisk"))
+		return false;
+	snprintf(path, len, "%s/disk.raw", tmp);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && mkdir -p tree && head -c 4194304 /dev/urandom > tree/data &&"
+		 " truncate -s 63M part && mkfs.ext4 -q -F -d tree part >/dev/null 2>&1 &&"
+		 " truncate -s 64M disk.raw &&"
+		 " printf 'label: dos\\nstart=2048, type=83\\n' | sfdisk -q disk.raw >/dev/null &&"
+		 " dd if=part of=disk.raw bs=1M seek=1 conv=notrunc status=none && rm part",
+		 tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	return true;
+}
+
+START_TEST(free_map_of_ext4_partition)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_p2v_extents e = { 0 };
+	struct vsl_problems warn;
+	char path[512];
+	uint64_t total = 0;
+
+	if (!make_ext4_disk(path, sizeof(path))) {
+		vsl_ctx_free(ctx);
+		return;
+	}
+	vsl_problems_init(&warn);
+	ck_assert_int_eq(vsl_p2v_free_map(ctx, path, 64 << 20, &e, &warn), 0);
+	ck_assert_uint_gt(e.n, 0);
+	for (size_t i = 0; i < e.n; i++) {
+		ck_assert_uint_ge(e.v[i].off, 1 << 20);           /* inside the partition */
+		ck_assert_uint_le(e.v[i].off + e.v[i].len, 64 << 20);
+		if (i)
+			ck_assert_uint_gt(e.v[i].off, e.v[i - 1].off + e.v[i - 1].len);
+		total += e.v[i].len;
+	}
+	/* 63 MiB filesystem, 4 MiB of data plus metadata and journal */
+	ck_assert_uint_gt(total, 40 << 20);
+	ck_assert_uint_lt(total, 59 << 20);
+	ck_assert_uint_eq(warn.count, 0);
+	vsl_p2v_extents_fini(&e);
+	vsl_problems_fini(&warn);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(convert_image_file)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_p2v_opts o = { .name = "srv" };
+	struct vsl_p2v_stats st;
+	struct vsl_p2v_extents e = { 0 };
+	struct vsl_problems warn;
+	struct vsl_image *ra, *a, *b;
+	char path[512], out[512], disk[600];
+	const char *src[1];
+	static uint8_t x[65536], y[65536];
+	struct stat sb;
+
+	if (!make_ext4_disk(path, sizeof(path))) {
+		vsl_ctx_free(ctx);
+		return;
+	}
+	src[0] = path;
+	snprintf(out, sizeof(out), "%s/srv.vessel", tmp);
+	vsl_problems_init(&warn);
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &o, &warn, &st), 0);
+	ck_assert_uint_eq(st.disk_bytes, 64 << 20);
+	ck_assert_uint_gt(st.free_bytes, 40 << 20);
+	ck_assert_uint_le(st.bytes_read + st.free_bytes, 64 << 20);
+	ck_assert_uint_ge(st.bytes_written, 4 << 20);
+	/* every byte outside the free map is the source's */
+	ck_assert_int_eq(vsl_p2v_free_map(ctx, path, 64 << 20, &e, NULL), 0);
+	snprintf(disk, sizeof(disk), "%s/disks/disk0.qcow2", out);
+	ck_assert_int_eq(vsl_image_open(ctx, path, "raw", VSL_IMAGE_RDONLY, &ra), 0);
+	ck_assert_int_eq(vsl_image_open(ctx, disk, "qcow2", VSL_IMAGE_RDONLY, &b), 0);
+	ck_assert_int_eq(vsl_p2v_filter_open(ra, &e, &a), 0);
+	for (uint64_t off = 0; off < (64 << 20); off += sizeof(x)) {
+		ck_assert_int_eq(vsl_image_read(a, off, x, sizeof(x)), 0);
+		ck_assert_int_eq(vsl_image_read(b, off, y, sizeof(y)), 0);
+		ck_assert_mem_eq(x, y, sizeof(x));
+	}
+	vsl_p2v_filter_close(a);
+	vsl_image_close(ra);
+	vsl_image_close(b);
+	vsl_p2v_extents_fini(&e);
+
+	/* the output exists now: refused, and left alone */
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &o, &warn, &st), VSL_EEXIST);
+	ck_assert_int_eq(stat(disk, &sb), 0);
+	vsl_problems_fini(&warn);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
+/* Count entries of tmp: failures must leave no staging directory behind. */
+static int entries(void)
+{
+	char cmd[400];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | wc -l", tmp);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+START_TEST(bad_sources)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_p2v_stats st;
+	struct vsl_problems warn;
+	char path[512], out[512];
+	const char *src[2];
+	static uint8_t junk[1 << 20];
+	FILE *f;
+	int before;
+
+	vsl_problems_init(&warn);
+	snprintf(out, sizeof(out), "%s/o.vessel", tmp);
+	src[0] = "/nonexistent/disk";
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, NULL, &warn, &st), VSL_ENOENT);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "/nonexistent/disk"));
+	src[0] = "ssh://root@host/dev/sda";
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, NULL, &warn, &st), VSL_ENOTSUP);
+	ck_assert_int_eq(vsl_p2v(ctx, src, 0, out, NULL, &warn, &st), VSL_EINVAL);
+
+	/* junk: no partition table, no filesystem: copied whole, with a warning */
+	snprintf(path, sizeof(path), "%s/junk.raw", tmp);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 2654435761u >> 13);
+	memset(junk, 0, 4096); /* no magic a format could claim */
+	f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	fclose(f);
+	src[0] = path;
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, NULL, &warn, &st), 0);
+	ck_assert_uint_eq(warn.count, 1);
+	ck_assert_ptr_nonnull(strstr(warn.items[0].message, "opaque"));
+	ck_assert_uint_eq(st.bytes_read, sizeof(junk));
+
+	/* a good disk then a missing one: nothing left behind */
+	snprintf(out, sizeof(out), "%s/o2.vessel", tmp);
+	before = entries();
+	src[1] = "/nonexistent/disk2";
+	ck_assert_int_lt(vsl_p2v(ctx, src, 2, out, NULL, &warn, &st), 0);
+	ck_assert_int_eq(entries(), before);
+	/* an unknown output format: refused before anything is written */
+	{
+		struct vsl_p2v_opts o = { .format = "vdi" };
+		ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &o, &warn, &st), VSL_ENOTSUP);
+		ck_assert_int_eq(entries(), before);
+	}
+	vsl_problems_fini(&warn);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("p2v");
+	TCase *tc = tcase_create("p2v");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, extents_merge_and_order);
+	tcase_add_test(tc, filter_reads_free_as_zero);
+	tcase_add_test(tc, facts_from_fake_tree);
+	tcase_add_test(tc, free_map_of_ext4_partition);
+	tcase_add_test(tc, convert_image_file);
+	tcase_add_test(tc, bad_sources);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
