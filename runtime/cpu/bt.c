@@ -23,19 +23,37 @@
  * call or an exit.
  *
  *	block:	push rbx; mov rbx, rdi
+ *	chain:	if (bt->left < N) { rip = block; return 0 }  bt->left -= N
  *		native insn:  [reload flags] load regs; insn (re-encoded); store regs
+ *		memory insn:  lea rdi, EA; flag-free TLB probe (SHRX/SHLX, JRCXZ)
+ *		              hit: r8 = host pointer; insn with [r8]
+ *		              miss: the helper below for this one instruction
  *		helper insn:  [store flags] call bt_helper(cpu, h); test eax,eax;
  *		              jz next; mov eax,-1; pop rbx; ret
- *		jcc:          jcc taken; [store flags] rip=next; eax=n; ret
- *		      taken:  [store flags] rip=target; eax=n; ret
+ *		jcc:          jcc taken; [store flags] exit(next)
+ *		      taken:  [store flags] exit(target)
+ *	exit(t), t in the block's page:  jmp rel32 (patched to t's chain entry
+ *		once the dispatcher has found t) else: last_exit = this; rip = t; return 0
+ *	exit(t), t elsewhere, and RET: rip = t; rax = bt_indirect(cpu);
+ *		rax ? jmp rax : return 0
  *
- * Native instructions are register-only integer instructions in 64-bit
- * mode (they cannot fault); everything else calls bt_helper(), which runs
- * the reference executor's handler for that one instruction. A helper that
+ * Native instructions are integer instructions in 64-bit mode with register,
+ * immediate and at most one memory operand, plus PUSH/POP/CALL/RET; the rest
+ * calls bt_helper(), which runs the reference executor's handler for that
+ * one instruction. A helper that
  * faults, changes RIP, asks for an interrupt poll, changes mode or writes to
  * the block's own code page ends the block with the exact architectural
  * state the reference executor would leave: the block returns -1 and the
  * dispatcher reads the retired count and fault from struct vsl_bt.
+ * bt->left counts the instructions chained blocks may still retire (the
+ * budget's slice): retired = slice - left, corrected by a helper that ends
+ * its block early.
+ *
+ * Chaining is only ever patched between blocks of the same guest page, so
+ * the page's generation (checked by the dispatcher's look-up when the page
+ * is entered) covers every block reached: a write to that page from inside
+ * it goes through a helper (code pages have no write TLB entries), which
+ * then ends the block. bt_indirect() does the full look-up check.
  *
  * Interrupts, single-stepping, STI/MOV SS shadows and the budget's tail are
  * handled by running the reference executor for one instruction at the
