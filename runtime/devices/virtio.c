@@ -7,7 +7,7 @@
  *
  *	0x40 common cfg  -> BAR0 + 0x0000 (0x38 bytes)
  *	0x50 ISR         -> BAR0 + 0x1000 (1 byte, read clears, drops INTx)
- *	0x60 device cfg  -> BAR0 + 0x2000 (ops->cfg_size bytes)
+ *	0x60 device cfg  -> BAR0 + 0x2000 (ops->cfg_size bytes; absent when 0)
  *	0x70 notify      -> BAR0 + 0x3000, notify_off_multiplier 4 (queue q at +4q)
  *	0x84 pci cfg     (VIRTIO_PCI_CAP_PCI_CFG, present as the spec asks; its
  *	                  window is not implemented: accesses through it do nothing)
@@ -523,8 +523,11 @@ int vsl_virtio_init(struct vsl_virtio *v, struct vsl_ctx *ctx, struct vsl_pci *p
 	vio_st16(c + 0x2E, 0x0040);          /* subsystem id (>= 0x40 for modern devices) */
 	c[0x34] = 0x40;
 	vio_cap(c, 0x40, 0x50, 16, VCAP_COMMON, VSL_VIRTIO_COMMON_OFF, 0x38);
-	vio_cap(c, 0x50, 0x60, 16, VCAP_ISR, VSL_VIRTIO_ISR_OFF, 1);
-	vio_cap(c, 0x60, 0x70, 16, VCAP_DEVICE, VSL_VIRTIO_DEVCFG_OFF, ops->cfg_size);
+	/* no device-config capability for a device without configuration (rng):
+	 * Linux refuses a capability of length 0 */
+	vio_cap(c, 0x50, ops->cfg_size ? 0x60 : 0x70, 16, VCAP_ISR, VSL_VIRTIO_ISR_OFF, 1);
+	if (ops->cfg_size)
+		vio_cap(c, 0x60, 0x70, 16, VCAP_DEVICE, VSL_VIRTIO_DEVCFG_OFF, ops->cfg_size);
 	vio_cap(c, 0x70, 0x84, 20, VCAP_NOTIFY, VSL_VIRTIO_NOTIFY_OFF,
 		VSL_VIRTIO_NOTIFY_MULT * ops->num_queues);
 	vio_st32(c + 0x70 + 16, VSL_VIRTIO_NOTIFY_MULT);

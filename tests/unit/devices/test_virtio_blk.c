@@ -128,6 +128,15 @@ START_TEST(test_config)
 	vd_wr(blk, 0x00, 0, 2);
 	ck_assert_uint_eq(vd_rd(blk, 0x04, 2) & (1u << 5), 0);  /* not RO */
 	ck_assert(vd_rd(blk, 0x04, 2) & (1u << 9));             /* FLUSH */
+	/* capabilities: common, notify, ISR, device config, pci-cfg */
+	{
+		unsigned c = vsl_pci_config_read(vd_pci, blk->pci.slot, 0x34, 0), types = 0;
+		for (int n = 0; c && n < 16; n++) {
+			types |= 1u << vsl_pci_config_read(vd_pci, blk->pci.slot, c + 3, 0);
+			c = vsl_pci_config_read(vd_pci, blk->pci.slot, c + 1, 0);
+		}
+		ck_assert_uint_eq(types, 0x3E);
+	}
 }
 END_TEST
 
