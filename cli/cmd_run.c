@@ -40,6 +40,48 @@ struct run_disks {
 	size_t n, nowned;
 };
 
+/* ---- network: vessel.yaml's NICs; -p adds forwards to the first (virtio engineer) */
+#define RUN_MAX_NICS 4
+#define RUN_MAX_FWDS 32
+struct run_nets {
+	struct vsl_virtio_nic_spec nic[RUN_MAX_NICS];
+	struct vsl_virtio_fwd fwd[RUN_MAX_NICS][RUN_MAX_FWDS];
+	char *owned[RUN_MAX_NICS * RUN_MAX_FWDS];   /* host addresses */
+	size_t n, nowned;
+	struct vsl_virtio_fwd cli[RUN_MAX_FWDS];    /* -p, appended to the first NIC */
+	size_t ncli;
+};
+
+/* -p [udp:]HOSTPORT:GUESTPORT */
+static int run_parse_fwd(struct run_nets *rn, const char *arg)
+{
+	struct vsl_virtio_fwd *f;
+	unsigned long h, g;
+	char *end;
+
+	if (rn->ncli == RUN_MAX_FWDS)
+		return -1;
+	f = &rn->cli[rn->ncli];
+	*f = (struct vsl_virtio_fwd){ 0 };
+	if (!strncmp(arg, "udp:", 4)) {
+		f->udp = true;
+		arg += 4;
+	} else if (!strncmp(arg, "tcp:", 4)) {
+		arg += 4;
+	}
+	h = strtoul(arg, &end, 10);
+	if (end == arg || *end != ':' || h < 1 || h > 65535)
+		return -1;
+	arg = end + 1;
+	g = strtoul(arg, &end, 10);
+	if (end == arg || *end || g < 1 || g > 65535)
+		return -1;
+	f->host_port = (uint16_t)h;
+	f->guest_port = (uint16_t)g;
+	rn->ncli++;
+	return 0;
+}
+
 /* --disk FILE[,format=F][,ro] (FILE without commas); arg is split in place. */
 static int run_parse_disk(struct run_disks *rd, char *arg)
 {
@@ -208,7 +250,7 @@ static int run_parse_mem(const char *s, uint64_t *out)
 
 /* Fill boot fields from BUNDLE's vessel.yaml; strings returned in owned[] (caller frees). */
 static int run_from_bundle(struct vsl_cli *cli, const char *dir, struct vsl_machine_config *mc,
-			   char **owned, struct run_disks *rd)
+			   char **owned, struct run_disks *rd, struct run_nets *rn)
 {
 	struct vsl_bundle_config cfg;
 	struct vsl_problems probs;
@@ -241,8 +283,31 @@ static int run_from_bundle(struct vsl_cli *cli, const char *dir, struct vsl_mach
 	}
 	if (cfg.cpus > 1)
 		vsl_warn(cli->ctx, "%s asks for %u CPUs; vessel runs one for now", dir, cfg.cpus);
-	if (cfg.nnics)
-		vsl_warn(cli->ctx, "%s: network is not attached yet (no virtio-net)", dir);
+	/* NICs in user mode become virtio-net devices on slirp */
+	for (size_t i = 0; i < cfg.nnics; i++) {
+		const struct vsl_bundle_nic *bn = &cfg.nics[i];
+		struct vsl_virtio_nic_spec *n;
+		if (bn->mode != VSL_NET_USER)
+			continue;
+		if (rn->n == RUN_MAX_NICS || bn->nforwards > RUN_MAX_FWDS) {
+			r = vsl_set_error(cli->ctx, 0, VSL_ERANGE, "%s: too many NICs or forwards (at most %d and %d)",
+					  dir, RUN_MAX_NICS, RUN_MAX_FWDS);
+			goto out;
+		}
+		n = &rn->nic[rn->n];
+		*n = (struct vsl_virtio_nic_spec){ .has_mac = bn->has_mac, .fwd = rn->fwd[rn->n],
+						   .nfwd = bn->nforwards };
+		memcpy(n->mac, bn->mac, 6);
+		for (size_t f = 0; f < bn->nforwards; f++) {
+			const struct vsl_bundle_forward *bf = &bn->forwards[f];
+			char *a = bf->host_addr ? strdup(bf->host_addr) : NULL;
+			if (a)
+				rn->owned[rn->nowned++] = a;
+			rn->fwd[rn->n][f] = (struct vsl_virtio_fwd){ bf->proto == VSL_NET_UDP, a,
+								     bf->host_port, bf->guest_port };
+		}
+		rn->n++;
+	}
 	/* disks become virtio-blk devices in vessel.yaml's order (vda, vdb, ...) */
 	if (cfg.ndisks > RUN_MAX_DISKS) {
 		r = vsl_set_error(cli->ctx, 0, VSL_ERANGE, "%s has %zu disks; vessel attaches at most %d",
@@ -293,6 +358,7 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 		{ "no-reboot", no_argument, NULL, 'n' },
 		{ "stats", no_argument, NULL, 's' },
 		{ "disk", required_argument, NULL, 'D' },
+		{ "publish", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct vsl_machine_config mc = { .engine = VSL_ENGINE_BT, .engine_fallback = true };
@@ -302,10 +368,11 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 	bool no_reboot = false, stats = false;
 	struct run_disks disks = { .n = 0 };
 	struct run_disks extra = { .n = 0 };   /* --disk, appended after the bundle's */
+	static struct run_nets nets;           /* static: large */
 	int c, status = VSL_EXIT_FAIL;
 	uint64_t mem_size = 0;
 
-	while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:p:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': kernel = optarg; break;
 		case 'i': initrd = optarg; break;
@@ -314,6 +381,11 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 		case 'c': console = optarg; break;
 		case 'n': no_reboot = true; break;
 		case 's': stats = true; break;
+		case 'p':
+			if (run_parse_fwd(&nets, optarg) < 0)
+				return cli_usage(&vsl_cmd_run, "invalid -p '%s' ([udp:]HOSTPORT:GUESTPORT, at most %d)",
+						 optarg, RUN_MAX_FWDS);
+			break;
 		case 'D':
 			if (run_parse_disk(&extra, optarg) < 0)
 				return cli_usage(&vsl_cmd_run, "invalid --disk '%s' (FILE[,format=F][,ro], at most %d)",
@@ -340,7 +412,7 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 		return cli_usage(&vsl_cmd_run, "invalid memory size '%s'", mem);
 
 	if (optind < argc) {
-		if (run_from_bundle(cli, argv[optind], &mc, owned, &disks) < 0) {
+		if (run_from_bundle(cli, argv[optind], &mc, owned, &disks, &nets) < 0) {
 			status = cli_fail(cli, "run");
 			goto out;
 		}
@@ -351,6 +423,20 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 			goto out;
 		}
 		disks.spec[disks.n++] = extra.spec[i];
+	}
+	if (nets.ncli) {
+		/* -p forwards go to the first NIC (one is made when the bundle has none) */
+		struct vsl_virtio_nic_spec *n = &nets.nic[0];
+		if (!nets.n) {
+			*n = (struct vsl_virtio_nic_spec){ .fwd = nets.fwd[0] };
+			nets.n = 1;
+		}
+		if (n->nfwd + nets.ncli > RUN_MAX_FWDS) {
+			status = cli_failf("run", "too many port forwards (at most %d)", RUN_MAX_FWDS);
+			goto out;
+		}
+		memcpy(nets.fwd[0] + n->nfwd, nets.cli, nets.ncli * sizeof(nets.cli[0]));
+		n->nfwd += nets.ncli;
 	}
 	if (kernel)
 		mc.kernel = kernel;
@@ -388,7 +474,7 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 			status = cli_fail(cli, "run");
 			goto out;
 		}
-		if (!(vs = vsl_virtio_attach(cli->ctx, m, disks.spec, disks.n))) {
+		if (!(vs = vsl_virtio_attach(cli->ctx, m, disks.spec, disks.n, nets.nic, nets.n))) {
 			vsl_machine_free(m);
 			status = cli_fail(cli, "run");
 			goto out;
@@ -451,6 +537,8 @@ out:
 		free(owned[i]);
 	for (size_t i = 0; i < disks.nowned; i++)
 		free(disks.owned[i]);
+	for (size_t i = 0; i < nets.nowned; i++)
+		free(nets.owned[i]);
 	return status;
 }
 
@@ -465,9 +553,12 @@ const struct vsl_cmd vsl_cmd_run = {
 	"Boot a virtual x86-64 PC (one CPU, 8259 PIC, 8254 PIT, CMOS RTC, 16550 UART\n"
 	"on COM1, local APIC + I/O APIC, ACPI) and connect its serial console COM1 to\n"
 	"this terminal. BUNDLE is a NAME.vessel directory whose vessel.yaml boots a\n"
-	"kernel directly (firmware boot and network are not supported yet). Its disks\n"
-	"become virtio-blk devices on PCI (/dev/vda, /dev/vdb... in vessel.yaml's\n"
-	"order) served from the bundle's image files directly; a virtio-rng is added.\n"
+	"kernel directly (firmware boot is not supported yet). Its disks become\n"
+	"virtio-blk devices on PCI (/dev/vda, /dev/vdb... in vessel.yaml's order)\n"
+	"served from the bundle's image files directly; its user-mode NICs become\n"
+	"virtio-net devices on libslirp (DHCP gives the guest 10.0.2.15, gateway\n"
+	"10.0.2.2, DNS 10.0.2.3; outbound TCP/UDP goes through the host's sockets);\n"
+	"a virtio-rng is added.\n"
 	"The kernel must be an x86-64 bzImage (boot protocol 2.12 or later).\n"
 	"Options override the bundle's settings.\n"
 	"\n"
@@ -486,6 +577,10 @@ const struct vsl_cmd vsl_cmd_run = {
 	"                    attach another disk image (after the bundle's; F: qcow2,\n"
 	"                    vmdk, vpc or raw, probed when omitted; ro: read-only);\n"
 	"                    may be repeated; FILE must not contain commas\n"
+	"  -p, --publish [udp:]HOSTPORT:GUESTPORT\n"
+	"                    forward 127.0.0.1:HOSTPORT on the host to the guest's port\n"
+	"                    (TCP unless udp:); adds a NIC when the bundle has none;\n"
+	"                    may be repeated\n"
 	"\n"
 	"Console: on a terminal, keys go to the guest unchanged (Ctrl-C too);\n"
 	"Ctrl-A x quits, Ctrl-A h lists the escape keys, Ctrl-A Ctrl-A sends Ctrl-A.\n"

@@ -195,6 +195,9 @@ void vsl_machine_get_stats(const struct vsl_machine *m, struct vsl_machine_stats
 struct vsl_pci;
 struct vsl_guest_mem;
 struct vsl_pci *vsl_machine_pci(struct vsl_machine *m, struct vsl_guest_mem *mem);
+/* The board's virtual clock (virtio-net polls the host on one of its timers). */
+struct vsl_clock;
+struct vsl_clock *vsl_machine_clock(struct vsl_machine *m);
 /* Physical memory of the host in bytes (0 if unknown). */
 uint64_t vsl_host_ram(void);
 

@@ -237,6 +237,33 @@ struct vsl_virtio *vsl_virtio_blk_new(struct vsl_ctx *ctx, struct vsl_pci *pci,
 struct vsl_virtio *vsl_virtio_rng_new(struct vsl_ctx *ctx, struct vsl_pci *pci,
 				      const struct vsl_guest_mem *mem);
 
+/* ---- user-mode networking (slirp.c) --------------------------------------- */
+
+typedef void vsl_slirp_rx_fn(void *opaque, const uint8_t *frame, size_t len);
+struct vsl_slirp;
+/* rx(opaque, frame, len): an Ethernet frame for the guest. NULL with ctx set. */
+struct vsl_slirp *vsl_slirp_new(struct vsl_ctx *ctx, vsl_slirp_rx_fn *rx, void *opaque);
+void vsl_slirp_free(struct vsl_slirp *s);
+/* Forward host_addr:host_port (NULL = 127.0.0.1) to the guest's port (10.0.2.15). */
+int vsl_slirp_forward(struct vsl_slirp *s, bool udp, const char *host_addr, uint16_t host_port,
+		      uint16_t guest_port);
+/* A frame the guest sent. */
+void vsl_slirp_input(struct vsl_slirp *s, const uint8_t *frame, size_t len);
+/* Serve host sockets and slirp timers, waiting up to timeout_ms (0: do not wait). */
+void vsl_slirp_poll(struct vsl_slirp *s, int timeout_ms);
+
+/*
+ * virtio-net on slirp. clk: the board's clock for the periodic host poll
+ * (NULL: the caller polls with vsl_virtio_net_poll, as tests do). mac NULL:
+ * 52:54:00:12:34:56.
+ */
+struct vsl_virtio *vsl_virtio_net_new(struct vsl_ctx *ctx, struct vsl_pci *pci,
+				      const struct vsl_guest_mem *mem, struct vsl_clock *clk,
+				      const uint8_t mac[6]);
+void vsl_virtio_net_poll(struct vsl_virtio *v, int timeout_ms);
+/* The device's slirp stack (to add port forwards). */
+struct vsl_slirp *vsl_virtio_net_slirp(struct vsl_virtio *v);
+
 /* ---- attaching to the PC board (virtio_attach.c) -------------------------- */
 
 struct vsl_machine;
@@ -247,17 +274,33 @@ struct vsl_virtio_disk_spec {
 	bool readonly;
 };
 
+/* Host port forward to the guest (10.0.2.15). */
+struct vsl_virtio_fwd {
+	bool udp;
+	const char *host_addr;     /* NULL = 127.0.0.1 */
+	uint16_t host_port, guest_port;
+};
+
+struct vsl_virtio_nic_spec {
+	bool has_mac;
+	uint8_t mac[6];
+	const struct vsl_virtio_fwd *fwd;
+	size_t nfwd;
+};
+
 /* The images and devices vessel attached to one machine. */
 struct vsl_virtio_set;
 
 /*
  * Open each disk (read-write unless readonly) and attach a virtio-blk for
- * it, plus one virtio-rng, to m's PCI bus. NULL with ctx set (an image
- * that does not open, too many devices). The devices belong to m (freed by
- * vsl_machine_free); the images to the set.
+ * it, then a virtio-net on slirp per NIC (with its port forwards), then one
+ * virtio-rng, to m's PCI bus. NULL with ctx set (an image that does not
+ * open, a port in use, too many devices). The devices belong to m (freed
+ * by vsl_machine_free); the images to the set.
  */
 struct vsl_virtio_set *vsl_virtio_attach(struct vsl_ctx *ctx, struct vsl_machine *m,
-					 const struct vsl_virtio_disk_spec *disks, size_t ndisks);
+					 const struct vsl_virtio_disk_spec *disks, size_t ndisks,
+					 const struct vsl_virtio_nic_spec *nics, size_t nnics);
 /* Close (flush) the images: call after vsl_machine_free. NULL is a no-op. */
 void vsl_virtio_set_free(struct vsl_virtio_set *s);
 

@@ -10,7 +10,8 @@
  *	vsl_virtio_set_free(vs);   // then closes (flushes) the images
  *
  * Devices take PCI slots in order: disks first (slot 1 = /dev/vda, the
- * order of vessel.yaml), then the RNG. Images stay open across the run so
+ * order of vessel.yaml), then the NICs (virtio-net on slirp, with their
+ * host port forwards), then the RNG. Images stay open across the run so
  * writes go straight to the bundle's files; closing them writes the
  * formats' metadata back (qcow2 refcounts, VHD footer...).
  */
@@ -25,7 +26,7 @@
 struct vsl_virtio_set {
 	struct vsl_image *img[ATTACH_MAX_DISKS];
 	size_t n;
-	struct vsl_virtio *dev[ATTACH_MAX_DISKS + 1];   /* for unwinding only */
+	struct vsl_virtio *dev[VSL_PCI_SLOTS];   /* for unwinding only */
 	size_t ndev;
 };
 
@@ -39,13 +40,14 @@ void vsl_virtio_set_free(struct vsl_virtio_set *s)
 }
 
 struct vsl_virtio_set *vsl_virtio_attach(struct vsl_ctx *ctx, struct vsl_machine *m,
-					 const struct vsl_virtio_disk_spec *disks, size_t ndisks)
+					 const struct vsl_virtio_disk_spec *disks, size_t ndisks,
+					 const struct vsl_virtio_nic_spec *nics, size_t nnics)
 {
 	struct vsl_guest_mem mem;
 	struct vsl_pci *pci = vsl_machine_pci(m, &mem);
 	struct vsl_virtio_set *s;
 
-	if (ndisks > ATTACH_MAX_DISKS) {
+	if (ndisks > ATTACH_MAX_DISKS || nnics > VSL_PCI_SLOTS) {
 		vsl_set_error(ctx, 0, VSL_ERANGE, "%zu disks: vessel attaches at most %d",
 			      ndisks, ATTACH_MAX_DISKS);
 		return NULL;
@@ -65,11 +67,24 @@ struct vsl_virtio_set *vsl_virtio_attach(struct vsl_ctx *ctx, struct vsl_machine
 			goto err;
 		}
 		s->img[s->n++] = img;
-		if (!(s->dev[s->ndev] = vsl_virtio_blk_new(ctx, pci, &mem, img, d->readonly))) {
+		if (s->ndev == VSL_PCI_SLOTS ||
+		    !(s->dev[s->ndev] = vsl_virtio_blk_new(ctx, pci, &mem, img, d->readonly))) {
 			vsl_error_prefix(ctx, "disk %s", d->path);
 			goto err;
 		}
 		s->ndev++;
+	}
+	for (size_t i = 0; i < nnics; i++) {
+		const struct vsl_virtio_nic_spec *n = &nics[i];
+		struct vsl_virtio *v = vsl_virtio_net_new(ctx, pci, &mem, vsl_machine_clock(m),
+							  n->has_mac ? n->mac : NULL);
+		if (!v)
+			goto err;
+		s->dev[s->ndev++] = v;
+		for (size_t f = 0; f < n->nfwd; f++)
+			if (vsl_slirp_forward(vsl_virtio_net_slirp(v), n->fwd[f].udp, n->fwd[f].host_addr,
+					      n->fwd[f].host_port, n->fwd[f].guest_port) < 0)
+				goto err;
 	}
 	if (!vsl_virtio_rng_new(ctx, pci, &mem))
 		goto err;

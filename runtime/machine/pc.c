@@ -792,6 +792,11 @@ struct vsl_pci *vsl_machine_pci(struct vsl_machine *m, struct vsl_guest_mem *mem
 	return m->pci;
 }
 
+struct vsl_clock *vsl_machine_clock(struct vsl_machine *m)
+{
+	return m->clk;
+}
+
 void vsl_machine_get_stats(const struct vsl_machine *m, struct vsl_machine_stats *st)
 {
 	*st = m->st;
