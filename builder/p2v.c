@@ -707,6 +707,44 @@ static int p2v_config(struct vsl_ctx *ctx, struct vsl_bundle_config *cfg, const 
 	return 0;
 }
 
+/* Fix the guest on the bundle's copies; boot its kernel directly when one was found. */
+static int p2v_fixup(struct vsl_ctx *ctx, const char *stage, struct vsl_bundle_config *cfg,
+		     const char *fmt, struct vsl_problems *warn, struct vsl_p2v_guest *gst)
+{
+	const char *disks[VSL_P2V_MAX_SOURCES];
+	char *paths[VSL_P2V_MAX_SOURCES] = { 0 }, *bootdir;
+	int r = 0;
+
+	bootdir = vsl_strdup_printf("%s/boot", stage);
+	for (size_t i = 0; i < cfg->ndisks && bootdir; i++) {
+		paths[i] = vsl_strdup_printf("%s/%s", stage, cfg->disks[i].file);
+		disks[i] = paths[i];
+		if (!paths[i])
+			r = VSL_ENOMEM;
+	}
+	if (!bootdir || r < 0)
+		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	if (r == 0)
+		r = vsl_p2v_fixup(ctx, disks, cfg->ndisks, fmt, bootdir, gst, warn);
+	if (r < 0)
+		vsl_error_prefix(ctx, "guest fix-ups");
+	for (size_t i = 0; i < cfg->ndisks; i++)
+		free(paths[i]);
+	free(bootdir);
+	if (r < 0 || !gst->kernel_version[0] || !gst->root_uuid[0])
+		return r;
+	free(cfg->boot.disk);
+	cfg->boot.disk = NULL;
+	cfg->boot.kind = VSL_BOOT_KERNEL;
+	cfg->boot.kernel = strdup("boot/vmlinuz");
+	cfg->boot.initrd = strdup("boot/initrd.img");
+	cfg->boot.cmdline = vsl_strdup_printf("root=UUID=%s ro console=ttyS0,115200",
+					      gst->root_uuid);
+	if (!cfg->boot.kernel || !cfg->boot.initrd || !cfg->boot.cmdline)
+		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	return 0;
+}
+
 int vsl_p2v(struct vsl_ctx *ctx, const char *const *sources, size_t n, const char *out,
 	    const struct vsl_p2v_opts *o, struct vsl_problems *warn, struct vsl_p2v_stats *stats)
 {
@@ -761,6 +799,8 @@ int vsl_p2v(struct vsl_ctx *ctx, const char *const *sources, size_t n, const cha
 		r = p2v_copy_disk(ctx, sources[i], dst, o, warn, &st);
 		free(dst);
 	}
+	if (r == 0 && !o->no_fixup)
+		r = p2v_fixup(ctx, stage, &cfg, fmt, warn, &st.guest);
 	if (r == 0)
 		r = vsl_bundle_write_config(ctx, stage, &cfg);
 	if (r == 0)

@@ -89,6 +89,14 @@ static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 			vsl_format_size(st.free_bytes, b, sizeof(b)),
 			vsl_format_size(st.bytes_read, c3, sizeof(c3)),
 			vsl_format_size(st.bytes_written, buf, sizeof(buf)));
+	if (cli->verbosity >= 0 && st.guest.found)
+		fprintf(stderr, "vessel: guest: %s (%s %d.%d, %s), root %s UUID=%s; fstab: %u "
+			"entries to UUIDs, grub: %u changes, initramfs %s, kernel %s\n",
+			st.guest.product, st.guest.distro, st.guest.major, st.guest.minor,
+			st.guest.type, st.guest.root_dev, st.guest.root_uuid[0] ? st.guest.root_uuid : "?",
+			st.guest.fstab_changed, st.guest.grub_changed,
+			st.guest.initramfs_rebuilt ? "rebuilt" : "unchanged",
+			st.guest.kernel_version[0] ? st.guest.kernel_version : "none (firmware boot)");
 	return VSL_EXIT_OK;
 }
 
@@ -114,9 +122,19 @@ const struct vsl_cmd vsl_cmd_p2v = {
 		"When a source is a block device, vessel.yaml records this machine's CPU\n"
 		"count and memory (/proc) and its network cards with their MAC addresses\n"
 		"(/sys/class/net); for image files the defaults are 1 CPU, 1 GiB, one NIC.\n"
-		"The bundle boots from disk0 with BIOS firmware. ssh:// sources and guest\n"
-		"fix-ups (fstab to UUIDs, serial console, virtio initramfs, direct kernel\n"
-		"boot) are not implemented yet; --no-fixup is accepted for compatibility.\n"
+		"\n"
+		"Then the copy (never the source) is fixed to boot as a VM, in one libguestfs\n"
+		"appliance run (10-60 s; more when the initramfs is rebuilt): the guest OS is\n"
+		"inspected; /etc/fstab, /etc/default/grub and /boot/grub/grub.cfg entries that\n"
+		"name disks by device path (sda1, hda1, xvda1, vda1, nvme0n1p1) get UUIDs; the\n"
+		"GRUB command line gets a serial console (console=ttyS0,115200); virtio_pci,\n"
+		"virtio_blk, virtio_net and virtio_scsi are added to\n"
+		"/etc/initramfs-tools/modules and the guest's update-initramfs is run;\n"
+		"VMware and VirtualBox guest tools are purged. The newest kernel and its\n"
+		"initramfs are copied to boot/ and the bundle boots them directly with\n"
+		"root=UUID=...; without a kernel (or with --no-fixup) it boots from disk0\n"
+		"with BIOS firmware. Only Linux guests are fixed; others are left as they are.\n"
+		"ssh:// sources are not implemented yet.\n"
 		"\n"
 		"Options:\n"
 		"  -o, --output DIR    the bundle to create (must not exist; removed on failure)\n"

@@ -89,6 +89,66 @@ void vsl_p2v_filter_close(struct vsl_image *img);
 /* Bytes the filter has read from src so far (free ranges are never read). */
 uint64_t vsl_p2v_filter_bytes_read(const struct vsl_image *img);
 
+/* ---- guest fix-ups (builder/p2v_fixup.c) ---- */
+
+/*
+ * Parse a guest disk device name as a Linux guest names it ("/dev/sda1",
+ * "hdb", "xvda2", "vdc", "nvme0n1p3"): *disk is the 0-based disk index
+ * (letters a.., or the NVMe controller), *part the partition number (0 =
+ * the whole disk). Returns 0, or -1 when name is none of these.
+ */
+int vsl_p2v_guest_dev(const char *name, unsigned *disk, unsigned *part);
+
+/* Writes the filesystem UUID of (disk, part) into uuid; 0 or -1 when unknown. */
+typedef int vsl_p2v_uuid_fn(void *opaque, unsigned disk, unsigned part, char *uuid, size_t len);
+
+/*
+ * Rewrite an /etc/fstab: entries whose first field is a device path that
+ * vsl_p2v_guest_dev parses and fn resolves become "UUID=..."; everything
+ * else (comments, spacing, options) is kept byte for byte. *out is a heap
+ * string; *changed counts the entries rewritten.
+ */
+int vsl_p2v_fstab_rewrite(struct vsl_ctx *ctx, const char *text, vsl_p2v_uuid_fn *fn,
+			  void *opaque, char **out, unsigned *changed);
+
+/*
+ * Rewrite "root=/dev/sdXN" (and resume=) tokens anywhere in text (grub.cfg,
+ * /etc/default/grub, a kernel command line) to "root=UUID=...". With
+ * add_console, the value of GRUB_CMDLINE_LINUX="..." (or, when text has no
+ * such line and is a single line, text itself) gains
+ * "console=tty0 console=ttyS0,115200" unless it names a ttyS console.
+ */
+int vsl_p2v_cmdline_rewrite(struct vsl_ctx *ctx, const char *text, vsl_p2v_uuid_fn *fn,
+			    void *opaque, bool add_console, char **out, unsigned *changed);
+
+/* What the fix-ups found and did. */
+struct vsl_p2v_guest {
+	bool found;                  /* an operating system was found */
+	char type[32];               /* "linux", "windows", ... */
+	char distro[32];             /* "debian" */
+	int major, minor;            /* 12, 0 */
+	char product[128];           /* "Debian GNU/Linux 12 (bookworm)" */
+	char root_dev[64];           /* appliance device of /, e.g. "/dev/sda1" */
+	char root_uuid[64];
+	char kernel_version[128];    /* "6.1.0-28-amd64"; "" when none was found */
+	unsigned fstab_changed, grub_changed;
+	bool initramfs_rebuilt;
+	bool tools_removed;
+};
+
+/*
+ * Inspect and fix the converted guest on the copies disks[0..n) (format fmt):
+ * one libguestfs launch; the source is never opened. Fixes: fstab and
+ * GRUB device paths to UUIDs, serial console on the kernel command line,
+ * virtio modules in the initramfs (initramfs-tools: the guest's own
+ * update-initramfs), VMware/VirtualBox guest tools removed. The newest
+ * kernel and its initramfs are copied to bootdir/vmlinuz and
+ * bootdir/initrd.img. A guest that is not Linux, or has no OS, is
+ * reported in warn and left untouched (g->found false or type != linux).
+ */
+int vsl_p2v_fixup(struct vsl_ctx *ctx, const char *const *disks, size_t ndisks, const char *fmt,
+		  const char *bootdir, struct vsl_p2v_guest *g, struct vsl_problems *warn);
+
 struct vsl_p2v_opts {
 	const char *name;        /* bundle name; NULL: from out's base name */
 	const char *format;      /* disk format in the bundle; NULL: "qcow2" */
@@ -106,6 +166,7 @@ struct vsl_p2v_stats {
 	uint64_t free_bytes;     /* found free by the filesystem bitmaps, never read */
 	uint64_t bytes_read;     /* read from the sources */
 	uint64_t bytes_written;  /* written to the bundle's disks */
+	struct vsl_p2v_guest guest; /* what fix-ups found (all zero with no_fixup) */
 };
 
 /* Convert sources[0..n) into the bundle out (must not exist). */

@@ -228,7 +228,7 @@ END_TEST
 START_TEST(convert_image_file)
 {
 	struct vsl_ctx *ctx = vsl_ctx_new();
-	struct vsl_p2v_opts o = { .name = "srv" };
+	struct vsl_p2v_opts o = { .name = "srv", .no_fixup = true };
 	struct vsl_p2v_stats st;
 	struct vsl_p2v_extents e = { 0 };
 	struct vsl_problems warn;
@@ -294,6 +294,7 @@ START_TEST(bad_sources)
 	struct vsl_ctx *ctx = vsl_ctx_new();
 	struct vsl_p2v_stats st;
 	struct vsl_problems warn;
+	struct vsl_p2v_opts nofix = { .no_fixup = true };
 	char path[512], out[512];
 	const char *src[2];
 	static uint8_t junk[1 << 20];
@@ -303,11 +304,11 @@ START_TEST(bad_sources)
 	vsl_problems_init(&warn);
 	snprintf(out, sizeof(out), "%s/o.vessel", tmp);
 	src[0] = "/nonexistent/disk";
-	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, NULL, &warn, &st), VSL_ENOENT);
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &nofix, &warn, &st), VSL_ENOENT);
 	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "/nonexistent/disk"));
 	src[0] = "ssh://root@host/dev/sda";
-	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, NULL, &warn, &st), VSL_ENOTSUP);
-	ck_assert_int_eq(vsl_p2v(ctx, src, 0, out, NULL, &warn, &st), VSL_EINVAL);
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &nofix, &warn, &st), VSL_ENOTSUP);
+	ck_assert_int_eq(vsl_p2v(ctx, src, 0, out, &nofix, &warn, &st), VSL_EINVAL);
 
 	/* junk: no partition table, no filesystem: copied whole, with a warning */
 	snprintf(path, sizeof(path), "%s/junk.raw", tmp);
@@ -319,7 +320,7 @@ START_TEST(bad_sources)
 	ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
 	fclose(f);
 	src[0] = path;
-	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, NULL, &warn, &st), 0);
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &nofix, &warn, &st), 0);
 	ck_assert_uint_eq(warn.count, 1);
 	ck_assert_ptr_nonnull(strstr(warn.items[0].message, "opaque"));
 	ck_assert_uint_eq(st.bytes_read, sizeof(junk));
@@ -328,15 +329,124 @@ START_TEST(bad_sources)
 	snprintf(out, sizeof(out), "%s/o2.vessel", tmp);
 	before = entries();
 	src[1] = "/nonexistent/disk2";
-	ck_assert_int_lt(vsl_p2v(ctx, src, 2, out, NULL, &warn, &st), 0);
+	ck_assert_int_lt(vsl_p2v(ctx, src, 2, out, &nofix, &warn, &st), 0);
 	ck_assert_int_eq(entries(), before);
 	/* an unknown output format: refused before anything is written */
 	{
-		struct vsl_p2v_opts o = { .format = "vdi" };
+		struct vsl_p2v_opts o = { .format = "vdi", .no_fixup = true };
 		ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &o, &warn, &st), VSL_ENOTSUP);
 		ck_assert_int_eq(entries(), before);
 	}
 	vsl_problems_fini(&warn);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(guest_device_names)
+{
+	unsigned d, p;
+
+	ck_assert_int_eq(vsl_p2v_guest_dev("/dev/sda1", &d, &p), 0);
+	ck_assert_uint_eq(d, 0);
+	ck_assert_uint_eq(p, 1);
+	ck_assert_int_eq(vsl_p2v_guest_dev("hdb", &d, &p), 0);
+	ck_assert_uint_eq(d, 1);
+	ck_assert_uint_eq(p, 0);
+	ck_assert_int_eq(vsl_p2v_guest_dev("/dev/xvdc12", &d, &p), 0);
+	ck_assert_uint_eq(d, 2);
+	ck_assert_uint_eq(p, 12);
+	ck_assert_int_eq(vsl_p2v_guest_dev("/dev/sdaa3", &d, &p), 0);
+	ck_assert_uint_eq(d, 26);
+	ck_assert_int_eq(vsl_p2v_guest_dev("/dev/nvme1n1p2", &d, &p), 0);
+	ck_assert_uint_eq(d, 1);
+	ck_assert_uint_eq(p, 2);
+	ck_assert_int_eq(vsl_p2v_guest_dev("/dev/nvme0n1", &d, &p), 0);
+	ck_assert_uint_eq(p, 0);
+	ck_assert_int_eq(vsl_p2v_guest_dev("/dev/mapper/vg-root", &d, &p), -1);
+	ck_assert_int_eq(vsl_p2v_guest_dev("/dev/sd", &d, &p), -1);
+	ck_assert_int_eq(vsl_p2v_guest_dev("/dev/sda1x", &d, &p), -1);
+	ck_assert_int_eq(vsl_p2v_guest_dev("/dev/nvme0p1", &d, &p), -1);
+	ck_assert_int_eq(vsl_p2v_guest_dev("/dev/sda99999999999", &d, &p), -1);
+	ck_assert_int_eq(vsl_p2v_guest_dev("UUID=1234", &d, &p), -1);
+}
+END_TEST
+
+/* disk 0: partitions 1 and 2 have UUIDs; everything else is unknown */
+static int fake_uuid(void *opaque, unsigned disk, unsigned part, char *uuid, size_t len)
+{
+	(void)opaque;
+	if (disk != 0 || part < 1 || part > 2)
+		return -1;
+	snprintf(uuid, len, "uuid-%u", part);
+	return 0;
+}
+
+START_TEST(fstab_and_cmdline_rewrite)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	char *out;
+	unsigned n;
+
+	ck_assert_int_eq(vsl_p2v_fstab_rewrite(ctx,
+		"# /dev/sda1 in a comment\n"
+		"/dev/sda1  /      ext4  errors=remount-ro  0 1\n"
+		"\t/dev/hda2 none swap sw 0 0\n"
+		"/dev/sdb1 /data ext4 defaults 0 2\n"
+		"UUID=abc /boot ext4 defaults 0 2\n"
+		"proc /proc proc defaults 0 0", fake_uuid, NULL, &out, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(out,
+		"# /dev/sda1 in a comment\n"
+		"UUID=uuid-1  /      ext4  errors=remount-ro  0 1\n"
+		"\tUUID=uuid-2 none swap sw 0 0\n"
+		"/dev/sdb1 /data ext4 defaults 0 2\n"
+		"UUID=abc /boot ext4 defaults 0 2\n"
+		"proc /proc proc defaults 0 0");
+	free(out);
+	ck_assert_int_eq(vsl_p2v_fstab_rewrite(ctx, "", fake_uuid, NULL, &out, &n), 0);
+	ck_assert_str_eq(out, "");
+	ck_assert_uint_eq(n, 0);
+	free(out);
+
+	/* /etc/default/grub: root= resolved, console added once */
+	ck_assert_int_eq(vsl_p2v_cmdline_rewrite(ctx,
+		"GRUB_DEFAULT=0\n"
+		"GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"
+		"GRUB_CMDLINE_LINUX=\"root=/dev/sda1 resume=/dev/sda2\"\n",
+		fake_uuid, NULL, true, &out, &n), 0);
+	ck_assert_str_eq(out,
+		"GRUB_DEFAULT=0\n"
+		"GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"
+		"GRUB_CMDLINE_LINUX=\"root=UUID=uuid-1 resume=UUID=uuid-2 "
+		"console=tty0 console=ttyS0,115200\"\n");
+	ck_assert_uint_eq(n, 3);
+	free(out);
+	ck_assert_int_eq(vsl_p2v_cmdline_rewrite(ctx,
+		"GRUB_CMDLINE_LINUX=\"console=ttyS1\"\n", fake_uuid, NULL, true, &out, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(out);
+	/* no GRUB_CMDLINE_LINUX line: one is appended */
+	ck_assert_int_eq(vsl_p2v_cmdline_rewrite(ctx, "GRUB_TIMEOUT=5\nX=1\n", fake_uuid, NULL,
+						 true, &out, &n), 0);
+	ck_assert_str_eq(out, "GRUB_TIMEOUT=5\nX=1\nGRUB_CMDLINE_LINUX=\"console=tty0 "
+			 "console=ttyS0,115200\"\n");
+	free(out);
+	/* grub.cfg: only root= tokens, unknown devices and look-alikes untouched */
+	ck_assert_int_eq(vsl_p2v_cmdline_rewrite(ctx,
+		"\tlinux /vmlinuz root=/dev/sda1 ro quiet\n"
+		"\tlinux /vmlinuz root=/dev/sdc1 noroot=/dev/sda1\n"
+		"set root='hd0,msdos1'\n", fake_uuid, NULL, false, &out, &n), 0);
+	ck_assert_str_eq(out,
+		"\tlinux /vmlinuz root=UUID=uuid-1 ro quiet\n"
+		"\tlinux /vmlinuz root=/dev/sdc1 noroot=/dev/sda1\n"
+		"set root='hd0,msdos1'\n");
+	ck_assert_uint_eq(n, 1);
+	free(out);
+	/* a bare command line */
+	ck_assert_int_eq(vsl_p2v_cmdline_rewrite(ctx, "root=/dev/sda1 ro", fake_uuid, NULL, true,
+						 &out, &n), 0);
+	ck_assert_str_eq(out, "root=UUID=uuid-1 ro console=tty0 console=ttyS0,115200");
+	free(out);
 	vsl_ctx_free(ctx);
 }
 END_TEST
@@ -356,6 +466,8 @@ int main(void)
 	tcase_add_test(tc, free_map_of_ext4_partition);
 	tcase_add_test(tc, convert_image_file);
 	tcase_add_test(tc, bad_sources);
+	tcase_add_test(tc, guest_device_names);
+	tcase_add_test(tc, fstab_and_cmdline_rewrite);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
