@@ -85,6 +85,7 @@
 #define BT_SLICE 512
 
 #define BT_ARITH 0x8d5u
+#define BT_NCACHE 5
 
 struct bt_block {
 	uint64_t rip, lin, paddr;
@@ -138,6 +139,11 @@ struct bt_tr {
 	bool flags_in_host;  /* host RFLAGS holds the guest's arithmetic flags */
 	bool flags_dirty;    /* ... and they differ from cpu->rflags */
 	bool bmi2;           /* the host has SHRX/SHLX (flag-free TLB look-up) */
+	/* register cache: guest GPRs held in callee-saved host registers */
+	int8_t rc_slot[16];            /* cache slot of guest GPR g, -1 */
+	int8_t rc_guest[BT_NCACHE];    /* guest GPR in slot i, -1 */
+	bool rc_dirty[BT_NCACHE];      /* slot differs from cpu->gpr */
+	uint32_t rc_age[BT_NCACHE], rc_clock;
 	/* the instruction being translated */
 	struct bt_block *blk;
 	uint64_t rip, next, paddr;
@@ -339,10 +345,113 @@ static void bt_flags_load(struct bt_tr *t)
 	t->flags_in_host = true;
 }
 
+/* host registers of the register cache (callee-saved: they survive helper calls) */
+static const int bt_cache_host[BT_NCACHE] = { VSL_H_R12, VSL_H_R13, VSL_H_R14, VSL_H_R15, VSL_H_RBP };
+
+/* the frame every block shares: rbx, rbp, r12..r15 saved, stack 16-aligned */
+static void bt_emit_prologue(struct bt_tr *t)
+{
+	static const uint8_t sub8[] = { 0x48, 0x83, 0xec, 0x08 };
+
+	vsl_emit_push(&t->e, VSL_H_RBX);
+	vsl_emit_push(&t->e, VSL_H_RBP);
+	vsl_emit_push(&t->e, VSL_H_R12);
+	vsl_emit_push(&t->e, VSL_H_R13);
+	vsl_emit_push(&t->e, VSL_H_R14);
+	vsl_emit_push(&t->e, VSL_H_R15);
+	vsl_emit_bytes(&t->e, sub8, sizeof(sub8));
+	vsl_emit_mov_rr(&t->e, VSL_H_RBX, VSL_H_RDI);
+}
+
 static void bt_emit_ret(struct bt_tr *t)
 {
+	static const uint8_t add8[] = { 0x48, 0x83, 0xc4, 0x08 };
+
+	vsl_emit_bytes(&t->e, add8, sizeof(add8));
+	vsl_emit_pop(&t->e, VSL_H_R15);
+	vsl_emit_pop(&t->e, VSL_H_R14);
+	vsl_emit_pop(&t->e, VSL_H_R13);
+	vsl_emit_pop(&t->e, VSL_H_R12);
+	vsl_emit_pop(&t->e, VSL_H_RBP);
 	vsl_emit_pop(&t->e, VSL_H_RBX);
 	vsl_emit_u8(&t->e, 0xc3);
+}
+
+static void bt_rc_reset(struct bt_tr *t)
+{
+	memset(t->rc_slot, -1, sizeof(t->rc_slot));
+	memset(t->rc_guest, -1, sizeof(t->rc_guest));
+	memset(t->rc_dirty, 0, sizeof(t->rc_dirty));
+}
+
+/* store the dirty cached registers (the translation state is unchanged: other paths follow) */
+static void bt_rc_writeback(struct bt_tr *t)
+{
+	for (int i = 0; i < BT_NCACHE; i++)
+		if (t->rc_guest[i] >= 0 && t->rc_dirty[i])
+			vsl_emit_store64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(t->rc_guest[i]));
+}
+
+/* store and forget guest register g if cached (before code that uses cpu->gpr[g] directly) */
+static void bt_rc_evict(struct bt_tr *t, int g)
+{
+	int i = t->rc_slot[g];
+
+	if (i < 0)
+		return;
+	if (t->rc_dirty[i])
+		vsl_emit_store64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(g));
+	t->rc_guest[i] = -1;
+	t->rc_dirty[i] = false;
+	t->rc_slot[g] = -1;
+}
+
+/* store and forget everything (before a helper, which reads and writes cpu->gpr) */
+static void bt_rc_flush(struct bt_tr *t)
+{
+	for (int g = 0; g < 16; g++)
+		bt_rc_evict(t, g);
+}
+
+/* the host register holding guest register g, loading it (load) into a slot if needed */
+static int bt_rc_get(struct bt_tr *t, int g, bool load, unsigned pinned)
+{
+	int i = t->rc_slot[g];
+
+	if (i < 0) {
+		int best = -1;
+		for (int k = 0; k < BT_NCACHE; k++) {
+			if (pinned & (1u << k))
+				continue;
+			if (t->rc_guest[k] < 0) {
+				best = k;
+				break;
+			}
+			if (best < 0 || t->rc_age[k] < t->rc_age[best])
+				best = k;
+		}
+		if (best < 0)
+			return -1;
+		if (t->rc_guest[best] >= 0)
+			bt_rc_evict(t, t->rc_guest[best]);
+		i = best;
+		t->rc_guest[i] = (int8_t)g;
+		t->rc_slot[g] = (int8_t)i;
+		t->rc_dirty[i] = false;
+		if (load)
+			vsl_emit_load64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(g));
+	}
+	t->rc_age[i] = ++t->rc_clock;
+	return bt_cache_host[i];
+}
+
+/* copy guest register g into host register h (from the cache or cpu->gpr) */
+static void bt_rc_copy(struct bt_tr *t, int h, int g)
+{
+	if (t->rc_slot[g] >= 0)
+		vsl_emit_mov_rr(&t->e, h, bt_cache_host[t->rc_slot[g]]);
+	else
+		vsl_emit_load64(&t->e, h, VSL_H_RBX, GPR_OFF(g));
 }
 
 /* cpu->rip is set and the flags stored: continue in the next block if it is known */
@@ -368,6 +477,7 @@ static void bt_emit_exit(struct bt_tr *t, uint64_t rip, uint64_t target_lin)
 {
 	bool dirty = t->flags_dirty, in_host = t->flags_in_host;
 
+	bt_rc_writeback(t);
 	bt_flags_store(t);
 	if ((target_lin & ~0xfffull) == (t->blk->lin & ~0xfffull)) {
 		struct bt_exit *x = bt_meta_alloc(t->bt, sizeof(*x));
@@ -390,9 +500,10 @@ static void bt_emit_exit(struct bt_tr *t, uint64_t rip, uint64_t target_lin)
 	t->flags_in_host = in_host;
 }
 
+/* call the executor's handler for h; the cached registers must be flushed (or written back) */
 static void bt_emit_helper(struct bt_tr *t, struct bt_hinsn *h)
 {
-	static const uint8_t test_jz[] = { 0x85, 0xc0, 0x74, 7 }; /* test eax,eax; jz +7 */
+	static const uint8_t test_jz[] = { 0x85, 0xc0, 0x74, 0 }; /* test eax,eax; jz +N */
 	static const uint8_t fail[] = { 0xb8, 0xff, 0xff, 0xff, 0xff }; /* mov eax, -1 */
 
 	bt_flags_store(t);
@@ -401,8 +512,11 @@ static void bt_emit_helper(struct bt_tr *t, struct bt_hinsn *h)
 	vsl_emit_mov_imm(&t->e, VSL_H_RSI, (uint64_t)(uintptr_t)h);
 	vsl_emit_call_abs(&t->e, (const void *)bt_helper);
 	vsl_emit_bytes(&t->e, test_jz, sizeof(test_jz));
+	uint8_t *jz = t->e.full ? NULL : t->e.p - 1;
 	vsl_emit_bytes(&t->e, fail, sizeof(fail));
 	bt_emit_ret(t);
+	if (jz && !t->e.full)
+		*jz = (uint8_t)(t->e.p - (jz + 1));
 }
 
 /* ------------------------------------------------------------------ */
@@ -520,11 +634,11 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 		unsigned k = 0;
 
 		if (m->mem.base != ZYDIS_REGISTER_NONE)
-			vsl_emit_load64(e, VSL_H_R10, VSL_H_RBX, GPR_OFF(bt_gpr_index(m->mem.base, &high)));
+			bt_rc_copy(t, VSL_H_R10, bt_gpr_index(m->mem.base, &high));
 		else
 			vsl_emit_mov_imm(e, VSL_H_R10, 0);
 		if (has_index)
-			vsl_emit_load64(e, VSL_H_R11, VSL_H_RBX, GPR_OFF(bt_gpr_index(m->mem.index, &high)));
+			bt_rc_copy(t, VSL_H_R11, bt_gpr_index(m->mem.index, &high));
 		/* lea rdi/edi, [r10 + r11*s + disp32] */
 		if (a32)
 			b[k++] = 0x67;
@@ -590,7 +704,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	static const int pool[4] = { VSL_H_RAX, VSL_H_RCX, VSL_H_RDX, VSL_H_RSI };
 	int gmap[16], hused = 0, mem = -1;
 	bool written[16] = { false }, flags_written = false, flags_read = false;
-	bool rip_rel = false, mem_write = false, mem_read = false;
+	bool rip_rel = false, mem_write = false, mem_read = false, legacy = false;
 	ZydisEncoderRequest req;
 	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
 	ZyanUSize len = sizeof(buf);
@@ -664,6 +778,8 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 				g = bt_gpr_index(regs[k], &high);
 				if (g < 0)
 					return false;
+				if (high || regs[k] == ZYDIS_REGISTER_CL)
+					legacy = true;
 				if (pass == 0 && (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
 				    op->type == ZYDIS_OPERAND_TYPE_REGISTER)
 					written[g] = true;
@@ -708,9 +824,29 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			return false;
 		if (ops[0].size == 32 || ops[1].mem.base == ZYDIS_REGISTER_EIP)
 			v &= 0xffffffffull;
-		vsl_emit_mov_imm(&t->e, VSL_H_RAX, v);
-		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(g));
+		int hr = bt_rc_get(t, g, false, 0);
+		vsl_emit_mov_imm(&t->e, hr, v);
+		t->rc_dirty[t->rc_slot[g]] = true;
 		return true;
+	}
+	/*
+	 * The guest registers go to the register cache, except for
+	 * instructions that need particular host registers (CL, AH..BH):
+	 * those load and store them around the instruction (legacy).
+	 */
+	if (legacy) {
+		for (int g = 0; g < 16; g++)
+			if (gmap[g] >= 0)
+				bt_rc_evict(t, g);
+	} else {
+		unsigned pinned = 0;
+		for (int g = 0; g < 16; g++)
+			if (gmap[g] >= 0) {
+				gmap[g] = bt_rc_get(t, g, true, pinned);
+				if (gmap[g] < 0)
+					return false; /* cannot happen: at most 3 registers */
+				pinned |= 1u << t->rc_slot[g];
+			}
 	}
 	if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(zi, ops, zi->operand_count_visible,
 									  &req)))
@@ -759,7 +895,8 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	}
 	struct bt_hinsn *h = NULL;
 	uint8_t *miss = NULL;
-	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty;
+	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty, dirty_before[BT_NCACHE];
+	memcpy(dirty_before, t->rc_dirty, sizeof(dirty_before));
 	if (mem >= 0) {
 		h = bt_new_hinsn(t, zi, ops);
 		if (!h)
@@ -769,13 +906,18 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	}
 	if (flags_read || flags_written)
 		bt_flags_load(t);
-	for (int g = 0; g < 16; g++)
-		if (gmap[g] >= 0)
-			vsl_emit_load64(&t->e, gmap[g], VSL_H_RBX, GPR_OFF(g));
+	if (legacy)
+		for (int g = 0; g < 16; g++)
+			if (gmap[g] >= 0)
+				vsl_emit_load64(&t->e, gmap[g], VSL_H_RBX, GPR_OFF(g));
 	vsl_emit_bytes(&t->e, buf, (unsigned)len);
 	for (int g = 0; g < 16; g++)
-		if (gmap[g] >= 0 && written[g])
-			vsl_emit_store64(&t->e, gmap[g], VSL_H_RBX, GPR_OFF(g));
+		if (gmap[g] >= 0 && written[g]) {
+			if (legacy)
+				vsl_emit_store64(&t->e, gmap[g], VSL_H_RBX, GPR_OFF(g));
+			else
+				t->rc_dirty[t->rc_slot[g]] = true;
+		}
 	if (flags_written)
 		t->flags_dirty = true;
 	if (mem >= 0) {
@@ -786,7 +928,18 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			vsl_emit_patch32(miss, t->e.p);
 		t->flags_in_host = in0;
 		t->flags_dirty = dirty0;
+		/*
+		 * The cached registers as they were before the instruction go
+		 * to cpu->gpr for the handler and come back from it afterwards
+		 * (dirty flags: the hit path's, a superset).
+		 */
+		for (int i = 0; i < BT_NCACHE; i++)
+			if (t->rc_guest[i] >= 0 && dirty_before[i])
+				vsl_emit_store64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(t->rc_guest[i]));
 		bt_emit_helper(t, h);
+		for (int i = 0; i < BT_NCACHE; i++)
+			if (t->rc_guest[i] >= 0)
+				vsl_emit_load64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(t->rc_guest[i]));
 		if (in1)
 			bt_flags_load(t);
 		if (done)
@@ -861,6 +1014,7 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	if (!h)
 		return false;
 	*ends = h->ends = mn == ZYDIS_MNEMONIC_CALL || mn == ZYDIS_MNEMONIC_RET;
+	bt_rc_flush(t);
 	if (mn == ZYDIS_MNEMONIC_RET)
 		bt_flags_store(t); /* leaving anyway; frees RFLAGS for the canonical check */
 	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty;
@@ -1041,8 +1195,8 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 	t.gen = gen;
 	t.e.p = bt->rw + bt->code_used;
 	t.e.end = bt->rw + BT_CODE_SIZE;
-	vsl_emit_push(&t.e, VSL_H_RBX);
-	vsl_emit_mov_rr(&t.e, VSL_H_RBX, VSL_H_RDI);
+	bt_emit_prologue(&t);
+	bt_rc_reset(&t);
 	/*
 	 * chain entry: if (bt->left < N) return at this rip; bt->left -= N
 	 * (N, the block's length, is patched in at the end)
@@ -1094,6 +1248,7 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 			struct bt_hinsn *h = bt_new_hinsn(&t, &zi, ops);
 			if (!h)
 				break;
+			bt_rc_flush(&t);
 			h->ends = bt_ends_block(&zi, ops) || next != cur + zi.length;
 			bt_emit_helper(&t, h);
 			ended = h->ends;
