@@ -40,14 +40,12 @@
  * field and the entry, e.g. "qcow2: L2 table offset 0x... of L1 entry 5 is
  * past the end of the file (size 0x...)".
  */
-#include <errno.h>
 #include <libdeflate.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "formats/qcow2_int.h"
 
@@ -433,105 +431,6 @@ static int qcow2_apply_frees(struct qcow2 *q)
 	return 0;
 }
 
-/* ---- asynchronous data writes ---- */
-
-/*
- * Conversion outputs (VSL_IMAGE_UNSAFE on a file) hand the pwrite of new
- * data clusters to two writer threads: the caller's bytes are copied into a
- * job buffer (cheap) and the expensive copy into the page cache happens in
- * parallel with reading and metadata work. Ordering rule 1 (data before the
- * L2 entry that points to it) holds because every L2 writeback, every flush
- * and every read or in-place write first drains these jobs.
- */
-#define QCOW2_DJOB_MAX (4u << 20)
-
-struct qcow2_djob {
-	uint64_t host;
-	size_t len;
-	int fd, err;
-	uint8_t *buf;                  /* QCOW2_DJOB_MAX bytes */
-	struct qcow2_djob *next;       /* free list (touched by the submitting thread only) */
-};
-
-static int qcow2_djob_work(void *opaque, void *job)
-{
-	struct qcow2_djob *d = job;
-	size_t done = 0;
-
-	while (done < d->len) {
-		ssize_t n = pwrite(d->fd, d->buf + done, d->len - done, (off_t)(d->host + done));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			d->err = errno;
-			return VSL_EIO;
-		}
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-static int qcow2_djob_retire(void *opaque, void *job, int status)
-{
-	struct qcow2 *q = opaque;
-	struct qcow2_djob *d = job;
-	int r = 0;
-
-	if (status == VSL_EIO)
-		r = vsl_set_error(q->ctx, d->err, VSL_EIO, "%s: write at offset %llu", q->name,
-				  (unsigned long long)d->host);
-	else if (status < 0 && status != VSL_ECANCELED)
-		r = status;
-	d->next = q->dfree;
-	q->dfree = d;
-	return r;
-}
-
-static int qcow2_drain_data(struct qcow2 *q)
-{
-	return q->dwp ? vsl_workpool_drain(q->dwp) : 0;
-}
-
-/* Write new data clusters at host offset h (directly, or on the writer threads). */
-static int qcow2_data_write(struct qcow2 *q, const uint8_t *buf, uint64_t len, uint64_t h)
-{
-	int fd = vsl_stream_fd(q->s), r;
-
-	if (!(q->img->flags & VSL_IMAGE_UNSAFE) || fd < 0)
-		return vsl_stream_pwrite(q->s, buf, len, h);
-	if (!q->dwp) {
-		q->dwp = vsl_workpool_new(q->ctx, 2, 6, qcow2_djob_work, qcow2_djob_retire, q);
-		if (!q->dwp)
-			return VSL_ENOMEM;
-	}
-	while (len) {
-		size_t n = (size_t)VSL_MIN(len, QCOW2_DJOB_MAX);
-		struct qcow2_djob *d = q->dfree;
-
-		if (d) {
-			q->dfree = d->next;
-		} else {
-			d = calloc(1, sizeof(*d));
-			if (!d || !(d->buf = malloc(QCOW2_DJOB_MAX))) {
-				free(d);
-				return qcow2_err(q, VSL_ENOMEM, "out of memory");
-			}
-		}
-		d->host = h;
-		d->len = n;
-		d->fd = fd;
-		d->err = 0;
-		memcpy(d->buf, buf, n);
-		r = vsl_workpool_submit(q->dwp, d); /* d is the pool's even on error */
-		if (r < 0)
-			return r;
-		buf += n;
-		h += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* ---- L2 cache ---- */
 
 static int qcow2_l2_writeback(struct qcow2 *q, struct qcow2_l2slot *sl)
@@ -540,10 +439,6 @@ static int qcow2_l2_writeback(struct qcow2 *q, struct qcow2_l2slot *sl)
 
 	if (!sl->dirty)
 		return 0;
-	/* ordering rule 1: the data this table points to is written first */
-	r = qcow2_drain_data(q);
-	if (r < 0)
-		return r;
 	/* ordering rule 2: every allocation this table refers to is counted first */
 	r = qcow2_rc_writeback(q);
 	if (r == 0)
@@ -868,15 +763,13 @@ static int qcow2_pend_flush(struct qcow2 *q)
 	return qcow2_write_compressed(q, vc, q->pend_buf, q->cs);
 }
 
-/* Finish every pending compressed and data write (before any other access). */
+/* Finish every pending compressed write (before any other access). */
 static int qcow2_drain(struct qcow2 *q)
 {
 	int r = qcow2_pend_flush(q);
 
 	if (r == 0 && q->wp)
 		r = vsl_workpool_drain(q->wp);
-	if (r == 0)
-		r = qcow2_drain_data(q);
 	return r;
 }
 
@@ -1040,9 +933,7 @@ static int qcow2_write_span(struct qcow2 *q, uint64_t off, const uint8_t *buf, u
 		if (qcow2_inplace(q, e)) {
 			/* in place, extended over following host-contiguous clusters of ours */
 			uint64_t h0 = e & QCOW2_OFFSET_MASK, n = chunk, c = 1;
-			r = qcow2_drain_data(q); /* a queued write may target this cluster */
-			if (r == 0)
-				r = qcow2_check_offset(q, h0, q->cs, "data cluster", "virtual cluster", vc);
+			r = qcow2_check_offset(q, h0, q->cs, "data cluster", "virtual cluster", vc);
 			while (r == 0 && pos + n < len && j + c < q->l2_entries) {
 				uint64_t ee = qcow2_l2e(sl, j + c);
 				if (!qcow2_inplace(q, ee) || (ee & QCOW2_OFFSET_MASK) != h0 + c * q->cs)
@@ -1074,7 +965,7 @@ static int qcow2_write_span(struct qcow2 *q, uint64_t off, const uint8_t *buf, u
 			}
 			r = qcow2_alloc(q, n, &h);
 			if (r == 0)
-				r = qcow2_data_write(q, buf + pos, n * q->cs, h);
+				r = vsl_stream_pwrite(q->s, buf + pos, n * q->cs, h);
 			for (uint64_t c = 0; r == 0 && c < n; c++) {
 				uint64_t old = qcow2_l2e(sl, j + c);
 				qcow2_l2e_set(sl, j + c, (h + c * q->cs) | QCOW2_OFLAG_COPIED);
@@ -1372,7 +1263,7 @@ next:
 		}
 		return 0;
 	}
-	/* (no drain here: queued data writes only go to clusters nobody else uses) */
+	r = qcow2_drain(q);
 	while (r == 0 && len) {
 		uint64_t span = q->l2_entries * q->cs;
 		uint64_t n = VSL_MIN(len, span - off % span);
@@ -1437,13 +1328,6 @@ static void qcow2_free(struct qcow2 *q)
 	if (!q)
 		return;
 	vsl_workpool_free(q->wp);
-	vsl_workpool_free(q->dwp);
-	while (q->dfree) {
-		struct qcow2_djob *d = q->dfree;
-		q->dfree = d->next;
-		free(d->buf);
-		free(d);
-	}
 	for (unsigned i = 0; q->l2c && i < q->l2c_n; i++)
 		free(q->l2c[i].tab);
 	free(q->l2c);

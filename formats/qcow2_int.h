@@ -62,7 +62,6 @@ struct qcow2_free {
 };
 
 struct qcow2_cjob;
-struct qcow2_djob;
 
 struct qcow2 {
 	struct vsl_image *img;
@@ -124,10 +123,6 @@ struct qcow2 {
 	struct vsl_workpool *wp;
 	uint64_t pend_vc;          /* cluster being gathered from partial writes; UINT64_MAX = none */
 	uint8_t *pend_buf;
-
-	/* asynchronous data-cluster writes (conversion outputs, see qcow2_data_write) */
-	struct vsl_workpool *dwp;
-	struct qcow2_djob *dfree;  /* recycled job buffers */
 };
 
 static inline uint64_t qcow2_be64(const void *p)
