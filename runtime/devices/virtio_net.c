@@ -121,14 +121,20 @@ static void net_notify(struct vsl_virtio *v, unsigned q)
 		return;
 	}
 	while (vsl_virtio_pop(v, 1) == 1) {
+		/* slirp may answer at once (net_rx pops a receive buffer into v->req):
+		 * keep what the transmit request needs before handing the frame over */
+		uint16_t head = r->head;
 		uint64_t len = r->rlen > NET_HDR ? r->rlen - NET_HDR : 0;
-		if (len && len <= NET_FRAME_MAX) {
+		if (len > NET_FRAME_MAX)
+			len = 0;
+		if (len)
 			vsl_virtio_req_read(r, NET_HDR, n->tx, (size_t)len);
+		vsl_virtio_push(v, 1, head, 0);
+		any = true;
+		if (len) {
 			n->tx_frames++;
 			vsl_slirp_input(n->slirp, n->tx, (size_t)len);
 		}
-		vsl_virtio_push(v, 1, r->head, 0);
-		any = true;
 	}
 	if (any)
 		vsl_virtio_notify(v, 1);

@@ -60,15 +60,19 @@ static void transmit(const uint8_t *frame, size_t len)
 {
 	static uint16_t idx;
 	uint8_t hdr[12] = { 0 };
-	uint16_t head = (uint16_t)(idx % VD_QSIZE);
+	/* heads 5, 6, ...: never the receive heads (0..3), so a mix-up shows */
+	uint16_t head = (uint16_t)((idx + 5) % VD_QSIZE), slot = (uint16_t)(idx % VD_QSIZE);
 
 	memcpy(vd_ram + TXBUF, hdr, 12);
 	memcpy(vd_ram + TXBUF + 12, frame, len);
 	vd_desc_at(TXQ_DESC, head, TXBUF, (uint32_t)(12 + len), 0, 0);
-	memcpy(vd_ram + TXQ_AVAIL + 4 + 2 * head, &head, 2);
+	memcpy(vd_ram + TXQ_AVAIL + 4 + 2 * slot, &head, 2);
 	idx++;
 	memcpy(vd_ram + TXQ_AVAIL + 2, &idx, 2);
 	vd_wr(net, VSL_VIRTIO_NOTIFY_OFF + VSL_VIRTIO_NOTIFY_MULT, 0, 1);
+	/* the transmit buffer came back under its own head */
+	ck_assert_uint_eq(vd_ld16(TXQ_USED + 2), idx);
+	ck_assert_uint_eq(vd_ld32(TXQ_USED + 4 + 8 * slot), head);
 }
 
 static uint16_t csum(const uint8_t *p, size_t n)
