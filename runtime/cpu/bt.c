@@ -218,6 +218,12 @@ void vsl_bt_get_stats(const struct vsl_bt *bt, struct vsl_bt_stats *st)
 	st->cache_bytes = bt->code_used;
 }
 
+void vsl_cpu_bt_flush(struct vsl_cpu *cpu)
+{
+	if (cpu->bt)
+		vsl_bt_flush(cpu->bt);
+}
+
 void vsl_cpu_bt_stats(const struct vsl_cpu *cpu, struct vsl_bt_stats *st)
 {
 	if (cpu->bt)

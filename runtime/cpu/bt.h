@@ -49,6 +49,8 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex);
 /* Drop every translation (e.g. after the machine reset the CPU). */
 void vsl_bt_flush(struct vsl_bt *bt);
 void vsl_bt_get_stats(const struct vsl_bt *bt, struct vsl_bt_stats *st);
+/* Drop every translation of cpu's translator (no-op without one). */
+void vsl_cpu_bt_flush(struct vsl_cpu *cpu);
 /* The statistics of cpu's translator (all zero when it never ran); for --stats and tests. */
 void vsl_cpu_bt_stats(const struct vsl_cpu *cpu, struct vsl_bt_stats *st);
 

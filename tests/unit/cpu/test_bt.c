@@ -314,7 +314,37 @@ START_TEST(interrupt_in_tight_loop)
 }
 END_TEST
 
-START_TEST(cpl3_and_syscalls_like_executor)
+START_TEST(flush_mid_run)
+{
+	/* the counting loop, interrupted by the budget, the cache flushed, resumed */
+	load("\xb9\xe8\x03\x00\x00\x48\x01\xc8\xff\xc9\x75\xf9\xf4", 13);
+	run_both(1500);
+	vsl_cpu_bt_flush(T.cpu);
+	run_both(100000);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 500500);
+	ck_assert_uint_ge(stats().flushes, 1);
+}
+END_TEST
+
+START_TEST(dma_over_code)
+{
+	/* nop; nop; mov $1,%eax; hlt -- then the machine rewrites the immediate behind the CPU */
+	load("\x90\x90\xb8\x01\x00\x00\x00\xf4", 8);
+	run_both(100);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 1);
+	ck_assert_uint_ge(stats().blocks_translated, 1);
+	I.ram[VSL_FIX_CODE + 3] = 7;
+	T.ram[VSL_FIX_CODE + 3] = 7;
+	vsl_cpu_invalidate_phys(I.cpu, VSL_FIX_CODE + 3, 1);
+	vsl_cpu_invalidate_phys(T.cpu, VSL_FIX_CODE + 3, 1);
+	vsl_cpu_set_rip(I.cpu, VSL_FIX_CODE);
+	vsl_cpu_set_rip(T.cpu, VSL_FIX_CODE);
+	run_both(100);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 7);
+}
+END_TEST
+
+START_TEST(flag_instructions)
 {
 	/* pushfq; pop %rax; push %rax; popfq; cld; std; cld; hlt */
 	RUN("\x9c\x58\x50\x9d\xfc\xfd\xfc\xf4");
@@ -341,7 +371,9 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, alias_write);
 	tcase_add_test(tc, block_at_page_end_second_unmapped);
 	tcase_add_test(tc, interrupt_in_tight_loop);
-	tcase_add_test(tc, cpl3_and_syscalls_like_executor);
+	tcase_add_test(tc, flag_instructions);
+	tcase_add_test(tc, flush_mid_run);
+	tcase_add_test(tc, dma_over_code);
 	suite_add_tcase(s, tc);
 	return s;
 }
