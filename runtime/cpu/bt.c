@@ -74,7 +74,7 @@
 
 #define BT_HASH_BITS 15
 #define BT_HASH_SIZE (1u << BT_HASH_BITS)
-#define BT_CODE_SIZE (32u << 20)
+#define BT_CODE_SIZE (64u << 20)
 #define BT_META_SIZE (256u << 20)
 #define BT_MAX_INSNS 48
 /* worst case host bytes per guest instruction (native: 4 loads + insn + 4 stores + flags) */
@@ -892,12 +892,24 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE;
 	if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, buf, &len)))
 		return false;
+	bool flags_all = false; /* writes every arithmetic flag, reads none */
 	if (zi->cpu_flags) {
 		const ZydisAccessedFlags *f = zi->cpu_flags;
+		ZydisAccessedFlagsMask w = f->modified | f->set_0 | f->set_1 | f->undefined;
 		if (f->tested)
 			flags_read = true;
-		if (f->modified | f->set_0 | f->set_1 | f->undefined)
+		if (w)
 			flags_written = true;
+		/* shifts and rotates by a zero count leave the flags alone */
+		switch (zi->mnemonic) {
+		case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_CMP:
+		case ZYDIS_MNEMONIC_TEST: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_OR:
+		case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_NEG:
+			flags_all = !f->tested && (w & BT_ARITH) == BT_ARITH;
+			break;
+		default:
+			break;
+		}
 	}
 	struct bt_hinsn *h = NULL;
 	uint8_t *miss = NULL;
@@ -910,7 +922,9 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		miss = bt_emit_tlb(t, zi->address_width == 32, &ops[mem], mem_write);
 		(void)mem_read;
 	}
-	if (flags_read || flags_written)
+	if (flags_all && !flags_read)
+		t->flags_in_host = true; /* no need to load what the instruction overwrites */
+	else if (flags_read || flags_written)
 		bt_flags_load(t);
 	if (legacy)
 		for (int g = 0; g < 16; g++)
