@@ -139,6 +139,7 @@ struct bt_tr {
 	bool flags_in_host;  /* host RFLAGS holds the guest's arithmetic flags */
 	bool flags_dirty;    /* ... and they differ from cpu->rflags */
 	bool bmi2;           /* the host has SHRX/SHLX (flag-free TLB look-up) */
+	bool hostflags;      /* chained jumps carry the guest flags in the host RFLAGS (needs BMI2) */
 	/* register cache: guest GPRs held in callee-saved host registers */
 	int8_t rc_slot[16];            /* cache slot of guest GPR g, -1 */
 	int8_t rc_guest[BT_NCACHE];    /* guest GPR in slot i, -1 */
@@ -469,9 +470,27 @@ static void bt_emit_indirect(struct bt_tr *t)
 		0xff, 0xe0,        /* jmp rax */
 	};
 
+	static const uint8_t test_jz[] = { 0x48, 0x85, 0xc0, 0x74, 0 }; /* test rax,rax; jz +N */
+	static const uint8_t reload[] = {
+		0x81, 0xe1, BT_ARITH & 0xff, BT_ARITH >> 8, 0, 0, /* and ecx, ARITH */
+		0x51,                  /* push rcx */
+		0x9d,                  /* popfq */
+		0xff, 0xe0,            /* jmp rax */
+	};
+
 	vsl_emit_mov_rr(&t->e, VSL_H_RDI, VSL_H_RBX);
 	vsl_emit_call_abs(&t->e, (const void *)bt_indirect);
-	vsl_emit_bytes(&t->e, test_jmp, sizeof(test_jmp));
+	if (!t->hostflags) {
+		vsl_emit_bytes(&t->e, test_jmp, sizeof(test_jmp));
+		return;
+	}
+	/* chain entries expect the guest flags in the host RFLAGS */
+	vsl_emit_bytes(&t->e, test_jz, sizeof(test_jz));
+	uint8_t *jz = t->e.full ? NULL : t->e.p - 1;
+	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rflags));
+	vsl_emit_bytes(&t->e, reload, sizeof(reload));
+	if (jz && !t->e.full)
+		*jz = (uint8_t)(t->e.p - (jz + 1));
 }
 
 /*
@@ -482,22 +501,33 @@ static void bt_emit_indirect(struct bt_tr *t)
 static void bt_emit_exit(struct bt_tr *t, uint64_t rip, uint64_t target_lin)
 {
 	bool dirty = t->flags_dirty, in_host = t->flags_in_host;
+	bool same = (target_lin & ~0xfffull) == (t->blk->lin & ~0xfffull);
+	struct bt_exit *x = same ? bt_meta_alloc(t->bt, sizeof(*x)) : NULL;
 
 	bt_rc_writeback(t);
-	bt_flags_store(t);
-	if ((target_lin & ~0xfffull) == (t->blk->lin & ~0xfffull)) {
-		struct bt_exit *x = bt_meta_alloc(t->bt, sizeof(*x));
+	if (t->hostflags) {
+		/* chain entries expect the flags in the host RFLAGS */
+		if (x) {
+			bt_flags_load(t);
+			x->from = t->blk;
+			x->rel = vsl_emit_jmp32(&t->e);
+		}
+		bt_flags_store(t);
+	} else {
+		bt_flags_store(t);
 		if (x) {
 			x->from = t->blk;
 			x->rel = vsl_emit_jmp32(&t->e);
-			vsl_emit_mov_imm(&t->e, VSL_H_RCX, (uint64_t)(uintptr_t)x);
-			vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)(uintptr_t)&t->bt->last_exit);
-			vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RAX, 0);
 		}
+	}
+	if (x) {
+		vsl_emit_mov_imm(&t->e, VSL_H_RCX, (uint64_t)(uintptr_t)x);
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)(uintptr_t)&t->bt->last_exit);
+		vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RAX, 0);
 	}
 	vsl_emit_mov_imm(&t->e, VSL_H_RAX, rip);
 	vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
-	if ((target_lin & ~0xfffull) != (t->blk->lin & ~0xfffull))
+	if (!same)
 		bt_emit_indirect(t);
 	vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
 	bt_emit_ret(t);
@@ -1194,7 +1224,7 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 {
 	struct vsl_cpu *cpu = bt->cpu;
 	const uint8_t *page = vsl_phys_ptr(cpu, paddr & ~0xfffull);
-	struct bt_tr t = { .bt = bt, .bmi2 = bt->bmi2, .mode = mode };
+	struct bt_tr t = { .bt = bt, .bmi2 = bt->bmi2, .hostflags = bt->bmi2, .mode = mode };
 	struct bt_block *b;
 	uint64_t cur = rip;
 	unsigned off = (unsigned)(lin & 0xfff), n = 0, native = 0;
@@ -1221,8 +1251,51 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 	 * chain entry: if (bt->left < N) return at this rip; bt->left -= N
 	 * (N, the block's length, is patched in at the end)
 	 */
-	uint8_t *chain = t.e.p, *cmp_imm = NULL, *sub_imm = NULL, *jge = NULL;
+	uint8_t *chain, *cmp_imm = NULL, *sub_imm = NULL, *jge = NULL;
 	static const uint8_t cmp_q[] = { 0x48, 0x81, 0x38 }, sub_q[] = { 0x48, 0x81, 0x28 };
+	if (t.hostflags) {
+		/*
+		 * The guest flags travel in the host RFLAGS: load them on entry
+		 * from the dispatcher; the budget check must not touch them:
+		 *	left -= N; if (sign of left) { left += N; store flags; return }
+		 */
+		static const uint8_t chk[] = {
+			0x48, 0x8b, 0x08,                 /* mov rcx, [rax] */
+			0x48, 0x8d, 0x89, 0, 0, 0, 0,     /* lea rcx, [rcx - N] */
+			0x48, 0x89, 0x08,                 /* mov [rax], rcx */
+			0xba, 63, 0, 0, 0,                /* mov edx, 63 */
+			0xc4, 0xe2, 0xea, 0xf7, 0xc9,     /* sarx rcx, rcx, rdx */
+			0xe3, 0,                          /* jrcxz body */
+		};
+		static const uint8_t undo[] = {
+			0x48, 0x8b, 0x08,                 /* mov rcx, [rax] */
+			0x48, 0x8d, 0x89, 0, 0, 0, 0,     /* lea rcx, [rcx + N] */
+			0x48, 0x89, 0x08,                 /* mov [rax], rcx */
+		};
+		t.flags_in_host = false;
+		t.flags_dirty = false;
+		bt_flags_load(&t);
+		chain = t.e.p;
+		vsl_emit_mov_imm(&t.e, VSL_H_RAX, (uint64_t)(uintptr_t)&bt->left);
+		vsl_emit_bytes(&t.e, chk, sizeof(chk));
+		uint8_t *jr = t.e.full ? NULL : t.e.p - 1;
+		sub_imm = t.e.full ? NULL : t.e.p - sizeof(chk) + 6;
+		vsl_emit_bytes(&t.e, undo, sizeof(undo));
+		cmp_imm = t.e.full ? NULL : t.e.p - sizeof(undo) + 6;
+		t.flags_in_host = true;
+		t.flags_dirty = true;
+		bt_flags_store(&t);
+		vsl_emit_mov_imm(&t.e, VSL_H_RCX, rip);
+		vsl_emit_store64(&t.e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rip));
+		vsl_emit_mov_imm(&t.e, VSL_H_RAX, 0);
+		bt_emit_ret(&t);
+		if (jr && !t.e.full)
+			*jr = (uint8_t)(t.e.p - (jr + 1));
+		t.flags_in_host = true;
+		t.flags_dirty = true;
+		goto body;
+	}
+	chain = t.e.p;
 	vsl_emit_mov_imm(&t.e, VSL_H_RAX, (uint64_t)(uintptr_t)&bt->left);
 	vsl_emit_bytes(&t.e, cmp_q, 3);
 	cmp_imm = t.e.p;
@@ -1239,6 +1312,7 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 	vsl_emit_bytes(&t.e, sub_q, 3);
 	sub_imm = t.e.p;
 	vsl_emit_u32(&t.e, 0);
+body:
 	while (n < BT_MAX_INSNS && !ended) {
 		ZydisDecodedInstruction zi;
 		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
@@ -1291,8 +1365,14 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 		return NULL;
 	}
 	b->ninsn = (uint16_t)n;
-	memcpy(cmp_imm, &n, 4);
-	memcpy(sub_imm, &n, 4);
+	if (t.hostflags) {
+		int32_t neg = -(int32_t)n;
+		memcpy(sub_imm, &neg, 4);
+		memcpy(cmp_imm, &n, 4);
+	} else {
+		memcpy(cmp_imm, &n, 4);
+		memcpy(sub_imm, &n, 4);
+	}
 	b->chain = chain;
 	b->code = (int (*)(struct vsl_cpu *))(void *)(bt->rx + bt->code_used);
 	bt->code_used = VSL_ALIGN_UP((size_t)(t.e.p - bt->rw), 16);
