@@ -13,10 +13,11 @@
  * (TCP retransmits). Transmit: each chain is one frame, at most 64 KiB.
  *
  * Host I/O: a periodic timer on the board's virtual clock (every NET_POLL_NS
- * of guest time) polls slirp's sockets and timers. When virtual time runs
- * ahead of the host clock (the guest is idle and the board skips time),
- * the poll waits for the host to catch up, up to 1 ms per period: an idle
- * guest then follows the host clock instead of spinning, and a busy guest
+ * of guest time) polls slirp's sockets and timers. When virtual time has
+ * run ahead of the host clock since the device started (the guest idles
+ * and the board skips time), the poll waits for the host to catch up, up
+ * to 10 ms per period: an idle guest then follows the host clock (slirp's
+ * TCP timers and the guest's agree) instead of spinning, and a busy guest
  * (slower than the host clock) is never held back.
  */
 #include <stdlib.h>
@@ -31,6 +32,8 @@
 #define NET_FRAME_MAX 65536
 #define NET_BACKLOG 64
 #define NET_POLL_NS 1000000ull
+#define NET_CREDIT_NS (100 * 1000000ull)  /* busy-guest lag forgiven beyond this */
+#define NET_WAIT_MAX_MS 10
 
 struct net_frame {
 	uint16_t len;
@@ -45,7 +48,7 @@ struct net {
 	uint8_t tx[NET_FRAME_MAX];
 	struct net_frame backlog[NET_BACKLOG];
 	unsigned bl_head, bl_n;
-	uint64_t last_vns, last_hns;
+	uint64_t last_vns, last_hns;   /* pacing anchors: guest and host ns */
 	uint64_t rx_frames, tx_frames, rx_dropped;
 };
 
@@ -150,15 +153,24 @@ void vsl_virtio_net_poll(struct vsl_virtio *v, int timeout_ms)
 static void net_timer(void *opaque, uint64_t now_ns)
 {
 	struct net *n = opaque;
-	uint64_t h = net_host_ns(), vd = now_ns - n->last_vns, hd = h - n->last_hns;
+	uint64_t h = net_host_ns();
+	int64_t ahead = (int64_t)(now_ns - n->last_vns) - (int64_t)(h - n->last_hns);
 	int wait_ms = 0;
 
-	/* virtual time ran ahead of the host: let the host catch up (idle guest) */
-	if (vd > hd && vd - hd >= 1000000ull)
-		wait_ms = 1;
+	/*
+	 * ahead: how far guest time has run past host time since the anchors.
+	 * A busy guest falls behind (negative); keep at most NET_CREDIT_NS of
+	 * that as credit, so a later idle stretch cannot race ahead by minutes.
+	 * Ahead by a millisecond or more: wait in poll (a packet ends the wait).
+	 */
+	if (ahead < -(int64_t)NET_CREDIT_NS) {
+		n->last_vns = now_ns;
+		n->last_hns = h;
+		ahead = 0;
+	}
+	if (ahead >= 1000000)
+		wait_ms = (int)VSL_MIN(ahead / 1000000, (int64_t)NET_WAIT_MAX_MS);
 	vsl_slirp_poll(n->slirp, wait_ms);
-	n->last_vns = now_ns;
-	n->last_hns = net_host_ns();
 	vsl_timer_mod(n->timer, now_ns + NET_POLL_NS);
 }
 
