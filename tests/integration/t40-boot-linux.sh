@@ -13,6 +13,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 VESSEL=${VESSEL:-$top/build/dbg/vessel}
 guest=${VESSEL_GUEST_DIR:-$top/build/guest}
 tmo=${VESSEL_BOOT_TIMEOUT:-1500}
+engine=${VESSEL_ENGINE:-interp}   # VESSEL_ENGINE=bt runs it on the translator
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -41,7 +42,7 @@ INIT
 	"$work/payload.bin" >/dev/null || { echo "t40-boot-linux: building the initramfs failed"; exit 1; }
 
 start=$(date +%s)
-printf 'typed-into-com1\n' | timeout "$tmo" "$VESSEL" -v run --kernel "$kernel" \
+printf 'typed-into-com1\n' | timeout "$tmo" "$VESSEL" -v run --engine "$engine" --kernel "$kernel" \
 	--initrd "$work/initrd.gz" --append "console=ttyS0 quiet panic=-1" -m 256 \
 	--no-reboot --stats --console "$work/console.log" >"$work/out" 2>"$work/err"
 rc=$?
@@ -61,6 +62,6 @@ got=$(sed -n 's/^vessel-t40: SHA=\([0-9a-f]*\) .*/\1/p' "$work/out" | tr -d '\r'
 [ "$got" = "$want" ] || fail "guest sha256 $got != host $want"
 grep -q "vessel-t40: GOT=typed-into-com1" "$work/out" || fail "console input did not reach the guest"
 cmp -s "$work/out" "$work/console.log" || fail "--console log differs from stdout"
-echo "t40-boot-linux: ok: Debian $(basename "$kernel") booted, sha256 matches, input echoed," \
+echo "t40-boot-linux: ok ($engine): Debian $(basename "$kernel") booted, sha256 matches, input echoed," \
 	"powered off in $((end - start)) s ($(grep -o '[0-9.]* MIPS' "$work/err"))"
 exit 0
