@@ -373,6 +373,33 @@ static int p2v_mount_all(struct vsl_ctx *ctx, guestfs_h *g, const char *root)
 	return 0;
 }
 
+/* Does the guest's initramfs-tools configuration say MODULES=most? */
+static bool p2v_initramfs_most(guestfs_h *g)
+{
+	size_t size;
+	char *text = guestfs_read_file(g, "/etc/initramfs-tools/initramfs.conf", &size);
+	char *o;
+	bool most = false;
+
+	if (!text)
+		return false;
+	for (char *p = text; p && p < text + size; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (!strncmp(p, "MODULES=", 8)) {
+			const char *v = p + 8;
+
+			most = !strncmp(v, "most", 4) && (v[4] == '\n' || v[4] == 0 || v[4] == ' ');
+		}
+	}
+	free(text);
+	/* conf.d may override it */
+	o = guestfs_sh(g, "cat /etc/initramfs-tools/conf.d/* 2>/dev/null | grep '^MODULES=' | "
+		       "tail -n1");
+	if (o && !strncmp(o, "MODULES=", 8))
+		most = !strncmp(o + 8, "most", 4);
+	free(o);
+	return most;
+}
+
 /* Newest /boot/vmlinuz-VERSION that has /boot/initrd.img-VERSION. */
 static void p2v_pick_kernel(guestfs_h *g, char *ver, size_t len)
 {
@@ -476,11 +503,19 @@ static int p2v_fix_linux(struct vsl_ctx *ctx, struct p2v_gfs *a, const char *roo
 			return p2v_gfs_err(ctx, g, "/etc/initramfs-tools/modules");
 		}
 		free(b.s);
-		if (add) {
+		/*
+		 * With MODULES=most (Debian's default) every block driver, virtio's
+		 * included, is already in the initramfs: the modules list serves
+		 * later rebuilds, and the rebuild itself (minutes under TCG) is
+		 * only run for MODULES=dep/list/netboot.
+		 */
+		if (add && p2v_initramfs_most(g)) {
+			gst->initramfs_has_virtio = true;
+		} else if (add) {
 			char *o = guestfs_sh(g, "update-initramfs -u -k all 2>&1");
 
 			if (o)
-				gst->initramfs_rebuilt = true;
+				gst->initramfs_rebuilt = gst->initramfs_has_virtio = true;
 			else
 				vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 						 "guest: update-initramfs failed (virtio drivers may "

@@ -132,7 +132,8 @@ struct vsl_p2v_guest {
 	char root_uuid[64];
 	char kernel_version[128];    /* "6.1.0-28-amd64"; "" when none was found */
 	unsigned fstab_changed, grub_changed;
-	bool initramfs_rebuilt;
+	bool initramfs_rebuilt;      /* update-initramfs was run */
+	bool initramfs_has_virtio;   /* rebuilt, or MODULES=most (all block drivers) */
 	bool tools_removed;
 };
 
@@ -140,8 +141,9 @@ struct vsl_p2v_guest {
  * Inspect and fix the converted guest on the copies disks[0..n) (format fmt):
  * one libguestfs launch; the source is never opened. Fixes: fstab and
  * GRUB device paths to UUIDs, serial console on the kernel command line,
- * virtio modules in the initramfs (initramfs-tools: the guest's own
- * update-initramfs), VMware/VirtualBox guest tools removed. The newest
+ * virtio modules in the initramfs (listed in /etc/initramfs-tools/modules;
+ * the guest's own update-initramfs is run unless initramfs.conf says
+ * MODULES=most, which already includes every block driver), VMware/VirtualBox guest tools removed. The newest
  * kernel and its initramfs are copied to bootdir/vmlinuz and
  * bootdir/initrd.img. A guest that is not Linux, or has no OS, is
  * reported in warn and left untouched (g->found false or type != linux).
