@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/recipe.h"
 
 static struct vsl_recipe *parse(const char *text, const struct vsl_recipe_opts *o, int *rc)
@@ -375,8 +376,6 @@ int main(void)
 {
 	Suite *s = suite_create("recipe");
 	TCase *tc = tcase_create("schema");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, minimal_defaults);
 	tcase_add_test(tc, machine_fields);
@@ -390,9 +389,5 @@ int main(void)
 	tcase_add_test(tc, mutations_never_crash);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(s);
 }

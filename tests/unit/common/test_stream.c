@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/stream.h"
 
 static struct vsl_ctx *ctx;
@@ -19,10 +20,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	tu_rmtree(dir);
 	vsl_ctx_free(ctx);
 }
 
@@ -115,11 +113,5 @@ static Suite *stream_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(stream_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(stream_suite());
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/common.h"
 #include "vessel/hash.h"
 #include "vessel/progress.h"
@@ -82,17 +83,11 @@ int main(void)
 {
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("util");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, parse_sizes);
 	tcase_add_test(tc, error_prefix_chain);
 	tcase_add_test(tc, progress_line);
 	tcase_add_test(tc, digests);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(s);
 }

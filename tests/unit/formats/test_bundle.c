@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/bundle.h"
 #include "vessel/format.h"
 #include "vessel/suggest.h"
@@ -1008,11 +1009,5 @@ static Suite *bundle_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(bundle_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(bundle_suite());
 }

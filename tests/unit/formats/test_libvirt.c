@@ -7,35 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/interchange.h"
 
 #define DATA "tests/data/interchange/"
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = 0;
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
-static bool has_warning(const struct vsl_problems *w, const char *needle)
-{
-	for (size_t i = 0; i < w->count; i++)
-		if (strstr(w->items[i].message, needle))
-			return true;
-	return false;
-}
 
 START_TEST(parse_dumpxml)
 {
@@ -43,7 +18,7 @@ START_TEST(parse_dumpxml)
 	struct vsl_problems w;
 	struct vsl_ix_vm vm;
 	size_t len;
-	char *t = slurp(DATA "virsh-dumpxml.xml", &len);
+	char *t = tu_slurp(DATA "virsh-dumpxml.xml", &len);
 
 	vsl_problems_init(&w);
 	ck_assert_int_eq(vsl_libvirt_parse(ctx, t, len, "d.xml", &vm, &w), 0);
@@ -58,11 +33,11 @@ START_TEST(parse_dumpxml)
 	ck_assert_mem_eq(vm.nics[0].mac, "\x52\x54\x00\x6d\x90\x02", 6);
 	ck_assert(vm.serial);
 	ck_assert_uint_eq(vm.serial_port, 1);
-	ck_assert(has_warning(&w, "cdrom device"));
-	ck_assert(has_warning(&w, "<graphics>"));
-	ck_assert(has_warning(&w, "<video>"));
-	ck_assert(has_warning(&w, "<sound>"));
-	ck_assert(has_warning(&w, "<channel>"));
+	ck_assert(tu_has_problem(&w, "cdrom device"));
+	ck_assert(tu_has_problem(&w, "<graphics>"));
+	ck_assert(tu_has_problem(&w, "<video>"));
+	ck_assert(tu_has_problem(&w, "<sound>"));
+	ck_assert(tu_has_problem(&w, "<channel>"));
 	vsl_ix_vm_fini(&vm);
 	vsl_problems_fini(&w);
 	free(t);
@@ -76,7 +51,7 @@ START_TEST(parse_v2v)
 	struct vsl_problems w;
 	struct vsl_ix_vm vm;
 	size_t len;
-	char *t = slurp(DATA "virt-v2v-local.xml", &len);
+	char *t = tu_slurp(DATA "virt-v2v-local.xml", &len);
 
 	vsl_problems_init(&w);
 	ck_assert_int_eq(vsl_libvirt_parse(ctx, t, len, "v.xml", &vm, &w), 0);
@@ -87,7 +62,7 @@ START_TEST(parse_v2v)
 	ck_assert_str_eq(vm.disks[0].file, "legacy-srv-sda");
 	ck_assert_str_eq(vm.disks[0].format, "raw");
 	ck_assert_mem_eq(vm.nics[0].mac, "\x00\x50\x56\xa1\x2b\x3c", 6);
-	ck_assert(has_warning(&w, "<viosock>"));
+	ck_assert(tu_has_problem(&w, "<viosock>"));
 	vsl_ix_vm_fini(&vm);
 	vsl_problems_fini(&w);
 	free(t);
@@ -175,17 +150,11 @@ int main(void)
 {
 	Suite *s = suite_create("libvirt");
 	TCase *tc = tcase_create("libvirt");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, parse_dumpxml);
 	tcase_add_test(tc, parse_v2v);
 	tcase_add_test(tc, parse_bad);
 	tcase_add_test(tc, generate_roundtrip);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(s);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "formats/ova_priv.h"
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/bundle.h"
 #include "vessel/format.h"
 #include "vessel/interchange.h"
@@ -38,16 +39,12 @@ static const char *P(const char *name)
 
 static void setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/vsl-test-ova-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	tu_mkdtemp(tmpdir, sizeof(tmpdir), "vsl-test-ova");
 }
 
 static void teardown(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	tu_rmtree(tmpdir);
 }
 
 /* Number of entries in tmpdir (to prove failures leave nothing behind). */
@@ -345,8 +342,6 @@ int main(void)
 {
 	Suite *s = suite_create("ova");
 	TCase *tm = tcase_create("manifest"), *tr = tcase_create("roundtrip"), *th = tcase_create("hostile");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tm, manifest_lines);
 	tcase_add_checked_fixture(tr, setup, teardown);
@@ -360,9 +355,5 @@ int main(void)
 	suite_add_tcase(s, tm);
 	suite_add_tcase(s, tr);
 	suite_add_tcase(s, th);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(s);
 }

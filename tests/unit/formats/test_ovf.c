@@ -13,43 +13,17 @@
 
 #include <libxml/xmlschemas.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/interchange.h"
 
 #define DATA "tests/data/interchange/"
 #define SCHEMA "../shared/data/ovf-1.1.1/dsp8023_1.1.1.xsd"
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = 0;
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
-static bool has_warning(const struct vsl_problems *w, const char *needle)
-{
-	for (size_t i = 0; i < w->count; i++)
-		if (strstr(w->items[i].message, needle))
-			return true;
-	return false;
-}
-
 static int parse_file(const char *path, struct vsl_ix_vm *vm, struct vsl_problems *w,
 		      struct vsl_ctx *ctx)
 {
 	size_t len;
-	char *t = slurp(path, &len);
+	char *t = tu_slurp(path, &len);
 	int r = vsl_ovf_parse(ctx, t, len, path, vm, w);
 
 	free(t);
@@ -82,9 +56,9 @@ START_TEST(parse_vmware)
 	ck_assert_str_eq(vm.nics[0].model, "vmxnet3");
 	ck_assert(!vm.nics[0].has_mac);
 	/* what vessel cannot map is reported, not dropped */
-	ck_assert(has_warning(&w, "CD/DVD drive"));
-	ck_assert(has_warning(&w, "video card"));
-	ck_assert(has_warning(&w, "VMCI device"));
+	ck_assert(tu_has_problem(&w, "CD/DVD drive"));
+	ck_assert(tu_has_problem(&w, "video card"));
+	ck_assert(tu_has_problem(&w, "VMCI device"));
 	vsl_ix_vm_fini(&vm);
 	vsl_problems_fini(&w);
 	vsl_ctx_free(ctx);
@@ -111,9 +85,9 @@ START_TEST(parse_virtualbox)
 	ck_assert_str_eq(vm.nics[0].model, "e1000");
 	ck_assert(vm.nics[0].has_mac); /* from vbox:Machine */
 	ck_assert_mem_eq(vm.nics[0].mac, "\x08\x00\x27\x1a\x2b\x3c", 6);
-	ck_assert(has_warning(&w, "USB controller"));
-	ck_assert(has_warning(&w, "sound card"));
-	ck_assert(has_warning(&w, "CD/DVD drive"));
+	ck_assert(tu_has_problem(&w, "USB controller"));
+	ck_assert(tu_has_problem(&w, "sound card"));
+	ck_assert(tu_has_problem(&w, "CD/DVD drive"));
 	vsl_ix_vm_fini(&vm);
 	vsl_problems_fini(&w);
 	vsl_ctx_free(ctx);
@@ -143,8 +117,8 @@ START_TEST(parse_ovirt)
 	ck_assert_uint_eq(vm.nnics, 1);
 	ck_assert_str_eq(vm.nics[0].model, "virtio");
 	ck_assert_mem_eq(vm.nics[0].mac, "\x00\x50\x56\xa1\x2b\x3c", 6);
-	ck_assert(has_warning(&w, "'Graphical Controller'"));
-	ck_assert(has_warning(&w, "USB controller"));
+	ck_assert(tu_has_problem(&w, "'Graphical Controller'"));
+	ck_assert(tu_has_problem(&w, "USB controller"));
 	vsl_ix_vm_fini(&vm);
 	vsl_problems_fini(&w);
 	vsl_ctx_free(ctx);
@@ -333,7 +307,7 @@ START_TEST(generate_warns_kernel_boot)
 	cfg.boot = (struct vsl_bundle_boot){ .kind = VSL_BOOT_KERNEL, .kernel = strdup("boot/vmlinuz") };
 	vsl_problems_init(&w);
 	ck_assert_int_eq(vsl_ovf_generate(ctx, &cfg, disks, &xml, &len, &w), 0);
-	ck_assert(has_warning(&w, "direct kernel boot"));
+	ck_assert(tu_has_problem(&w, "direct kernel boot"));
 	free(xml);
 	vsl_bundle_config_free(&cfg);
 	vsl_problems_fini(&w);
@@ -345,8 +319,6 @@ int main(void)
 {
 	Suite *s = suite_create("ovf");
 	TCase *tp = tcase_create("parse"), *tg = tcase_create("generate");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tp, parse_vmware);
 	tcase_add_test(tp, parse_virtualbox);
@@ -358,9 +330,5 @@ int main(void)
 	tcase_set_timeout(tg, 30);
 	suite_add_tcase(s, tp);
 	suite_add_tcase(s, tg);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(s);
 }

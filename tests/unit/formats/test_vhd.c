@@ -5,12 +5,12 @@
  */
 #include <check.h>
 #include <endian.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/format.h"
 
 static struct vsl_ctx *ctx;
@@ -20,16 +20,12 @@ static char path[512];
 static void setup(void)
 {
 	ctx = vsl_ctx_new();
-	snprintf(dir, sizeof(dir), "/tmp/vsl-vhd-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	tu_mkdtemp(dir, sizeof(dir), "vsl-vhd");
 }
 
 static void teardown(void)
 {
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	tu_rmtree(dir);
 	vsl_ctx_free(ctx);
 }
 
@@ -37,35 +33,6 @@ static const char *at(const char *name)
 {
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	return path;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static bool have_qemu_img(void)
-{
-	return system("qemu-img --version >/dev/null 2>&1") == 0;
-}
-
-static void fill_random(uint8_t *p, size_t n, uint64_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
 }
 
 /* 7 MiB + 5 sectors: not a block multiple, and not a CHS-exact size */
@@ -76,10 +43,10 @@ static uint8_t *make_pattern(size_t size)
 	uint8_t *p = calloc(1, size);
 
 	ck_assert_ptr_nonnull(p);
-	fill_random(p, 100000, 1);
+	tu_fill_random(p, 100000, 1);
 	memset(p + (3 << 20), 0x5a, 70000);
-	fill_random(p + (4 << 20) - 1000, 3000, 3);   /* crosses a block boundary */
-	fill_random(p + size - 777, 777, 4);
+	tu_fill_random(p + (4 << 20) - 1000, 3000, 3);   /* crosses a block boundary */
+	tu_fill_random(p + size - 777, 777, 4);
 	return p;
 }
 
@@ -130,32 +97,6 @@ static void expect_content(const char *file, const uint8_t *data, size_t size)
 	free(buf);
 }
 
-static void write_raw(const char *file, const uint8_t *data, size_t size)
-{
-	FILE *f = fopen(file, "wb");
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, size, f), size);
-	fclose(f);
-}
-
-static uint8_t *slurp(const char *file, size_t *len)
-{
-	FILE *f = fopen(file, "rb");
-	uint8_t *p;
-	long n;
-
-	ck_assert_ptr_nonnull(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	p = malloc((size_t)n + 1);
-	ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return p;
-}
-
 START_TEST(dynamic_roundtrip)
 {
 	uint8_t *data = make_pattern(DISK_SIZE);
@@ -184,7 +125,7 @@ START_TEST(dynamic_random_rewrites)
 	ck_assert_int_eq(vsl_image_create(ctx, at("r.vhd"), "vpc", DISK_SIZE, NULL, &img), 0);
 	for (int i = 0; i < 100; i++) {
 		uint64_t off = ((uint64_t)i * 7919 * 4099) % (DISK_SIZE - sizeof(chunk));
-		fill_random(chunk, sizeof(chunk), (uint64_t)i + 10);
+		tu_fill_random(chunk, sizeof(chunk), (uint64_t)i + 10);
 		memcpy(data + off, chunk, sizeof(chunk));
 		ck_assert_int_eq(vsl_image_write(img, off, chunk, sizeof(chunk)), 0);
 	}
@@ -192,15 +133,15 @@ START_TEST(dynamic_random_rewrites)
 	ck_assert_int_eq(vsl_image_open(ctx, at("r.vhd"), "vpc", VSL_IMAGE_RDWR, &img), 0);
 	for (int i = 0; i < 30; i++) {
 		uint64_t off = ((uint64_t)i * 104729) % (DISK_SIZE - sizeof(chunk));
-		fill_random(chunk, sizeof(chunk), (uint64_t)i + 1000);
+		tu_fill_random(chunk, sizeof(chunk), (uint64_t)i + 1000);
 		memcpy(data + off, chunk, sizeof(chunk));
 		ck_assert_int_eq(vsl_image_write(img, off, chunk, sizeof(chunk)), 0);
 	}
 	vsl_image_close(img);
 	expect_content(at("r.vhd"), data, DISK_SIZE);
-	if (have_qemu_img()) {
-		write_raw(at("r.raw"), data, DISK_SIZE);
-		ck_assert_int_eq(sh("qemu-img compare -q -f raw -F vpc %s/r.raw %s/r.vhd", dir, dir), 0);
+	if (tu_have_qemu_img()) {
+		tu_write_file(at("r.raw"), data, DISK_SIZE);
+		ck_assert_int_eq(tu_sh("qemu-img compare -q -f raw -F vpc %s/r.raw %s/r.vhd", dir, dir), 0);
 	}
 	free(data);
 }
@@ -301,7 +242,7 @@ START_TEST(bad_images)
 
 	write_image(at("g.vhd"), "subformat=dynamic", data, DISK_SIZE, 65536);
 	free(data);
-	img = slurp(at("g.vhd"), &len);
+	img = tu_slurp(at("g.vhd"), &len);
 	p = malloc(len);
 	ck_assert_int_eq(try_mem(img, len), 0);
 
@@ -370,7 +311,7 @@ START_TEST(fixed_truncated)
 
 	write_image(at("f.vhd"), "subformat=fixed", data, DISK_SIZE, 1 << 20);
 	free(data);
-	img = slurp(at("f.vhd"), &len);
+	img = tu_slurp(at("f.vhd"), &len);
 	/* drop a MiB of data but keep a valid footer at the end */
 	memmove(img + len - (1 << 20) - 512, img + len - 512, 512);
 	ck_assert_int_eq(try_mem(img, len - (1 << 20)), VSL_ECORRUPT);
@@ -387,26 +328,26 @@ START_TEST(qemu_reads_ours)
 	char out[256];
 	FILE *f;
 
-	if (!have_qemu_img()) {
+	if (!tu_have_qemu_img()) {
 		fprintf(stderr, "qemu_reads_ours: qemu-img not installed; skipped\n");
 		free(data);
 		return;
 	}
-	write_raw(at("src.raw"), data, DISK_SIZE);
+	tu_write_file(at("src.raw"), data, DISK_SIZE);
 	write_image(at("d.vhd"), "subformat=dynamic", data, DISK_SIZE, 65536);
 	write_image(at("f.vhd"), "subformat=fixed", data, DISK_SIZE, 1 << 20);
 	/* qemu must see the exact size (not a CHS rounding) and the same bytes */
-	ck_assert_int_eq(sh("qemu-img info -f vpc --output=json %s | grep '\"virtual-size\"' > %s/sz",
+	ck_assert_int_eq(tu_sh("qemu-img info -f vpc --output=json %s | grep '\"virtual-size\"' > %s/sz",
 			    at("d.vhd"), dir), 0);
 	f = fopen(at("sz"), "r");
 	ck_assert_ptr_nonnull(fgets(out, sizeof(out), f));
 	fclose(f);
 	ck_assert_msg(strstr(out, "7342592") != NULL, "qemu-img size: %s", out);
-	ck_assert_int_eq(sh("qemu-img compare -q -f raw -F vpc %s/src.raw %s/d.vhd", dir, dir), 0);
-	ck_assert_int_eq(sh("qemu-img compare -q -f raw -F vpc %s/src.raw %s/f.vhd", dir, dir), 0);
+	ck_assert_int_eq(tu_sh("qemu-img compare -q -f raw -F vpc %s/src.raw %s/d.vhd", dir, dir), 0);
+	ck_assert_int_eq(tu_sh("qemu-img compare -q -f raw -F vpc %s/src.raw %s/f.vhd", dir, dir), 0);
 	data[99] ^= 1;
-	write_raw(at("src.raw"), data, DISK_SIZE);
-	ck_assert_int_ne(sh("qemu-img compare -q -f raw -F vpc %s/src.raw %s/d.vhd", dir, dir), 0);
+	tu_write_file(at("src.raw"), data, DISK_SIZE);
+	ck_assert_int_ne(tu_sh("qemu-img compare -q -f raw -F vpc %s/src.raw %s/d.vhd", dir, dir), 0);
 	free(data);
 }
 END_TEST
@@ -417,21 +358,21 @@ START_TEST(we_read_qemus)
 					    "subformat=fixed,force_size=on" };
 	uint8_t *data = make_pattern(DISK_SIZE);
 
-	if (!have_qemu_img()) {
+	if (!tu_have_qemu_img()) {
 		fprintf(stderr, "we_read_qemus: qemu-img not installed; skipped\n");
 		free(data);
 		return;
 	}
-	write_raw(at("src.raw"), data, DISK_SIZE);
+	tu_write_file(at("src.raw"), data, DISK_SIZE);
 	for (size_t i = 0; i < VSL_ARRAY_SIZE(opts); i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "q%zu.vhd", i);
-		ck_assert_int_eq(sh("qemu-img convert -f raw -O vpc -o %s %s/src.raw %s/%s", opts[i],
+		ck_assert_int_eq(tu_sh("qemu-img convert -f raw -O vpc -o %s %s/src.raw %s/%s", opts[i],
 				    dir, dir, name), 0);
 		expect_content(at(name), data, DISK_SIZE);
 	}
 	/* without force_size qemu rounds the size up to CHS; the data still matches */
-	ck_assert_int_eq(sh("qemu-img convert -f raw -O vpc %s/src.raw %s/chs.vhd", dir, dir), 0);
+	ck_assert_int_eq(tu_sh("qemu-img convert -f raw -O vpc %s/src.raw %s/chs.vhd", dir, dir), 0);
 	{
 		struct vsl_image *img;
 		uint8_t *buf = malloc(DISK_SIZE);
@@ -451,7 +392,7 @@ START_TEST(seeds_match_qemu)
 {
 	static const char *const seeds[] = { "dynamic-4k.vhd", "fixed-8k.vhd" };
 
-	if (!have_qemu_img() || access("tests/fuzz/seeds/vpc", F_OK)) {
+	if (!tu_have_qemu_img() || access("tests/fuzz/seeds/vpc", F_OK)) {
 		fprintf(stderr, "seeds_match_qemu: needs qemu-img and the source tree; skipped\n");
 		return;
 	}
@@ -460,9 +401,9 @@ START_TEST(seeds_match_qemu)
 		uint8_t *raw;
 		char seed[128];
 
-		ck_assert_int_eq(sh("qemu-img convert -f vpc -O raw tests/fuzz/seeds/vpc/%s %s/seed.raw",
+		ck_assert_int_eq(tu_sh("qemu-img convert -f vpc -O raw tests/fuzz/seeds/vpc/%s %s/seed.raw",
 				    seeds[i], dir), 0);
-		raw = slurp(at("seed.raw"), &len);
+		raw = tu_slurp(at("seed.raw"), &len);
 		snprintf(seed, sizeof(seed), "tests/fuzz/seeds/vpc/%s", seeds[i]);
 		expect_content(seed, raw, len);
 		free(raw);
@@ -502,11 +443,5 @@ static Suite *vhd_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(vhd_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(vhd_suite());
 }

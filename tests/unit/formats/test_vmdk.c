@@ -5,13 +5,13 @@
  * cases skip themselves when qemu-img is missing).
  */
 #include <check.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/format.h"
 
 static struct vsl_ctx *ctx;
@@ -21,16 +21,12 @@ static char path[512];
 static void setup(void)
 {
 	ctx = vsl_ctx_new();
-	snprintf(dir, sizeof(dir), "/tmp/vsl-vmdk-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	tu_mkdtemp(dir, sizeof(dir), "vsl-vmdk");
 }
 
 static void teardown(void)
 {
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	tu_rmtree(dir);
 	vsl_ctx_free(ctx);
 }
 
@@ -40,29 +36,17 @@ static const char *at(const char *name)
 	return path;
 }
 
-static void fill_random(uint8_t *p, size_t n, uint64_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
 /* A test disk: random runs, zero runs and holes, size not a grain multiple. */
 static uint8_t *make_pattern(size_t size)
 {
 	uint8_t *p = calloc(1, size);
 
 	ck_assert_ptr_nonnull(p);
-	fill_random(p, 100000, 1);                     /* unaligned end */
-	fill_random(p + 300000, 5000, 2);              /* mid-grain */
+	tu_fill_random(p, 100000, 1);                     /* unaligned end */
+	tu_fill_random(p + 300000, 5000, 2);              /* mid-grain */
 	memset(p + (1 << 20), 0x5a, 70000);            /* compressible */
-	fill_random(p + (3 << 20) - 1000, 1000, 3);    /* crosses a grain boundary */
-	fill_random(p + size - 777, 777, 4);           /* last partial grain */
+	tu_fill_random(p + (3 << 20) - 1000, 1000, 3);    /* crosses a grain boundary */
+	tu_fill_random(p + size - 777, 777, 4);           /* last partial grain */
 	return p;
 }
 
@@ -114,32 +98,6 @@ static void expect_content(const char *file, const uint8_t *data, size_t size)
 	free(buf);
 }
 
-static bool have_qemu_img(void)
-{
-	return system("qemu-img --version >/dev/null 2>&1") == 0;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static void write_raw(const char *file, const uint8_t *data, size_t size)
-{
-	FILE *f = fopen(file, "wb");
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, size, f), size);
-	fclose(f);
-}
-
 #define DISK_SIZE ((size_t)(5 << 20) + 3 * 512)
 
 START_TEST(sparse_roundtrip)
@@ -160,7 +118,7 @@ START_TEST(sparse_random_rewrites)
 	ck_assert_int_eq(vsl_image_create(ctx, at("r.vmdk"), "vmdk", DISK_SIZE, NULL, &img), 0);
 	for (int i = 0; i < 200; i++) {
 		uint64_t off = ((uint64_t)i * 7919 * 4099) % (DISK_SIZE - sizeof(chunk));
-		fill_random(chunk, sizeof(chunk), (uint64_t)i + 10);
+		tu_fill_random(chunk, sizeof(chunk), (uint64_t)i + 10);
 		memcpy(data + off, chunk, sizeof(chunk));
 		ck_assert_int_eq(vsl_image_write(img, off, chunk, sizeof(chunk)), 0);
 	}
@@ -169,17 +127,17 @@ START_TEST(sparse_random_rewrites)
 	ck_assert_int_eq(vsl_image_open(ctx, at("r.vmdk"), "vmdk", VSL_IMAGE_RDWR, &img), 0);
 	for (int i = 0; i < 50; i++) {
 		uint64_t off = ((uint64_t)i * 104729) % (DISK_SIZE - sizeof(chunk));
-		fill_random(chunk, sizeof(chunk), (uint64_t)i + 1000);
+		tu_fill_random(chunk, sizeof(chunk), (uint64_t)i + 1000);
 		memcpy(data + off, chunk, sizeof(chunk));
 		ck_assert_int_eq(vsl_image_write(img, off, chunk, sizeof(chunk)), 0);
 	}
 	ck_assert_int_eq(vsl_image_flush(img), 0);
 	vsl_image_close(img);
 	expect_content(at("r.vmdk"), data, DISK_SIZE);
-	if (have_qemu_img()) {
-		write_raw(at("r.raw"), data, DISK_SIZE);
-		ck_assert_int_eq(sh("qemu-img check -q -f vmdk %s/r.vmdk", dir), 0);
-		ck_assert_int_eq(sh("qemu-img compare -q -f raw -F vmdk %s/r.raw %s/r.vmdk", dir, dir), 0);
+	if (tu_have_qemu_img()) {
+		tu_write_file(at("r.raw"), data, DISK_SIZE);
+		ck_assert_int_eq(tu_sh("qemu-img check -q -f vmdk %s/r.vmdk", dir), 0);
+		ck_assert_int_eq(tu_sh("qemu-img compare -q -f raw -F vmdk %s/r.raw %s/r.vmdk", dir, dir), 0);
 	}
 	free(data);
 }
@@ -291,8 +249,8 @@ START_TEST(options_validated)
 	o.kv = kv1("adapter_type=lsilogic");
 	ck_assert_int_eq(vsl_image_create(ctx, at("o.vmdk"), "vmdk", 1 << 20, &o, &img), 0);
 	vsl_image_close(img);
-	ck_assert_int_eq(sh("grep -aq 'ddb.adapterType = \"lsilogic\"' %s", at("o.vmdk")), 0);
-	ck_assert_int_eq(sh("grep -aq 'ddb.geometry.heads = \"255\"' %s", at("o.vmdk")), 0);
+	ck_assert_int_eq(tu_sh("grep -aq 'ddb.adapterType = \"lsilogic\"' %s", at("o.vmdk")), 0);
+	ck_assert_int_eq(tu_sh("grep -aq 'ddb.geometry.heads = \"255\"' %s", at("o.vmdk")), 0);
 }
 END_TEST
 
@@ -317,23 +275,6 @@ START_TEST(block_status_sparse)
 END_TEST
 
 /* ---- hostile input ---- */
-
-static uint8_t *slurp(const char *file, size_t *len)
-{
-	FILE *f = fopen(file, "rb");
-	uint8_t *p;
-	long n;
-
-	ck_assert_ptr_nonnull(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	p = malloc((size_t)n + 1);
-	ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return p;
-}
 
 /* Open a (damaged) copy from memory and read everything; return open's or read's result. */
 static int try_mem(const uint8_t *p, size_t len)
@@ -372,7 +313,7 @@ static uint8_t *good_sparse(size_t *len)
 
 	write_image(at("g.vmdk"), "subformat=monolithicSparse", data, DISK_SIZE, 65536);
 	free(data);
-	return slurp(at("g.vmdk"), len);
+	return tu_slurp(at("g.vmdk"), len);
 }
 
 START_TEST(bad_headers)
@@ -438,7 +379,7 @@ START_TEST(bad_compressed_grains)
 
 	write_image(at("c.vmdk"), "subformat=streamOptimized", data, DISK_SIZE, 65536);
 	free(data);
-	img = slurp(at("c.vmdk"), &len);
+	img = tu_slurp(at("c.vmdk"), &len);
 	p = malloc(len);
 	ck_assert_int_eq(try_mem(img, len), 0);
 	/* grain size 2^31 */
@@ -480,7 +421,7 @@ START_TEST(bad_descriptors)
 {
 	char *big;
 
-	ck_assert_int_eq(sh("truncate -s 1M %s/x-flat.vmdk", dir), 0);
+	ck_assert_int_eq(tu_sh("truncate -s 1M %s/x-flat.vmdk", dir), 0);
 	ck_assert_int_eq(open_desc(DESC_HEAD "RW 2048 FLAT \"x-flat.vmdk\" 0\n"), 0);
 	ck_assert_int_eq(open_desc(DESC_HEAD "RW 2048 FLAT \"../x-flat.vmdk\" 0\n"), VSL_EPERM);
 	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "'..'"));
@@ -542,7 +483,7 @@ START_TEST(seeds_match_qemu)
 {
 	static const char *const seeds[] = { "sparse-4k.vmdk", "stream-4k.vmdk" };
 
-	if (!have_qemu_img() || access("tests/fuzz/seeds/vmdk", F_OK)) {
+	if (!tu_have_qemu_img() || access("tests/fuzz/seeds/vmdk", F_OK)) {
 		fprintf(stderr, "seeds_match_qemu: needs qemu-img and the source tree; skipped\n");
 		return;
 	}
@@ -550,9 +491,9 @@ START_TEST(seeds_match_qemu)
 		size_t len;
 		uint8_t *raw;
 
-		ck_assert_int_eq(sh("qemu-img convert -f vmdk -O raw tests/fuzz/seeds/vmdk/%s %s/seed.raw",
+		ck_assert_int_eq(tu_sh("qemu-img convert -f vmdk -O raw tests/fuzz/seeds/vmdk/%s %s/seed.raw",
 				    seeds[i], dir), 0);
-		raw = slurp(at("seed.raw"), &len);
+		raw = tu_slurp(at("seed.raw"), &len);
 		snprintf(path, sizeof(path), "tests/fuzz/seeds/vmdk/%s", seeds[i]);
 		expect_content(path, raw, len);
 		free(raw);
@@ -594,24 +535,24 @@ START_TEST(qemu_reads_ours)
 {
 	uint8_t *data = make_pattern(DISK_SIZE);
 
-	if (!have_qemu_img()) {
+	if (!tu_have_qemu_img()) {
 		fprintf(stderr, "qemu_reads_ours: qemu-img not installed; skipped\n");
 		free(data);
 		return;
 	}
-	write_raw(at("src.raw"), data, DISK_SIZE);
+	tu_write_file(at("src.raw"), data, DISK_SIZE);
 	write_image(at("s.vmdk"), "subformat=monolithicSparse", data, DISK_SIZE, 65536);
 	write_image(at("so.vmdk"), "subformat=streamOptimized", data, DISK_SIZE, 1 << 20);
 	write_image(at("fl.vmdk"), "subformat=monolithicFlat", data, DISK_SIZE, 1 << 20);
-	ck_assert_int_eq(sh("qemu-img check -q -f vmdk %s", at("s.vmdk")), 0);
-	ck_assert_int_eq(sh("qemu-img check -q -f vmdk %s", at("so.vmdk")), 0);
-	ck_assert_int_eq(sh("qemu-img compare -q -f raw -F vmdk %s/src.raw %s/s.vmdk", dir, dir), 0);
-	ck_assert_int_eq(sh("qemu-img compare -q -f raw -F vmdk %s/src.raw %s/so.vmdk", dir, dir), 0);
-	ck_assert_int_eq(sh("qemu-img compare -q -f raw -F vmdk %s/src.raw %s/fl.vmdk", dir, dir), 0);
+	ck_assert_int_eq(tu_sh("qemu-img check -q -f vmdk %s", at("s.vmdk")), 0);
+	ck_assert_int_eq(tu_sh("qemu-img check -q -f vmdk %s", at("so.vmdk")), 0);
+	ck_assert_int_eq(tu_sh("qemu-img compare -q -f raw -F vmdk %s/src.raw %s/s.vmdk", dir, dir), 0);
+	ck_assert_int_eq(tu_sh("qemu-img compare -q -f raw -F vmdk %s/src.raw %s/so.vmdk", dir, dir), 0);
+	ck_assert_int_eq(tu_sh("qemu-img compare -q -f raw -F vmdk %s/src.raw %s/fl.vmdk", dir, dir), 0);
 	/* the oracle must be able to fail: a changed byte is noticed */
 	data[4242] ^= 1;
-	write_raw(at("src.raw"), data, DISK_SIZE);
-	ck_assert_int_ne(sh("qemu-img compare -q -f raw -F vmdk %s/src.raw %s/so.vmdk", dir, dir), 0);
+	tu_write_file(at("src.raw"), data, DISK_SIZE);
+	ck_assert_int_ne(tu_sh("qemu-img compare -q -f raw -F vmdk %s/src.raw %s/so.vmdk", dir, dir), 0);
 	free(data);
 }
 END_TEST
@@ -623,16 +564,16 @@ START_TEST(we_read_qemus)
 					    "twoGbMaxExtentFlat" };
 	uint8_t *data = make_pattern(DISK_SIZE);
 
-	if (!have_qemu_img()) {
+	if (!tu_have_qemu_img()) {
 		fprintf(stderr, "we_read_qemus: qemu-img not installed; skipped\n");
 		free(data);
 		return;
 	}
-	write_raw(at("src.raw"), data, DISK_SIZE);
+	tu_write_file(at("src.raw"), data, DISK_SIZE);
 	for (size_t i = 0; i < VSL_ARRAY_SIZE(subs); i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "q%zu.vmdk", i);
-		ck_assert_int_eq(sh("qemu-img convert -f raw -O vmdk -o subformat=%s %s/src.raw %s/%s",
+		ck_assert_int_eq(tu_sh("qemu-img convert -f raw -O vmdk -o subformat=%s %s/src.raw %s/%s",
 				    subs[i], dir, dir, name), 0);
 		expect_content(at(name), data, DISK_SIZE);
 	}
@@ -647,11 +588,11 @@ START_TEST(we_read_qemus_large_split)
 	uint8_t buf[65536], exp[65536];
 	uint64_t off = ((uint64_t)2 << 30) + 12345;
 
-	if (!have_qemu_img()) {
+	if (!tu_have_qemu_img()) {
 		fprintf(stderr, "skipped: qemu-img not installed\n");
 		return;
 	}
-	ck_assert_int_eq(sh("qemu-img create -q -f vmdk -o subformat=twoGbMaxExtentSparse %s/big.vmdk 5G && "
+	ck_assert_int_eq(tu_sh("qemu-img create -q -f vmdk -o subformat=twoGbMaxExtentSparse %s/big.vmdk 5G && "
 			    "qemu-io -f vmdk -c 'write -P 0x61 %llu 65536' %s/big.vmdk >/dev/null",
 			    dir, (unsigned long long)off, dir), 0);
 	ck_assert_int_eq(vsl_image_open(ctx, at("big.vmdk"), NULL, 0, &img), 0);
@@ -706,11 +647,5 @@ static Suite *vmdk_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(vmdk_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(vmdk_suite());
 }

@@ -8,35 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/interchange.h"
 
 #define DATA "tests/data/interchange/"
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = 0;
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
-static bool has_warning(const struct vsl_problems *w, const char *needle)
-{
-	for (size_t i = 0; i < w->count; i++)
-		if (strstr(w->items[i].message, needle))
-			return true;
-	return false;
-}
 
 START_TEST(parse_workstation)
 {
@@ -44,7 +19,7 @@ START_TEST(parse_workstation)
 	struct vsl_problems w;
 	struct vsl_ix_vm vm;
 	size_t len;
-	char *t = slurp(DATA "vmware-workstation.vmx", &len);
+	char *t = tu_slurp(DATA "vmware-workstation.vmx", &len);
 
 	vsl_problems_init(&w);
 	ck_assert_int_eq(vsl_vmx_parse(ctx, t, len, "ws.vmx", &vm, &w), 0);
@@ -61,10 +36,10 @@ START_TEST(parse_workstation)
 	ck_assert(vm.nics[0].has_mac);
 	ck_assert_mem_eq(vm.nics[0].mac, "\x00\x0c\x29\x6b\x7c\x8d", 6);
 	ck_assert_str_eq(vm.nics[0].model, "e1000");
-	ck_assert(has_warning(&w, "CD-ROM sata0:1"));
-	ck_assert(has_warning(&w, "'sound'"));
-	ck_assert(has_warning(&w, "'usb'"));
-	ck_assert(!has_warning(&w, "floppy0")); /* present = "FALSE" */
+	ck_assert(tu_has_problem(&w, "CD-ROM sata0:1"));
+	ck_assert(tu_has_problem(&w, "'sound'"));
+	ck_assert(tu_has_problem(&w, "'usb'"));
+	ck_assert(!tu_has_problem(&w, "floppy0")); /* present = "FALSE" */
 	vsl_ix_vm_fini(&vm);
 	vsl_problems_fini(&w);
 	free(t);
@@ -158,16 +133,10 @@ int main(void)
 {
 	Suite *s = suite_create("vmx");
 	TCase *tc = tcase_create("vmx");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, parse_workstation);
 	tcase_add_test(tc, parse_bad);
 	tcase_add_test(tc, generate_roundtrip);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(s);
 }
