@@ -91,6 +91,7 @@ struct bt_block {
 	uint64_t rip, lin, paddr;
 	uint32_t gen, cs_limit;
 	uint8_t mode;
+	bool sse_ok;        /* CR0.TS/EM clear and CR4.OSFXSR set when translated */
 	uint16_t ninsn;
 	int (*code)(struct vsl_cpu *cpu);
 	uint8_t *chain;     /* entry for chained jumps (RW view address) */
@@ -140,6 +141,7 @@ struct bt_tr {
 	bool flags_dirty;    /* ... and they differ from cpu->rflags */
 	bool bmi2;           /* the host has SHRX/SHLX (flag-free TLB look-up) */
 	bool hostflags;      /* chained jumps carry the guest flags in the host RFLAGS (needs BMI2) */
+	bool sse_ok;         /* SSE instructions do not fault on CR0/CR4 grounds (block key) */
 	/* register cache: guest GPRs held in callee-saved host registers */
 	int8_t rc_slot[16];            /* cache slot of guest GPR g, -1 */
 	int8_t rc_guest[BT_NCACHE];    /* guest GPR in slot i, -1 */
@@ -241,6 +243,11 @@ static void *bt_meta_alloc(struct vsl_bt *bt, size_t len)
 		return NULL;
 	bt->meta_used = off + len;
 	return bt->meta + off;
+}
+
+static inline bool bt_sse_usable(const struct vsl_cpu *cpu)
+{
+	return !(cpu->cr0 & (VSL_CR0_TS | VSL_CR0_EM)) && (cpu->cr4 & VSL_CR4_OSFXSR);
 }
 
 static inline unsigned bt_hash(uint64_t lin, int mode)
@@ -1001,6 +1008,186 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	return true;
 }
 
+/* integer and bitwise SSE instructions: no RFLAGS, no SIMD floating-point exceptions */
+static bool bt_sse_mnemonic(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_MOVAPS: case ZYDIS_MNEMONIC_MOVAPD: case ZYDIS_MNEMONIC_MOVUPS:
+	case ZYDIS_MNEMONIC_MOVUPD: case ZYDIS_MNEMONIC_MOVDQA: case ZYDIS_MNEMONIC_MOVDQU:
+	case ZYDIS_MNEMONIC_PXOR: case ZYDIS_MNEMONIC_POR: case ZYDIS_MNEMONIC_PAND:
+	case ZYDIS_MNEMONIC_PANDN: case ZYDIS_MNEMONIC_XORPS: case ZYDIS_MNEMONIC_XORPD:
+	case ZYDIS_MNEMONIC_ANDPS: case ZYDIS_MNEMONIC_ANDPD: case ZYDIS_MNEMONIC_ORPS:
+	case ZYDIS_MNEMONIC_ORPD: case ZYDIS_MNEMONIC_PCMPEQB: case ZYDIS_MNEMONIC_PCMPEQW:
+	case ZYDIS_MNEMONIC_PCMPEQD: case ZYDIS_MNEMONIC_PCMPGTB: case ZYDIS_MNEMONIC_PADDB:
+	case ZYDIS_MNEMONIC_PADDW: case ZYDIS_MNEMONIC_PADDD: case ZYDIS_MNEMONIC_PADDQ:
+	case ZYDIS_MNEMONIC_PSUBB: case ZYDIS_MNEMONIC_PSUBW: case ZYDIS_MNEMONIC_PSUBD:
+	case ZYDIS_MNEMONIC_PSUBQ: case ZYDIS_MNEMONIC_PMOVMSKB: case ZYDIS_MNEMONIC_PSHUFD:
+	case ZYDIS_MNEMONIC_PUNPCKLBW: case ZYDIS_MNEMONIC_PUNPCKLWD: case ZYDIS_MNEMONIC_PUNPCKLDQ:
+	case ZYDIS_MNEMONIC_PUNPCKLQDQ: case ZYDIS_MNEMONIC_PUNPCKHBW: case ZYDIS_MNEMONIC_PUNPCKHWD:
+	case ZYDIS_MNEMONIC_PUNPCKHDQ: case ZYDIS_MNEMONIC_PUNPCKHQDQ: case ZYDIS_MNEMONIC_PMINUB:
+	case ZYDIS_MNEMONIC_PMAXUB:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* movdqu xmmN, [rbx + disp32] (store: movdqu [rbx + disp32], xmmN), N < 8 */
+static void bt_emit_xmm_move(struct bt_tr *t, int x, int32_t disp, bool store)
+{
+	uint8_t b[4] = { 0xf3, 0x0f, (uint8_t)(store ? 0x7f : 0x6f), (uint8_t)(0x83 | (x << 3)) };
+
+	vsl_emit_bytes(&t->e, b, 4);
+	vsl_emit_u32(&t->e, (uint32_t)disp);
+}
+
+#define XMM_OFF(n) ((int32_t)(offsetof(struct vsl_cpu, fpu) + offsetof(struct vsl_fpu_state, xmm) + 16 * (size_t)(n)))
+
+/*
+ * SSE integer/bitwise instructions on XMM registers (and GPRs for PMOVMSKB)
+ * with at most one memory operand: guest XMM registers are loaded into host
+ * xmm0/xmm1 around the instruction. Only in blocks translated with SSE usable
+ * (CR0.TS/EM clear, CR4.OSFXSR set: part of the block key). Misaligned
+ * 16-byte operands of the aligned forms go to the executor's handler.
+ */
+static bool bt_emit_sse(struct bt_tr *t, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops)
+{
+	ZydisEncoderRequest req;
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	ZyanUSize len = sizeof(buf);
+	int xmap[16], xn = 0, mem = -1, gregs[2] = { -1, -1 };
+	bool xwritten[16] = { false }, gwritten[2] = { false }, mem_write = false, high;
+
+	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || !t->bmi2 || !t->sse_ok ||
+	    !bt_sse_mnemonic(zi->mnemonic) || (zi->attributes & ZYDIS_ATTRIB_HAS_LOCK))
+		return false;
+	for (int i = 0; i < 16; i++)
+		xmap[i] = -1;
+	for (unsigned i = 0; i < zi->operand_count; i++) {
+		const ZydisDecodedOperand *op = &ops[i];
+		if (i >= zi->operand_count_visible)
+			return false;
+		if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			ZydisRegisterClass c = ZydisRegisterGetClass(op->reg.value);
+			if (c == ZYDIS_REGCLASS_XMM) {
+				int x = op->reg.value - ZYDIS_REGISTER_XMM0;
+				if (x < 0 || x > 15)
+					return false;
+				if (xmap[x] < 0) {
+					if (xn == 2)
+						return false;
+					xmap[x] = xn++;
+				}
+				if (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+					xwritten[x] = true;
+			} else if (c == ZYDIS_REGCLASS_GPR32 || c == ZYDIS_REGCLASS_GPR64) {
+				if (gregs[0] >= 0)
+					return false;
+				gregs[0] = bt_gpr_index(op->reg.value, &high);
+				gwritten[0] = op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE;
+			} else {
+				return false;
+			}
+		} else if (op->type == ZYDIS_OPERAND_TYPE_MEMORY && op->mem.type == ZYDIS_MEMOP_TYPE_MEM &&
+			   mem < 0 && (op->size == 128 || op->size == 64 || op->size == 32)) {
+			if ((op->mem.base != ZYDIS_REGISTER_NONE && op->mem.base != ZYDIS_REGISTER_RIP &&
+			     bt_gpr_index(op->mem.base, &high) < 0) ||
+			    (op->mem.index != ZYDIS_REGISTER_NONE && bt_gpr_index(op->mem.index, &high) < 0) ||
+			    (op->mem.base == ZYDIS_REGISTER_RIP && op->mem.index != ZYDIS_REGISTER_NONE) ||
+			    op->mem.base == ZYDIS_REGISTER_EIP)
+				return false;
+			mem = (int)i;
+			mem_write = op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE;
+		} else if (op->type != ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			return false;
+		}
+	}
+	if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(zi, ops, zi->operand_count_visible,
+									  &req)))
+		return false;
+	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	req.prefixes = 0;
+	req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE;
+	int ghost = -1;
+	if (gregs[0] >= 0) {
+		ghost = bt_rc_get(t, gregs[0], true, 0);
+		if (ghost < 0)
+			return false;
+	}
+	for (unsigned i = 0; i < req.operand_count; i++) {
+		ZydisEncoderOperand *o = &req.operands[i];
+		if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			ZydisRegisterClass c = ZydisRegisterGetClass(o->reg.value);
+			if (c == ZYDIS_REGCLASS_XMM)
+				o->reg.value = (ZydisRegister)(ZYDIS_REGISTER_XMM0 + xmap[o->reg.value - ZYDIS_REGISTER_XMM0]);
+			else
+				o->reg.value = bt_host_reg(o->reg.value, ghost);
+		} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			o->mem.base = ZYDIS_REGISTER_R8;
+			o->mem.index = ZYDIS_REGISTER_NONE;
+			o->mem.scale = 0;
+			o->mem.displacement = 0;
+		}
+	}
+	if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, buf, &len)))
+		return false;
+	struct bt_hinsn *h = NULL;
+	uint8_t *miss = NULL, *misalign = NULL;
+	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty, dirty_before[BT_NCACHE];
+	memcpy(dirty_before, t->rc_dirty, sizeof(dirty_before));
+	if (mem >= 0) {
+		h = bt_new_hinsn(t, zi, ops);
+		if (!h)
+			return false;
+		miss = bt_emit_tlb(t, zi->address_width == 32, &ops[mem], mem_write);
+		bool unaligned_ok = zi->mnemonic == ZYDIS_MNEMONIC_MOVUPS || zi->mnemonic == ZYDIS_MNEMONIC_MOVUPD ||
+				    zi->mnemonic == ZYDIS_MNEMONIC_MOVDQU || ops[mem].size != 128;
+		if (!unaligned_ok) {
+			static const uint8_t chk[] = {
+				0xb9, 60, 0, 0, 0,             /* mov ecx, 60 */
+				0xc4, 0xe2, 0xf1, 0xf7, 0xcf,  /* shlx rcx, rdi, rcx */
+				0xe3, 0x05,                    /* jrcxz +5 */
+			};
+			vsl_emit_bytes(&t->e, chk, sizeof(chk));
+			misalign = vsl_emit_jmp32(&t->e);
+		}
+	}
+	for (int x = 0; x < 16; x++)
+		if (xmap[x] >= 0)
+			bt_emit_xmm_move(t, xmap[x], XMM_OFF(x), false);
+	vsl_emit_bytes(&t->e, buf, (unsigned)len);
+	for (int x = 0; x < 16; x++)
+		if (xmap[x] >= 0 && xwritten[x])
+			bt_emit_xmm_move(t, xmap[x], XMM_OFF(x), true);
+	if (gregs[0] >= 0 && gwritten[0])
+		t->rc_dirty[t->rc_slot[gregs[0]]] = true;
+	if (mem >= 0) {
+		bool in1 = t->flags_in_host, dirty1 = t->flags_dirty;
+		uint8_t *done = vsl_emit_jmp32(&t->e);
+		if (miss)
+			vsl_emit_patch32(miss, t->e.p);
+		if (misalign)
+			vsl_emit_patch32(misalign, t->e.p);
+		t->flags_in_host = in0;
+		t->flags_dirty = dirty0;
+		for (int i = 0; i < BT_NCACHE; i++)
+			if (t->rc_guest[i] >= 0 && dirty_before[i])
+				vsl_emit_store64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(t->rc_guest[i]));
+		bt_emit_helper(t, h);
+		for (int i = 0; i < BT_NCACHE; i++)
+			if (t->rc_guest[i] >= 0)
+				vsl_emit_load64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(t->rc_guest[i]));
+		if (in1)
+			bt_flags_load(t);
+		if (done)
+			vsl_emit_patch32(done, t->e.p);
+		t->flags_in_host = in1;
+		t->flags_dirty = dirty1;
+	}
+	t->bt->st.sse_native++;
+	return true;
+}
+
 static bool bt_canonical(uint64_t a)
 {
 	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
@@ -1243,6 +1430,7 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 		.cs_limit = cpu->seg[VSL_CS].limit, .mode = (uint8_t)mode };
 	t.blk = b;
 	t.gen = gen;
+	b->sse_ok = t.sse_ok = bt_sse_usable(cpu);
 	t.e.p = bt->rw + bt->code_used;
 	t.e.end = bt->rw + BT_CODE_SIZE;
 	bt_emit_prologue(&t);
@@ -1338,6 +1526,8 @@ body:
 			ended = true;
 		} else if (bt_emit_stack(&t, &zi, ops, &ended)) {
 			native++;
+		} else if (bt_emit_sse(&t, &zi, ops)) {
+			native++;
 		} else {
 			struct bt_hinsn *h = bt_new_hinsn(&t, &zi, ops);
 			if (!h)
@@ -1405,7 +1595,7 @@ static struct bt_block *bt_lookup(struct vsl_bt *bt, bool translate)
 	unsigned slot = bt_hash(lin, mode);
 	struct bt_block *b = bt->hash[slot];
 	if (b && b->rip == rip && b->lin == lin && b->paddr == paddr && b->mode == mode &&
-	    b->cs_limit == cpu->seg[VSL_CS].limit) {
+	    b->cs_limit == cpu->seg[VSL_CS].limit && b->sse_ok == bt_sse_usable(cpu)) {
 		if (__builtin_expect(b->gen == cpu->code_gen[paddr >> 12], 1))
 			return b;
 		if (!translate)
@@ -1487,7 +1677,8 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 			/* the direct exit just taken leads here: chain it */
 			const struct bt_block *f = pending->from;
 			if (((f->lin ^ b->lin) & ~0xfffull) == 0 && ((f->paddr ^ b->paddr) & ~0xfffull) == 0 &&
-			    f->mode == b->mode && f->cs_limit == b->cs_limit && f->gen == b->gen) {
+			    f->mode == b->mode && f->cs_limit == b->cs_limit && f->gen == b->gen &&
+			    f->sse_ok == b->sse_ok) {
 				vsl_emit_patch32(pending->rel, b->chain);
 				bt->st.chained++;
 			}

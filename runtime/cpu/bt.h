@@ -36,6 +36,7 @@ struct vsl_bt_stats {
 	uint64_t indirect_hits;       /* returns, indirect and cross-page exits continued in code */
 	uint64_t indirect_misses;     /* ... that went back to the dispatcher */
 	uint64_t stack_native;        /* PUSH/POP/CALL/RET emitted natively */
+	uint64_t sse_native;          /* SSE integer/bitwise instructions emitted natively */
 	uint64_t lookups_missed;      /* block look-ups that had to translate */
 	uint64_t interp_steps;        /* instructions handed to the reference executor */
 	uint64_t helper_exits;        /* blocks left early from a helper (rip change, fault...) */

@@ -64,6 +64,12 @@ static struct vsl_cpu_exit run_both(uint64_t budget)
 	ck_assert_int_eq(vsl_cpu_fixture_vector(&I), vsl_cpu_fixture_vector(&T));
 	ck_assert_uint_eq(vsl_cpu_icount(I.cpu), vsl_cpu_icount(T.cpu));
 	ck_assert(memcmp(I.ram + VSL_FIX_DATA, T.ram + VSL_FIX_DATA, 0x2000) == 0);
+	for (int x = 0; x < 16; x++) {
+		uint8_t a[16], b[16];
+		vsl_cpu_get_xmm(I.cpu, x, a);
+		vsl_cpu_get_xmm(T.cpu, x, b);
+		ck_assert_msg(memcmp(a, b, 16) == 0, "xmm%d differs", x);
+	}
 	ck_assert(memcmp(I.ram + VSL_FIX_STACK - 0x100, T.ram + VSL_FIX_STACK - 0x100, 0x100) == 0);
 	return et;
 }
@@ -180,6 +186,37 @@ START_TEST(push_page_fault)
 	set_gpr(VSL_RCX, va + 0x1000);
 	/* mov $1,%eax; xchg %rcx,%rsp; push %rax; hlt */
 	RUN("\xb8\x01\x00\x00\x00\x48\x87\xcc\x50\xf4");
+}
+END_TEST
+
+START_TEST(sse_integer)
+{
+	/*
+	 * mov $0x200000,%rsi; movdqu 1(%rsi),%xmm1; movdqa (%rsi),%xmm2;
+	 * pxor %xmm1,%xmm2; pcmpeqb %xmm3,%xmm3; paddb %xmm3,%xmm2;
+	 * pmovmskb %xmm2,%eax; movdqa %xmm2,0x10(%rsi); pshufd $0x1b,%xmm2,%xmm4;
+	 * movups %xmm4,0x23(%rsi); movdqa 8(%rsi),%xmm5 (misaligned: #GP); hlt
+	 */
+	static const char code[] =
+		"\x48\xc7\xc6\x00\x00\x20\x00\xf3\x0f\x6f\x4e\x01\x66\x0f\x6f\x16\x66\x0f\xef\xd1"
+		"\x66\x0f\x74\xdb\x66\x0f\xfc\xd3\x66\x0f\xd7\xc2\x66\x0f\x7f\x56\x10\x66\x0f\x70"
+		"\xe2\x1b\x0f\x11\x66\x23\x66\x0f\x6f\x6e\x08\xf4";
+	for (int i = 0; i < 64; i++)
+		I.ram[VSL_FIX_DATA + i] = T.ram[VSL_FIX_DATA + i] = (uint8_t)(i * 37 + 5);
+	uint64_t cr4 = vsl_cpu_get_cr(T.cpu, 4) | (1u << 9) | (1u << 10);
+	vsl_cpu_set_cr(I.cpu, 4, cr4);
+	vsl_cpu_set_cr(T.cpu, 4, cr4);
+	load(code, sizeof(code) - 1);
+	run_both(100000);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 13);
+	ck_assert_uint_ge(stats().sse_native, 8);
+	/* with CR0.TS set the first SSE instruction raises #NM */
+	uint64_t cr0 = vsl_cpu_get_cr(T.cpu, 0) | (1u << 3);
+	vsl_cpu_set_cr(I.cpu, 0, cr0);
+	vsl_cpu_set_cr(T.cpu, 0, cr0);
+	load(code, sizeof(code) - 1);
+	run_both(100000);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 7);
 }
 END_TEST
 
@@ -363,6 +400,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, stack_call_ret);
 	tcase_add_test(tc, ret_non_canonical);
 	tcase_add_test(tc, push_page_fault);
+	tcase_add_test(tc, sse_integer);
 	tcase_add_test(tc, loop_and_jcc);
 	tcase_add_test(tc, budget_exact);
 	tcase_add_test(tc, page_fault_mid_block);
