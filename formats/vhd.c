@@ -48,6 +48,8 @@
 
 #include "vessel/format.h"
 
+#include "formats/format_int.h"
+
 #define VHD_SECTOR 512u
 #define VHD_FOOTER_SIZE 512u
 #define VHD_DYN_SIZE 1024u
@@ -696,21 +698,6 @@ static void vhd_make_footer(uint8_t *f, uint64_t size, uint32_t type, uint64_t d
 	vhd_footer_finish(f);
 }
 
-/*
- * ext4 (auto_da_alloc) flushes a file that was truncated to zero when a
- * descriptor that saw the truncation is closed: the whole freshly written
- * image would be forced to disk at close, which costs more than the
- * conversion itself. Opening and closing the new, still empty file once
- * right after creation consumes that flag with nothing to flush.
- */
-static void vhd_skip_close_flush(const char *path)
-{
-	int fd;
-
-	if (path && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0)
-		close(fd);
-}
-
 static int vhd_create(struct vsl_image *img, struct vsl_stream *s, uint64_t size,
 		      const struct vsl_image_opts *opts)
 {
@@ -728,7 +715,7 @@ static int vhd_create(struct vsl_image *img, struct vsl_stream *s, uint64_t size
 	if (opts && opts->backing_file)
 		return vsl_set_error(ctx, 0, VSL_ENOTSUP,
 				     "vpc: backing files (differencing VHDs) are not supported");
-	vhd_skip_close_flush(img->path);
+	vsl_format_skip_close_flush(img->path);
 	if (force && strcmp(force, "on") && strcmp(force, "off"))
 		return vsl_set_error(ctx, 0, VSL_EINVAL, "vpc: force_size must be on or off, not '%s'",
 				     force);

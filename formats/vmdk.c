@@ -71,6 +71,7 @@
 #include "vessel/format.h"
 #include "vessel/workpool.h"
 
+#include "formats/format_int.h"
 #include "formats/vmdk_int.h"
 
 static const char *const vmdk_create_opts[] = { "subformat", "adapter_type", "hwversion",
@@ -1248,21 +1249,6 @@ int vmdk_write_desc(struct vsl_stream *s, const char *text, uint64_t max_bytes)
 	return vsl_stream_pwrite(s, text, n, VMDK_SECTOR);
 }
 
-/*
- * ext4 (auto_da_alloc) flushes a file that was truncated to zero when a
- * descriptor that saw the truncation is closed: the whole freshly written
- * image would be forced to disk at close, which costs more than the
- * conversion itself. Opening and closing the new, still empty file once
- * right after creation consumes that flag with nothing to flush.
- */
-static void vmdk_skip_close_flush(const char *path)
-{
-	int fd;
-
-	if (path && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0)
-		close(fd);
-}
-
 static int vmdk_create(struct vsl_image *img, struct vsl_stream *s, uint64_t size,
 		       const struct vsl_image_opts *opts)
 {
@@ -1286,7 +1272,7 @@ static int vmdk_create(struct vsl_image *img, struct vsl_stream *s, uint64_t siz
 	if (opts && opts->backing_file)
 		return vsl_set_error(ctx, 0, VSL_ENOTSUP,
 				     "vmdk: backing files (delta disks) are not supported");
-	vmdk_skip_close_flush(img->path);
+	vsl_format_skip_close_flush(img->path);
 	if (!sub)
 		sub = (opts && opts->compress) ? "streamOptimized" : "monolithicSparse";
 	if (strcmp(sub, "monolithicSparse") && strcmp(sub, "streamOptimized") &&
