@@ -13,11 +13,11 @@
  * Aligned windows keep every write aligned to 64 KiB (so whole clusters
  * reach qcow2 and whole grains reach VMDK) and strictly increasing.
  *
- * vsl_convert opens the source with its own vsl_ctx so that a helper thread
- * (a one-worker vsl_workpool) can read windows ahead while this thread
- * writes the previous ones: on two cores the two page-cache copies overlap.
- * The output format copies what it keeps (qcow2 -c hands clusters to its
- * own compression workpool and returns at once).
+ * Each window is read and written by the same thread (its bytes stay in
+ * that CPU's cache). For raw outputs several workers (a vsl_workpool) each
+ * take whole windows with their own handles on both files; otherwise one
+ * thread goes through the windows in order, and the output format may
+ * parallelise inside (qcow2 -c hands clusters to its compression workpool).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,7 +32,6 @@
 
 #define CONVERT_CHUNK (4u << 20)
 #define CONVERT_ZERO_BLOCK (64u << 10)
-#define CONVERT_DEPTH 4
 
 /* One window of the source: [off, end) with data (if any) read from start. */
 struct convert_win {
@@ -62,7 +61,7 @@ struct convert_state {
 	const struct vsl_progress *progress;
 	struct vsl_convert_stats st;
 	struct convert_win *free_wins;
-	struct convert_par *par;       /* NULL: one reader thread, writes here */
+	struct convert_par *par;       /* NULL: sequential, this thread reads and writes */
 };
 
 /* Find the window's first data and read from its block to the window's end. */
@@ -262,15 +261,15 @@ static int convert_run(struct vsl_image *src, struct vsl_image *dst,
 				     (unsigned long long)dst->size, (unsigned long long)size);
 	vsl_progress_report(progress, "convert", 0, size);
 	/*
-	 * With separate contexts the source is read on a helper thread, one
-	 * window ahead of the writes (reading and writing overlap on two
-	 * cores); each image is only ever used by one thread.
+	 * No reader thread for the sequential mode: handing a window filled on
+	 * one CPU to a write on another made the kernel's copy into the page
+	 * cache slower than the read it overlapped (measured: 0.48-0.57 s of CPU
+	 * against 0.38 s for 1 GiB raw -> qcow2). Reading and writing a window
+	 * on the same thread keeps it in that CPU's cache.
 	 */
 	if (par)
 		wp = vsl_workpool_new(dst->ctx, threads, 2 * threads, convert_work, convert_retire,
 				      &cs);
-	else if (src->ctx != dst->ctx)
-		wp = vsl_workpool_new(dst->ctx, 1, CONVERT_DEPTH, convert_work, convert_retire, &cs);
 	if (par && !wp)
 		return VSL_ENOMEM;
 	for (off = 0; off < size && r == 0; off = VSL_MIN(off - off % CONVERT_CHUNK + CONVERT_CHUNK, size)) {

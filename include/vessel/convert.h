@@ -14,10 +14,10 @@
  * (-c) is done by the output format on a vsl_workpool (opts threads); the
  * engine only asks for it through vsl_image_opts.compress.
  *
- * Threads: vsl_convert reads the source on a helper thread while it writes;
- * for raw outputs (no metadata, order irrelevant) it runs several workers
- * (-m, at least 2), each reading and writing whole windows with its own
- * handles on both files.
+ * Threads: for raw outputs (no metadata, order irrelevant) vsl_convert runs
+ * several workers (-m, at least 2), each reading and writing whole windows
+ * with its own handles on both files; other outputs are written in order by
+ * one thread (compression runs on the format's own workpool).
  *
  * The output never appears half-written: single-file formats are written
  * to OUT.tmp-XXXXXX beside OUT and renamed over OUT once flushed; formats
