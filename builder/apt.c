@@ -35,6 +35,8 @@
 #include "vessel/builder.h"
 #include "vessel/hash.h"
 
+#include "builder/builder_int.h"
+
 #define APT_OUT_MAX (8u << 20)
 
 int vsl_cache_dir(struct vsl_ctx *ctx, char **out)
@@ -52,26 +54,6 @@ int vsl_cache_dir(struct vsl_ctx *ctx, char **out)
 					"or HOME");
 	if (!*out)
 		return vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "cache");
-	return 0;
-}
-
-/* mkdir -p */
-static int apt_mkdirs(struct vsl_ctx *ctx, const char *path)
-{
-	char buf[4096];
-	size_t l = strlen(path);
-
-	if (l >= sizeof(buf))
-		return vsl_set_error(ctx, 0, VSL_ERANGE, "%s: path too long", path);
-	memcpy(buf, path, l + 1);
-	for (size_t i = 1; i <= l; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return vsl_set_error(ctx, errno, VSL_EIO, "mkdir %s", buf);
-		buf[i] = path[i];
-	}
 	return 0;
 }
 
@@ -343,7 +325,7 @@ int vsl_apt_resolve(struct vsl_ctx *ctx, const char *cache, struct vsl_apt_pkg *
 			rc = st;
 			goto out;
 		}
-		if (st == 0 && out.len && apt_mkdirs(ctx, dir) == 0) {
+		if (st == 0 && out.len && vsl_builder_mkdirs(ctx, dir) == 0) {
 			/* cache the answer (atomically: write then rename) */
 			char *tmp = vsl_strdup_printf("%s.%d.tmp", cpath, (int)getpid());
 			FILE *w = tmp ? fopen(tmp, "wb") : NULL;
@@ -501,11 +483,11 @@ int vsl_apt_fetch(struct vsl_ctx *ctx, const char *cache, struct vsl_apt_pkg *pk
 			goto done;
 		unlink(path); /* damaged cache entry: fetch again */
 	}
-	if ((rc = apt_mkdirs(ctx, debs)) < 0)
+	if ((rc = vsl_builder_mkdirs(ctx, debs)) < 0)
 		goto out;
 	{
 		char *t = vsl_strdup_printf("%s/tmp", cache);
-		rc = t ? apt_mkdirs(ctx, t) : vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "cache");
+		rc = t ? vsl_builder_mkdirs(ctx, t) : vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "cache");
 		free(t);
 		if (rc < 0)
 			goto out;

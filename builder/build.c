@@ -34,6 +34,8 @@
 #include "vessel/bundle.h"
 #include "vessel/hash.h"
 
+#include "builder/builder_int.h"
+
 struct build {
 	struct vsl_ctx *ctx;
 	struct vsl_build_opts *o;
@@ -132,25 +134,6 @@ out:
 		rc = vsl_set_error(ctx, errno, VSL_EIO, "%s", dst);
 	close(in);
 	return rc;
-}
-
-static int build_mkdirs(struct vsl_ctx *ctx, const char *path)
-{
-	char buf[4096];
-	size_t l = strlen(path);
-
-	if (l >= sizeof(buf))
-		return vsl_set_error(ctx, 0, VSL_ERANGE, "%s: path too long", path);
-	memcpy(buf, path, l + 1);
-	for (size_t i = 1; i <= l; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return vsl_set_error(ctx, errno, VSL_EIO, "mkdir %s", buf);
-		buf[i] = path[i];
-	}
-	return 0;
 }
 
 /* ---- 1. packages ---- */
@@ -725,7 +708,7 @@ static void build_cache_put(struct build *b)
 		return;
 	dir = vsl_strdup_printf("%s/builds/%s", b->cache, b->key);
 	tmp = vsl_strdup_printf("%s/builds/.%s.%d", b->cache, b->key, (int)getpid());
-	if (!dir || !tmp || build_mkdirs(b->ctx, tmp) < 0)
+	if (!dir || !tmp || vsl_builder_mkdirs(b->ctx, tmp) < 0)
 		ok = false;
 	for (size_t i = 0; ok && i < n; i++) {
 		char *src = vsl_strdup_printf("%s/%s", b->tmp, files[i]);
@@ -735,7 +718,7 @@ static void build_cache_put(struct build *b)
 			ok = false;
 		if (ok) {
 			*slash = '\0';
-			ok = build_mkdirs(b->ctx, dst) == 0;
+			ok = vsl_builder_mkdirs(b->ctx, dst) == 0;
 			*slash = '/';
 		}
 		ok = ok && build_copy(b->ctx, src, dst) == 0;
@@ -902,7 +885,7 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 		char *slash = strrchr(b.tmp, '/');
 		if (slash && slash != b.tmp) {
 			*slash = '\0';
-			rc = build_mkdirs(ctx, b.tmp);
+			rc = vsl_builder_mkdirs(ctx, b.tmp);
 			*slash = '/';
 			if (rc < 0)
 				goto out;
