@@ -90,10 +90,10 @@ static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 			vsl_format_size(st.bytes_read, c3, sizeof(c3)),
 			vsl_format_size(st.bytes_written, buf, sizeof(buf)));
 	if (cli->verbosity >= 0 && st.guest.found)
-		fprintf(stderr, "vessel: guest: %s (%s %d.%d, %s), root %s UUID=%s; fstab: %u "
+		fprintf(stderr, "vessel: guest: %s %s %d.%d (%s), root %s UUID=%s; fstab: %u "
 			"entries to UUIDs, grub: %u changes, initramfs %s, kernel %s\n",
-			st.guest.product, st.guest.distro, st.guest.major, st.guest.minor,
-			st.guest.type, st.guest.root_dev, st.guest.root_uuid[0] ? st.guest.root_uuid : "?",
+			st.guest.type, st.guest.distro, st.guest.major, st.guest.minor,
+			st.guest.product, st.guest.root_dev, st.guest.root_uuid[0] ? st.guest.root_uuid : "?",
 			st.guest.fstab_changed, st.guest.grub_changed,
 			st.guest.initramfs_rebuilt ? "rebuilt" :
 			st.guest.initramfs_has_virtio ? "has virtio (MODULES=most)" : "unchanged",
