@@ -1331,6 +1331,38 @@ static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	ZyanU64 target;
 	bool jmp = zi->mnemonic == ZYDIS_MNEMONIC_JMP;
 
+	if (jmp && zi->machine_mode == ZYDIS_MACHINE_MODE_LONG_64 && zi->operand_width == 64 &&
+	    zi->operand_count_visible == 1 && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+	    ZydisRegisterGetClass(ops[0].reg.value) == ZYDIS_REGCLASS_GPR64) {
+		/* JMP r64: continue through bt_indirect; a non-canonical target goes to the executor (#GP) */
+		static const uint8_t canon[] = {
+			0x48, 0x89, 0xc1,        /* mov rcx, rax */
+			0x48, 0xc1, 0xe1, 0x10,  /* shl rcx, 16 */
+			0x48, 0xc1, 0xf9, 0x10,  /* sar rcx, 16 */
+			0x48, 0x39, 0xc1,        /* cmp rcx, rax */
+			0x0f, 0x85, 0, 0, 0, 0,  /* jne slow */
+		};
+		bool high;
+		int g = bt_gpr_index(ops[0].reg.value, &high);
+		struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
+		if (!h)
+			return false;
+		h->ends = true;
+		bt_rc_writeback(t);
+		bt_flags_store(t);
+		t->flags_in_host = false;
+		bt_rc_copy(t, VSL_H_RAX, g);
+		vsl_emit_bytes(&t->e, canon, sizeof(canon));
+		uint8_t *slow = t->e.full ? NULL : t->e.p - 4;
+		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
+		bt_emit_indirect(t);
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
+		bt_emit_ret(t);
+		if (slow)
+			vsl_emit_patch32(slow, t->e.p);
+		bt_emit_helper(t, h);
+		return true;
+	}
 	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || zi->operand_width != 64 ||
 	    zi->operand_count_visible != 1 || ops[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE ||
 	    !ops[0].imm.is_relative)

@@ -220,6 +220,19 @@ START_TEST(sse_integer)
 }
 END_TEST
 
+START_TEST(jmp_register)
+{
+	/*
+	 * nop; lea 1f(%rip),%rax; jmp *%rax; hlt; 1: mov $5,%ebx;
+	 * mov $0x8000000000000000,%rcx; jmp *%rcx (non-canonical: #GP); hlt
+	 */
+	RUN("\x90\x48\x8d\x05\x03\x00\x00\x00\xff\xe0\xf4\xbb\x05\x00\x00\x00"
+	    "\x48\xb9\x00\x00\x00\x00\x00\x00\x00\x80\xff\xe1\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RBX), 5);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 13);
+}
+END_TEST
+
 START_TEST(loop_and_jcc)
 {
 	/* mov $1000,%ecx; 1: add %rcx,%rax; dec %ecx; jnz 1b; hlt */
@@ -401,6 +414,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, ret_non_canonical);
 	tcase_add_test(tc, push_page_fault);
 	tcase_add_test(tc, sse_integer);
+	tcase_add_test(tc, jmp_register);
 	tcase_add_test(tc, loop_and_jcc);
 	tcase_add_test(tc, budget_exact);
 	tcase_add_test(tc, page_fault_mid_block);
