@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -388,7 +390,41 @@ struct p2v_filter {
 	struct vsl_image *src;
 	struct vsl_p2v_extents free;
 	uint64_t bytes_read;     /* from src: what the filter did not zero */
+	int watch_fd;            /* src->path opened O_RDONLY to watch its size; -1 */
 };
+
+/*
+ * The raw format reads a file that shrank as zeroes (right for a disk
+ * being served, wrong for a copy): after each read, check that the source
+ * still reaches past it, so a source that vanishes or shrinks mid-copy is
+ * an error, not a silently zero-filled copy.
+ */
+static int p2v_filter_watch(struct vsl_image *img, uint64_t end)
+{
+	struct p2v_filter *f = img->priv;
+	struct stat st;
+	uint64_t size;
+
+	if (f->watch_fd < 0)
+		return 0;
+	if (fstat(f->watch_fd, &st) < 0)
+		return vsl_set_error(img->ctx, errno, VSL_EIO, "%s: vanished during the copy",
+				     img->path);
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(f->watch_fd, BLKGETSIZE64, &size) < 0)
+			return vsl_set_error(img->ctx, errno, VSL_EIO,
+					     "%s: vanished during the copy", img->path);
+	} else if (S_ISREG(st.st_mode)) {
+		size = (uint64_t)st.st_size;
+	} else {
+		return 0;
+	}
+	if (size < end)
+		return vsl_set_error(img->ctx, 0, VSL_EIO, "%s: shrank to %llu bytes during the "
+				     "copy (was %llu): the source vanished or changed", img->path,
+				     (unsigned long long)size, (unsigned long long)img->size);
+	return 0;
+}
 
 /* Index of the first free range ending after off. */
 static size_t p2v_filter_find(const struct p2v_filter *f, uint64_t off)
@@ -439,7 +475,7 @@ static int p2v_filter_read(struct vsl_image *img, uint64_t off, void *buf, size_
 		f->bytes_read += stop - p;
 		p = stop;
 	}
-	return 0;
+	return p2v_filter_watch(img, end);
 }
 
 uint64_t vsl_p2v_filter_bytes_read(const struct vsl_image *img)
@@ -466,6 +502,9 @@ static int p2v_filter_status(struct vsl_image *img, uint64_t off, uint64_t len, 
 	r = vsl_image_block_status(f->src, off, len, pnum, flags);
 	if (r < 0 && img->ctx != f->src->ctx)
 		vsl_set_error(img->ctx, 0, r, "%s", vsl_ctx_error(f->src->ctx));
+	/* a truncated raw file reports its lost tail as a hole */
+	if (r == 0 && !(*flags & VSL_BLOCK_DATA))
+		r = p2v_filter_watch(img, off + *pnum);
 	return r;
 }
 
@@ -482,9 +521,14 @@ int vsl_p2v_filter_open(struct vsl_image *src, const struct vsl_p2v_extents *fma
 	struct vsl_image *img = vsl_calloc(1, sizeof(*img));
 	struct p2v_filter *f = vsl_calloc(1, sizeof(*f));
 
+	if (f)
+		f->watch_fd = -1;
 	if (!img || !f)
 		goto nomem;
 	f->src = src;
+	/* formats other than raw keep their own size in metadata: only raw is watched */
+	f->watch_fd = src->path && src->ops == &vsl_format_raw ?
+		open(src->path, O_RDONLY | O_CLOEXEC) : -1;
 	if (fmap && fmap->n) {
 		f->free.v = vsl_reallocarray(NULL, fmap->n, sizeof(*fmap->v));
 		if (!f->free.v)
@@ -503,6 +547,8 @@ int vsl_p2v_filter_open(struct vsl_image *src, const struct vsl_p2v_extents *fma
 	*out = img;
 	return 0;
 nomem:
+	if (f && f->watch_fd >= 0)
+		close(f->watch_fd);
 	if (f)
 		free(f->free.v);
 	if (img)
@@ -519,6 +565,8 @@ void vsl_p2v_filter_close(struct vsl_image *img)
 	if (!img)
 		return;
 	f = img->priv;
+	if (f->watch_fd >= 0)
+		close(f->watch_fd);
 	vsl_p2v_extents_fini(&f->free);
 	free(f);
 	free(img->path);

@@ -342,6 +342,48 @@ START_TEST(bad_sources)
 }
 END_TEST
 
+/* Progress callback that pulls the source away under the copy. */
+static void vanish(void *opaque, const char *what, uint64_t done, uint64_t total)
+{
+	const char *path = opaque;
+
+	(void)what;
+	(void)total;
+	if (done > 0)
+		ck_assert_int_eq(truncate(path, 4096), 0);
+}
+
+START_TEST(source_vanishes)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_progress prog = { vanish, NULL };
+	struct vsl_p2v_opts o = { .no_fixup = true, .progress = &prog };
+	struct vsl_p2v_stats st;
+	char path[512], out[512];
+	const char *src[1] = { path };
+	static uint8_t junk[1 << 20];
+	FILE *f;
+	int before;
+
+	snprintf(path, sizeof(path), "%s/v.raw", tmp);
+	snprintf(out, sizeof(out), "%s/v.vessel", tmp);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 2654435761u >> 11) | 1;
+	memset(junk, 0, 4096);
+	f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	for (int i = 0; i < 32; i++)
+		ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	fclose(f);
+	prog.opaque = path;
+	before = entries();
+	ck_assert_int_lt(vsl_p2v(ctx, src, 1, out, &o, NULL, &st), 0);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "v.raw"));
+	ck_assert_int_eq(entries(), before);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(guest_device_names)
 {
 	unsigned d, p;
@@ -466,6 +508,7 @@ int main(void)
 	tcase_add_test(tc, free_map_of_ext4_partition);
 	tcase_add_test(tc, convert_image_file);
 	tcase_add_test(tc, bad_sources);
+	tcase_add_test(tc, source_vanishes);
 	tcase_add_test(tc, guest_device_names);
 	tcase_add_test(tc, fstab_and_cmdline_rewrite);
 	suite_add_tcase(s, tc);
