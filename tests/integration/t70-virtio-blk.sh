@@ -3,10 +3,11 @@
 # (modules loaded from a busybox initramfs), writes a marker to a qcow2
 # disk, is refused a write to a read-only raw disk, powers off; qemu-img
 # check finds the qcow2 clean and the marker at the right offset; a second
-# `vessel run` reads the marker back from the guest side.
+# `vessel run` reads the marker back from the guest side (with
+# VESSEL_ENGINE=bt or VESSEL_T70_REREAD=1: ~3 min more under the interpreter).
 #
 # Needs scripts/fetch-guest.sh's kernel .deb (its modules) and qemu-img;
-# skips (77) otherwise. Two boots, about a minute each with the translator.
+# skips (77) otherwise. VESSEL_ENGINE=bt|interp picks the engine.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 VESSEL=${VESSEL:-$top/build/dbg/vessel}
@@ -80,7 +81,7 @@ fail() {
 }
 
 boot() {
-	timeout "$tmo" "$VESSEL" -v run --kernel "$kernel" --initrd "$work/initrd.gz" \
+	timeout "$tmo" "$VESSEL" -v run ${VESSEL_ENGINE:+--engine "$VESSEL_ENGINE"} --kernel "$kernel" --initrd "$work/initrd.gz" \
 		--append "console=ttyS0 quiet panic=-1 $1" -m 256 --no-reboot --stats \
 		--disk "$work/disk.qcow2" --disk "$work/ro.raw,format=raw,ro" \
 		</dev/null >"$work/out" 2>"$work/err"
@@ -102,11 +103,18 @@ qemu-img convert -O raw "$work/disk.qcow2" "$work/disk.raw" || fail "qemu-img co
 host=$(dd if="$work/disk.raw" bs=4096 skip=100 count=1 2>/dev/null | head -n 1)
 case "$host" in t70-marker-*) ;; *) fail "no marker at 400 KiB of the qcow2 (got '$host')";; esac
 
-boot t70=read
-tr -d '\r' <"$work/out" >"$work/out2"
-grep -q "t70: read $host" "$work/out2" || fail "the second run did not read the marker back"
-grep -q "t70: vdb vdb-readonly-ok!" "$work/out2" || fail "the read-only disk's content was not read"
+# The second boot (the guest reads the marker back) costs ~3 min under the
+# interpreter: it runs with the translator or when asked for.
+if [ "${VESSEL_ENGINE:-}" = bt ] || [ "${VESSEL_T70_REREAD:-0}" = 1 ]; then
+	boot t70=read
+	tr -d '\r' <"$work/out" >"$work/out2"
+	grep -q "t70: read $host" "$work/out2" || fail "the second run did not read the marker back"
+	grep -q "t70: vdb vdb-readonly-ok!" "$work/out2" || fail "the read-only disk's content was not read"
+	what="write read back by a second run"
+else
+	what="write on the qcow2 after poweroff (second run skipped: VESSEL_ENGINE=bt or VESSEL_T70_REREAD=1)"
+fi
 end=$(date +%s)
-echo "t70-virtio-blk: ok: /dev/vda (qcow2) and /dev/vdb (raw, ro) found, write persisted across runs," \
-	"ro write refused, qemu-img check clean ($((end - start)) s for two boots)"
+echo "t70-virtio-blk: ok: /dev/vda (qcow2) and /dev/vdb (raw, ro) found, $what," \
+	"ro write refused, qemu-img check clean ($((end - start)) s)"
 exit 0

@@ -5,7 +5,7 @@
 # `vessel run -p HOSTPORT:80` on 127.0.0.1. Nothing but loopback is used.
 #
 # Needs scripts/fetch-guest.sh's kernel .deb (its modules) and curl or wget;
-# skips (77) otherwise. One boot, about a minute with the translator.
+# skips (77) otherwise. One boot; VESSEL_ENGINE=bt|interp picks the engine.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 VESSEL=${VESSEL:-$top/build/dbg/vessel}
@@ -86,7 +86,7 @@ fail() {
 
 mkfifo "$work/in"
 start=$(date +%s)
-timeout "$tmo" "$VESSEL" -v run --kernel "$kernel" --initrd "$work/initrd.gz" \
+timeout "$tmo" "$VESSEL" -v run ${VESSEL_ENGINE:+--engine "$VESSEL_ENGINE"} --kernel "$kernel" --initrd "$work/initrd.gz" \
 	--append "console=ttyS0 quiet panic=-1" -m 256 --no-reboot -p "$port:80" \
 	<"$work/in" >"$work/out" 2>"$work/err" &
 pid=$!
