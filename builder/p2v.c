@@ -650,6 +650,22 @@ static int p2v_copy_disk(struct vsl_ctx *ctx, const char *src, const char *dst_p
 		r = vsl_set_error(ctx, 0, VSL_EINVAL, "%s: empty disk", src);
 		goto out;
 	}
+	if (dev) {
+		/*
+		 * The kernel says whether a block device is in use: a read-only
+		 * exclusive open fails with EBUSY while it (or a partition of it)
+		 * is mounted, swapped on or held by device-mapper/LVM/MD.
+		 */
+		int fd = open(src, O_RDONLY | O_EXCL | O_CLOEXEC);
+
+		if (fd >= 0)
+			close(fd);
+		else if (errno == EBUSY)
+			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
+					 "%s is in use (mounted, swap or held by LVM/RAID): the "
+					 "copy may be inconsistent; boot from rescue media for a "
+					 "consistent one", src);
+	}
 	if (!o->copy_free) {
 		if (in->ops == &vsl_format_raw)
 			r = vsl_p2v_free_map(ctx, src, in->size, &fmap, warn);
