@@ -361,11 +361,8 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 		{ "publish", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 }
 	};
-	/*
-	 * The interpreter is the default until the binary translator boots the
-	 * Debian kernel (it currently fails the bzImage's XZ decompression).
-	 */
-	struct vsl_machine_config mc = { .engine = VSL_ENGINE_INTERP };
+	/* the binary translator by default; the interpreter if it cannot be set up */
+	struct vsl_machine_config mc = { .engine = VSL_ENGINE_BT, .engine_fallback = true };
 	const char *kernel = NULL, *initrd = NULL, *append = NULL, *mem = NULL, *console = NULL;
 	char *owned[3] = { NULL, NULL, NULL };
 	struct run_term term = { .out_ok = true };
@@ -572,8 +569,9 @@ const struct vsl_cmd vsl_cmd_run = {
 	"  --append CMDLINE  kernel command line (use console=ttyS0 to see the kernel)\n"
 	"  -m, --memory SIZE guest RAM: a number of MiB or a size with unit (256M, 1G);\n"
 	"                    default 256 MiB, 16 MiB to 3 GiB and not more than the host has\n"
-	"  --engine ENGINE   interp (reference interpreter, the default for now) or\n"
-	"                    bt (binary translator, experimental)\n"
+	"  --engine ENGINE   bt (binary translator, the default; falls back to the\n"
+	"                    interpreter when it cannot be set up) or interp (reference\n"
+	"                    interpreter, for debugging)\n"
 	"  --console FILE    also append everything the guest prints to FILE\n"
 	"  --no-reboot       stop (exit 0) when the guest reboots instead of restarting it\n"
 	"  --stats           print instructions, speed and virtual time at the end\n"
