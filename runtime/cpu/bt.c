@@ -17,13 +17,18 @@
  * raises the fault of the second page exactly.
  *
  * Generated code. rbx holds the struct vsl_cpu pointer; guest GPRs live in
- * cpu->gpr and are loaded into rax/rcx/rdx/rsi around each native
- * instruction. The guest's arithmetic flags live in the host RFLAGS between
- * native instructions and are written back to cpu->rflags before a helper
- * call or an exit.
+ * cpu->gpr and, within a block, in a register cache (r12-r15, rbp: callee-
+ * saved, so they survive helper calls) written back before helpers and
+ * exits; instructions that need CL or AH..BH load/store rax/rcx/rdx/rsi
+ * around themselves instead. Guest XMM registers are loaded into host
+ * xmm0/xmm1 around each native SSE instruction. The guest's arithmetic
+ * flags live in the host RFLAGS between native instructions, and (with
+ * BMI2) across chained jumps; they are written back to cpu->rflags before a
+ * helper call or a return to the dispatcher.
  *
- *	block:	push rbx; mov rbx, rdi
+ *	block:	push rbx, rbp, r12-r15; mov rbx, rdi; [load flags into RFLAGS]
  *	chain:	if (bt->left < N) { rip = block; return 0 }  bt->left -= N
+ *		(flag-free with BMI2: LEA, SARX, JRCXZ)
  *		native insn:  [reload flags] load regs; insn (re-encoded); store regs
  *		memory insn:  lea rdi, EA; flag-free TLB probe (SHRX/SHLX, JRCXZ)
  *		              hit: r8 = host pointer; insn with [r8]
