@@ -43,14 +43,9 @@ static void teardown(void)
 	vsl_ctx_free(ctx);
 }
 
-static char *tpath(const char *rel)
+static const char *tpath(const char *rel)
 {
-	static char buf[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, rel);
-	return buf[i];
+	return tu_path(tmpdir, rel);
 }
 
 static void put(const char *path, const char *data)

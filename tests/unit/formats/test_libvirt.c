@@ -72,7 +72,7 @@ END_TEST
 
 START_TEST(parse_bad)
 {
-	static const struct { const char *text; int code; const char *msg; } cases[] = {
+	static const struct tu_ix_bad cases[] = {
 		{ "<domain><name>x</name></domain>", VSL_EINVAL, "no <memory>" },
 		{ "<dom/>", VSL_EINVAL, "not a libvirt domain" },
 		{ "<domain><memory unit='EiB'>1</memory></domain>", VSL_ERANGE, "memory" },
@@ -87,17 +87,8 @@ START_TEST(parse_bad)
 		  VSL_EPERM, "DOCTYPE" },
 		{ "<domain><memory>1048576</memory>", VSL_EINVAL, "x.xml:1:" },
 	};
-	struct vsl_ctx *ctx = vsl_ctx_new();
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct vsl_ix_vm vm;
-		int r = vsl_libvirt_parse(ctx, cases[i].text, strlen(cases[i].text), "x.xml", &vm, NULL);
-
-		ck_assert_msg(r == cases[i].code, "case %zu: %d %s", i, r, vsl_ctx_error(ctx));
-		ck_assert_msg(strstr(vsl_ctx_error(ctx), cases[i].msg), "case %zu: %s", i, vsl_ctx_error(ctx));
-		vsl_ix_vm_fini(&vm);
-	}
-	vsl_ctx_free(ctx);
+	tu_ix_expect_bad(vsl_libvirt_parse, "x.xml", cases, sizeof(cases) / sizeof(cases[0]));
 }
 END_TEST
 

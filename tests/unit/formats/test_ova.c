@@ -25,16 +25,11 @@
 #include "vessel/interchange.h"
 
 static char tmpdir[256];
-static char path_buf[4][512];
-static unsigned path_next;
 
 /* tmpdir/name in one of four rotating buffers (several may appear in one call) */
 static const char *P(const char *name)
 {
-	char *b = path_buf[path_next++ % 4];
-
-	snprintf(b, sizeof(path_buf[0]), "%s/%s", tmpdir, name);
-	return b;
+	return tu_path(tmpdir, name);
 }
 
 static void setup(void)

@@ -15,7 +15,6 @@
 
 static struct vsl_ctx *ctx;
 static char dir[64];
-static char path[512];
 
 static void setup(void)
 {
@@ -31,8 +30,7 @@ static void teardown(void)
 
 static const char *at(const char *name)
 {
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return path;
+	return tu_path(dir, name);
 }
 
 /* 7 MiB + 5 sectors: not a block multiple, and not a CHS-exact size */
@@ -50,51 +48,15 @@ static uint8_t *make_pattern(size_t size)
 	return p;
 }
 
-static const char *const *kv1(const char *a)
-{
-	static const char *list[2];
-
-	list[0] = a;
-	list[1] = NULL;
-	return list;
-}
-
 static void write_image(const char *file, const char *sub, const uint8_t *data, size_t size,
 			size_t chunk)
 {
-	struct vsl_image_opts o = { .kv = kv1(sub) };
-	struct vsl_image *img;
-
-	ck_assert_msg(vsl_image_create(ctx, file, "vpc", size, &o, &img) == 0, "%s",
-		      vsl_ctx_error(ctx));
-	ck_assert_uint_eq(img->size, size);
-	for (size_t off = 0; off < size; off += chunk) {
-		size_t n = size - off < chunk ? size - off : chunk;
-		if (vsl_buf_is_zero(data + off, n))
-			continue;
-		ck_assert_msg(vsl_image_write(img, off, data + off, n) == 0, "%s",
-			      vsl_ctx_error(ctx));
-	}
-	ck_assert_int_eq(vsl_image_flush(img), 0);
-	vsl_image_close(img);
+	tu_image_write(ctx, file, "vpc", tu_kv1(sub), data, size, chunk);
 }
 
 static void expect_content(const char *file, const uint8_t *data, size_t size)
 {
-	struct vsl_image *img;
-	uint8_t *buf = malloc(size);
-
-	ck_assert_msg(vsl_image_open(ctx, file, NULL, VSL_IMAGE_RDONLY, &img) == 0, "%s",
-		      vsl_ctx_error(ctx));
-	ck_assert_str_eq(img->ops->name, "vpc");
-	ck_assert_uint_eq(img->size, size);
-	for (size_t off = 0; off < size; off += 54321) {
-		size_t n = size - off < 54321 ? size - off : 54321;
-		ck_assert_msg(vsl_image_read(img, off, buf + off, n) == 0, "%s", vsl_ctx_error(ctx));
-	}
-	ck_assert(memcmp(buf, data, size) == 0);
-	vsl_image_close(img);
-	free(buf);
+	tu_image_expect(ctx, file, "vpc", data, size, 54321);
 }
 
 START_TEST(dynamic_roundtrip)
@@ -150,7 +112,7 @@ END_TEST
 START_TEST(block_status_and_sizes)
 {
 	struct vsl_image *img;
-	struct vsl_image_opts o = { .kv = kv1("block_size=512K") };
+	struct vsl_image_opts o = { .kv = tu_kv1("block_size=512K") };
 	uint8_t buf[4096];
 	uint64_t n, size = (uint64_t)10 << 30;
 	int flags;
@@ -172,10 +134,10 @@ START_TEST(block_status_and_sizes)
 	ck_assert_ptr_nonnull(strstr(info, "block_size: 524288"));
 	ck_assert_ptr_nonnull(strstr(info, "creator: vssl"));
 	vsl_image_close(img);
-	o.kv = kv1("block_size=3M");
+	o.kv = tu_kv1("block_size=3M");
 	ck_assert_int_eq(vsl_image_create(ctx, at("b3.vhd"), "vpc", 3 << 20, &o, &img), VSL_EINVAL);
 	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "power of two"));
-	o.kv = kv1("subformat=differencing");
+	o.kv = tu_kv1("subformat=differencing");
 	ck_assert_int_eq(vsl_image_create(ctx, at("b3.vhd"), "vpc", 3 << 20, &o, &img), VSL_EINVAL);
 	ck_assert_int_eq(vsl_image_create(ctx, at("b3.vhd"), "vpc", (uint64_t)3 << 40, NULL, &img),
 			 VSL_ERANGE);
@@ -186,23 +148,7 @@ END_TEST
 
 static int try_mem(const uint8_t *p, size_t len)
 {
-	struct vsl_stream *s = vsl_stream_new_mem(ctx, p, len, VSL_STREAM_RDONLY);
-	struct vsl_image *img;
-	uint8_t *buf;
-	int r;
-
-	r = vsl_image_open_stream(ctx, s, "vpc", 0, &img);
-	if (r < 0) {
-		vsl_stream_free(s);
-		return r;
-	}
-	buf = malloc(1 << 20);
-	for (uint64_t off = 0; off < img->size && r == 0; off += 1 << 20)
-		r = vsl_image_read(img, off, buf,
-				   (size_t)(img->size - off < (1 << 20) ? img->size - off : (1 << 20)));
-	free(buf);
-	vsl_image_close(img);
-	return r;
+	return tu_image_read_mem(ctx, p, len, "vpc");
 }
 
 static uint32_t sum(const uint8_t *p, size_t n, size_t skip)

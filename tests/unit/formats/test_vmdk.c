@@ -16,7 +16,6 @@
 
 static struct vsl_ctx *ctx;
 static char dir[64];
-static char path[512];
 
 static void setup(void)
 {
@@ -32,8 +31,7 @@ static void teardown(void)
 
 static const char *at(const char *name)
 {
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return path;
+	return tu_path(dir, name);
 }
 
 /* A test disk: random runs, zero runs and holes, size not a grain multiple. */
@@ -50,52 +48,15 @@ static uint8_t *make_pattern(size_t size)
 	return p;
 }
 
-static const char *const *kv1(const char *a)
-{
-	static const char *list[3];
-
-	list[0] = a;
-	list[1] = NULL;
-	return list;
-}
-
 static void write_image(const char *file, const char *sub, const uint8_t *data, size_t size,
 			size_t chunk)
 {
-	struct vsl_image_opts o = { .kv = kv1(sub) };
-	struct vsl_image *img;
-
-	ck_assert_msg(vsl_image_create(ctx, file, "vmdk", size, &o, &img) == 0, "%s",
-		      vsl_ctx_error(ctx));
-	for (size_t off = 0; off < size; off += chunk) {
-		size_t n = size - off < chunk ? size - off : chunk;
-		if (vsl_buf_is_zero(data + off, n))
-			continue; /* holes, as the convert engine leaves them */
-		ck_assert_msg(vsl_image_write(img, off, data + off, n) == 0, "%s",
-			      vsl_ctx_error(ctx));
-	}
-	ck_assert_msg(vsl_image_flush(img) == 0, "%s", vsl_ctx_error(ctx));
-	vsl_image_close(img);
+	tu_image_write(ctx, file, "vmdk", tu_kv1(sub), data, size, chunk);
 }
 
 static void expect_content(const char *file, const uint8_t *data, size_t size)
 {
-	struct vsl_image *img;
-	uint8_t *buf = malloc(size);
-
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_msg(vsl_image_open(ctx, file, NULL, VSL_IMAGE_RDONLY, &img) == 0, "%s",
-		      vsl_ctx_error(ctx));
-	ck_assert_str_eq(img->ops->name, "vmdk");
-	ck_assert_uint_eq(img->size, size);
-	/* odd-sized reads cross grain boundaries */
-	for (size_t off = 0; off < size; off += 12345) {
-		size_t n = size - off < 12345 ? size - off : 12345;
-		ck_assert_msg(vsl_image_read(img, off, buf + off, n) == 0, "%s", vsl_ctx_error(ctx));
-	}
-	ck_assert(memcmp(buf, data, size) == 0);
-	vsl_image_close(img);
-	free(buf);
+	tu_image_expect(ctx, file, "vmdk", data, size, 12345);
 }
 
 #define DISK_SIZE ((size_t)(5 << 20) + 3 * 512)
@@ -156,7 +117,7 @@ END_TEST
 START_TEST(stream_flush_midway)
 {
 	uint8_t *data = make_pattern(DISK_SIZE);
-	struct vsl_image_opts o = { .kv = kv1("subformat=streamOptimized") };
+	struct vsl_image_opts o = { .kv = tu_kv1("subformat=streamOptimized") };
 	struct vsl_image *img;
 	size_t half = 300000 + 1234;
 
@@ -180,7 +141,7 @@ END_TEST
 
 START_TEST(stream_refuses_backwards)
 {
-	struct vsl_image_opts o = { .kv = kv1("subformat=streamOptimized") };
+	struct vsl_image_opts o = { .kv = tu_kv1("subformat=streamOptimized") };
 	struct vsl_image *img;
 	uint8_t buf[512] = { 1 };
 
@@ -233,20 +194,20 @@ END_TEST
 
 START_TEST(options_validated)
 {
-	struct vsl_image_opts o = { .kv = kv1("subformat=twoGbMaxExtentFlat") };
+	struct vsl_image_opts o = { .kv = tu_kv1("subformat=twoGbMaxExtentFlat") };
 	struct vsl_image *img;
 
 	ck_assert_int_eq(vsl_image_create(ctx, at("o.vmdk"), "vmdk", 1 << 20, &o, &img),
 			 VSL_EINVAL);
 	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "subformat"));
-	o.kv = kv1("adapter_type=scsi");
+	o.kv = tu_kv1("adapter_type=scsi");
 	ck_assert_int_eq(vsl_image_create(ctx, at("o.vmdk"), "vmdk", 1 << 20, &o, &img),
 			 VSL_EINVAL);
 	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "lsilogic"));
-	o.kv = kv1("hwversion=x");
+	o.kv = tu_kv1("hwversion=x");
 	ck_assert_int_eq(vsl_image_create(ctx, at("o.vmdk"), "vmdk", 1 << 20, &o, &img),
 			 VSL_EINVAL);
-	o.kv = kv1("adapter_type=lsilogic");
+	o.kv = tu_kv1("adapter_type=lsilogic");
 	ck_assert_int_eq(vsl_image_create(ctx, at("o.vmdk"), "vmdk", 1 << 20, &o, &img), 0);
 	vsl_image_close(img);
 	ck_assert_int_eq(tu_sh("grep -aq 'ddb.adapterType = \"lsilogic\"' %s", at("o.vmdk")), 0);
@@ -279,22 +240,7 @@ END_TEST
 /* Open a (damaged) copy from memory and read everything; return open's or read's result. */
 static int try_mem(const uint8_t *p, size_t len)
 {
-	struct vsl_stream *s = vsl_stream_new_mem(ctx, p, len, VSL_STREAM_RDONLY);
-	struct vsl_image *img;
-	uint8_t *buf;
-	int r;
-
-	r = vsl_image_open_stream(ctx, s, "vmdk", 0, &img);
-	if (r < 0) {
-		vsl_stream_free(s);
-		return r;
-	}
-	buf = malloc(1 << 20);
-	for (uint64_t off = 0; off < img->size && r == 0; off += 1 << 20)
-		r = vsl_image_read(img, off, buf, (size_t)(img->size - off < (1 << 20) ? img->size - off : (1 << 20)));
-	free(buf);
-	vsl_image_close(img);
-	return r;
+	return tu_image_read_mem(ctx, p, len, "vmdk");
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -488,6 +434,7 @@ START_TEST(seeds_match_qemu)
 		return;
 	}
 	for (size_t i = 0; i < VSL_ARRAY_SIZE(seeds); i++) {
+		char path[512];
 		size_t len;
 		uint8_t *raw;
 

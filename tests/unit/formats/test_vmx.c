@@ -49,7 +49,7 @@ END_TEST
 
 START_TEST(parse_bad)
 {
-	static const struct { const char *text; int code; const char *msg; } cases[] = {
+	static const struct tu_ix_bad cases[] = {
 		{ "memsize = \"512\"\n", VSL_EINVAL, "not a VMware .vmx" },
 		{ "config.version = \"8\"\n", VSL_EINVAL, "no memsize" },
 		{ "config.version = \"8\"\nmemsize = \"99999999999999999999\"\n", VSL_ERANGE, "memsize" },
@@ -59,17 +59,8 @@ START_TEST(parse_bad)
 		{ "config.version = \"8\"\nno equals sign\n", VSL_EINVAL, ":2: expected" },
 		{ "config.version = \"8\"\n = \"x\"\n", VSL_EINVAL, ":2: bad key" },
 	};
-	struct vsl_ctx *ctx = vsl_ctx_new();
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct vsl_ix_vm vm;
-		int r = vsl_vmx_parse(ctx, cases[i].text, strlen(cases[i].text), "x.vmx", &vm, NULL);
-
-		ck_assert_msg(r == cases[i].code, "case %zu: %d %s", i, r, vsl_ctx_error(ctx));
-		ck_assert_msg(strstr(vsl_ctx_error(ctx), cases[i].msg), "case %zu: %s", i, vsl_ctx_error(ctx));
-		vsl_ix_vm_fini(&vm);
-	}
-	vsl_ctx_free(ctx);
+	tu_ix_expect_bad(vsl_vmx_parse, "x.vmx", cases, sizeof(cases) / sizeof(cases[0]));
 }
 END_TEST
 

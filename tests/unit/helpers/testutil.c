@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "vessel/bundle.h"
+#include "vessel/format.h"
+#include "vessel/interchange.h"
 
 int tu_run_suite(Suite *s)
 {
@@ -91,10 +93,106 @@ bool tu_have_qemu_img(void)
 	return system("qemu-img --version >/dev/null 2>&1") == 0;
 }
 
+const char *tu_path(const char *dir, const char *name)
+{
+	static char buf[4][512];
+	static unsigned next;
+	char *b = buf[next++ % 4];
+
+	snprintf(b, sizeof(buf[0]), "%s/%s", dir, name);
+	return b;
+}
+
+const char *const *tu_kv1(const char *a)
+{
+	static const char *list[2];
+
+	list[0] = a;
+	list[1] = NULL;
+	return list;
+}
+
+void tu_image_write(struct vsl_ctx *ctx, const char *file, const char *fmt,
+		    const char *const *kv, const uint8_t *data, size_t size, size_t chunk)
+{
+	struct vsl_image_opts o = { .kv = kv };
+	struct vsl_image *img;
+
+	ck_assert_msg(vsl_image_create(ctx, file, fmt, size, &o, &img) == 0, "%s",
+		      vsl_ctx_error(ctx));
+	ck_assert_uint_eq(img->size, size);
+	for (size_t off = 0; off < size; off += chunk) {
+		size_t n = size - off < chunk ? size - off : chunk;
+		if (vsl_buf_is_zero(data + off, n))
+			continue;
+		ck_assert_msg(vsl_image_write(img, off, data + off, n) == 0, "%s",
+			      vsl_ctx_error(ctx));
+	}
+	ck_assert_msg(vsl_image_flush(img) == 0, "%s", vsl_ctx_error(ctx));
+	vsl_image_close(img);
+}
+
+void tu_image_expect(struct vsl_ctx *ctx, const char *file, const char *fmt, const uint8_t *data,
+		     size_t size, size_t step)
+{
+	struct vsl_image *img;
+	uint8_t *buf = malloc(size);
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_msg(vsl_image_open(ctx, file, NULL, VSL_IMAGE_RDONLY, &img) == 0, "%s",
+		      vsl_ctx_error(ctx));
+	ck_assert_str_eq(img->ops->name, fmt);
+	ck_assert_uint_eq(img->size, size);
+	for (size_t off = 0; off < size; off += step) {
+		size_t n = size - off < step ? size - off : step;
+		ck_assert_msg(vsl_image_read(img, off, buf + off, n) == 0, "%s", vsl_ctx_error(ctx));
+	}
+	ck_assert(memcmp(buf, data, size) == 0);
+	vsl_image_close(img);
+	free(buf);
+}
+
+int tu_image_read_mem(struct vsl_ctx *ctx, const uint8_t *p, size_t len, const char *fmt)
+{
+	struct vsl_stream *s = vsl_stream_new_mem(ctx, p, len, VSL_STREAM_RDONLY);
+	struct vsl_image *img;
+	uint8_t *buf;
+	int r;
+
+	r = vsl_image_open_stream(ctx, s, fmt, 0, &img);
+	if (r < 0) {
+		vsl_stream_free(s);
+		return r;
+	}
+	buf = malloc(1 << 20);
+	for (uint64_t off = 0; off < img->size && r == 0; off += 1 << 20)
+		r = vsl_image_read(img, off, buf,
+				   (size_t)(img->size - off < (1 << 20) ? img->size - off : (1 << 20)));
+	free(buf);
+	vsl_image_close(img);
+	return r;
+}
+
 bool tu_has_problem(const struct vsl_problems *w, const char *needle)
 {
 	for (size_t i = 0; i < w->count; i++)
 		if (strstr(w->items[i].message, needle))
 			return true;
 	return false;
+}
+
+void tu_ix_expect_bad(tu_ix_parse_fn *parse, const char *file, const struct tu_ix_bad *cases,
+		      size_t n)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+
+	for (size_t i = 0; i < n; i++) {
+		struct vsl_ix_vm vm;
+		int r = parse(ctx, cases[i].text, strlen(cases[i].text), file, &vm, NULL);
+
+		ck_assert_msg(r == cases[i].code, "case %zu: %d %s", i, r, vsl_ctx_error(ctx));
+		ck_assert_msg(strstr(vsl_ctx_error(ctx), cases[i].msg), "case %zu: %s", i, vsl_ctx_error(ctx));
+		vsl_ix_vm_fini(&vm);
+	}
+	vsl_ctx_free(ctx);
 }
