@@ -35,11 +35,12 @@ truncate -s $(( $(bytes "$disk") - 1048576 )) "$tmp/part"
 mkfs.ext4 -q -F "$tmp/part"
 head -c "$(bytes "$garbage")" /dev/urandom >"$tmp/g"
 debugfs -w -R "write $tmp/g garbage" "$tmp/part" >/dev/null 2>&1
-debugfs -w -R "rm garbage" "$tmp/part" >/dev/null 2>&1
 rm "$tmp/g"
 head -c "$(bytes "$data")" /dev/urandom >"$tmp/d"
 debugfs -w -R "write $tmp/d data" "$tmp/part" >/dev/null 2>&1
 rm "$tmp/d"
+# deleted after the data is written, so its blocks stay free but not zero
+debugfs -w -R "rm garbage" "$tmp/part" >/dev/null 2>&1
 dd if="$tmp/part" of="$tmp/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
 rm "$tmp/part"
 loop=$(losetup -f --show -r "$tmp/disk.raw")
