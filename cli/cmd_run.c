@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,6 +347,51 @@ static double run_host_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* --stats: the CPU's counters on stderr, one "name value" per line */
+static void run_print_cpu_stats(const struct vsl_cpu_stats *c)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} rows[] = {
+#define RUN_STAT(n, f) { n, offsetof(struct vsl_cpu_stats, f) }
+		RUN_STAT("bt.blocks_translated", blocks_translated),
+		RUN_STAT("bt.insns_translated", insns_translated),
+		RUN_STAT("bt.cache_bytes_used", cache_bytes_used),
+		RUN_STAT("bt.cache_bytes_total", cache_bytes_total),
+		RUN_STAT("bt.cache_flushes", cache_flushes),
+		RUN_STAT("bt.invalidated", invalidated),
+		RUN_STAT("bt.chained_exits", chained_exits),
+		RUN_STAT("bt.lookup_exits", lookup_exits),
+		RUN_STAT("bt.indirect_hits", indirect_hits),
+		RUN_STAT("bt.indirect_misses", indirect_misses),
+		RUN_STAT("bt.helper_exits", helper_exits),
+		RUN_STAT("bt.interp_steps", interp_steps),
+		RUN_STAT("tlb.hits", tlb_hits),
+		RUN_STAT("tlb.misses", tlb_misses),
+		RUN_STAT("tlb.flushes", tlb_flushes),
+		RUN_STAT("exit.io", io),
+		RUN_STAT("exit.mmio", mmio),
+		RUN_STAT("exit.msr", msr),
+		RUN_STAT("exit.cpuid", cpuid),
+		RUN_STAT("exit.hlt", hlt),
+		RUN_STAT("exit.interrupts", interrupts),
+		RUN_STAT("exit.exceptions", exceptions),
+#undef RUN_STAT
+	};
+	uint64_t acc = c->tlb_hits + c->tlb_misses;
+
+	for (size_t i = 0; i < VSL_ARRAY_SIZE(rows); i++) {
+		uint64_t v;
+		memcpy(&v, (const char *)c + rows[i].off, sizeof(v));
+		fprintf(stderr, "%-22s %llu\n", rows[i].name, (unsigned long long)v);
+	}
+	/* inline TLB hits in translated code are not counted: the rate is of the C paths */
+	fprintf(stderr, "%-22s %.2f%% (of data accesses through the executor and the "
+		"translator's helpers; translated code's inline TLB counts misses only)\n",
+		"tlb.hit_rate", acc ? 100.0 * (double)c->tlb_hits / (double)acc : 0.0);
+}
+
 static int run_run(struct vsl_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -496,6 +542,8 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 				(double)st.vtime_ns / 1e9, (double)st.skipped_ns / 1e9,
 				(unsigned long long)st.halts);
 		}
+		if (stats)
+			run_print_cpu_stats(&st.cpu);
 		if (r < 0) {
 			static char dump[16384];
 			run_restore_term();
@@ -574,7 +622,15 @@ const struct vsl_cmd vsl_cmd_run = {
 	"                    interpreter, for debugging)\n"
 	"  --console FILE    also append everything the guest prints to FILE\n"
 	"  --no-reboot       stop (exit 0) when the guest reboots instead of restarting it\n"
-	"  --stats           print instructions, speed and virtual time at the end\n"
+	"  --stats           at the end print instructions, speed and virtual time, then\n"
+	"                    the CPU's counters on stderr, one \"name value\" a line:\n"
+	"                    bt.* translator (blocks and instructions translated, code\n"
+	"                    cache use, flushes, chained vs looked-up block exits...),\n"
+	"                    tlb.* softmmu (hits: data accesses of the executor and the\n"
+	"                    translator's helpers, not the translated code's inline\n"
+	"                    TLB; misses: page-walk slow path, both engines; flushes),\n"
+	"                    exit.* guest operations handed to the machine (port I/O,\n"
+	"                    MMIO, MSR, CPUID, HLT, interrupts and exceptions delivered)\n"
 	"  --disk FILE[,format=F][,ro]\n"
 	"                    attach another disk image (after the bundle's; F: qcow2,\n"
 	"                    vmdk, vpc or raw, probed when omitted; ro: read-only);\n"

@@ -102,6 +102,42 @@ void vsl_cpu_reset(struct vsl_cpu *cpu);
 int vsl_cpu_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *exit);
 /* Instructions retired since vsl_cpu_new (the machine derives virtual time from it). */
 uint64_t vsl_cpu_icount(const struct vsl_cpu *cpu);
+
+/*
+ * Counters for `vessel run --stats` and tests, cumulative since vsl_cpu_new.
+ * The translator fields are zero under the reference executor. TLB hits
+ * are data accesses through vsl_cpu_read_lin/write_lin (the executor and
+ * the translator's helpers) that hit; the inline TLB in translated code
+ * does not count its hits. TLB misses are every data access of either
+ * engine that took the page-walk slow path.
+ */
+struct vsl_cpu_stats {
+	/* binary translator */
+	uint64_t blocks_translated;
+	uint64_t insns_translated;
+	uint64_t cache_bytes_used, cache_bytes_total;
+	uint64_t cache_flushes;
+	uint64_t invalidated;        /* translations dropped on guest writes */
+	uint64_t chained_exits;      /* direct exits patched to jump to their target */
+	uint64_t lookup_exits;       /* blocks entered through a dispatcher look-up */
+	uint64_t indirect_hits;      /* indirect exits continued in code */
+	uint64_t indirect_misses;    /* ... that went back to the dispatcher */
+	uint64_t helper_exits;       /* blocks left early from a helper */
+	uint64_t interp_steps;       /* instructions handed to the executor */
+	/* softmmu */
+	uint64_t tlb_hits;           /* C-path data accesses only (see above) */
+	uint64_t tlb_misses;         /* slow-path data accesses, both engines */
+	uint64_t tlb_flushes;        /* CR3 writes, INVLPG-all, CR0/CR4 changes */
+	/* monitor exits: guest operations the CPU hands to the machine */
+	uint64_t io;                 /* IN/OUT/INS/OUTS (per port access) */
+	uint64_t mmio;               /* physical accesses sent to the MMIO bus */
+	uint64_t msr;                /* RDMSR/WRMSR */
+	uint64_t cpuid;
+	uint64_t hlt;
+	uint64_t interrupts;         /* external interrupts and NMIs delivered */
+	uint64_t exceptions;         /* exceptions delivered through the IDT */
+};
+void vsl_cpu_get_stats(const struct vsl_cpu *cpu, struct vsl_cpu_stats *out);
 /* Ask a running CPU to return at the next instruction boundary (signal-safe). */
 void vsl_cpu_kick(struct vsl_cpu *cpu);
 /* Called by the machine when guest RAM changed behind the CPU's back (DMA, loader). */

@@ -174,6 +174,7 @@ struct vsl_machine_stats {
 	uint64_t vtime_ns;      /* virtual time */
 	uint64_t skipped_ns;    /* of which skipped while halted */
 	uint64_t halts, slices;
+	struct vsl_cpu_stats cpu;  /* translator, softmmu and monitor-exit counters */
 };
 
 /* Returns NULL with the reason in ctx (bad memory size, unreadable kernel...). */

@@ -1756,6 +1756,7 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 			cpu->icount++;
 			done++;
 		}
+		cpu->st.exceptions++;
 		int x = vsl_cpu_deliver(cpu, cpu->exc_vector, cpu->exc_has_error, cpu->exc_error,
 					cpu->exc_soft, false);
 		if (x == -1) {

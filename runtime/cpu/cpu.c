@@ -181,6 +181,26 @@ uint64_t vsl_cpu_icount(const struct vsl_cpu *cpu)
 	return cpu->icount;
 }
 
+void vsl_cpu_get_stats(const struct vsl_cpu *cpu, struct vsl_cpu_stats *out)
+{
+	struct vsl_bt_stats bs;
+
+	*out = cpu->st;
+	vsl_cpu_bt_stats(cpu, &bs);
+	out->blocks_translated = bs.blocks_translated;
+	out->insns_translated = bs.insns_translated;
+	out->cache_bytes_used = bs.cache_bytes;
+	out->cache_bytes_total = bs.cache_size;
+	out->cache_flushes = bs.flushes;
+	out->invalidated = bs.invalidated;
+	out->chained_exits = bs.chained;
+	out->lookup_exits = bs.block_runs;
+	out->indirect_hits = bs.indirect_hits;
+	out->indirect_misses = bs.indirect_misses;
+	out->helper_exits = bs.helper_exits;
+	out->interp_steps = bs.interp_steps;
+}
+
 void vsl_cpu_kick(struct vsl_cpu *cpu)
 {
 	cpu->kick = 1;
@@ -350,6 +370,8 @@ static int cpu_deliver_pending(struct vsl_cpu *cpu)
 	int r = vsl_cpu_deliver(cpu, cpu->exc_vector, cpu->exc_has_error, cpu->exc_error,
 				cpu->exc_soft, false);
 
+	cpu->st.exceptions++;
+
 	if (r == 0)
 		return -1;
 	if (r == -1)
@@ -404,6 +426,7 @@ int vsl_interp_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex
 			poll_left = VSL_CPU_POLL;
 			if (!cpu->nmi_blocked && env->nmi_pending && env->nmi_pending(env->opaque)) {
 				cpu->halted = false;
+				cpu->st.interrupts++;
 				int x = vsl_cpu_deliver(cpu, VSL_EXC_NMI, false, 0, false, true);
 				if (x) {
 					reason = x == -1 ? VSL_CPU_EXIT_SHUTDOWN : VSL_CPU_EXIT_ERROR;
@@ -414,6 +437,7 @@ int vsl_interp_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex
 				int vec = env->intr_ack ? env->intr_ack(env->opaque) : -1;
 				if (vec >= 0) {
 					cpu->halted = false;
+					cpu->st.interrupts++;
 					int x = vsl_cpu_deliver(cpu, vec & 0xff, false, 0, false, true);
 					if (x) {
 						reason = x == -1 ? VSL_CPU_EXIT_SHUTDOWN : VSL_CPU_EXIT_ERROR;

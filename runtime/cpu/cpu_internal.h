@@ -254,6 +254,8 @@ struct vsl_cpu {
 
 	enum vsl_cpu_engine engine;
 	void *bt;               /* struct vsl_bt: the translator's state (bt.c), NULL until selected */
+	/* counters (vsl_cpu_get_stats; the translator keeps its own) */
+	struct vsl_cpu_stats st;
 };
 
 /* linear address of a memory operand incl. segment base (FS/GS), RIP-relative handled */

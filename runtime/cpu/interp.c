@@ -1485,6 +1485,7 @@ static int x_string(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 			if (vsl_cpu_write_lin(cpu, (dst_base + di) & lm, &b, 0) ||
 			    vsl_cpu_read_lin(cpu, (dst_base + di) & lm, &b, sz))
 				return FAULT;
+			cpu->st.io++;
 			if (!cpu->env.io || !vsl_bus_read(cpu->env.io, port, lg, &a))
 				a = ~0ull;
 			if (vsl_cpu_write_lin(cpu, (dst_base + di) & lm, &a, sz))
@@ -1497,6 +1498,7 @@ static int x_string(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 			unsigned lg = sz == 4 ? 2 : sz == 2 ? 1 : 0;
 			if (vsl_cpu_read_lin(cpu, (src_base + si) & lm, &a, sz))
 				return FAULT;
+			cpu->st.io++;
 			if (cpu->env.io)
 				vsl_bus_write(cpu->env.io, port, lg, a & interp_mask(sz * 8));
 			interp_wr(cpu, rsi, si + step);
@@ -1574,6 +1576,7 @@ static int x_inout(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 	port &= 0xffff;
 	if (interp_io_allowed(cpu, (uint16_t)port, sz))
 		return FAULT;
+	cpu->st.io++;
 	cpu->irq_poll = true;
 	if (is_in) {
 		if (!cpu->env.io || !vsl_bus_read(cpu->env.io, port, lg, &v))
@@ -1594,6 +1597,7 @@ static int x_cpuid(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	uint32_t r[4];
 
+	cpu->st.cpuid++;
 	vsl_cpu_cpuid(cpu, (uint32_t)cpu->gpr[VSL_RAX], (uint32_t)cpu->gpr[VSL_RCX], r);
 	cpu->gpr[VSL_RAX] = r[0];
 	cpu->gpr[VSL_RBX] = r[1];
@@ -1621,6 +1625,7 @@ static int x_msr(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 
 	if (cpu->cpl)
 		return interp_gp0(cpu);
+	cpu->st.msr++;
 	if (in->zi.mnemonic == MN(RDMSR)) {
 		if (vsl_cpu_rdmsr(cpu, msr, &v))
 			return FAULT;
@@ -1637,6 +1642,7 @@ static int x_hlt(struct vsl_cpu *cpu, struct vsl_dinsn *in)
 {
 	if (cpu->cpl)
 		return interp_gp0(cpu);
+	cpu->st.hlt++;
 	cpu->halted = true;
 	cpu->irq_poll = true; /* an interrupt may already be waiting */
 	return 0;

@@ -52,6 +52,7 @@ uint8_t *vsl_phys_ptr(struct vsl_cpu *cpu, uint64_t paddr)
 static void mmu_bus_read(struct vsl_cpu *cpu, uint64_t paddr, uint8_t *buf, unsigned len)
 {
 	cpu->irq_poll = true; /* a device register access may change interrupts */
+	cpu->st.mmio++;
 	while (len) {
 		unsigned n = len >= 8 && !(paddr & 7) ? 8 : len >= 4 && !(paddr & 3) ? 4 :
 			     len >= 2 && !(paddr & 1) ? 2 : 1;
@@ -70,6 +71,7 @@ static void mmu_bus_read(struct vsl_cpu *cpu, uint64_t paddr, uint8_t *buf, unsi
 static void mmu_bus_write(struct vsl_cpu *cpu, uint64_t paddr, const uint8_t *buf, unsigned len)
 {
 	cpu->irq_poll = true;
+	cpu->st.mmio++;
 	while (len) {
 		unsigned n = len >= 8 && !(paddr & 7) ? 8 : len >= 4 && !(paddr & 3) ? 4 :
 			     len >= 2 && !(paddr & 1) ? 2 : 1;
@@ -124,6 +126,7 @@ static void mmu_store_pte(struct vsl_cpu *cpu, uint64_t paddr, uint64_t v)
 
 void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 {
+	cpu->st.tlb_flushes++;
 	if (global_too)
 		cpu->tlb_large = false;
 	for (int t = 0; t < 2; t++) {
@@ -433,6 +436,7 @@ static int mmu_access(struct vsl_cpu *cpu, uint64_t lin, void *buf, unsigned len
 	unsigned n1 = len;
 	uint8_t *b = buf;
 
+	cpu->st.tlb_misses++;
 	if (cpu->mode != VSL_MODE_LONG64 && !(cpu->efer & VSL_EFER_LMA))
 		lin &= 0xffffffffull;
 	if (((lin & 0xfff) + len) > 0x1000) {
@@ -475,6 +479,7 @@ int vsl_cpu_read_lin(struct vsl_cpu *cpu, uint64_t lin, void *buf, unsigned len)
 
 	if (__builtin_expect(e->tag == (lin & ~0xfffull) && (lin & 0xfff) + len <= 0x1000, 1)) {
 		memcpy(buf, (const void *)(e->addend + lin), len);
+		cpu->st.tlb_hits++;
 		return 0;
 	}
 	return mmu_access(cpu, lin, buf, len, VSL_ACC_READ);
@@ -486,6 +491,7 @@ int vsl_cpu_write_lin(struct vsl_cpu *cpu, uint64_t lin, const void *buf, unsign
 
 	if (__builtin_expect(e->tag == (lin & ~0xfffull) && (lin & 0xfff) + len <= 0x1000, 1)) {
 		memcpy((void *)(e->addend + lin), buf, len);
+		cpu->st.tlb_hits++;
 		return 0;
 	}
 	return mmu_access(cpu, lin, (void *)buf, len, VSL_ACC_WRITE);

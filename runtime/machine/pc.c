@@ -801,5 +801,9 @@ void vsl_machine_get_stats(const struct vsl_machine *m, struct vsl_machine_stats
 {
 	*st = m->st;
 	st->instructions = m->cpu ? vsl_cpu_icount(m->cpu) : 0;
+	if (m->cpu)
+		vsl_cpu_get_stats(m->cpu, &st->cpu);
+	else
+		memset(&st->cpu, 0, sizeof(st->cpu));
 	st->vtime_ns = pc_now((void *)m);
 }
