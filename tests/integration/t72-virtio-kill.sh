@@ -92,14 +92,14 @@ waited=0
 # the marker, then a few rounds so the kill lands among in-flight writes
 until grep -q "t72: round 3" "$work/out" 2>/dev/null; do
 	kill -0 "$pid" 2>/dev/null || fail "vessel ended before the guest wrote"
-	grep -q "t72: writing the pattern failed" "$work/out" && fail "the guest could not write /dev/vda"
+	grep -q "t72: writing the pattern failed" "$work/out" 2>/dev/null && fail "the guest could not write /dev/vda"
 	[ $waited -ge "$tmo" ] && fail "no marker from the guest in ${tmo}s"
 	sleep 1
 	waited=$((waited + 1))
 done
 grep -q "t72: synced" "$work/out" || fail "the round marker came without the synced marker"
 kill -9 "$pid" || fail "vessel ended before it could be killed"
-wait "$pid"
+wait "$pid" 2>/dev/null
 rc=$?
 pid=
 [ "$rc" -eq 137 ] || fail "vessel exited with $rc, not by SIGKILL (137)"
