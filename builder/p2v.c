@@ -771,6 +771,36 @@ static int p2v_config(struct vsl_ctx *ctx, struct vsl_bundle_config *cfg, const 
 	return 0;
 }
 
+/* One inspection answer into a guest field: kept only when usable and known. */
+static int p2v_guest_field(char **dst, const char *val)
+{
+	if (!val || !vsl_bundle_guest_str_ok(val) || !strcmp(val, "unknown"))
+		return 0;
+	*dst = strdup(val);
+	return *dst ? 0 : VSL_ENOMEM;
+}
+
+/* Record what the inspection found as vessel.yaml "guest:" (shown by inspect). */
+static int p2v_guest_record(struct vsl_ctx *ctx, struct vsl_bundle_config *cfg,
+			    const struct vsl_p2v_guest *gst)
+{
+	char version[32];
+	int r = 0;
+
+	if (!gst->found)
+		return 0;
+	version[0] = '\0';
+	if (gst->major > 0 || gst->minor > 0)
+		snprintf(version, sizeof(version), "%d.%d", gst->major, gst->minor);
+	if (p2v_guest_field(&cfg->guest.os, gst->type) < 0 ||
+	    p2v_guest_field(&cfg->guest.distro, gst->distro) < 0 ||
+	    (version[0] && p2v_guest_field(&cfg->guest.version, version) < 0) ||
+	    /* libguestfs answers Debian's product with /etc/debian_version: no news */
+	    (strcmp(gst->product, version) && p2v_guest_field(&cfg->guest.product, gst->product) < 0))
+		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	return r;
+}
+
 /* Fix the guest on the bundle's copies; boot its kernel directly when one was found. */
 static int p2v_fixup(struct vsl_ctx *ctx, const char *stage, struct vsl_bundle_config *cfg,
 		     const char *fmt, struct vsl_problems *warn, struct vsl_p2v_guest *gst)
@@ -795,6 +825,8 @@ static int p2v_fixup(struct vsl_ctx *ctx, const char *stage, struct vsl_bundle_c
 	for (size_t i = 0; i < cfg->ndisks; i++)
 		free(paths[i]);
 	free(bootdir);
+	if (r == 0)
+		r = p2v_guest_record(ctx, cfg, gst);
 	if (r < 0 || !gst->kernel_version[0] || !gst->root_uuid[0])
 		return r;
 	free(cfg->boot.disk);

@@ -17,8 +17,9 @@
  *
  * An argument that is not a directory is taken for a disk image and shown
  * through the formats registry (format, virtual size, allocation, backing
- * chain). Guest OS inspection (filesystems, kernel) is left to a later
- * libguestfs-based command.
+ * chain). The guest OS recorded in vessel.yaml ("guest:", written by p2v
+ * and import) is shown when present; inspecting the disks themselves
+ * (filesystems, kernel) is left to a later libguestfs-based command.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -166,6 +167,20 @@ static void inspect_print_text(struct vsl_cli *cli, const char *dir,
 		}
 		printf("serial      com%u -> %s\n", c->serial.port,
 		       vsl_bundle_serial_output_name(c->serial.output));
+		if (c->guest.os || c->guest.distro || c->guest.version || c->guest.product) {
+			const char *parts[] = { c->guest.os, c->guest.distro, c->guest.version };
+			bool any = false;
+
+			printf("guest      ");
+			for (size_t i = 0; i < VSL_ARRAY_SIZE(parts); i++)
+				if (parts[i]) {
+					printf(" %s", parts[i]);
+					any = true;
+				}
+			if (c->guest.product)
+				printf(any ? " (%s)" : " %s", c->guest.product);
+			printf("\n");
+		}
 		if (c->provenance.recipe || c->provenance.recipe_digest || c->provenance.vessel_version ||
 		    c->provenance.nsources) {
 			printf("provenance  recipe %s%s%s, built by vessel %s\n",
@@ -271,7 +286,18 @@ static void inspect_print_json(struct vsl_cli *cli, const char *dir,
 		}
 		printf("],\"serial\":{\"port\":\"com%u\",", c->serial.port);
 		json_key_str("output", vsl_bundle_serial_output_name(c->serial.output), false);
-		printf("},\"provenance\":{");
+		printf("},\"guest\":");
+		if (c->guest.os || c->guest.distro || c->guest.version || c->guest.product) {
+			printf("{");
+			json_key_str("os", c->guest.os, true);
+			json_key_str("distro", c->guest.distro, true);
+			json_key_str("version", c->guest.version, true);
+			json_key_str("product", c->guest.product, false);
+			printf("}");
+		} else {
+			printf("null");
+		}
+		printf(",\"provenance\":{");
 		json_key_str("recipe", c->provenance.recipe, true);
 		json_key_str("recipe-digest", c->provenance.recipe_digest, true);
 		json_key_str("vessel-version", c->provenance.vessel_version, true);

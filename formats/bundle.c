@@ -144,6 +144,10 @@ void vsl_bundle_config_free(struct vsl_bundle_config *cfg)
 		free(cfg->nics[i].forwards);
 	}
 	free(cfg->nics);
+	free(cfg->guest.os);
+	free(cfg->guest.distro);
+	free(cfg->guest.version);
+	free(cfg->guest.product);
 	free(cfg->provenance.recipe);
 	free(cfg->provenance.recipe_digest);
 	free(cfg->provenance.vessel_version);
@@ -237,6 +241,21 @@ bool bundle_name_ok(const char *s)
 		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
 			return false;
 	}
+	return true;
+}
+
+bool vsl_bundle_guest_str_ok(const char *s)
+{
+	size_t n;
+
+	if (!s || !*s)
+		return false;
+	n = strlen(s);
+	if (n > VSL_BUNDLE_GUEST_STR_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
 	return true;
 }
 

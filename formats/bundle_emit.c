@@ -132,6 +132,14 @@ int vsl_bundle_config_check(struct vsl_ctx *ctx, const struct vsl_bundle_config 
 	CHK(cfg->serial.port >= 1 && cfg->serial.port <= 4, "serial.port: must be com1..com4");
 	CHK(cfg->serial.output == VSL_SERIAL_STDIO || cfg->serial.output == VSL_SERIAL_NONE,
 	    "serial.output: invalid");
+	CHK(!cfg->guest.os || vsl_bundle_guest_str_ok(cfg->guest.os),
+	    "guest.os: empty, too long or with control characters");
+	CHK(!cfg->guest.distro || vsl_bundle_guest_str_ok(cfg->guest.distro),
+	    "guest.distro: empty, too long or with control characters");
+	CHK(!cfg->guest.version || vsl_bundle_guest_str_ok(cfg->guest.version),
+	    "guest.version: empty, too long or with control characters");
+	CHK(!cfg->guest.product || vsl_bundle_guest_str_ok(cfg->guest.product),
+	    "guest.product: empty, too long or with control characters");
 	CHK(!cfg->provenance.recipe_digest || (!strncmp(cfg->provenance.recipe_digest, "sha256:", 7) &&
 					       check_sha256(cfg->provenance.recipe_digest + 7)),
 	    "provenance.recipe-digest: expected 'sha256:' and 64 lowercase hex digits");
@@ -366,6 +374,16 @@ static void emit_config(struct yemit *m, const struct vsl_bundle_config *cfg)
 	emit_str(m, "port", port);
 	emit_str(m, "output", vsl_bundle_serial_output_name(cfg->serial.output));
 	emit_map_end(m);
+
+	if (cfg->guest.os || cfg->guest.distro || cfg->guest.version || cfg->guest.product) {
+		emit_scalar(m, "guest", false);
+		emit_map_start(m);
+		emit_str(m, "os", cfg->guest.os);
+		emit_str(m, "distro", cfg->guest.distro);
+		emit_str(m, "version", cfg->guest.version);
+		emit_str(m, "product", cfg->guest.product);
+		emit_map_end(m);
+	}
 
 	if (p->recipe || p->recipe_digest || p->vessel_version || p->nsources) {
 		emit_scalar(m, "provenance", false);

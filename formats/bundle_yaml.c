@@ -691,6 +691,36 @@ static bool yw_is_sha256(const char *s)
 	return true;
 }
 
+/* guest.KEY: a string of printable characters (it is shown by inspect), bounded. */
+static void yw_guest_str(struct ywalk *w, yaml_node_t *n, const char *key, char **out)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "guest.%s", key);
+	if (!yw_str(w, n, path, out))
+		return;
+	if (!vsl_bundle_guest_str_ok(*out))
+		yw_problem(w, n, "%s: must be at most %d printable characters (no control "
+			   "characters)", path, VSL_BUNDLE_GUEST_STR_MAX);
+}
+
+static void yw_guest(struct ywalk *w, yaml_node_t *n, struct vsl_bundle_config *cfg)
+{
+	static const struct ykey keys[] = {
+		{ "os", false }, { "distro", false }, { "version", false }, { "product", false },
+		{ NULL, false }
+	};
+	struct vsl_bundle_guest *g = &cfg->guest;
+	char **dst[] = { &g->os, &g->distro, &g->version, &g->product };
+	yaml_node_t *v[VSL_ARRAY_SIZE(keys)];
+
+	if (!yw_map(w, n, "guest", keys, v))
+		return;
+	for (size_t i = 0; i < VSL_ARRAY_SIZE(dst); i++)
+		if (v[i])
+			yw_guest_str(w, v[i], keys[i].name, dst[i]);
+}
+
 static void yw_provenance(struct ywalk *w, yaml_node_t *n, struct vsl_bundle_config *cfg)
 {
 	static const struct ykey keys[] = {
@@ -779,9 +809,10 @@ static void yw_top(struct ywalk *w, yaml_node_t *root, struct vsl_bundle_config 
 	static const struct ykey keys[] = {
 		{ "vessel-bundle", true }, { "name", true }, { "arch", true }, { "cpus", true },
 		{ "memory", true }, { "boot", true }, { "disks", false }, { "network", false },
-		{ "serial", false }, { "provenance", false }, { NULL, false }
+		{ "serial", false }, { "guest", false }, { "provenance", false }, { NULL, false }
 	};
-	enum { K_SCHEMA, K_NAME, K_ARCH, K_CPUS, K_MEMORY, K_BOOT, K_DISKS, K_NET, K_SERIAL, K_PROV };
+	enum { K_SCHEMA, K_NAME, K_ARCH, K_CPUS, K_MEMORY, K_BOOT, K_DISKS, K_NET, K_SERIAL, K_GUEST,
+	       K_PROV };
 	yaml_node_t *v[VSL_ARRAY_SIZE(keys)];
 	yaml_node_t *first;
 	uint64_t u;
@@ -853,6 +884,8 @@ static void yw_top(struct ywalk *w, yaml_node_t *root, struct vsl_bundle_config 
 		yw_network(w, v[K_NET], cfg);
 	if (v[K_SERIAL])
 		yw_serial(w, v[K_SERIAL], cfg);
+	if (v[K_GUEST])
+		yw_guest(w, v[K_GUEST], cfg);
 	if (v[K_PROV])
 		yw_provenance(w, v[K_PROV], cfg);
 	/* cross-references, once every section is read */

@@ -927,8 +927,17 @@ static int ix_build(struct ix_import *x, enum vsl_ix_kind kind, const char *out)
 	cfg.memory = VSL_ALIGN_UP(x->vm.memory, 4096);
 	if (cfg.memory != x->vm.memory)
 		vsl_ix_warn(x->warn, x->in, "memory rounded up to a multiple of 4 KiB");
-	if (x->vm.os)
-		vsl_ix_warn(x->warn, x->in, "guest OS type '%s' is not recorded (bundles have no OS field)", x->vm.os);
+	/* the source's OS identifier or description, kept as is in guest.product */
+	if (x->vm.os && vsl_bundle_guest_str_ok(x->vm.os)) {
+		cfg.guest.product = strdup(x->vm.os);
+		if (!cfg.guest.product) {
+			r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+			goto out;
+		}
+	} else if (x->vm.os) {
+		vsl_ix_warn(x->warn, x->in, "guest OS type is not recorded (empty, longer than %d "
+			    "bytes or with control characters)", VSL_BUNDLE_GUEST_STR_MAX);
+	}
 	if (!x->vm.ndisks && !x->vm.kernel) {
 		r = vsl_set_error(ctx, 0, VSL_EINVAL, "%s: the machine has no disk and no kernel: nothing to boot",
 				  x->in);

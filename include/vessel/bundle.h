@@ -153,6 +153,21 @@ struct vsl_bundle_provenance {
 	size_t nsources;
 };
 
+/*
+ * The guest operating system as found by P2V's inspection or an import
+ * (vessel.yaml "guest:", all optional, informative only: nothing in vessel
+ * depends on it). Each field is a non-empty string or NULL.
+ */
+struct vsl_bundle_guest {
+	char *os;                 /* family: "linux", "windows", "freebsd", ... */
+	char *distro;             /* "debian", "ubuntu", "rhel", ... */
+	char *version;            /* "12.15", "22.04", "10.0" */
+	char *product;            /* "Debian GNU/Linux 12 (bookworm)" */
+};
+#define VSL_BUNDLE_GUEST_STR_MAX 128
+/* Can s be stored in a guest field: 1..VSL_BUNDLE_GUEST_STR_MAX bytes, no control characters? */
+bool vsl_bundle_guest_str_ok(const char *s);
+
 /* Facts found by vsl_bundle_load that are not part of vessel.yaml (write ignores them). */
 struct vsl_bundle_facts {
 	bool parsed;              /* vessel.yaml was read and had the current schema */
@@ -175,6 +190,7 @@ struct vsl_bundle_config {
 	struct vsl_bundle_nic *nics;      /* vessel.yaml "network:" list */
 	size_t nnics;
 	struct vsl_bundle_serial serial;
+	struct vsl_bundle_guest guest;        /* all NULL when vessel.yaml has no "guest:" */
 	struct vsl_bundle_provenance provenance;
 	struct vsl_bundle_facts facts;
 };

@@ -39,6 +39,18 @@ for want in '^name        demo$' '^cpus        2$' '^memory      512.0 MiB (5368
 	if grep -q "$want" "$TMP/out"; then ok; else bad "valid.vessel: no line matching $want"; fi
 done
 
+# the optional guest: mapping is shown when present, absent otherwise
+"$VESSEL" inspect valid-guest.vessel >"$TMP/out" 2>&1
+if grep -q '^guest       linux debian 12.15 (Debian GNU/Linux 12 (bookworm))$' "$TMP/out"; then ok
+else bad "valid-guest.vessel: no guest line"; cat "$TMP/out"; fi
+"$VESSEL" inspect --json valid-guest.vessel >"$TMP/json" 2>&1
+if grep -q '"guest":{"os":"linux","distro":"debian","version":"12.15","product":"Debian GNU/Linux 12 (bookworm)"}' "$TMP/json"
+then ok; else bad "valid-guest.vessel --json: no guest"; cat "$TMP/json"; fi
+"$VESSEL" inspect valid.vessel >"$TMP/out" 2>&1
+if grep -q '^guest' "$TMP/out"; then bad "valid.vessel: a guest line without guest:"; else ok; fi
+"$VESSEL" inspect --json valid.vessel >"$TMP/json" 2>&1
+if grep -q '"guest":null' "$TMP/json"; then ok; else bad "valid.vessel --json: guest is not null"; fi
+
 n=0
 for b in bad-*.vessel; do
 	n=$((n + 1))

@@ -2,7 +2,8 @@
 # P2V of a stand-in physical server: Debian 12 debootstrapped onto an ext4
 # partition of an MBR disk (tests/p2v/make-server.sh, cached in
 # build/p2v-cache), attached as a loop device. Checks: the bundle is valid,
-# the guest is found as Debian 12, /etc/fstab names UUIDs instead of
+# the guest is found as Debian 12 and recorded in the bundle (vessel inspect
+# shows it), /etc/fstab names UUIDs instead of
 # /dev/sda1, the kernel command line has a serial console, boot/ holds the
 # kernel and initramfs, only about the used blocks were copied, the source
 # is bit-identical afterwards, the bundle exports to OVA; a destination that
@@ -49,6 +50,13 @@ after=$(sha256sum <"$loop" | cut -d' ' -f1)
 
 "$VESSEL" inspect "$tmp/srv.vessel" >"$tmp/inspect" || fail "vessel inspect rejects the bundle"
 grep -q '^vessel: guest: linux debian 12\.' "$tmp/err" || fail "guest not reported as Debian 12"
+# the bundle records it (vessel.yaml guest:), and inspect shows it, also as JSON
+grep '^guest ' "$tmp/inspect"
+grep -q '^guest  *linux debian 12\.[0-9]' "$tmp/inspect" ||
+	fail "vessel inspect does not report the guest as Debian 12: $(cat "$tmp/inspect")"
+"$VESSEL" inspect --json "$tmp/srv.vessel" >"$tmp/inspect.json" || fail "vessel inspect --json failed"
+grep -q '"guest":{"os":"linux","distro":"debian","version":"12\.' "$tmp/inspect.json" ||
+	fail "vessel inspect --json has no Debian 12 guest: $(cat "$tmp/inspect.json")"
 y="$tmp/srv.vessel/vessel.yaml"
 grep -q 'root=UUID=' "$y" || fail "vessel.yaml: no root=UUID= command line"
 grep -q 'console=ttyS0' "$y" || fail "vessel.yaml: no serial console"

@@ -452,6 +452,59 @@ END_TEST
 
 /* ---- writing and round trips ---- */
 
+static void fill_config(struct vsl_bundle_config *c);
+
+START_TEST(parse_guest)
+{
+	struct vsl_bundle_config c;
+	struct vsl_problems pr;
+
+	/* optional: absent leaves every field NULL, and a partial mapping is fine */
+	ck_assert_int_eq(parse(HEAD "cpus: 1\nmemory: 1G\n" BOOT, &c, &pr), 0);
+	ck_assert_ptr_null(c.guest.os);
+	ck_assert_ptr_null(c.guest.product);
+	vsl_bundle_config_free(&c);
+	vsl_problems_fini(&pr);
+	ck_assert_msg(parse(HEAD "cpus: 1\nmemory: 1G\n" BOOT "guest:\n  distro: debian\n"
+			    "  version: 12.15\n", &c, &pr) == 0, "%s", flat(&pr));
+	ck_assert_str_eq(c.guest.distro, "debian");
+	ck_assert_str_eq(c.guest.version, "12.15"); /* a plain 12.15 is read as text */
+	ck_assert_ptr_null(c.guest.os);
+	vsl_bundle_config_free(&c);
+	vsl_problems_fini(&pr);
+
+	/* strict like the rest: types, unknown keys, empty values, control characters */
+	ck_assert_int_eq(parse(HEAD "cpus: 1\nmemory: 1G\n" BOOT "guest:\n  os: [linux]\n"
+			       "  distor: debian\n  version:\n  product: \"a\\tb\"\n", &c, &pr),
+			 VSL_EINVAL);
+	ck_assert_str_eq(flat(&pr),
+			 "vessel.yaml:9:7: guest.os: expected a string, found a list\n"
+			 "vessel.yaml:10:3: guest: unknown key 'distor' (did you mean 'distro'?)\n"
+			 "vessel.yaml:11:11: guest.version: must not be empty\n"
+			 "vessel.yaml:12:12: guest.product: must be at most 128 printable characters "
+			 "(no control characters)\n");
+	vsl_bundle_config_free(&c);
+	vsl_problems_fini(&pr);
+	ck_assert_int_eq(parse(HEAD "cpus: 1\nmemory: 1G\n" BOOT "guest: debian\n", &c, &pr),
+			 VSL_EINVAL);
+	ck_assert_has(flat(&pr), "vessel.yaml:8:8: guest: expected a mapping, found a scalar");
+	vsl_bundle_config_free(&c);
+	vsl_problems_fini(&pr);
+
+	/* and the writer refuses what the reader would */
+	fill_config(&c);
+	free(c.guest.product);
+	c.guest.product = strdup("two\nlines");
+	vsl_problems_init(&pr);
+	ck_assert_int_eq(vsl_bundle_config_check(ctx, &c, &pr), VSL_EINVAL);
+	ck_assert_has(flat(&pr), "guest.product: empty, too long or with control characters");
+	ck_assert(!vsl_bundle_guest_str_ok(""));
+	ck_assert(vsl_bundle_guest_str_ok("Debian GNU/Linux 12 (bookworm)"));
+	vsl_problems_fini(&pr);
+	vsl_bundle_config_free(&c);
+}
+END_TEST
+
 static void fill_config(struct vsl_bundle_config *c)
 {
 	struct vsl_bundle_disk *d;
@@ -494,6 +547,10 @@ static void fill_config(struct vsl_bundle_config *c)
 	n->mode = VSL_NET_NONE;
 	c->serial.port = 2;
 	c->serial.output = VSL_SERIAL_NONE;
+	c->guest.os = strdup("linux");
+	c->guest.distro = strdup("debian");
+	c->guest.version = strdup("12.15"); /* looks like a number: must stay a string */
+	c->guest.product = strdup("Debian GNU/Linux 12 (bookworm)");
 	c->provenance.recipe = strdup("web.yaml");
 	c->provenance.recipe_digest = strdup("sha256:"
 		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -548,6 +605,10 @@ static void assert_config_eq(const struct vsl_bundle_config *a, const struct vsl
 	}
 	ck_assert_uint_eq(a->serial.port, b->serial.port);
 	ck_assert_int_eq(a->serial.output, b->serial.output);
+	ck_assert(str_eq(a->guest.os, b->guest.os));
+	ck_assert(str_eq(a->guest.distro, b->guest.distro));
+	ck_assert(str_eq(a->guest.version, b->guest.version));
+	ck_assert(str_eq(a->guest.product, b->guest.product));
 	ck_assert(str_eq(a->provenance.recipe, b->provenance.recipe));
 	ck_assert(str_eq(a->provenance.recipe_digest, b->provenance.recipe_digest));
 	ck_assert(str_eq(a->provenance.vessel_version, b->provenance.vessel_version));
@@ -624,6 +685,8 @@ START_TEST(write_load_round_trip)
 				     "memory: 768M\nboot:\n", 69), "%s", text);
 	ck_assert_has(text, "- uri: \"true\"\n");
 	ck_assert_has(text, "  read-only: true\n");
+	ck_assert_has(text, "\nguest:\n  os: linux\n  distro: debian\n  version: \"12.15\"\n"
+			    "  product: Debian GNU/Linux 12 (bookworm)\nprovenance:\n");
 
 	/* text round trip through memory too, and the emitter is a fixed point */
 	ck_assert_int_eq(vsl_bundle_format_config(ctx, &back, &text, &len), 0);
@@ -975,6 +1038,7 @@ static Suite *bundle_suite(void)
 	tcase_add_test(tc, parse_schema_version);
 	tcase_add_test(tc, parse_structure_rules);
 	tcase_add_test(tc, parse_many_problems_at_once);
+	tcase_add_test(tc, parse_guest);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("write");
