@@ -142,6 +142,12 @@ struct vsl_slirp *vsl_slirp_new(struct vsl_ctx *ctx, vsl_slirp_rx_fn *rx, void *
 	inet_pton(AF_INET, "10.0.2.15", &cfg.vdhcp_start);
 	inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
 	cfg.vhostname = "vessel";
+	/*
+	 * The guest reaches the outside world through host sockets, but never
+	 * the host's own loopback services through 10.0.2.2: only the ports
+	 * forwarded with -p (or in vessel.yaml) connect guest and host.
+	 */
+	cfg.disable_host_loopback = true;
 	s->slirp = slirp_new(&cfg, &slirp_cbs, s);
 	if (!s->slirp) {
 		free(s);
