@@ -27,6 +27,7 @@ busybox-static
 e2fsprogs
 fdisk
 cpio
+curl
 debootstrap
 libguestfs-tools
 libguestfs-xfs
