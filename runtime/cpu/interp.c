@@ -159,25 +159,39 @@ static inline uint64_t interp_seg_base(struct vsl_cpu *cpu, ZydisRegister seg)
 	return 0;
 }
 
+/*
+ * Offset (before segmentation) of a memory operand, from its decoded parts;
+ * next_rip is the address after the instruction (RIP-relative forms).
+ * Shared by the compact (vsl_op) and full Zydis operand forms below.
+ */
+static inline uint64_t interp_mem_offset(struct vsl_cpu *cpu, uint64_t next_rip,
+					 unsigned address_width, int64_t disp,
+					 ZydisRegister base, ZydisRegister index, uint8_t scale)
+{
+	uint64_t a = (uint64_t)disp;
+
+	if (base == RG(RIP))
+		a += next_rip;
+	else if (base == RG(EIP))
+		a = (uint32_t)(a + next_rip);
+	else if (base != RG(NONE))
+		a += interp_rd(cpu, base);
+	if (index != RG(NONE))
+		a += interp_rd(cpu, index) * scale;
+	if (address_width == 32)
+		a &= 0xffffffffull;
+	else if (address_width == 16)
+		a &= 0xffffull;
+	return a;
+}
+
 /* offset (before segmentation) of a memory operand */
 static inline uint64_t interp_offset(struct vsl_cpu *cpu, const struct vsl_dinsn *in,
 				     const struct vsl_op *op)
 {
-	uint64_t a = (uint64_t)op->mem.disp.value;
-
-	if (op->mem.base == RG(RIP))
-		a += in->rip + in->zi.length;
-	else if (op->mem.base == RG(EIP))
-		a = (uint32_t)(a + in->rip + in->zi.length);
-	else if (op->mem.base != RG(NONE))
-		a += interp_rd(cpu, op->mem.base);
-	if (op->mem.index != RG(NONE))
-		a += interp_rd(cpu, op->mem.index) * op->mem.scale;
-	if (in->zi.address_width == 32)
-		a &= 0xffffffffull;
-	else if (in->zi.address_width == 16)
-		a &= 0xffffull;
-	return a;
+	return interp_mem_offset(cpu, in->rip + in->zi.length, in->zi.address_width,
+				 op->mem.disp.value, (ZydisRegister)op->mem.base,
+				 (ZydisRegister)op->mem.index, op->mem.scale);
 }
 
 static inline uint64_t interp_ea(struct vsl_cpu *cpu, const struct vsl_dinsn *in, const struct vsl_op *op)
@@ -192,20 +206,10 @@ static inline uint64_t interp_ea(struct vsl_cpu *cpu, const struct vsl_dinsn *in
 
 uint64_t vsl_cpu_ea(struct vsl_cpu *cpu, const struct vsl_insn *in, const ZydisDecodedOperand *op)
 {
-	uint64_t a = (uint64_t)op->mem.disp.value;
+	uint64_t a = interp_mem_offset(cpu, in->rip + in->zi.length, in->zi.address_width,
+				       op->mem.disp.value, op->mem.base, op->mem.index,
+				       op->mem.scale);
 
-	if (op->mem.base == RG(RIP))
-		a += in->rip + in->zi.length;
-	else if (op->mem.base == RG(EIP))
-		a = (uint32_t)(a + in->rip + in->zi.length);
-	else if (op->mem.base != RG(NONE))
-		a += interp_rd(cpu, op->mem.base);
-	if (op->mem.index != RG(NONE))
-		a += interp_rd(cpu, op->mem.index) * op->mem.scale;
-	if (in->zi.address_width == 32)
-		a &= 0xffffffffull;
-	else if (in->zi.address_width == 16)
-		a &= 0xffffull;
 	a += interp_seg_base(cpu, op->mem.segment);
 	if (cpu->mode != VSL_MODE_LONG64)
 		a &= 0xffffffffull;
