@@ -741,6 +741,35 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 }
 
 /*
+ * The out-of-line slow path of a natively emitted instruction (TLB miss,
+ * misalignment): emitted where the fast path's jumps to it were patched.
+ * The flag state is put back as it was before the instruction (in0, dirty0);
+ * the cached registers as they were then go to cpu->gpr for the executor's
+ * handler and come back from it afterwards (dirty flags: the hit path's, a
+ * superset); then the flag state of the hit path (in1, dirty1) is restored
+ * and the jump `done` over this slow path is patched to land after it.
+ */
+static void bt_emit_slow_path(struct bt_tr *t, struct bt_hinsn *h, const bool *dirty_before,
+			      bool in0, bool dirty0, bool in1, bool dirty1, uint8_t *done)
+{
+	t->flags_in_host = in0;
+	t->flags_dirty = dirty0;
+	for (int i = 0; i < BT_NCACHE; i++)
+		if (t->rc_guest[i] >= 0 && dirty_before[i])
+			vsl_emit_store64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(t->rc_guest[i]));
+	bt_emit_helper(t, h);
+	for (int i = 0; i < BT_NCACHE; i++)
+		if (t->rc_guest[i] >= 0)
+			vsl_emit_load64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(t->rc_guest[i]));
+	if (in1)
+		bt_flags_load(t);
+	if (done)
+		vsl_emit_patch32(done, t->e.p);
+	t->flags_in_host = in1;
+	t->flags_dirty = dirty1;
+}
+
+/*
  * Emit an integer instruction as itself on host registers: register-only
  * forms, and (with BMI2) forms with one memory operand through the inline
  * TLB look-up, falling back to the executor's handler on a miss. false
@@ -988,26 +1017,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		uint8_t *done = vsl_emit_jmp32(&t->e);
 		if (miss)
 			vsl_emit_patch32(miss, t->e.p);
-		t->flags_in_host = in0;
-		t->flags_dirty = dirty0;
-		/*
-		 * The cached registers as they were before the instruction go
-		 * to cpu->gpr for the handler and come back from it afterwards
-		 * (dirty flags: the hit path's, a superset).
-		 */
-		for (int i = 0; i < BT_NCACHE; i++)
-			if (t->rc_guest[i] >= 0 && dirty_before[i])
-				vsl_emit_store64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(t->rc_guest[i]));
-		bt_emit_helper(t, h);
-		for (int i = 0; i < BT_NCACHE; i++)
-			if (t->rc_guest[i] >= 0)
-				vsl_emit_load64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(t->rc_guest[i]));
-		if (in1)
-			bt_flags_load(t);
-		if (done)
-			vsl_emit_patch32(done, t->e.p);
-		t->flags_in_host = in1;
-		t->flags_dirty = dirty1;
+		bt_emit_slow_path(t, h, dirty_before, in0, dirty0, in1, dirty1, done);
 		t->bt->st.mem_native++;
 	}
 	return true;
@@ -1173,21 +1183,7 @@ static bool bt_emit_sse(struct bt_tr *t, const ZydisDecodedInstruction *zi, cons
 			vsl_emit_patch32(miss, t->e.p);
 		if (misalign)
 			vsl_emit_patch32(misalign, t->e.p);
-		t->flags_in_host = in0;
-		t->flags_dirty = dirty0;
-		for (int i = 0; i < BT_NCACHE; i++)
-			if (t->rc_guest[i] >= 0 && dirty_before[i])
-				vsl_emit_store64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(t->rc_guest[i]));
-		bt_emit_helper(t, h);
-		for (int i = 0; i < BT_NCACHE; i++)
-			if (t->rc_guest[i] >= 0)
-				vsl_emit_load64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(t->rc_guest[i]));
-		if (in1)
-			bt_flags_load(t);
-		if (done)
-			vsl_emit_patch32(done, t->e.p);
-		t->flags_in_host = in1;
-		t->flags_dirty = dirty1;
+		bt_emit_slow_path(t, h, dirty_before, in0, dirty0, in1, dirty1, done);
 	}
 	t->bt->st.sse_native++;
 	return true;
