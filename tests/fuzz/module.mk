@@ -29,7 +29,7 @@ FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRCS))
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  FUZZCC  $<"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	@[ "$(V)" = 1 ] || echo "  FUZZLD  $@"
@@ -47,5 +47,8 @@ fuzz: fuzz-build
 			-artifact_prefix=$(FUZZ_BUILD)/crash-$$f- \
 			$(FUZZ_BUILD)/corpus/$$f tests/fuzz/seeds/$$f; \
 	done
+
+# header dependencies of the fuzz objects (written by -MMD above)
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
 
 .DEFAULT_GOAL := $(fuzz_saved_goal)
