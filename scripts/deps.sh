@@ -37,6 +37,7 @@ libxml2-utils
 qemu-system-x86
 qemu-utils
 virt-v2v
+openssh-server
 "
 
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $PACKAGES 2>/dev/null |
