@@ -12,7 +12,7 @@
  * (task gates and virtual-8086 mode report themselves as unimplemented).
  *
  * CPUID is honest: it advertises only what runtime/cpu implements (integer
- * ISA incl. CMOV/CX8/CX16/POPCNT, SSE/SSE2/FXSR/x87 via the fpu code,
+ * ISA incl. CMOV/CX8/CX16/POPCNT, SSE/SSE2/MMX/FXSR/x87 via the fpu code,
  * 4-level paging with PAE/PSE/PGE/PAT/NX/1G pages, SYSCALL, RDTSCP).
  */
 #include <string.h>
@@ -848,6 +848,7 @@ void vsl_cpu_cpuid(struct vsl_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[
 		       (1u << 15) |  /* CMOV */
 		       (1u << 16) |  /* PAT */
 		       (1u << 19) |  /* CLFLUSH */
+		       (1u << 23) |  /* MMX (sse.c); glibc's x86-64 baseline ISA level needs it */
 		       (1u << 24) |  /* FXSAVE/FXRSTOR */
 		       (1u << 25) |  /* SSE */
 		       (1u << 26);   /* SSE2 */

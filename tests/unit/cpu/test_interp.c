@@ -142,6 +142,13 @@ START_TEST(cpuid_honest)
 	uint64_t edx = gpr(VSL_RDX), ecx = gpr(VSL_RCX);
 	ck_assert_uint_eq(edx & (1u << 26), 1u << 26);  /* SSE2 */
 	ck_assert_uint_eq(edx & (1u << 15), 1u << 15);  /* CMOV */
+	/* the rest of glibc's x86-64 baseline (without it a dynamically linked
+	 * Debian 12 program dies: "CPU ISA level is lower than required") */
+	ck_assert_uint_eq(edx & (1u << 23), 1u << 23);  /* MMX */
+	ck_assert_uint_eq(edx & (1u << 24), 1u << 24);  /* FXSR */
+	ck_assert_uint_eq(edx & (1u << 25), 1u << 25);  /* SSE */
+	ck_assert_uint_eq(edx & (1u << 8), 1u << 8);    /* CX8 */
+	ck_assert_uint_eq(edx & 1u, 1u);                /* FPU */
 	ck_assert_uint_eq(ecx & (1u << 28), 0);         /* no AVX */
 	ck_assert_uint_eq(ecx & (1u << 26), 0);         /* no XSAVE */
 }
