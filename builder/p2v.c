@@ -185,12 +185,12 @@ out:
 
 /* ---- free blocks ---- */
 
-/* Free ranges of the ext2/3/4 filesystem at byte offset `off` of path. */
-static int p2v_ext_free(struct vsl_ctx *ctx, const char *path, uint64_t off, uint64_t plen,
-			const char *where, struct vsl_p2v_extents *fmap,
+/* Free ranges of the ext2/3/4 filesystem at byte offset `off` of the disk. */
+static int p2v_ext_free(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, uint64_t off,
+			uint64_t plen, const char *where, struct vsl_p2v_extents *fmap,
 			struct vsl_problems *warn)
 {
-	char opts[64];
+	char opts[64], name[64];
 	ext2_filsys fs = NULL;
 	errcode_t err;
 	blk64_t blk, end, z, s;
@@ -200,8 +200,13 @@ static int p2v_ext_free(struct vsl_ctx *ctx, const char *path, uint64_t off, uin
 	for (size_t i = 0; i < fmap->n; i++)
 		before += fmap->v[i].len;
 	snprintf(opts, sizeof(opts), "offset=%llu", (unsigned long long)off);
-	/* no EXT2_FLAG_RW: unix_io opens the device O_RDONLY */
-	err = ext2fs_open2(path, opts, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs);
+	/* no EXT2_FLAG_RW: unix_io opens the device O_RDONLY; vsl_p2v_io never writes */
+	if (rd->fetch) {
+		vsl_p2v_io_name(rd, name, sizeof(name));
+		err = ext2fs_open2(name, opts, EXT2_FLAG_64BITS, 0, 0, vsl_p2v_io_manager(), &fs);
+	} else {
+		err = ext2fs_open2(rd->name, opts, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs);
+	}
 	if (err) {
 		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 				 "%s: ext filesystem not readable (%s): copied whole", where,
@@ -271,14 +276,32 @@ static void p2v_probe_type(int fd, uint64_t off, uint64_t len, char *type, size_
 	blkid_free_probe(pr);
 }
 
-static int p2v_area(struct vsl_ctx *ctx, const char *path, int fd, uint64_t off, uint64_t len,
-		    const char *where, struct vsl_p2v_extents *fmap, struct vsl_problems *warn)
+/* A fetching reader: the head and tail of [off, off+len), where superblocks live. */
+static int p2v_fetch_ends(const struct vsl_p2v_reader *rd, uint64_t off, uint64_t len)
+{
+	uint64_t n = VSL_MIN(len, (uint64_t)1 << 20);
+	int r;
+
+	if (!rd->fetch || !len)
+		return 0;
+	r = rd->fetch(rd->opaque, off, n);
+	if (r == 0 && len > n)
+		r = rd->fetch(rd->opaque, off + len - n, n);
+	return r;
+}
+
+static int p2v_area(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, uint64_t off,
+		    uint64_t len, const char *where, struct vsl_p2v_extents *fmap,
+		    struct vsl_problems *warn)
 {
 	char type[64];
+	int r = p2v_fetch_ends(rd, off, len);
 
-	p2v_probe_type(fd, off, len, type, sizeof(type));
+	if (r < 0)
+		return ctx == rd->ctx ? r : vsl_set_error(ctx, 0, r, "%s", vsl_ctx_error(rd->ctx));
+	p2v_probe_type(rd->fd, off, len, type, sizeof(type));
 	if (!strcmp(type, "ext2") || !strcmp(type, "ext3") || !strcmp(type, "ext4"))
-		return p2v_ext_free(ctx, path, off, len, where, fmap, warn);
+		return p2v_ext_free(ctx, rd, off, len, where, fmap, warn);
 	if (!strcmp(type, "crypto_LUKS"))
 		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 				 "%s: encrypted volume (LUKS): copied as opaque data", where);
@@ -295,28 +318,86 @@ static int p2v_area(struct vsl_ctx *ctx, const char *path, int fd, uint64_t off,
 int vsl_p2v_free_map(struct vsl_ctx *ctx, const char *path, uint64_t size,
 		     struct vsl_p2v_extents *fmap, struct vsl_problems *warn)
 {
-	blkid_probe pr;
-	blkid_partlist pl;
-	int fd, n, r = 0;
+	struct vsl_p2v_reader rd = { .name = path, .size = size, .ctx = ctx };
+	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	rd.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (rd.fd < 0)
 		return vsl_set_error(ctx, errno, VSL_EIO, "open %s", path);
-	pr = blkid_new_probe();
-	if (!pr) {
-		close(fd);
-		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	r = vsl_p2v_free_map_reader(ctx, &rd, fmap, warn);
+	close(rd.fd);
+	return r;
+}
+
+/*
+ * The partition list of the reader's disk. With a fetching reader, libblkid
+ * sees only what was fetched: fetch the first and last MiB (MBR, GPT and
+ * its backup), then the start and the end of every partition found (the
+ * EBRs of logical partitions follow each other through the extended one),
+ * and probe again until the list stops growing (bounded).
+ */
+static int p2v_partitions(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd,
+			  blkid_probe *ppr, blkid_partlist *ppl, int *pn)
+{
+	int prev = -1, r = p2v_fetch_ends(rd, 0, rd->size);
+
+	for (int iter = 0; r == 0 && iter < 64; iter++) {
+		blkid_probe pr = blkid_new_probe();
+		blkid_partlist pl;
+		int n;
+
+		if (!pr)
+			return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+		if (blkid_probe_set_device(pr, rd->fd, 0, (blkid_loff_t)rd->size) < 0) {
+			blkid_free_probe(pr);
+			return vsl_set_error(ctx, 0, VSL_EIO, "%s: libblkid cannot probe it",
+					     rd->name);
+		}
+		blkid_probe_enable_partitions(pr, 1);
+		pl = blkid_probe_get_partitions(pr);
+		n = pl ? blkid_partlist_numof_partitions(pl) : 0;
+		if (*ppr)
+			blkid_free_probe(*ppr);
+		*ppr = pr;
+		*ppl = pl;
+		*pn = n;
+		if (!rd->fetch || n == prev)
+			return 0;
+		prev = n;
+		for (int i = 0; i < n && r == 0; i++) {
+			blkid_partition p = blkid_partlist_get_partition(pl, i);
+			uint64_t st = p ? (uint64_t)blkid_partition_get_start(p) * 512 : 0;
+			uint64_t ln = p ? (uint64_t)blkid_partition_get_size(p) * 512 : 0;
+
+			if (!p || st >= rd->size)
+				continue;
+			ln = VSL_MIN(ln, rd->size - st);
+			r = p2v_fetch_ends(rd, st, VSL_MIN(ln, (uint64_t)1 << 20));
+			if (r == 0 && st + ln < rd->size)
+				r = p2v_fetch_ends(rd, st + ln, VSL_MIN(rd->size - st - ln,
+									(uint64_t)1 << 20));
+		}
 	}
-	if (blkid_probe_set_device(pr, fd, 0, (blkid_loff_t)size) < 0) {
-		r = vsl_set_error(ctx, 0, VSL_EIO, "%s: libblkid cannot probe it", path);
+	if (r < 0)
+		return ctx == rd->ctx ? r : vsl_set_error(ctx, 0, r, "%s", vsl_ctx_error(rd->ctx));
+	return 0;
+}
+
+int vsl_p2v_free_map_reader(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd,
+			    struct vsl_p2v_extents *fmap, struct vsl_problems *warn)
+{
+	const char *path = rd->name;
+	uint64_t size = rd->size;
+	blkid_probe pr = NULL;
+	blkid_partlist pl = NULL;
+	int n = 0, r;
+
+	r = p2v_partitions(ctx, rd, &pr, &pl, &n);
+	if (r < 0)
 		goto out;
-	}
-	blkid_probe_enable_partitions(pr, 1);
-	pl = blkid_probe_get_partitions(pr);
-	n = pl ? blkid_partlist_numof_partitions(pl) : 0;
 	if (n <= 0) {
 		/* a filesystem on the whole disk, or something unknown */
-		r = p2v_area(ctx, path, fd, 0, size, path, fmap, warn);
+		r = p2v_area(ctx, rd, 0, size, path, fmap, warn);
 		goto out;
 	}
 	{
@@ -372,15 +453,15 @@ int vsl_p2v_free_map(struct vsl_ctx *ctx, const char *path, uint64_t size,
 				/* extended partition containers and overlaps: no free map */
 				if (blkid_partition_is_extended(p) || bstart < prev_end)
 					continue;
-				r = p2v_area(ctx, path, fd, bstart, blen, where, fmap, warn);
+				r = p2v_area(ctx, rd, bstart, blen, where, fmap, warn);
 				prev_end = bstart + blen;
 			}
 		}
 		free(done);
 	}
 out:
-	blkid_free_probe(pr);
-	close(fd);
+	if (pr)
+		blkid_free_probe(pr);
 	return r;
 }
 
@@ -626,8 +707,27 @@ static bool p2v_is_blockdev(const char *path)
 	return stat(path, &st) == 0 && S_ISBLK(st.st_mode);
 }
 
-/* Copy one source into dir/disks/diskI.FMT. */
-static int p2v_copy_disk(struct vsl_ctx *ctx, const char *src, const char *dst_path,
+/* The engine's progress, passed on; done is the end of the last window written. */
+struct p2v_track {
+	const struct vsl_progress *up;
+	uint64_t done;
+};
+
+static void p2v_track_fn(void *opaque, const char *what, uint64_t done, uint64_t total)
+{
+	struct p2v_track *t = opaque;
+
+	t->done = done;
+	vsl_progress_report(t->up, what, done, total);
+}
+
+/*
+ * Copy one source (ssh: its session, else NULL) into dir/disks/diskI.FMT.
+ * resume > 0: dst_path holds [0, resume) from an interrupted run; only the
+ * rest is copied. *done: bytes [0, *done) are in dst_path (also on failure).
+ */
+static int p2v_copy_disk(struct vsl_ctx *ctx, const char *src, struct vsl_p2v_ssh *ssh,
+			 const char *dst_path, uint64_t resume, uint64_t *done,
 			 const struct vsl_p2v_opts *o, struct vsl_problems *warn,
 			 struct vsl_p2v_stats *stats)
 {
@@ -635,13 +735,19 @@ static int p2v_copy_disk(struct vsl_ctx *ctx, const char *src, const char *dst_p
 	struct vsl_image *in = NULL, *filt = NULL, *out = NULL;
 	struct vsl_p2v_extents fmap = { 0 };
 	struct vsl_convert_stats cst = { 0 };
-	bool dev = p2v_is_blockdev(src);
+	struct p2v_track track = { .up = o->progress, .done = resume };
+	struct vsl_progress tprog = { .fn = p2v_track_fn, .opaque = &track };
+	bool dev = !ssh && p2v_is_blockdev(src);
 	int r;
 
+	*done = resume;
 	if (!sctx)
 		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
 	/* a physical disk is raw whatever its first bytes look like */
-	r = vsl_image_open(sctx, src, dev ? "raw" : NULL, VSL_IMAGE_RDONLY, &in);
+	if (ssh)
+		r = vsl_p2v_ssh_image(sctx, ssh, resume, &in);
+	else
+		r = vsl_image_open(sctx, src, dev ? "raw" : NULL, VSL_IMAGE_RDONLY, &in);
 	if (r < 0) {
 		vsl_set_error(ctx, 0, r, "%s", vsl_ctx_error(sctx));
 		goto out;
@@ -667,7 +773,9 @@ static int p2v_copy_disk(struct vsl_ctx *ctx, const char *src, const char *dst_p
 					 "consistent one", src);
 	}
 	if (!o->copy_free) {
-		if (in->ops == &vsl_format_raw)
+		if (ssh)
+			r = vsl_p2v_ssh_free_map(ctx, ssh, &fmap, warn);
+		else if (in->ops == &vsl_format_raw)
 			r = vsl_p2v_free_map(ctx, src, in->size, &fmap, warn);
 		else
 			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
@@ -682,16 +790,39 @@ static int p2v_copy_disk(struct vsl_ctx *ctx, const char *src, const char *dst_p
 		vsl_set_error(ctx, 0, r, "%s", vsl_ctx_error(sctx));
 		goto out;
 	}
-	r = vsl_image_create(ctx, dst_path, o->format ? o->format : "qcow2", in->size, NULL, &out);
-	if (r < 0)
-		goto out;
-	out->flags |= VSL_IMAGE_UNSAFE; /* the whole bundle is discarded on failure */
-	r = vsl_convert_copy(filt, out, o->progress, &cst);
+	if (resume) {
+		char a[32], b[32];
+
+		r = vsl_image_open(ctx, dst_path, o->format ? o->format : "qcow2", VSL_IMAGE_RDWR,
+				   &out);
+		if (r == 0 && out->size != in->size)
+			r = vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s: the partial copy is %llu bytes, "
+					  "the source %llu", dst_path, (unsigned long long)out->size,
+					  (unsigned long long)in->size);
+		if (r < 0)
+			goto out;
+		vsl_warn(ctx, "%s: resuming at %s of %s", src, vsl_format_size(resume, a, sizeof(a)),
+			 vsl_format_size(in->size, b, sizeof(b)));
+	} else {
+		r = vsl_image_create(ctx, dst_path, o->format ? o->format : "qcow2", in->size,
+				     NULL, &out);
+		if (r < 0)
+			goto out;
+	}
+	/* the whole bundle is discarded on failure; a kept partial copy is flushed below */
+	out->flags |= VSL_IMAGE_UNSAFE;
+	vsl_ctx_clear(sctx);
+	r = vsl_convert_copy(filt, out, &tprog, &cst);
+	*done = track.done;
 	if (r < 0) {
+		/* the source's errors (a read, a lost ssh link) are in its own context */
+		if (vsl_ctx_error(sctx)[0])
+			vsl_set_error(ctx, 0, r, "%s", vsl_ctx_error(sctx));
 		vsl_error_prefix(ctx, "copying %s", src);
 		goto out;
 	}
 	stats->disk_bytes += in->size;
+	stats->resumed_bytes += resume;
 	for (size_t i = 0; i < fmap.n; i++)
 		stats->free_bytes += fmap.v[i].len;
 	stats->bytes_read += vsl_p2v_filter_bytes_read(filt);
@@ -720,7 +851,7 @@ static int p2v_config(struct vsl_ctx *ctx, struct vsl_bundle_config *cfg, const 
 	int r;
 
 	for (size_t i = 0; i < n; i++)
-		any_dev |= p2v_is_blockdev(sources[i]);
+		any_dev |= p2v_is_blockdev(sources[i]) || vsl_p2v_ssh_is_url(sources[i]);
 	if (any_dev) {
 		r = vsl_p2v_facts_read(ctx, o->facts_root, &facts);
 		if (r < 0)
@@ -847,8 +978,12 @@ int vsl_p2v(struct vsl_ctx *ctx, const char *const *sources, size_t n, const cha
 	static const struct vsl_p2v_opts defaults = { 0 };
 	struct vsl_p2v_stats st = { 0 };
 	struct vsl_bundle_config cfg;
+	struct vsl_p2v_ssh *ssh[VSL_P2V_MAX_SOURCES] = { 0 };
+	struct vsl_p2v_journal *jr = NULL;  /* resumed: the interrupted run's journal */
+	struct vsl_p2v_opts o2;
 	const char *fmt;
-	char *stage = NULL;
+	char *stage = NULL, *facts = NULL;
+	bool kept = false;
 	struct stat sb;
 	int r;
 
@@ -863,22 +998,49 @@ int vsl_p2v(struct vsl_ctx *ctx, const char *const *sources, size_t n, const cha
 	if (!vsl_format_find(fmt))
 		return vsl_set_error(ctx, 0, VSL_ENOTSUP, "unknown disk format '%s'", fmt);
 	for (size_t i = 0; i < n; i++) {
-		if (!strncmp(sources[i], "ssh://", 6))
-			return vsl_set_error(ctx, 0, VSL_ENOTSUP,
-					     "%s: ssh:// sources are not supported yet", sources[i]);
+		if (vsl_p2v_ssh_is_url(sources[i]))
+			continue; /* connected below */
 		if (stat(sources[i], &sb) < 0)
 			return vsl_set_error(ctx, errno, VSL_ENOENT, "%s", sources[i]);
 	}
 	if (lstat(out, &sb) == 0)
 		return vsl_set_error(ctx, 0, VSL_EEXIST, "%s already exists", out);
 	vsl_bundle_config_init(&cfg);
+	/* ssh sources: connect first (auth, reachability, the remote disk) */
+	for (size_t i = 0; i < n; i++) {
+		if (!vsl_p2v_ssh_is_url(sources[i]))
+			continue;
+		r = vsl_p2v_ssh_open(ctx, sources[i], o, &ssh[i]);
+		if (r < 0)
+			goto out;
+		if (!facts && !o->facts_root) {
+			/* the machine's facts are the remote's: its /proc and /sys, laid out here */
+			facts = vsl_strdup_printf("%s/vessel-p2v-facts-XXXXXX",
+						  getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+			if (!facts || !mkdtemp(facts)) {
+				r = vsl_set_error(ctx, errno, VSL_EIO, "temporary directory");
+				free(facts);
+				facts = NULL;
+				goto out;
+			}
+			r = vsl_p2v_ssh_facts_dir(ctx, ssh[i], facts);
+			if (r < 0)
+				goto out;
+			o2 = *o;
+			o2.facts_root = facts;
+			o = &o2;
+		}
+	}
 	stage = vsl_strdup_printf("%s.p2v-%ld", out, (long)getpid());
 	if (!stage) {
 		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
 		goto out;
 	}
 	p2v_rmtree(stage); /* left over by a killed run of the same pid */
-	r = vsl_bundle_create(ctx, stage);
+	/* a copy interrupted by a lost ssh transport is resumed (builder/p2v_resume.c) */
+	r = vsl_p2v_resume_claim(ctx, out, stage, fmt, sources, n, ssh, &jr);
+	if (r == 0 && !jr)
+		r = vsl_bundle_create(ctx, stage);
 	if (r < 0) {
 		free(stage);
 		stage = NULL;
@@ -887,14 +1049,26 @@ int vsl_p2v(struct vsl_ctx *ctx, const char *const *sources, size_t n, const cha
 	r = p2v_config(ctx, &cfg, out, sources, n, o, fmt, warn);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		char *dst = vsl_strdup_printf("%s/%s", stage, cfg.disks[i].file);
+		uint64_t done = 0;
 
 		if (!dst) {
 			r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
 			break;
 		}
-		r = p2v_copy_disk(ctx, sources[i], dst, o, warn, &st);
+		if (jr && jr->disks[i].complete) {
+			st.disk_bytes += jr->disks[i].size;
+			st.resumed_bytes += jr->disks[i].size;
+		} else {
+			r = p2v_copy_disk(ctx, sources[i], ssh[i], dst, jr ? jr->disks[i].done : 0,
+					  &done, o, warn, &st);
+		}
 		free(dst);
+		if (r < 0 && ssh[i] && vsl_p2v_ssh_lost(ssh[i]))
+			kept = vsl_p2v_resume_keep(ctx, out, stage, fmt, sources, n, ssh, i,
+						   done) == 0;
 	}
+	for (size_t i = 0; i < n; i++)
+		st.ssh_bytes += ssh[i] ? vsl_p2v_ssh_bytes(ssh[i]) : 0;
 	if (r == 0 && !o->no_fixup)
 		r = p2v_fixup(ctx, stage, &cfg, fmt, warn, &st.guest);
 	if (r == 0)
@@ -904,8 +1078,14 @@ int vsl_p2v(struct vsl_ctx *ctx, const char *const *sources, size_t n, const cha
 	if (r == 0 && rename(stage, out) < 0)
 		r = vsl_set_error(ctx, errno, VSL_EIO, "rename %s to %s", stage, out);
 out:
-	if (r < 0 && stage)
+	if (r < 0 && stage && !kept)
 		p2v_rmtree(stage);
+	if (facts)
+		p2v_rmtree(facts);
+	free(facts);
+	for (size_t i = 0; i < n && i < VSL_P2V_MAX_SOURCES; i++)
+		vsl_p2v_ssh_close(ssh[i]);
+	free(jr);
 	free(stage);
 	vsl_bundle_config_free(&cfg);
 	if (stats)

@@ -26,9 +26,15 @@ static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 		{ "copy-free", no_argument, NULL, 'F' },
 		{ "no-macs", no_argument, NULL, 'N' },
 		{ "no-fixup", no_argument, NULL, 'X' },
+		{ "identity", required_argument, NULL, 'i' },
+		{ "ssh-option", required_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct vsl_p2v_opts o = { 0 };
+	const char *sshopt[33] = { 0 };
+	size_t nsshopt = 0;
+	bool json = false;
 	struct vsl_p2v_stats st = { 0 };
 	struct vsl_problems warn;
 	const char *out = NULL;
@@ -60,6 +66,17 @@ static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 		case 'F': o.copy_free = true; break;
 		case 'N': o.no_macs = true; break;
 		case 'X': o.no_fixup = true; break;
+		case 'i': o.ssh_identity = optarg; break;
+		case 'S':
+			if (nsshopt + 1 >= sizeof(sshopt) / sizeof(sshopt[0]))
+				return cli_usage(&vsl_cmd_p2v, "too many --ssh-option (at most %zu)",
+						 sizeof(sshopt) / sizeof(sshopt[0]) - 1);
+			if (!*optarg || optarg[0] == '-')
+				return cli_usage(&vsl_cmd_p2v, "--ssh-option: '%s' is not an ssh "
+						 "option such as Port=2222", optarg);
+			sshopt[nsshopt++] = optarg;
+			break;
+		case 'j': json = true; break;
 		default:
 			return cli_usage(&vsl_cmd_p2v, "unknown option '%s'", argv[optind - 1]);
 		}
@@ -71,6 +88,7 @@ static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 	if (argc - optind > VSL_P2V_MAX_SOURCES)
 		return cli_usage(&vsl_cmd_p2v, "%d sources (at most %d)", argc - optind,
 				 VSL_P2V_MAX_SOURCES);
+	o.ssh_options = sshopt;
 	o.progress = &cli->progress;
 	vsl_problems_init(&warn);
 	r = vsl_p2v(cli->ctx, (const char *const *)argv + optind, (size_t)(argc - optind), out, &o,
@@ -82,6 +100,15 @@ static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 	vsl_problems_fini(&warn);
 	if (r < 0)
 		return cli_fail(cli, "p2v");
+	if (json) {
+		printf("{\"output\":");
+		cli_json_str(stdout, out);
+		printf(",\"disk_bytes\":%llu,\"free_bytes\":%llu,\"bytes_read\":%llu,"
+		       "\"bytes_written\":%llu,\"ssh_bytes\":%llu,\"resumed_bytes\":%llu}\n",
+		       (unsigned long long)st.disk_bytes, (unsigned long long)st.free_bytes,
+		       (unsigned long long)st.bytes_read, (unsigned long long)st.bytes_written,
+		       (unsigned long long)st.ssh_bytes, (unsigned long long)st.resumed_bytes);
+	}
 	if (cli->verbosity >= 0)
 		fprintf(stderr, "vessel: wrote %s: %s of disk, %s free in filesystems (not read), "
 			"%s read, %s written\n", out,
@@ -89,6 +116,10 @@ static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 			vsl_format_size(st.free_bytes, b, sizeof(b)),
 			vsl_format_size(st.bytes_read, c3, sizeof(c3)),
 			vsl_format_size(st.bytes_written, buf, sizeof(buf)));
+	if (cli->verbosity >= 0 && (st.ssh_bytes || st.resumed_bytes))
+		fprintf(stderr, "vessel: %s fetched over ssh (verified), %s already copied by an "
+			"interrupted run\n", vsl_format_size(st.ssh_bytes, a, sizeof(a)),
+			vsl_format_size(st.resumed_bytes, b, sizeof(b)));
 	if (cli->verbosity >= 0 && st.guest.found)
 		fprintf(stderr, "vessel: guest: %s %s %d.%d (%s), root %s UUID=%s; fstab: %u "
 			"entries to UUIDs, grub: %u changes, initramfs %s, kernel %s\n",

@@ -79,6 +79,37 @@ int vsl_p2v_free_map(struct vsl_ctx *ctx, const char *path, uint64_t size,
 		     struct vsl_p2v_extents *fmap, struct vsl_problems *warn);
 
 /*
+ * The same for a disk read through a reader (ssh sources): libblkid probes
+ * rd->fd and libext2fs reads through vsl_p2v_io_manager(). When rd->fetch is
+ * set, rd->fd is a sparse local mirror of the disk and fetch(opaque, off,
+ * len) is called before any of [off, off+len) is read, to fill that range
+ * from the disk (the free-map code asks for the regions libblkid and
+ * libext2fs read: the first and last MiB of the disk and of each
+ * partition, partition boundaries, ext metadata). fetch returns 0 or a
+ * negative VSL_E* code with its error set in ctx (then the free map fails).
+ */
+typedef int vsl_p2v_fetch_fn(void *opaque, uint64_t off, uint64_t len);
+struct vsl_p2v_reader {
+	const char *name;            /* in messages: "ssh://host/dev/sda" */
+	int fd;                      /* O_RDONLY: the disk, or its sparse local mirror */
+	uint64_t size;               /* the disk's size in bytes */
+	vsl_p2v_fetch_fn *fetch;     /* NULL: fd is the disk itself */
+	void *opaque;
+	struct vsl_ctx *ctx;         /* where fetch errors are set (for libext2fs reads) */
+};
+int vsl_p2v_free_map_reader(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd,
+			    struct vsl_p2v_extents *fmap, struct vsl_problems *warn);
+
+/*
+ * libext2fs I/O manager (builder/p2v_io.c) reading a struct vsl_p2v_reader:
+ * pass the name vsl_p2v_io_name() writes to ext2fs_open2. Read-only: writes
+ * fail with EXT2_ET_RO_FILSYS. Understands the "offset=N" option.
+ */
+struct struct_io_manager;
+struct struct_io_manager *vsl_p2v_io_manager(void);
+void vsl_p2v_io_name(const struct vsl_p2v_reader *rd, char *buf, size_t len);
+
+/*
  * Wrap src (borrowed; must outlive the wrapper) in a read-only image that
  * reads as zeroes, and reports VSL_BLOCK_ZERO, over the ranges in free
  * (copied). Close with vsl_p2v_filter_close (not vsl_image_close).
@@ -151,6 +182,125 @@ struct vsl_p2v_guest {
 int vsl_p2v_fixup(struct vsl_ctx *ctx, const char *const *disks, size_t ndisks, const char *fmt,
 		  const char *bootdir, struct vsl_p2v_guest *g, struct vsl_problems *warn);
 
+/* ---- ssh:// sources (builder/p2v_ssh.c) ---- */
+
+/* ssh://[USER@]HOST[:PORT]/PATH ("[v6addr]" for IPv6 hosts). */
+struct vsl_p2v_ssh_url {
+	char user[64];               /* "": ssh's default (~/.ssh/config, local user) */
+	char host[256];              /* without brackets */
+	unsigned port;               /* 0: ssh's default */
+	char path[512];              /* absolute: "/dev/sda" */
+};
+bool vsl_p2v_ssh_is_url(const char *s);
+/*
+ * Parse url; VSL_EINVAL naming what is wrong. PATH may only hold
+ * [A-Za-z0-9/._+:@,=-] (it is passed to the remote shell); USER and HOST
+ * may not start with '-'.
+ */
+int vsl_p2v_ssh_parse(struct vsl_ctx *ctx, const char *url, struct vsl_p2v_ssh_url *u);
+
+/*
+ * One ssh session to a remote disk: the OpenSSH client (`ssh -T -o
+ * BatchMode=yes`, so ~/.ssh/config applies and a password prompt never
+ * hangs) runs a POSIX sh loop on the remote that answers requests on
+ * stdin with byte-counted replies on stdout (see p2v_ssh.c). The remote is
+ * only ever read: dd, head, sha256sum, blockdev/stat, cat; no files are
+ * written there.
+ */
+struct vsl_p2v_ssh;
+struct vsl_p2v_opts;
+/*
+ * Connect and check the remote disk (it exists, is readable, its size is
+ * known). Errors name the host and path: authentication failure, host
+ * unreachable, no such device, not readable.
+ */
+int vsl_p2v_ssh_open(struct vsl_ctx *ctx, const char *url, const struct vsl_p2v_opts *o,
+		     struct vsl_p2v_ssh **out);
+void vsl_p2v_ssh_close(struct vsl_p2v_ssh *s);
+uint64_t vsl_p2v_ssh_size(const struct vsl_p2v_ssh *s);
+/*
+ * Read [off, off+len) of the remote disk, verified: the remote's sha256 of
+ * the same range must match what arrived (refetched up to 3 times), and a
+ * dropped connection is re-established (up to 4 attempts, logged as
+ * warnings). A final transport failure sets vsl_p2v_ssh_lost(); a remote
+ * read failure or a disk that shrank is VSL_EIO naming host and path.
+ */
+int vsl_p2v_ssh_read(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t off, void *buf,
+		     size_t len);
+/* The session gave up on the transport (the copy can be resumed). */
+bool vsl_p2v_ssh_lost(const struct vsl_p2v_ssh *s);
+/* Bytes of disk data fetched and verified so far (metadata probes included). */
+uint64_t vsl_p2v_ssh_bytes(const struct vsl_p2v_ssh *s);
+/* sha256 (hex) of the disk's first MiB, taken at open: a resumed run checks it reads the same disk. */
+const char *vsl_p2v_ssh_ident(const struct vsl_p2v_ssh *s);
+/*
+ * Lay the remote's /proc/cpuinfo, /proc/meminfo and its NICs
+ * (sys/class/net/NAME/{address,device}) out under dir (exists, empty),
+ * for vsl_p2v_facts_read(ctx, dir, ...).
+ */
+int vsl_p2v_ssh_facts_dir(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, const char *dir);
+/* Free map of the remote disk: vsl_p2v_free_map_reader on a sparse local mirror. */
+int vsl_p2v_ssh_free_map(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s,
+			 struct vsl_p2v_extents *fmap, struct vsl_problems *warn);
+/*
+ * A read-only raw image of the remote disk (reads via vsl_p2v_ssh_read on
+ * ctx). Bytes below skip_below report VSL_BLOCK_ZERO (a resumed copy
+ * already holds them) and are never fetched. s is borrowed. Close with
+ * vsl_image_close.
+ */
+int vsl_p2v_ssh_image(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t skip_below,
+		      struct vsl_image **out);
+
+/*
+ * Resume journal (NAME.vessel.p2v-partial/p2v-journal, builder/p2v_resume.c):
+ * kept when a copy fails because an ssh transport was lost, so that the same
+ * command resumes.
+ *
+ *	vessel-p2v-journal 1
+ *	format qcow2
+ *	disk 0 complete 3221225472 3221225472 - /dev/loop3
+ *	disk 1 partial 1073741824 3221225472 <sha256 of the first MiB> ssh://root@h/dev/sdb
+ *
+ * "disk I STATE DONE SIZE IDENT SOURCE": bytes [0, DONE) of the disk are in
+ * the bundle's copy (flushed); SIZE 0 and IDENT "-" when not known.
+ */
+struct vsl_p2v_journal {
+	char format[16];
+	size_t n;
+	struct vsl_p2v_journal_disk {
+		bool complete;
+		uint64_t done;       /* complete: == size */
+		uint64_t size;
+		char ident[65];      /* "" when not known ("-" in the file) */
+		char source[1024];
+	} disks[VSL_P2V_MAX_SOURCES];
+};
+/* Written to path.tmp, fsync'd and renamed over path. */
+int vsl_p2v_journal_write(struct vsl_ctx *ctx, const char *path, const struct vsl_p2v_journal *j);
+/* VSL_ENOENT when missing; VSL_ECORRUPT naming path:line when malformed. */
+int vsl_p2v_journal_read(struct vsl_ctx *ctx, const char *path, struct vsl_p2v_journal *j);
+
+/*
+ * When OUT.p2v-partial exists and its journal was left by the same command
+ * (same sources in order, same format; for ssh sources the same disk size
+ * and first-MiB digest), rename it to stage and set *jr (caller frees);
+ * otherwise *jr = NULL. A partial copy of something else is VSL_EEXIST
+ * naming it (remove it to start over).
+ */
+int vsl_p2v_resume_claim(struct vsl_ctx *ctx, const char *out, const char *stage,
+			 const char *fmt, const char *const *sources, size_t n,
+			 struct vsl_p2v_ssh *const *ssh, struct vsl_p2v_journal **jr);
+/*
+ * After the ssh transport of source `failed` was lost: journal disks
+ * [0, failed) as complete and `failed` as copied up to done, in stage;
+ * remove the copies of later disks; rename stage to OUT.p2v-partial. The
+ * error in ctx gains "; partial copy kept in OUT.p2v-partial: run the same
+ * command again to resume". Returns 0 when the partial copy was kept.
+ */
+int vsl_p2v_resume_keep(struct vsl_ctx *ctx, const char *out, const char *stage,
+			const char *fmt, const char *const *sources, size_t n,
+			struct vsl_p2v_ssh *const *ssh, size_t failed, uint64_t done);
+
 struct vsl_p2v_opts {
 	const char *name;        /* bundle name; NULL: from out's base name */
 	const char *format;      /* disk format in the bundle; NULL: "qcow2" */
@@ -160,6 +310,8 @@ struct vsl_p2v_opts {
 	unsigned cpus;           /* 0: the source's (or 1) */
 	uint64_t memory;         /* 0: the source's (or 1 GiB) */
 	const char *facts_root;  /* NULL: "/" (tests point it at a fake tree) */
+	const char *ssh_identity;           /* ssh -i FILE for ssh:// sources; NULL: none */
+	const char *const *ssh_options;     /* ssh -o OPT each, NULL-terminated; may be NULL */
 	const struct vsl_progress *progress;
 };
 
@@ -168,6 +320,8 @@ struct vsl_p2v_stats {
 	uint64_t free_bytes;     /* found free by the filesystem bitmaps, never read */
 	uint64_t bytes_read;     /* read from the sources */
 	uint64_t bytes_written;  /* written to the bundle's disks */
+	uint64_t ssh_bytes;      /* fetched over ssh (verified disk data and metadata) */
+	uint64_t resumed_bytes;  /* already copied by an interrupted run, not fetched again */
 	struct vsl_p2v_guest guest; /* what fix-ups found (all zero with no_fixup) */
 };
 

@@ -306,8 +306,9 @@ START_TEST(bad_sources)
 	src[0] = "/nonexistent/disk";
 	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &nofix, &warn, &st), VSL_ENOENT);
 	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "/nonexistent/disk"));
-	src[0] = "ssh://root@host/dev/sda";
-	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &nofix, &warn, &st), VSL_ENOTSUP);
+	src[0] = "ssh://root@host"; /* no remote path: refused before connecting */
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &nofix, &warn, &st), VSL_EINVAL);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "no remote path"));
 	ck_assert_int_eq(vsl_p2v(ctx, src, 0, out, &nofix, &warn, &st), VSL_EINVAL);
 
 	/* junk: no partition table, no filesystem: copied whole, with a warning */

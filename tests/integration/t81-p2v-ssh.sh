@@ -1,0 +1,183 @@
+#!/bin/sh
+# P2V over ssh: this test starts its own sshd on 127.0.0.1 (a free high port,
+# a temporary host key, authorized_keys and client key; the system's sshd
+# and /root/.ssh are never touched) and reads a 256 MiB loop device through
+# it: an MBR disk with one ext4 partition holding 24 MiB of files, its free
+# blocks full of random garbage (mkfs -E nodiscard over random data).
+# Checks:
+#  - vessel p2v ssh://root@127.0.0.1:PORT/dev/loopN gives the same disk as a
+#    local p2v of the device (qemu-img compare), and --copy-free over ssh
+#    gives the source byte for byte;
+#  - free blocks are not transferred (ssh_bytes of --json well under the disk);
+#  - the source is bit-identical before and after (sha256);
+#  - the machine's facts come from the remote (cpus in vessel.yaml);
+#  - a wrong key is a clear authentication error naming host and device, and
+#    leaves nothing behind; so is a missing remote device;
+#  - a connection dropped once (VESSEL_P2V_SSH_DROP_AFTER) reconnects and the
+#    result is identical; a transport that stays down
+#    (VESSEL_P2V_SSH_FAIL_AFTER) keeps the partial copy, and the same command
+#    run again resumes ("resuming at") and gives the identical disk.
+set -u
+
+: "${VESSEL:?}"
+skip() { echo "t81-p2v-ssh: skip: $*"; exit 77; }
+fail() { echo "t81-p2v-ssh: FAIL: $*"; [ -n "${tmp:-}" ] && [ -f "$tmp/sshd.log" ] && tail -5 "$tmp/sshd.log"; exit 1; }
+
+[ "$(id -u)" = 0 ] || skip "needs root (loop devices, sshd)"
+for t in ssh ssh-keygen losetup sfdisk mkfs.ext4 qemu-img; do
+	command -v "$t" >/dev/null || skip "no $t"
+done
+[ -x /usr/sbin/sshd ] || skip "no /usr/sbin/sshd (package openssh-server)"
+[ -e /dev/loop-control ] || skip "no loop devices here"
+
+tmp=$(mktemp -d /tmp/t81-p2v-ssh.XXXXXX)
+loop=
+sshd_pid=
+cleanup() {
+	[ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null
+	[ -n "$loop" ] && losetup -d "$loop" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+# ---- sshd on loopback ----
+ssh-keygen -q -t ed25519 -N '' -f "$tmp/host_key" || fail "ssh-keygen (host)"
+ssh-keygen -q -t ed25519 -N '' -f "$tmp/id" || fail "ssh-keygen (client)"
+ssh-keygen -q -t ed25519 -N '' -f "$tmp/wrong_id" || fail "ssh-keygen (wrong key)"
+cp "$tmp/id.pub" "$tmp/authorized_keys"
+chmod 600 "$tmp/authorized_keys"
+mkdir -p /run/sshd # privilege separation directory sshd insists on
+port=
+for try in 1 2 3 4 5 6 7 8; do
+	p=$(( 20000 + ($$ * 7 + try * 7919) % 40000 ))
+	cat >"$tmp/sshd_config" <<EOF
+Port $p
+ListenAddress 127.0.0.1
+HostKey $tmp/host_key
+AuthorizedKeysFile $tmp/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile $tmp/sshd.pid
+LogLevel ERROR
+MaxStartups 30
+EOF
+	/usr/sbin/sshd -D -e -f "$tmp/sshd_config" 2>"$tmp/sshd.log" &
+	sshd_pid=$!
+	sleep 0.5
+	if kill -0 "$sshd_pid" 2>/dev/null; then
+		port=$p
+		break
+	fi
+	sshd_pid=
+done
+[ -n "$port" ] || skip "sshd does not start here: $(tail -2 "$tmp/sshd.log")"
+sshopts="--identity $tmp/id --ssh-option StrictHostKeyChecking=no --ssh-option UserKnownHostsFile=$tmp/known_hosts --ssh-option LogLevel=ERROR"
+ssh -i "$tmp/id" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile="$tmp/known_hosts" \
+	-o LogLevel=ERROR -p "$port" root@127.0.0.1 true 2>"$tmp/ssh.err" ||
+	skip "cannot log in to the test sshd: $(cat "$tmp/ssh.err")"
+
+# ---- the source: MBR + ext4 partition, free space full of garbage ----
+mkdir "$tmp/files"
+head -c $((16 << 20)) /dev/urandom >"$tmp/files/big.bin"
+head -c $((8 << 20)) /dev/urandom >"$tmp/files/mid.bin"
+for i in 1 2 3 4 5 6 7 8; do echo "file $i of the source" >"$tmp/files/small$i.txt"; done
+head -c $((255 << 20)) /dev/urandom >"$tmp/part.img"
+mkfs.ext4 -q -F -E nodiscard -L t81src -d "$tmp/files" "$tmp/part.img" >/dev/null ||
+	fail "mkfs.ext4 -d"
+rm -rf "$tmp/files"
+truncate -s 256M "$tmp/src.raw"
+dd if="$tmp/part.img" of="$tmp/src.raw" bs=1M seek=1 conv=notrunc status=none || fail "dd"
+rm -f "$tmp/part.img"
+echo 'start=2048, type=83' | sfdisk -q "$tmp/src.raw" >/dev/null 2>&1 || fail "sfdisk"
+loop=$(losetup -f --show "$tmp/src.raw") || skip "losetup failed (no free loop device?)"
+before=$(sha256sum <"$loop" | cut -d' ' -f1)
+url="ssh://root@127.0.0.1:$port$loop"
+
+# ---- local reference, then over ssh ----
+"$VESSEL" p2v --no-fixup "$loop" -o "$tmp/local.vessel" 2>"$tmp/local.err" ||
+	fail "local p2v: $(cat "$tmp/local.err")"
+t0=$(date +%s.%N)
+"$VESSEL" p2v --no-fixup --json $sshopts "$url" -o "$tmp/ssh.vessel" >"$tmp/ssh.json" 2>"$tmp/ssh.err"
+rc=$?
+t1=$(date +%s.%N)
+cat "$tmp/ssh.err"
+[ $rc = 0 ] || fail "vessel p2v $url exited $rc"
+cat "$tmp/ssh.json"
+qemu-img compare -q "$tmp/local.vessel/disks/disk0.qcow2" "$tmp/ssh.vessel/disks/disk0.qcow2" ||
+	fail "the ssh copy differs from the local copy of the same device"
+sshb=$(sed -n 's/.*"ssh_bytes":\([0-9]*\).*/\1/p' "$tmp/ssh.json")
+freeb=$(sed -n 's/.*"free_bytes":\([0-9]*\).*/\1/p' "$tmp/ssh.json")
+[ -n "$sshb" ] && [ -n "$freeb" ] || fail "no ssh_bytes/free_bytes in --json"
+# 24 MiB of files; everything else is free (garbage) or the journal/inode tables
+[ "$sshb" -ge $((24 << 20)) ] || fail "only $sshb bytes fetched: the files are 24 MiB"
+[ "$sshb" -le $((80 << 20)) ] || fail "$sshb bytes fetched for 24 MiB of files: free blocks were transferred"
+[ "$freeb" -ge $((150 << 20)) ] || fail "free map found only $freeb free bytes"
+echo "t81-p2v-ssh: fetched $sshb of $((256 << 20)) bytes ($freeb free) in $(echo "$t1 - $t0" | bc 2>/dev/null || echo '?') s"
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+grep -q "^cpus: $cpus\$" "$tmp/ssh.vessel/vessel.yaml" ||
+	fail "vessel.yaml does not record the remote's $cpus CPUs: $(grep cpus "$tmp/ssh.vessel/vessel.yaml")"
+grep -q "ssh://root@127.0.0.1:$port$loop" "$tmp/ssh.vessel/vessel.yaml" ||
+	fail "vessel.yaml does not list the ssh source"
+
+# --copy-free: every byte over ssh, equal to the source
+"$VESSEL" -q p2v --no-fixup --copy-free $sshopts "$url" -o "$tmp/full.vessel" 2>"$tmp/full.err" ||
+	fail "p2v --copy-free over ssh: $(cat "$tmp/full.err")"
+qemu-img compare -q -f raw "$loop" "$tmp/full.vessel/disks/disk0.qcow2" ||
+	fail "--copy-free over ssh differs from the source"
+
+# ---- errors ----
+"$VESSEL" p2v --no-fixup --identity "$tmp/wrong_id" --ssh-option StrictHostKeyChecking=no \
+	--ssh-option UserKnownHostsFile="$tmp/known_hosts" "$url" -o "$tmp/bad.vessel" 2>"$tmp/bad.err"
+rc=$?
+cat "$tmp/bad.err"
+[ $rc = 1 ] || fail "wrong key: exit $rc, expected 1"
+grep -q "authentication" "$tmp/bad.err" && grep -q "127.0.0.1" "$tmp/bad.err" && grep -q "$loop" "$tmp/bad.err" ||
+	fail "wrong key: no clear authentication error naming host and device"
+[ "$(wc -l <"$tmp/bad.err")" = 1 ] || fail "wrong key: the error is not one line"
+ls -d "$tmp"/bad.vessel* 2>/dev/null && fail "wrong key left output behind"
+
+"$VESSEL" p2v --no-fixup $sshopts "ssh://root@127.0.0.1:$port/dev/vessel-t81-none" -o "$tmp/none.vessel" 2>"$tmp/none.err"
+rc=$?
+cat "$tmp/none.err"
+[ $rc = 1 ] && grep -q "no such device.*/dev/vessel-t81-none.*127.0.0.1" "$tmp/none.err" ||
+	fail "missing remote device: exit $rc, no clear error"
+ls -d "$tmp"/none.vessel* 2>/dev/null && fail "missing device left output behind"
+
+# ---- a dropped connection reconnects ----
+VESSEL_P2V_SSH_DROP_AFTER=$((10 << 20)) "$VESSEL" p2v --no-fixup $sshopts "$url" -o "$tmp/drop.vessel" 2>"$tmp/drop.err" ||
+	fail "p2v with a dropped connection: $(cat "$tmp/drop.err")"
+cat "$tmp/drop.err"
+grep -q "reconnecting" "$tmp/drop.err" || fail "no reconnection reported"
+qemu-img compare -q "$tmp/local.vessel/disks/disk0.qcow2" "$tmp/drop.vessel/disks/disk0.qcow2" ||
+	fail "the copy made across a reconnection differs"
+
+# ---- a transport that stays down: kept, then resumed ----
+VESSEL_P2V_SSH_FAIL_AFTER=$((12 << 20)) "$VESSEL" p2v --no-fixup $sshopts "$url" -o "$tmp/res.vessel" 2>"$tmp/res1.err"
+rc=$?
+cat "$tmp/res1.err"
+[ $rc = 1 ] || fail "transport failure: exit $rc, expected 1"
+grep -q "kept in .*res.vessel.p2v-partial.*resume" "$tmp/res1.err" || fail "the error does not say the partial copy is kept"
+[ -e "$tmp/res.vessel" ] && fail "the failed run left the output"
+[ -f "$tmp/res.vessel.p2v-partial/p2v-journal" ] || fail "no journal in the partial copy"
+"$VESSEL" p2v --no-fixup --json $sshopts "$url" -o "$tmp/res.vessel" >"$tmp/res.json" 2>"$tmp/res2.err"
+rc=$?
+cat "$tmp/res2.err" "$tmp/res.json"
+[ $rc = 0 ] || fail "resumed run exited $rc"
+grep -q "resuming at" "$tmp/res2.err" || fail "the second run did not resume"
+[ -e "$tmp/res.vessel.p2v-partial" ] && fail "the partial copy is still there"
+resumed=$(sed -n 's/.*"resumed_bytes":\([0-9]*\).*/\1/p' "$tmp/res.json")
+sshb2=$(sed -n 's/.*"ssh_bytes":\([0-9]*\).*/\1/p' "$tmp/res.json")
+[ "${resumed:-0}" -gt 0 ] || fail "resumed_bytes is ${resumed:-none}"
+[ "$sshb2" -lt "$sshb" ] || fail "the resumed run fetched $sshb2 bytes, a full run $sshb"
+qemu-img compare -q "$tmp/local.vessel/disks/disk0.qcow2" "$tmp/res.vessel/disks/disk0.qcow2" ||
+	fail "the resumed copy differs"
+qemu-img check -q "$tmp/res.vessel/disks/disk0.qcow2" || fail "the resumed qcow2 is not clean"
+
+after=$(sha256sum <"$loop" | cut -d' ' -f1)
+[ "$before" = "$after" ] || fail "the source changed: $before -> $after"
+echo "t81-p2v-ssh: ok"
+exit 0
