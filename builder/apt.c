@@ -252,6 +252,65 @@ static void apt_state(struct vsl_hash *h, const char *dirpath)
 	free(ents);
 }
 
+/* Everything that changes apt's answers: its lists, sources, preferences, APT_CONFIG. */
+static void apt_state_all(struct vsl_hash *h)
+{
+	const char *ac = getenv("APT_CONFIG");
+
+	apt_state(h, "/var/lib/apt/lists");
+	apt_state(h, "/etc/apt");
+	apt_state(h, "/etc/apt/sources.list.d");
+	apt_state(h, "/etc/apt/preferences.d");
+	if (ac) {
+		struct stat st;
+		char line[128];
+
+		vsl_hash_update(h, ac, strlen(ac) + 1);
+		if (stat(ac, &st) == 0) {
+			int l = snprintf(line, sizeof(line), "%lld %lld.%09ld\n",
+					 (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+					 st.st_mtim.tv_nsec);
+			vsl_hash_update(h, line, (size_t)l);
+		}
+	}
+}
+
+/* Read a whole small file into out; false when it cannot be read. */
+static bool apt_slurp(const char *path, struct apt_out *out)
+{
+	FILE *f = fopen(path, "rb");
+	char buf[8192];
+	size_t got;
+
+	if (!f)
+		return false;
+	while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+		apt_out_add(out, buf, got);
+	fclose(f);
+	return true;
+}
+
+/* Store an answer in the cache: written beside, then renamed (best effort). */
+static void apt_store(struct vsl_ctx *ctx, const char *dir, const char *path,
+		      const struct apt_out *out)
+{
+	char *tmp;
+	FILE *w;
+
+	if (!out->len || vsl_builder_mkdirs(ctx, dir) < 0)
+		return;
+	tmp = vsl_strdup_printf("%s.%d.tmp", path, (int)getpid());
+	w = tmp ? fopen(tmp, "wb") : NULL;
+	if (w) {
+		bool ok = fwrite(out->buf, 1, out->len, w) == out->len;
+		if (fclose(w) == 0 && ok)
+			rename(tmp, path);
+		else
+			unlink(tmp);
+	}
+	free(tmp);
+}
+
 static char *apt_field(const char *stanza, size_t len, const char *name)
 {
 	size_t nl = strlen(name);
@@ -276,24 +335,19 @@ int vsl_apt_resolve(struct vsl_ctx *ctx, const char *cache, struct vsl_apt_pkg *
 	struct vsl_hash *h = vsl_hash_new(VSL_HASH_SHA256);
 	struct apt_out out = { 0 }, err = { 0 };
 	char key[VSL_HASH_HEX_MAX], *cpath = NULL, *dir = NULL;
-	char **argv = NULL;
-	FILE *f;
+	char **argv = NULL, **specs = NULL;
+	bool *matched = NULL;
 	int rc = 0, st;
 
 	if (!h)
 		return vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "apt");
-	vsl_hash_update(h, "vessel-apt-1\n", 13);
-	for (size_t i = 0; i < n; i++)
+	vsl_hash_update(h, "vessel-apt-2\n", 13);
+	for (size_t i = 0; i < n; i++) {
 		vsl_hash_update(h, pkgs[i].name, strlen(pkgs[i].name) + 1);
-	apt_state(h, "/var/lib/apt/lists");
-	apt_state(h, "/etc/apt");
-	apt_state(h, "/etc/apt/sources.list.d");
-	apt_state(h, "/etc/apt/preferences.d");
-	{
-		const char *ac = getenv("APT_CONFIG");
-		if (ac)
-			vsl_hash_update(h, ac, strlen(ac));
+		if (pkgs[i].version)
+			vsl_hash_update(h, pkgs[i].version, strlen(pkgs[i].version) + 1);
 	}
+	apt_state_all(h);
 	vsl_hash_final_hex(h, key);
 	vsl_hash_free(h);
 	dir = vsl_strdup_printf("%s/apt", cache);
@@ -302,15 +356,15 @@ int vsl_apt_resolve(struct vsl_ctx *ctx, const char *cache, struct vsl_apt_pkg *
 		rc = vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "apt");
 		goto out;
 	}
-	if ((f = fopen(cpath, "rb"))) {
-		char buf[8192];
-		size_t got;
-		while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
-			apt_out_add(&out, buf, got);
-		fclose(f);
-	} else {
+	matched = vsl_calloc(n + 1, sizeof(*matched));
+	if (!matched) {
+		rc = vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "apt");
+		goto out;
+	}
+	if (!apt_slurp(cpath, &out)) {
 		argv = vsl_calloc(n + 5, sizeof(*argv));
-		if (!argv) {
+		specs = vsl_calloc(n + 1, sizeof(*specs));
+		if (!argv || !specs) {
 			rc = vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "apt");
 			goto out;
 		}
@@ -318,56 +372,70 @@ int vsl_apt_resolve(struct vsl_ctx *ctx, const char *cache, struct vsl_apt_pkg *
 		argv[1] = (char *)"show";
 		argv[2] = (char *)"--no-all-versions";
 		argv[3] = (char *)"--";
-		for (size_t i = 0; i < n; i++)
-			argv[4 + i] = pkgs[i].name;
+		for (size_t i = 0; i < n; i++) {
+			/* a pinned version (a resolved dependency) is asked for as NAME=VERSION */
+			specs[i] = pkgs[i].version ? vsl_strdup_printf("%s=%s", pkgs[i].name,
+								       pkgs[i].version)
+						   : strdup(pkgs[i].name);
+			if (!specs[i]) {
+				rc = vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "apt");
+				goto out;
+			}
+			argv[4 + i] = specs[i];
+		}
 		st = apt_run(ctx, argv, NULL, &out, &err, NULL, NULL);
 		if (st < 0) {
 			rc = st;
 			goto out;
 		}
-		if (st == 0 && out.len && vsl_builder_mkdirs(ctx, dir) == 0) {
-			/* cache the answer (atomically: write then rename) */
-			char *tmp = vsl_strdup_printf("%s.%d.tmp", cpath, (int)getpid());
-			FILE *w = tmp ? fopen(tmp, "wb") : NULL;
-			if (w) {
-				bool ok = fwrite(out.buf, 1, out.len, w) == out.len;
-				if (fclose(w) == 0 && ok)
-					rename(tmp, cpath);
-				else
-					unlink(tmp);
-			}
-			free(tmp);
-		}
+		if (st == 0)
+			apt_store(ctx, dir, cpath, &out);
 		vsl_ctx_clear(ctx);
 	}
-	/* match stanzas to names */
+	/* match stanzas to names (and to the pinned version, when there is one) */
 	for (const char *s = out.buf ? out.buf : ""; *s;) {
 		const char *e = strstr(s, "\n\n");
 		size_t l = e ? (size_t)(e - s) + 1 : strlen(s);
 		char *pkg = apt_field(s, l, "Package");
+		char *ver = pkg ? apt_field(s, l, "Version") : NULL;
 
-		for (size_t i = 0; pkg && i < n; i++) {
-			if (strcmp(pkgs[i].name, pkg) || pkgs[i].version)
+		for (size_t i = 0; pkg && ver && i < n; i++) {
+			if (matched[i] || strcmp(pkgs[i].name, pkg) ||
+			    (pkgs[i].version && strcmp(pkgs[i].version, ver)))
 				continue;
 			char *size = apt_field(s, l, "Size");
-			pkgs[i].version = apt_field(s, l, "Version");
+			matched[i] = true;
+			free(pkgs[i].version);
+			pkgs[i].version = strdup(ver);
 			pkgs[i].sha256 = apt_field(s, l, "SHA256");
 			pkgs[i].depends = apt_field(s, l, "Depends");
 			pkgs[i].size = size ? strtoull(size, NULL, 10) : 0;
 			free(size);
 		}
 		free(pkg);
+		free(ver);
 		s += l;
 		while (*s == '\n')
 			s++;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!pkgs[i].version) {
+		if (!matched[i] || !pkgs[i].version) {
 			char msg[512];
 			apt_errors(&err, msg, sizeof(msg));
-			rc = vsl_set_error(ctx, 0, VSL_ENOENT, "package '%s' is not known to apt "
-					   "(check the name; run 'apt-get update'?)%s%s", pkgs[i].name,
-					   err.len ? ": " : "", err.len ? msg : "");
+			if (pkgs[i].version)
+				rc = vsl_set_error(ctx, 0, VSL_ENOENT, "package '%s' version %s is "
+						   "not known to apt%s%s", pkgs[i].name,
+						   pkgs[i].version, err.len ? ": " : "",
+						   err.len ? msg : "");
+			else
+				rc = vsl_set_error(ctx, 0, VSL_ENOENT, "package '%s' is not known "
+						   "to apt (check the name; run 'apt-get update'?)"
+						   "%s%s", pkgs[i].name, err.len ? ": " : "",
+						   err.len ? msg : "");
+			if (!matched[i]) {
+				free(pkgs[i].version); /* unmatched: leave no half answer */
+				pkgs[i].version = NULL;
+			}
 			goto out;
 		}
 		if (!pkgs[i].sha256 || strlen(pkgs[i].sha256) != 64) {
@@ -377,6 +445,10 @@ int vsl_apt_resolve(struct vsl_ctx *ctx, const char *cache, struct vsl_apt_pkg *
 		}
 	}
 out:
+	for (size_t i = 0; specs && i < n; i++)
+		free(specs[i]);
+	free(specs);
+	free(matched);
 	free(argv);
 	free(out.buf);
 	free(err.buf);
@@ -590,4 +662,240 @@ char *vsl_apt_depends_match(const char *depends, const char *prefix)
 		s += strcspn(s, ",|");
 	}
 	return NULL;
+}
+
+/* ---- dependency closure ---- */
+
+static int apt_pkg_cmp(const void *a, const void *b)
+{
+	const struct vsl_apt_pkg *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+int vsl_apt_parse_simulation(struct vsl_ctx *ctx, const char *text, struct vsl_apt_pkg **out,
+			     size_t *nout)
+{
+	struct vsl_apt_pkg *v = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	*nout = 0;
+	for (const char *s = text ? text : ""; *s;) {
+		size_t l = strcspn(s, "\n");
+		const char *e = s + l, *p = s + 5, *q;
+		size_t nl;
+
+		if (l > 5 && !strncmp(s, "Inst ", 5)) {
+			nl = strcspn(p, " :\n");
+			q = p + nl;
+			if (*q == ':') /* NAME:ARCH */
+				q += strcspn(q, " \n");
+			while (q < e && *q == ' ')
+				q++;
+			if (q < e && *q == '[') { /* [installed version]: not with an empty status */
+				q = memchr(q, ']', (size_t)(e - q));
+				q = q ? q + 1 : e;
+				while (q < e && *q == ' ')
+					q++;
+			}
+			if (!nl || q >= e || *q != '(') {
+				vsl_set_error(ctx, 0, VSL_ECORRUPT, "apt-get: cannot read '%.*s'",
+					      (int)(l > 120 ? 120 : l), s);
+				goto fail;
+			}
+			q++;
+			size_t vl = strcspn(q, " )\n");
+			if (!vl || vl > 255 || nl > 255) {
+				vsl_set_error(ctx, 0, VSL_ECORRUPT, "apt-get: cannot read '%.*s'",
+					      (int)(l > 120 ? 120 : l), s);
+				goto fail;
+			}
+			bool dup = false;
+			for (size_t i = 0; i < n; i++)
+				if (strlen(v[i].name) == nl && !strncmp(v[i].name, p, nl))
+					dup = true;
+			if (!dup) {
+				if (n == cap) {
+					size_t nc = cap ? cap * 2 : 16;
+					struct vsl_apt_pkg *nv;
+					if (nc > 100000) {
+						vsl_set_error(ctx, 0, VSL_ERANGE, "apt-get: more than "
+							      "100000 packages in a closure");
+						goto fail;
+					}
+					nv = vsl_reallocarray(v, nc, sizeof(*v));
+					if (!nv)
+						goto oom;
+					v = nv;
+					cap = nc;
+				}
+				v[n] = (struct vsl_apt_pkg){ 0 };
+				v[n].name = strndup(p, nl);
+				v[n].version = strndup(q, vl);
+				n++;
+				if (!v[n - 1].name || !v[n - 1].version)
+					goto oom;
+			}
+		}
+		s = *e ? e + 1 : e;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), apt_pkg_cmp);
+	*out = v;
+	*nout = n;
+	return 0;
+oom:
+	vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "apt");
+fail:
+	for (size_t i = 0; i < n; i++)
+		vsl_apt_pkg_fini(&v[i]);
+	free(v);
+	return vsl_ctx_code(ctx);
+}
+
+int vsl_apt_closure(struct vsl_ctx *ctx, const char *cache, const char *const *names, size_t n,
+		    struct vsl_apt_pkg **out, size_t *nout)
+{
+	struct vsl_hash *h;
+	struct apt_out so = { 0 }, se = { 0 };
+	char key[VSL_HASH_HEX_MAX];
+	char *dir = NULL, *cpath = NULL, *status = NULL, *ostatus = NULL;
+	char **argv = NULL;
+	int rc = 0, st;
+
+	*out = NULL;
+	*nout = 0;
+	if (!n)
+		return 0;
+	h = vsl_hash_new(VSL_HASH_SHA256);
+	if (!h)
+		return vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "apt");
+	vsl_hash_update(h, "vessel-closure-1\n", 17);
+	for (size_t i = 0; i < n; i++)
+		vsl_hash_update(h, names[i], strlen(names[i]) + 1);
+	apt_state_all(h);
+	vsl_hash_final_hex(h, key);
+	vsl_hash_free(h);
+	dir = vsl_strdup_printf("%s/apt", cache);
+	cpath = vsl_strdup_printf("%s/apt/closure-%s.txt", cache, key);
+	status = vsl_strdup_printf("%s/apt/empty-status", cache);
+	ostatus = vsl_strdup_printf("Dir::State::status=%s", status ? status : "");
+	argv = vsl_calloc(n + 20, sizeof(*argv));
+	if (!dir || !cpath || !status || !ostatus || !argv) {
+		rc = vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "apt");
+		goto out;
+	}
+	if (!apt_slurp(cpath, &so)) {
+		size_t k = 0;
+		int fd;
+
+		/* an empty dpkg status: apt plans a fresh install of everything needed */
+		if ((rc = vsl_builder_mkdirs(ctx, dir)) < 0)
+			goto out;
+		fd = open(status, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			rc = vsl_set_error(ctx, errno, VSL_EIO, "%s", status);
+			goto out;
+		}
+		close(fd);
+		argv[k++] = (char *)"apt-get";
+		argv[k++] = (char *)"--simulate";
+		argv[k++] = (char *)"-q";
+		argv[k++] = (char *)"-o";
+		argv[k++] = ostatus;
+		argv[k++] = (char *)"-o";
+		argv[k++] = (char *)"Debug::NoLocking=true";
+		argv[k++] = (char *)"-o";
+		argv[k++] = (char *)"APT::Install-Recommends=false";
+		argv[k++] = (char *)"-o";
+		argv[k++] = (char *)"APT::Install-Suggests=false";
+		argv[k++] = (char *)"-o";
+		argv[k++] = (char *)"APT::Get::Assume-Yes=true";
+		argv[k++] = (char *)"install";
+		argv[k++] = (char *)"--";
+		for (size_t i = 0; i < n; i++)
+			argv[k++] = (char *)names[i];
+		st = apt_run(ctx, argv, NULL, &so, &se, NULL, NULL);
+		if (st < 0) {
+			rc = st;
+			goto out;
+		}
+		if (st != 0) {
+			char msg[1024], why[1024] = "";
+			size_t wl = 0;
+
+			/* apt explains on stdout: " NAME : Depends: OTHER but it is not installable" */
+			for (const char *s = so.buf ? so.buf : ""; *s;) {
+				size_t l = strcspn(s, "\n");
+				const char *c = memchr(s, ':', l);
+				if (c && l > 2 && s[0] == ' ' && (size_t)(c - s) < l &&
+				    strstr(s, "epends: ") && (size_t)(strstr(s, "epends: ") - s) < l) {
+					const char *t = s;
+					while (*t == ' ')
+						t++;
+					wl += (size_t)snprintf(why + wl, wl < sizeof(why) ?
+							       sizeof(why) - wl : 0, "%s%.*s",
+							       wl ? "; " : "", (int)(s + l - t), t);
+				}
+				s += l + (s[l] ? 1 : 0);
+			}
+			if (wl >= sizeof(why))
+				memcpy(why + sizeof(why) - 4, "...", 4);
+			apt_errors(&se, msg, sizeof(msg));
+			if (why[0])
+				rc = vsl_set_error(ctx, 0, VSL_EINVAL, "apt cannot resolve the "
+						   "dependencies: %s (apt: %s)", why, msg);
+			else
+				rc = vsl_set_error(ctx, 0, VSL_EINVAL, "apt cannot resolve the "
+						   "dependencies: %s", msg);
+			goto out;
+		}
+		{
+			/* keep only the Inst lines: the cached answer is small and exact */
+			struct apt_out keep = { 0 };
+			for (const char *s = so.buf ? so.buf : ""; *s;) {
+				size_t l = strcspn(s, "\n");
+				if (!strncmp(s, "Inst ", 5))
+					apt_out_add(&keep, s, l + (s[l] ? 1 : 0));
+				s += l + (s[l] ? 1 : 0);
+			}
+			free(so.buf);
+			so = keep;
+		}
+		apt_store(ctx, dir, cpath, &so);
+		vsl_ctx_clear(ctx);
+	}
+	rc = vsl_apt_parse_simulation(ctx, so.buf, out, nout);
+	if (rc == 0) {
+		/* every name asked for must be in the answer */
+		for (size_t i = 0; i < n; i++) {
+			bool found = false;
+			for (size_t j = 0; j < *nout; j++)
+				if (!strcmp((*out)[j].name, names[i]))
+					found = true;
+			if (!found) {
+				rc = vsl_set_error(ctx, 0, VSL_ENOENT, "apt would not install '%s' "
+						   "(a virtual package? name the real one)",
+						   names[i]);
+				break;
+			}
+		}
+		if (rc < 0) {
+			for (size_t j = 0; j < *nout; j++)
+				vsl_apt_pkg_fini(&(*out)[j]);
+			free(*out);
+			*out = NULL;
+			*nout = 0;
+		}
+	}
+out:
+	free(so.buf);
+	free(se.buf);
+	free(argv);
+	free(ostatus);
+	free(status);
+	free(cpath);
+	free(dir);
+	return rc;
 }

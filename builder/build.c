@@ -20,12 +20,14 @@
  * Builds whose variables include a sensitive one are never stored in the
  * result cache: its key would be a hash of the secret.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +38,18 @@
 
 #include "builder/builder_int.h"
 
+/* What the build knows about each package besides apt's answer. */
+struct build_pkg {
+	struct vsl_recipe_loc loc; /* where the recipe names it (or the list that pulled it in) */
+	bool dep;                  /* pulled in as a dependency */
+};
+
+/* Indices into pkgs[], in unpack order: dependencies (by name), then the named ones. */
+struct build_list {
+	size_t *v;
+	size_t n;
+};
+
 struct build {
 	struct vsl_ctx *ctx;
 	struct vsl_build_opts *o;
@@ -43,12 +57,17 @@ struct build {
 	char *cache;
 	char *out;
 	char *tmp;
+	char *lockpath;           /* tmp + ".lock", flock()ed while the build runs */
+	int lockfd;
 	int64_t mtime;
 	struct vsl_apt_pkg *pkgs;
-	size_t npkgs;
+	struct build_pkg *pinfo;  /* parallel to pkgs[] */
+	size_t npkgs, cappkgs;
 	int kernel_pkg;           /* the package holding vmlinuz, or -1 */
 	int kernel_meta;          /* the package the recipe named, or -1 */
 	size_t init_pkgs;         /* initramfs packages start here in pkgs[] */
+	struct build_list init_order;  /* what the initramfs unpacks, in order */
+	struct build_list *src_order;  /* per source: what a package source unpacks */
 	int *src_pkg;             /* per source: index in pkgs[] or -1 */
 	char **src_digest;        /* per source: digest of a path source */
 	struct vsl_tree **src_trees;
@@ -136,21 +155,139 @@ out:
 	return rc;
 }
 
+/*
+ * ---- staging directories ----
+ *
+ * The staging directory .BASE.build-PID-TIME has a lock file beside it,
+ * .BASE.build-PID-TIME.lock, that its build holds with flock() from before
+ * the directory exists until after it is renamed or removed. The kernel
+ * drops the lock when the process dies, however it dies (SIGKILL, OOM), so
+ * a staging directory whose lock can be taken belongs to a dead build and
+ * is removed by the next build of the same output. A directory kept by
+ * --keep-failed has its lock file removed, so it is never reaped; nor is a
+ * directory without a lock file (made by an older vessel).
+ */
+static int build_lock_staging(struct build *b)
+{
+	char *tmp = vsl_strdup_printf("%s.lock.%d", b->tmp, (int)getpid());
+	char pid[32];
+	int fd, l;
+
+	b->lockpath = vsl_strdup_printf("%s.lock", b->tmp);
+	if (!tmp || !b->lockpath) {
+		free(tmp);
+		return vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
+	}
+	/* locked under a private name, then renamed: never visible unlocked */
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		free(tmp);
+		return vsl_set_error(b->ctx, e, VSL_EIO, "lock file %s", b->lockpath);
+	}
+	l = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (write(fd, pid, (size_t)l) != l || rename(tmp, b->lockpath) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		return vsl_set_error(b->ctx, e, VSL_EIO, "lock file %s", b->lockpath);
+	}
+	free(tmp);
+	b->lockfd = fd;
+	return 0;
+}
+
+static void build_unlock_staging(struct build *b)
+{
+	if (b->lockfd >= 0) {
+		unlink(b->lockpath);
+		close(b->lockfd);
+		b->lockfd = -1;
+	}
+}
+
+/*
+ * Remove the staging directories (and lone lock files) of dead builds of the
+ * same output, saying so. Best effort: what cannot be removed stays.
+ */
+static void build_reap_stale(struct build *b)
+{
+	const char *slash = strrchr(b->out, '/');
+	const char *base = slash ? slash + 1 : b->out;
+	char *dir = slash ? (slash == b->out ? strdup("/") :
+			     strndup(b->out, (size_t)(slash - b->out))) : strdup(".");
+	char *prefix = vsl_strdup_printf(".%s.build-", base);
+	struct dirent **ents = NULL;
+	int n;
+
+	if (!dir || !prefix)
+		goto out;
+	n = scandir(dir, &ents, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		const char *name = ents[i]->d_name;
+		size_t pl = strlen(prefix), nl = strlen(name);
+		char *path = NULL, *lock = NULL;
+		struct stat st;
+		int fd = -1;
+		bool is_lock = nl > 5 && !strcmp(name + nl - 5, ".lock");
+
+		if (nl <= pl || strncmp(name, prefix, pl) || strchr(name + pl, '/'))
+			goto next;
+		path = vsl_strdup_printf("%s/%s", dir, name);
+		if (!path || lstat(path, &st) < 0)
+			goto next;
+		if (is_lock) {
+			/* a lock without its directory: removed with it below, or lone */
+			char *d = strndup(path, strlen(path) - 5);
+			struct stat ds;
+			bool lone = d && lstat(d, &ds) < 0 && errno == ENOENT;
+			free(d);
+			if (!lone || (fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+				goto next;
+			if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+				unlink(path);
+			goto next;
+		}
+		if (!S_ISDIR(st.st_mode))
+			goto next;
+		lock = vsl_strdup_printf("%s.lock", path);
+		if (!lock || (fd = open(lock, O_RDWR | O_CLOEXEC)) < 0)
+			goto next; /* kept by --keep-failed, or not ours */
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+			goto next; /* a build that is running */
+		build_rmtree(path);
+		if (lstat(path, &st) < 0) {
+			int pid = atoi(name + pl);
+			vsl_warn(b->ctx, "removed %s, the staging directory of a build that was "
+				 "killed (pid %d)", path, pid);
+			unlink(lock);
+		}
+next:
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		free(lock);
+		free(ents[i]);
+	}
+	free(ents);
+out:
+	free(dir);
+	free(prefix);
+}
+
 /* ---- 1. packages ---- */
 
 /* Where the recipe names package i (the real kernel: where the kernel is named). */
 static struct vsl_recipe_loc build_pkg_loc(const struct build *b, size_t i)
 {
-	const struct vsl_recipe *r = b->r;
-
 	if ((int)i == b->kernel_meta || (int)i == b->kernel_pkg)
-		return r->kernel_loc;
-	if (i >= b->init_pkgs && i < b->init_pkgs + r->npackages)
-		return r->packages[i - b->init_pkgs].loc;
-	for (size_t s = 0; s < r->nsources; s++)
-		if (b->src_pkg[s] == (int)i)
-			return r->sources[s].loc;
-	return (struct vsl_recipe_loc){ 0, 0 };
+		return b->r->kernel_loc;
+	return i < b->npkgs ? b->pinfo[i].loc : (struct vsl_recipe_loc){ 0, 0 };
 }
 
 static bool build_kernel_is_meta(const struct vsl_apt_pkg *p)
@@ -164,59 +301,252 @@ static bool build_kernel_is_meta(const struct vsl_apt_pkg *p)
 	return meta;
 }
 
+/*
+ * Append a package (name copied, version pinned when given). Returns its
+ * index, or a negative VSL_E*. A dependency that is already in the list is
+ * not added twice: its index is returned.
+ */
+static int build_pkg_add(struct build *b, const char *name, const char *version,
+			 struct vsl_recipe_loc loc, bool dep)
+{
+	if (dep)
+		for (size_t i = 0; i < b->npkgs; i++)
+			if ((int)i != b->kernel_meta && (int)i != b->kernel_pkg &&
+			    !strcmp(b->pkgs[i].name, name))
+				return (int)i;
+	if (b->npkgs + 1 >= b->cappkgs) {
+		size_t nc = b->cappkgs ? b->cappkgs * 2 : 16;
+		struct vsl_apt_pkg *np = vsl_reallocarray(b->pkgs, nc, sizeof(*np));
+		struct build_pkg *ni;
+
+		if (!np)
+			return vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
+		b->pkgs = np;
+		ni = vsl_reallocarray(b->pinfo, nc, sizeof(*ni));
+		if (!ni)
+			return vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
+		b->pinfo = ni;
+		for (size_t i = b->cappkgs; i < nc; i++) {
+			b->pkgs[i] = (struct vsl_apt_pkg){ 0 };
+			b->pinfo[i] = (struct build_pkg){ { 0, 0 }, false };
+		}
+		b->cappkgs = nc;
+	}
+	b->pkgs[b->npkgs].name = strdup(name);
+	b->pkgs[b->npkgs].version = version ? strdup(version) : NULL;
+	if (!b->pkgs[b->npkgs].name || (version && !b->pkgs[b->npkgs].version)) {
+		vsl_apt_pkg_fini(&b->pkgs[b->npkgs]);
+		return vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
+	}
+	b->pinfo[b->npkgs] = (struct build_pkg){ loc, dep };
+	return (int)b->npkgs++;
+}
+
+static int build_list_push(struct build *b, struct build_list *l, size_t idx)
+{
+	size_t *nv;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i] == idx)
+			return 0;
+	nv = vsl_reallocarray(l->v, l->n + 1, sizeof(*nv));
+	if (!nv)
+		return vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
+	nv[l->n++] = idx;
+	l->v = nv;
+	return 0;
+}
+
+/*
+ * The unpack list of one package list: with deps, apt's closure of the
+ * named packages (dependencies sorted by name, pinned to the version apt
+ * chose), then the named packages in recipe order so that they win where
+ * files overlap.
+ */
+static int build_closure(struct build *b, const size_t *named, size_t nnamed, bool deps,
+			 struct vsl_recipe_loc loc, const char *what, struct build_list *l)
+{
+	struct vsl_apt_pkg *cl = NULL;
+	size_t ncl = 0;
+	const char **names;
+	int rc = 0;
+
+	if (deps && nnamed) {
+		names = vsl_calloc(nnamed + 1, sizeof(*names));
+		if (!names)
+			return vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
+		for (size_t i = 0; i < nnamed; i++)
+			names[i] = b->pkgs[named[i]].name;
+		rc = vsl_apt_closure(b->ctx, b->cache, names, nnamed, &cl, &ncl);
+		free(names);
+		if (rc < 0) {
+			vsl_error_prefix(b->ctx, "%s", what);
+			return build_where(b, loc);
+		}
+		for (size_t j = 0; j < ncl && rc == 0; j++) {
+			bool is_named = false;
+			int idx;
+
+			for (size_t i = 0; i < nnamed; i++)
+				if (!strcmp(b->pkgs[named[i]].name, cl[j].name))
+					is_named = true;
+			if (is_named)
+				continue;
+			idx = build_pkg_add(b, cl[j].name, cl[j].version, loc, true);
+			rc = idx < 0 ? idx : build_list_push(b, l, (size_t)idx);
+		}
+		for (size_t j = 0; j < ncl; j++)
+			vsl_apt_pkg_fini(&cl[j]);
+		free(cl);
+	}
+	for (size_t i = 0; i < nnamed && rc == 0; i++)
+		rc = build_list_push(b, l, named[i]);
+	return rc;
+}
+
+/* "busybox + 3 dependencies: gcc-12-base libc6 libgcc-s1" for the log and the plan. */
+static void build_list_describe(const struct build *b, const struct build_list *l, char *buf,
+				size_t len)
+{
+	size_t ndep = 0, o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n; i++) {
+		if (b->pinfo[l->v[i]].dep) {
+			ndep++;
+			continue;
+		}
+		o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s", o ? " " : "",
+				      b->pkgs[l->v[i]].name);
+	}
+	if (ndep)
+		o += (size_t)snprintf(buf + o, o < len ? len - o : 0, " + %zu dependenc%s:", ndep,
+				      ndep == 1 ? "y" : "ies");
+	for (size_t i = 0; i < l->n; i++)
+		if (b->pinfo[l->v[i]].dep)
+			o += (size_t)snprintf(buf + o, o < len ? len - o : 0, " %s",
+					      b->pkgs[l->v[i]].name);
+	if (o >= len && len > 4)
+		memcpy(buf + len - 4, "...", 4);
+}
+
 static int build_resolve(struct build *b)
 {
 	const struct vsl_recipe *r = b->r;
-	size_t n = 0;
-	int rc;
+	size_t *named = NULL, first_dep;
+	int rc, idx;
 
-	b->pkgs = vsl_calloc(r->npackages + r->nsources + 3, sizeof(*b->pkgs));
 	b->src_pkg = vsl_calloc(r->nsources + 1, sizeof(*b->src_pkg));
-	if (!b->pkgs || !b->src_pkg)
-		return vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
+	b->src_order = vsl_calloc(r->nsources + 1, sizeof(*b->src_order));
+	named = vsl_calloc(r->npackages + 1, sizeof(*named));
+	if (!b->src_pkg || !b->src_order || !named) {
+		rc = vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
+		goto out;
+	}
 	b->kernel_pkg = b->kernel_meta = -1;
 	if (r->kernel_package) {
-		b->kernel_meta = (int)n;
-		b->pkgs[n++].name = strdup(r->kernel_package);
+		if ((idx = build_pkg_add(b, r->kernel_package, NULL, r->kernel_loc, false)) < 0) {
+			rc = idx;
+			goto out;
+		}
+		b->kernel_meta = idx;
 	}
-	b->init_pkgs = n;
-	for (size_t i = 0; i < r->npackages; i++)
-		b->pkgs[n++].name = strdup(r->packages[i].name);
+	b->init_pkgs = b->npkgs;
+	for (size_t i = 0; i < r->npackages; i++) {
+		if ((idx = build_pkg_add(b, r->packages[i].name, NULL, r->packages[i].loc,
+					 false)) < 0) {
+			rc = idx;
+			goto out;
+		}
+		named[i] = (size_t)idx;
+	}
 	for (size_t i = 0; i < r->nsources; i++) {
 		b->src_pkg[i] = -1;
-		if (r->sources[i].kind == VSL_SOURCE_PACKAGE) {
-			b->src_pkg[i] = (int)n;
-			b->pkgs[n++].name = strdup(r->sources[i].package);
+		if (r->sources[i].kind != VSL_SOURCE_PACKAGE)
+			continue;
+		if ((idx = build_pkg_add(b, r->sources[i].package, NULL, r->sources[i].loc,
+					 false)) < 0) {
+			rc = idx;
+			goto out;
 		}
+		b->src_pkg[i] = idx;
 	}
-	b->npkgs = n;
-	for (size_t i = 0; i < n; i++)
-		if (!b->pkgs[i].name)
-			return vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
-	if (!n)
-		return 0;
-	rc = vsl_apt_resolve(b->ctx, b->cache, b->pkgs, n);
+	rc = 0;
+	if (!b->npkgs)
+		goto out;
+	rc = vsl_apt_resolve(b->ctx, b->cache, b->pkgs, b->npkgs);
 	if (rc < 0) {
 		/* name the recipe line of the package apt does not know */
-		for (size_t i = 0; i < n; i++)
-			if (!b->pkgs[i].version)
-				return build_where(b, build_pkg_loc(b, i));
-		return rc;
+		for (size_t i = 0; i < b->npkgs; i++)
+			if (!b->pkgs[i].version) {
+				rc = build_where(b, build_pkg_loc(b, i));
+				break;
+			}
+		goto out;
 	}
 	b->kernel_pkg = b->kernel_meta;
 	if (b->kernel_meta >= 0 && build_kernel_is_meta(&b->pkgs[b->kernel_meta])) {
-		struct vsl_apt_pkg *k = &b->pkgs[b->npkgs];
-
-		k->name = vsl_apt_depends_match(b->pkgs[b->kernel_meta].depends, "linux-image-");
-		if (!k->name)
-			return vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
-		if ((rc = vsl_apt_resolve(b->ctx, b->cache, k, 1)) < 0) {
-			vsl_error_prefix(b->ctx, "kernel %s", r->kernel_package);
-			return build_where(b, r->kernel_loc);
+		char *kname = vsl_apt_depends_match(b->pkgs[b->kernel_meta].depends,
+						    "linux-image-");
+		if (!kname) {
+			rc = vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
+			goto out;
 		}
-		b->kernel_pkg = (int)b->npkgs++;
+		idx = build_pkg_add(b, kname, NULL, r->kernel_loc, false);
+		free(kname);
+		if (idx < 0) {
+			rc = idx;
+			goto out;
+		}
+		if ((rc = vsl_apt_resolve(b->ctx, b->cache, &b->pkgs[idx], 1)) < 0) {
+			vsl_error_prefix(b->ctx, "kernel %s", r->kernel_package);
+			rc = build_where(b, r->kernel_loc);
+			goto out;
+		}
+		b->kernel_pkg = idx;
 	}
-	return 0;
+	/* dependencies: never the kernel's (it is only a source of vmlinuz and modules) */
+	first_dep = b->npkgs;
+	if (r->npackages && (rc = build_closure(b, named, r->npackages, r->packages_depends,
+						r->packages[0].loc, "boot.initramfs.packages",
+						&b->init_order)) < 0)
+		goto out;
+	for (size_t i = 0; i < r->nsources; i++) {
+		size_t one;
+		char what[300];
+
+		if (b->src_pkg[i] < 0)
+			continue;
+		one = (size_t)b->src_pkg[i];
+		snprintf(what, sizeof(what), "source '%s'", r->sources[i].name);
+		if ((rc = build_closure(b, &one, 1, r->sources[i].depends, r->sources[i].loc, what,
+					&b->src_order[i])) < 0)
+			goto out;
+	}
+	if (b->npkgs > first_dep &&
+	    (rc = vsl_apt_resolve(b->ctx, b->cache, &b->pkgs[first_dep], b->npkgs - first_dep)) < 0) {
+		for (size_t i = first_dep; i < b->npkgs; i++)
+			if (!b->pkgs[i].version || !b->pkgs[i].sha256) {
+				vsl_error_prefix(b->ctx, "dependency %s", b->pkgs[i].name);
+				rc = build_where(b, build_pkg_loc(b, i));
+				break;
+			}
+		goto out;
+	}
+	if (b->init_order.n) {
+		char line[1024];
+		build_list_describe(b, &b->init_order, line, sizeof(line));
+		vsl_info(b->ctx, "  initramfs packages: %s", line);
+	}
+	for (size_t i = 0; i < r->nsources; i++)
+		if (b->src_order[i].n > 1) {
+			char line[1024];
+			build_list_describe(b, &b->src_order[i], line, sizeof(line));
+			vsl_info(b->ctx, "  source %s: %s", r->sources[i].name, line);
+		}
+out:
+	free(named);
+	return rc;
 }
 
 /* ---- 2. the cache key ---- */
@@ -360,7 +690,8 @@ static int build_fetch(struct build *b)
 			continue; /* the metapackage itself holds nothing we need */
 		if (build_canceled(b) < 0)
 			return VSL_ECANCELED;
-		vsl_info(b->ctx, "  package %s %s", b->pkgs[i].name, b->pkgs[i].version);
+		vsl_info(b->ctx, "  package %s %s%s", b->pkgs[i].name, b->pkgs[i].version,
+			 b->pinfo[i].dep ? " (dependency)" : "");
 		if (vsl_apt_fetch(b->ctx, b->cache, &b->pkgs[i], b->o->progress) < 0)
 			return build_where(b, build_pkg_loc(b, i));
 	}
@@ -463,12 +794,14 @@ static int build_initramfs(struct build *b, struct vsl_tree *kt)
 	    (rc = vsl_tree_add_dir(b->ctx, &t, "etc", 0755)) < 0 ||
 	    (rc = vsl_tree_add_dir(b->ctx, &t, "tmp", 01777)) < 0)
 		goto out;
-	for (size_t i = 0; i < r->npackages; i++) {
-		struct vsl_apt_pkg *p = &b->pkgs[b->init_pkgs + i];
+	for (size_t i = 0; i < b->init_order.n; i++) {
+		size_t k = b->init_order.v[i];
+		struct vsl_apt_pkg *p = &b->pkgs[k];
 
-		vsl_info(b->ctx, "  unpacking %s", p->name);
+		vsl_info(b->ctx, "  unpacking %s%s", p->name, b->pinfo[k].dep ? " (dependency)" : "");
 		if ((rc = vsl_deb_unpack(b->ctx, p->path, &t, build_pkg_filter, NULL)) < 0) {
-			build_where(b, r->packages[i].loc);
+			vsl_error_prefix(b->ctx, "package %s", p->name);
+			build_where(b, build_pkg_loc(b, k));
 			goto out;
 		}
 	}
@@ -787,7 +1120,13 @@ static void build_print_plan(struct build *b)
 	for (size_t i = 0; i < b->npkgs; i++)
 		build_plan(b, "package %s %s (sha256 %.16s...)%s", b->pkgs[i].name,
 			   b->pkgs[i].version, b->pkgs[i].sha256,
-			   (int)i == b->kernel_pkg ? " [kernel]" : "");
+			   (int)i == b->kernel_pkg ? " [kernel]" : (int)i == b->kernel_meta ?
+			   " [kernel metapackage]" : b->pinfo[i].dep ? " [dependency]" : "");
+	if (b->init_order.n) {
+		char line[1024];
+		build_list_describe(b, &b->init_order, line, sizeof(line));
+		build_plan(b, "initramfs packages: %s", line);
+	}
 	if (r->kernel_file)
 		build_plan(b, "kernel file %s", r->kernel_file);
 	build_plan(b, "cmdline \"%s\"", r->cmdline ? r->cmdline : "");
@@ -796,11 +1135,14 @@ static void build_print_plan(struct build *b)
 			   "file%s, %s", r->npackages, r->npackages == 1 ? "" : "s", r->nmodules,
 			   r->nmodules == 1 ? "" : "s", r->nfiles, r->nfiles == 1 ? "" : "s",
 			   r->init ? "init script" : "init from a package");
-	for (size_t i = 0; i < r->nsources; i++)
+	for (size_t i = 0; i < r->nsources; i++) {
+		char line[1024] = "";
+		if (r->sources[i].kind == VSL_SOURCE_PACKAGE)
+			build_list_describe(b, &b->src_order[i], line, sizeof(line));
 		build_plan(b, "source %s: %s %s", r->sources[i].name,
 			   r->sources[i].kind == VSL_SOURCE_PATH ? "path" : "package",
-			   r->sources[i].kind == VSL_SOURCE_PATH ? r->sources[i].path :
-								   r->sources[i].package);
+			   r->sources[i].kind == VSL_SOURCE_PATH ? r->sources[i].path : line);
+	}
 	for (size_t i = 0; i < r->ndisks; i++) {
 		const struct vsl_recipe_disk *d = &r->disks[i];
 		build_plan(b, "disk %s: %s %s, partition table %s, %s%s%s", d->name,
@@ -833,7 +1175,8 @@ static int build_stage(struct build *b, const char *what)
 int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 {
 	const struct vsl_recipe *r = o->recipe;
-	struct build b = { .ctx = ctx, .o = o, .r = r, .kernel_pkg = -1, .kernel_meta = -1 };
+	struct build b = { .ctx = ctx, .o = o, .r = r, .kernel_pkg = -1, .kernel_meta = -1,
+			   .lockfd = -1 };
 	struct vsl_tree kt;
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
 	int rc = 0;
@@ -891,6 +1234,12 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 				goto out;
 		}
 	}
+	build_reap_stale(&b);
+	if ((rc = build_lock_staging(&b)) < 0) {
+		free(b.tmp);
+		b.tmp = NULL;
+		goto out;
+	}
 	if ((rc = vsl_bundle_create(ctx, b.tmp)) < 0) {
 		free(b.tmp); /* not ours to remove or keep: it may exist */
 		b.tmp = NULL;
@@ -918,9 +1267,13 @@ int vsl_build_run(struct vsl_ctx *ctx, struct vsl_build_opts *o)
 			}
 			vsl_tree_init(t);
 			b.src_trees[i] = t;
-			if ((rc = vsl_deb_unpack(ctx, b.pkgs[b.src_pkg[i]].path, t, NULL, NULL)) < 0) {
-				build_where(&b, r->sources[i].loc);
-				goto out;
+			for (size_t j = 0; j < b.src_order[i].n; j++) {
+				size_t k = b.src_order[i].v[j];
+				if ((rc = vsl_deb_unpack(ctx, b.pkgs[k].path, t, NULL, NULL)) < 0) {
+					vsl_error_prefix(ctx, "package %s", b.pkgs[k].name);
+					build_where(&b, r->sources[i].loc);
+					goto out;
+				}
 			}
 		}
 		if ((rc = build_stage(&b, "kernel")) < 0)
@@ -966,13 +1319,20 @@ out:
 				build_rmtree(b.tmp);
 		}
 	}
+	build_unlock_staging(&b);
+	free(b.lockpath);
 	vsl_tree_fini(&kt);
 	free(b.tmp);
 	free(b.out);
 	free(b.cache);
-	for (size_t i = 0; b.pkgs && i < b.npkgs + 1; i++)
+	for (size_t i = 0; b.pkgs && i < b.npkgs; i++)
 		vsl_apt_pkg_fini(&b.pkgs[i]);
 	free(b.pkgs);
+	free(b.pinfo);
+	free(b.init_order.v);
+	for (size_t i = 0; b.src_order && i < r->nsources; i++)
+		free(b.src_order[i].v);
+	free(b.src_order);
 	free(b.src_pkg);
 	for (size_t i = 0; i < r->nsources; i++) {
 		if (b.src_trees && b.src_trees[i]) {

@@ -1014,7 +1014,7 @@ static void rp_boot(struct rp *p, const struct ynode *m)
 {
 	static const char *const keys[] = { "kernel", "cmdline", "initramfs", NULL };
 	static const char *const kkeys[] = { "package", "file", NULL };
-	static const char *const ikeys[] = { "packages", "modules", "files", "init",
+	static const char *const ikeys[] = { "packages", "depends", "modules", "files", "init",
 					     "init-file", NULL };
 	struct vsl_recipe *r = p->r;
 	const struct ynode *k, *n, *im;
@@ -1065,6 +1065,12 @@ static void rp_boot(struct rp *p, const struct ynode *m)
 	rp_keys(p, im, ikeys, "boot.initramfs");
 	if ((n = map_get(im, "packages")))
 		rp_pkglist(p, n, "boot.initramfs.packages", &r->packages, &r->npackages, false);
+	r->packages_depends = true;
+	if ((k = map_get(im, "depends"))) {
+		rp_bool(p, k, "boot.initramfs.depends", &r->packages_depends);
+		if (!n)
+			rp_err(p, k, "boot.initramfs.depends: there is no 'packages' list");
+	}
 	if ((n = map_get(im, "modules")))
 		rp_pkglist(p, n, "boot.initramfs.modules", &r->modules, &r->nmodules, true);
 	if (r->nmodules && !r->kernel_package)
@@ -1155,15 +1161,16 @@ static int rp_source_ref(struct rp *p, const struct ynode *n, const char *what, 
 
 static void rp_sources(struct rp *p, const struct ynode *s)
 {
-	static const char *const keys[] = { "name", "path", "package", "sha256", NULL };
+	static const char *const keys[] = { "name", "path", "package", "sha256", "depends",
+					    NULL };
 	struct vsl_recipe *r = p->r;
 
 	if (!rp_want(p, s, YN_SEQ, "sources"))
 		return;
 	r->sources = vsl_calloc(s->n + 1, sizeof(*r->sources));
 	for (size_t i = 0; r->sources && i < s->n; i++) {
-		const struct ynode *e = s->kids[i], *name, *path, *pkg, *sha;
-		struct vsl_recipe_source src = { .loc = rp_loc(e) };
+		const struct ynode *e = s->kids[i], *name, *path, *pkg, *sha, *dep;
+		struct vsl_recipe_source src = { .loc = rp_loc(e), .depends = true };
 		struct stat st;
 
 		if (!rp_want(p, e, YN_MAP, "sources entry"))
@@ -1173,6 +1180,7 @@ static void rp_sources(struct rp *p, const struct ynode *s)
 		path = map_get(e, "path");
 		pkg = map_get(e, "package");
 		sha = map_get(e, "sha256");
+		dep = map_get(e, "depends");
 		if (!name) {
 			rp_err(p, e, "sources entry: missing required key 'name'");
 			continue;
@@ -1220,6 +1228,10 @@ static void rp_sources(struct rp *p, const struct ynode *s)
 				rp_err(p, sha, "source '%s': sha256 applies to path sources only "
 					       "(apt verifies packages)", src.name);
 		}
+		if (dep && rp_bool(p, dep, "sources depends", &src.depends) &&
+		    src.kind != VSL_SOURCE_PACKAGE)
+			rp_err(p, dep, "source '%s': depends applies to package sources only",
+			       src.name);
 		r->sources[r->nsources++] = src;
 	}
 }

@@ -114,9 +114,30 @@ int vsl_cache_dir(struct vsl_ctx *ctx, char **out);
  * Ask apt-cache for the candidate of each name (one apt-cache call; the
  * answer is cached for as long as apt's package lists do not change).
  * pkgs[i].name must be set; the rest is filled in. A name apt does not
- * know fails with VSL_ENOENT naming it.
+ * know fails with VSL_ENOENT naming it. When pkgs[i].version is already
+ * set (a pinned version, e.g. from vsl_apt_closure), exactly that version is
+ * looked up ("NAME=VERSION"), and VSL_ENOENT says apt does not have it.
  */
 int vsl_apt_resolve(struct vsl_ctx *ctx, const char *cache, struct vsl_apt_pkg *pkgs, size_t n);
+/*
+ * The dependency closure of names as apt would install it on a system with
+ * nothing installed: `apt-get --simulate install` (no recommends, no
+ * suggests) against an empty dpkg status in the cache, so apt itself picks
+ * among alternatives and virtual packages. *out gets every package of the
+ * closure, the named ones included, with name and version set, sorted by
+ * name (free each with vsl_apt_pkg_fini, then the array). The answer is
+ * cached like vsl_apt_resolve's. apt's refusal (unsatisfiable or
+ * conflicting dependencies) is VSL_EINVAL with apt's message.
+ */
+int vsl_apt_closure(struct vsl_ctx *ctx, const char *cache, const char *const *names, size_t n,
+		    struct vsl_apt_pkg **out, size_t *nout);
+/*
+ * Read the "Inst NAME (VERSION ...)" lines of apt-get --simulate output into
+ * packages sorted by name (duplicates dropped). VSL_ECORRUPT for an Inst
+ * line it cannot read.
+ */
+int vsl_apt_parse_simulation(struct vsl_ctx *ctx, const char *text, struct vsl_apt_pkg **out,
+			     size_t *nout);
 /*
  * Make sure pkg's .deb is in the cache (apt-get download on a miss, then the
  * sha256 is checked against apt's) and set pkg->path. progress may be NULL.

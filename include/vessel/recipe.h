@@ -79,6 +79,7 @@ struct vsl_recipe_source {
 	char *path;         /* PATH: host file or directory, resolved against the recipe */
 	char *package;      /* PACKAGE: Debian package name */
 	char *sha256;       /* optional pinned digest of a PATH file */
+	bool depends;       /* PACKAGE: its dependencies too (default true) */
 	struct vsl_recipe_loc loc;
 };
 
@@ -161,6 +162,7 @@ struct vsl_recipe {
 	bool has_initramfs;
 	struct vsl_recipe_pkg *packages;
 	size_t npackages;
+	bool packages_depends; /* boot.initramfs.depends: add the packages' dependencies (true) */
 	struct vsl_recipe_pkg *modules;
 	size_t nmodules;
 	struct vsl_recipe_file *files;

@@ -61,6 +61,37 @@ START_TEST(minimal_defaults)
 }
 END_TEST
 
+START_TEST(depends_switch)
+{
+	int rc;
+	struct vsl_recipe *r = parse(minimal, NULL, &rc);
+
+	/* default: package lists and package sources come with their dependencies */
+	ck_assert(r->packages_depends);
+	vsl_recipe_free(r);
+	r = parse("vessel: 1\nmachine: {name: m}\n"
+		  "boot:\n  kernel: linux-image-amd64\n"
+		  "  initramfs:\n    packages: [busybox]\n    depends: false\n"
+		  "sources:\n  - {name: a, package: busybox}\n"
+		  "  - {name: b, package: busybox, depends: no}\n", NULL, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert(!r->packages_depends);
+	ck_assert_uint_eq(r->nsources, 2);
+	ck_assert(r->sources[0].depends);
+	ck_assert(!r->sources[1].depends);
+	vsl_recipe_free(r);
+	r = parse("vessel: 1\nmachine: {name: m}\n"
+		  "boot:\n  kernel: linux-image-amd64\n"
+		  "  initramfs:\n    packages: [busybox]\n    depends: maybe\n"
+		  "sources:\n  - {name: a, path: ., depends: true}\n", NULL, &rc);
+	ck_assert_int_eq(rc, VSL_EINVAL);
+	ck_assert(has_diag(r, "t.yaml:7:14: boot.initramfs.depends: expected true or false, "
+			      "got 'maybe'"));
+	ck_assert(has_diag(r, "source 'a': depends applies to package sources only"));
+	vsl_recipe_free(r);
+}
+END_TEST
+
 START_TEST(machine_fields)
 {
 	int rc;
@@ -378,6 +409,7 @@ int main(void)
 	TCase *tc = tcase_create("schema");
 
 	tcase_add_test(tc, minimal_defaults);
+	tcase_add_test(tc, depends_switch);
 	tcase_add_test(tc, machine_fields);
 	tcase_add_test(tc, unknown_keys_suggest);
 	tcase_add_test(tc, version_checks);

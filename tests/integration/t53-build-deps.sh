@@ -1,0 +1,271 @@
+#!/bin/sh
+# vessel build: package dependencies, staging directories of killed builds,
+# and hostile packages through the whole pipeline.
+#
+# Part A needs no network: it makes a private apt repository (file: URI,
+# private lists, APT_CONFIG) of tiny packages built here with ar and tar:
+#   - a package list gets the closure apt picks: an alternative whose first
+#     choice does not exist, a virtual package with one provider; versions
+#     pinned; the same answer from an empty cache; two builds identical
+#   - depends: false takes only the named packages (initramfs and sources)
+#   - unsatisfiable dependencies, hostile members (.., absolute, escaping
+#     symlink, a path through a symlink; also inside a dependency), an
+#     undefined variable: exit 1, the recipe line named, nothing left behind
+#   - stale staging directories: one whose lock holder was SIGKILLed is
+#     removed (and said so); a running build's and a --keep-failed one stay
+# Part B uses Debian's packages (skipped without apt's lists): busybox gets
+# libc6 and what libc6 needs; a real `vessel build` is SIGKILLed mid-way and
+# the next build removes its staging directory.
+set -u
+: "${VESSEL:?VESSEL must point at the vessel binary}"
+top=$(cd "$(dirname "$0")/../.." && pwd)
+case "${BUILD:-}" in /*) b=$BUILD ;; ?*) b=$top/$BUILD ;; *) b=$top/build ;; esac
+for t in apt-get apt-cache ar tar gzip sha256sum flock; do
+	if ! command -v $t >/dev/null 2>&1; then
+		echo "skip: $t is not installed"
+		exit 77
+	fi
+done
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+fail=0 n=0
+ok() { n=$((n + 1)); echo "ok   $*"; }
+bad() { n=$((n + 1)); fail=$((fail + 1)); echo "FAIL $*"; }
+export SOURCE_DATE_EPOCH=0
+
+# ---- Part A: a private apt repository ----
+repo=$tmp/repo
+mkdir -p "$repo/pool" "$repo/lists/partial" "$repo/cache" "$repo/empty" "$tmp/work"
+# mkdeb NAME VERSION 'Extra: control lines' -- TAR ARGS...: data.tar.gz from tar ARGS run in $tmp/work
+mkdeb() {
+	name=$1 ver=$2 extra=$3
+	shift 4
+	d=$tmp/deb.$name
+	mkdir -p "$d"
+	{
+		printf 'Package: %s\nVersion: %s\nArchitecture: all\n' "$name" "$ver"
+		printf 'Maintainer: vessel tests <tests@example.invalid>\n'
+		[ -n "$extra" ] && printf '%s\n' "$extra"
+		printf 'Description: vessel test package\n'
+	} >"$d/control"
+	printf '2.0\n' >"$d/debian-binary"
+	(cd "$d" && tar -czf control.tar.gz ./control) &&
+	(cd "$tmp/work" && tar -czf "$d/data.tar.gz" "$@") &&
+	(cd "$d" && ar rc "$repo/pool/${name}_${ver}_all.deb" debian-binary control.tar.gz data.tar.gz) ||
+		{ echo "cannot make $name"; exit 1; }
+	{
+		cat "$d/control"
+		printf 'Filename: pool/%s_%s_all.deb\n' "$name" "$ver"
+		printf 'Size: %s\n' "$(wc -c <"$repo/pool/${name}_${ver}_all.deb" | tr -d ' ')"
+		printf 'SHA256: %s\n\n' "$(sha256sum "$repo/pool/${name}_${ver}_all.deb" | cut -d' ' -f1)"
+	} >>"$repo/Packages"
+	rm -rf "$d"
+}
+w=$tmp/work
+mkdir -p "$w/app/usr/bin" "$w/lib/usr/lib/vt" "$w/prov/usr/share/vt" "$w/solo/usr/bin"
+echo app >"$w/app/usr/bin/vt-app"
+echo lib >"$w/lib/usr/lib/vt/libvt.so"
+echo prov >"$w/prov/usr/share/vt/prov"
+echo solo >"$w/solo/usr/bin/vt-solo"
+mkdeb vt-app 1.0 'Depends: vt-missing | vt-lib (>= 2), vt-virt' -- -C app .
+mkdeb vt-lib 2.0 '' -- -C lib .
+mkdeb vt-prov 1.0 'Provides: vt-virt' -- -C prov .
+mkdeb vt-solo 1.0 'Depends: vt-lib' -- -C solo .
+mkdeb vt-broken 1.0 'Depends: vt-nowhere (>= 9)' -- -C solo .
+# hostile members: tar -P keeps leading ../ and /
+mkdeb vt-dotdot 1.0 '' -- -P --transform 's,^solo/usr/bin/,../../etc/,' solo/usr/bin/vt-solo
+mkdeb vt-abs 1.0 '' -- -P "$w/solo/usr/bin/vt-solo"
+mkdir -p "$w/esc/lib" "$w/via/usr" && ln -s ../../../.. "$w/esc/lib/up" &&
+	ln -s /etc "$w/via/usr/l" && mkdir -p "$w/via2/usr/l" && echo x >"$w/via2/usr/l/passwd"
+mkdeb vt-esc 1.0 '' -- -C esc .
+mkdeb vt-via 1.0 '' -- -C via . -C ../via2 usr/l/passwd
+mkdeb vt-evil-dep 1.0 'Depends: vt-dotdot' -- -C solo .
+echo "deb [trusted=yes] file:$repo ./" >"$repo/sources.list"
+cat >"$repo/apt.conf" <<EOF
+Dir::Etc::sourcelist "$repo/sources.list";
+Dir::Etc::sourceparts "$repo/empty";
+Dir::Etc::preferencesparts "$repo/empty";
+Dir::State::lists "$repo/lists";
+Dir::Cache "$repo/cache";
+APT::Sandbox::User "root";
+EOF
+if ! APT_CONFIG=$repo/apt.conf apt-get update -q >"$tmp/err" 2>&1 ||
+   ! APT_CONFIG=$repo/apt.conf apt-cache show vt-app >/dev/null 2>&1; then
+	echo "skip: apt cannot read a private file: repository here:"
+	sed 's/^/    /' "$tmp/err"
+	exit 77
+fi
+export APT_CONFIG="$repo/apt.conf" VESSEL_CACHE="$tmp/cache"
+printf 'not a kernel\n' >"$tmp/vmlinuz"
+cd "$tmp" || exit 1
+leftovers() { ls -A "$tmp/out" 2>/dev/null; }
+
+cat >app.yaml <<'Y'
+vessel: 1
+machine: {name: app}
+boot:
+  kernel: {file: vmlinuz}
+  initramfs:
+    packages: [vt-app]
+    init: "#!/bin/sh\n"
+sources:
+  - {name: solo, package: vt-solo}
+  - {name: bare, package: vt-solo, depends: false}
+customize:
+  - copy-in: solo
+    to: /opt/solo
+  - copy-in: bare
+    to: /opt/bare
+Y
+if "$VESSEL" build --dry-run app.yaml >plan1 2>err &&
+   grep -qx 'package vt-lib 2.0 (sha256 [0-9a-f]*\.\.\.) \[dependency\]' plan1 &&
+   grep -qx 'package vt-prov 1.0 (sha256 [0-9a-f]*\.\.\.) \[dependency\]' plan1 &&
+   grep -qx 'initramfs packages: vt-app + 2 dependencies: vt-lib vt-prov' plan1 &&
+   grep -qx 'source solo: package vt-solo + 1 dependency: vt-lib' plan1 &&
+   grep -qx 'source bare: package vt-solo' plan1 && ! grep -q vt-missing plan1; then
+	ok "dry run: alternative and virtual package resolved as apt does, dependencies listed"
+else
+	bad "dry run:"; cat plan1 err
+fi
+if VESSEL_CACHE=$tmp/cache-b "$VESSEL" build --dry-run app.yaml >plan2 2>err && cmp -s plan1 plan2; then
+	ok "the closure is the same when computed again (empty cache)"
+else
+	bad "closure differs between runs:"; diff plan1 plan2
+fi
+if "$VESSEL" -q build --no-cache app.yaml -o out/a.vessel 2>err &&
+   "$VESSEL" -q build --no-cache app.yaml -o out/b.vessel 2>>err &&
+   diff -r out/a.vessel out/b.vessel >/dev/null &&
+   zcat out/a.vessel/boot/initrd | cpio -it --quiet 2>/dev/null >list &&
+   grep -qx usr/bin/vt-app list && grep -qx usr/lib/vt/libvt.so list &&
+   grep -qx usr/share/vt/prov list && grep -qx opt/solo/usr/lib/vt/libvt.so list &&
+   grep -qx opt/bare/usr/bin/vt-solo list && ! grep -q '^opt/bare/usr/lib' list &&
+   grep -q 'uri: deb:vt-lib=2.0' out/a.vessel/vessel.yaml &&
+   grep -q 'uri: deb:vt-prov=1.0' out/a.vessel/vessel.yaml; then
+	ok "dependencies unpacked (initramfs and source), in provenance; two builds identical"
+else
+	bad "build with dependencies:"; cat err list
+fi
+rm -rf out
+sed 's/    packages: \[vt-app\]/    packages: [vt-solo]\n    depends: false/' app.yaml >nodep.yaml
+if "$VESSEL" -q build nodep.yaml -o out/n.vessel 2>err &&
+   zcat out/n.vessel/boot/initrd | cpio -it --quiet 2>/dev/null >list &&
+   grep -qx usr/bin/vt-solo list && ! grep -q '^usr/lib/vt' list; then
+	ok "depends: false takes only the named package"
+else
+	bad "depends: false:"; cat err list
+fi
+rm -rf out
+
+# failures: the recipe line, nothing left behind
+expect_fail() { # NAME PACKAGE PATTERN
+	sed "s/    packages: \[vt-app\]/    packages: [$2]/" app.yaml >"$1.yaml"
+	if "$VESSEL" build "$1.yaml" -o out/x.vessel 2>err; then
+		bad "$1: $2 was accepted"
+	elif grep -q "^vessel: build: $1.yaml:6:16: $3" err && [ -z "$(leftovers)" ]; then
+		ok "$1: $(grep '^vessel: build:' err | cut -c16-140)"
+	else
+		bad "$1 (wanted $3):"; cat err; leftovers
+	fi
+}
+expect_fail unsat vt-broken "boot.initramfs.packages: apt cannot resolve the dependencies: .*vt-broken : Depends: vt-nowhere"
+expect_fail dotdot vt-dotdot "package vt-dotdot: .*'\.\.' in path"
+expect_fail abs vt-abs "package vt-abs: .*absolute"
+expect_fail esc vt-esc "package vt-esc: .*points outside the root"
+expect_fail via vt-via "package vt-via: .*symbolic link"
+expect_fail evildep vt-evil-dep "package vt-dotdot: .*'\.\.' in path"
+expect_fail nopkg vt-nosuch "package 'vt-nosuch' is not known to apt"
+sed 's/    init: "#!\/bin\/sh\\n"/    init: "#!\/bin\/sh\\necho ${nosuch}\\n"/' app.yaml >undef.yaml
+if "$VESSEL" build undef.yaml -o out/x.vessel 2>err; then
+	bad "an undefined variable was accepted"
+elif grep -q "^undef.yaml:7:[0-9]*: .*variable 'nosuch'" err && [ -z "$(leftovers)" ]; then
+	ok "undefined variable: $(head -1 err | cut -c1-100)"
+else
+	bad "undefined variable:"; cat err; leftovers
+fi
+
+# stale staging directories beside the output
+mkdir -p out
+"$VESSEL" -q build app.yaml -o out/app.vessel 2>err || { bad "build app"; cat err; }
+mkdir out/.app.vessel.build-111-0 out/.app.vessel.build-222-0 out/.app.vessel.build-333-0
+: >out/.app.vessel.build-111-0.lock
+: >out/.app.vessel.build-222-0.lock
+# 111: its lock holder is SIGKILLed; 222: held by a live process; 333: no lock (--keep-failed)
+# (the process that execs sleep holds the lock itself, so killing it drops the lock)
+(exec 9>>out/.app.vessel.build-111-0.lock && flock -x 9 && exec sleep 300) & p1=$!
+(exec 9>>out/.app.vessel.build-222-0.lock && flock -x 9 && exec sleep 300) & p2=$!
+sleep 0.5
+kill -9 $p1
+wait $p1 2>/dev/null
+if "$VESSEL" build app.yaml -o out/app.vessel 2>err &&
+   grep -q "removed .*out/.app.vessel.build-111-0, the staging directory of a build that was killed (pid 111)" err &&
+   [ ! -e out/.app.vessel.build-111-0 ] && [ ! -e out/.app.vessel.build-111-0.lock ] &&
+   [ -d out/.app.vessel.build-222-0 ] && [ -d out/.app.vessel.build-333-0 ] &&
+   [ "$(ls -A out | grep -c build-)" = 3 ]; then
+	ok "stale staging directory removed and reported; a running build's and a kept one left"
+else
+	bad "stale staging:"; cat err; ls -A out
+fi
+kill $p2 2>/dev/null
+wait $p2 2>/dev/null
+rm -rf out
+
+# ---- Part B: Debian's packages ----
+unset APT_CONFIG
+export VESSEL_CACHE="${VESSEL_TEST_CACHE:-$b/test-cache}"
+mkdir -p "$VESSEL_CACHE"
+if ! apt-cache show --no-all-versions busybox libc6 linux-image-amd64 >/dev/null 2>&1; then
+	echo "skip (part B): apt does not know busybox/libc6/linux-image-amd64 (run apt-get update)"
+	echo "build-deps: $((n - fail)) passed, $fail failed"
+	[ "$fail" -eq 0 ]
+	exit
+fi
+cat >bb.yaml <<'Y'
+vessel: 1
+machine: {name: bb}
+boot:
+  kernel: {file: vmlinuz}
+  initramfs:
+    packages: [busybox]
+    init: "#!/bin/busybox sh\n"
+Y
+if "$VESSEL" build --dry-run bb.yaml >plan 2>err &&
+   grep -q '^package libc6 .*\[dependency\]' plan && grep -q '^package libgcc-s1 .*\[dependency\]' plan &&
+   "$VESSEL" -q build bb.yaml -o out/bb.vessel 2>err &&
+   zcat out/bb.vessel/boot/initrd | cpio -it --quiet 2>/dev/null >list &&
+   grep -qx bin/busybox list && grep -qx lib/x86_64-linux-gnu/libc.so.6 list &&
+   grep -qx lib64/ld-linux-x86-64.so.2 list; then
+	ok "Debian: busybox brings libc6 ($(grep '^initramfs packages' plan | cut -c21-))"
+else
+	bad "Debian busybox closure:"; cat plan err
+fi
+sed 's/    packages: \[busybox\]/    packages: [busybox]\n    depends: false/' bb.yaml >bb1.yaml
+if "$VESSEL" -q build bb1.yaml -o out/bb1.vessel 2>err &&
+   zcat out/bb1.vessel/boot/initrd | cpio -it --quiet 2>/dev/null >list &&
+   grep -qx bin/busybox list && ! grep -q libc.so.6 list; then
+	ok "Debian: busybox without its dependencies"
+else
+	bad "Debian busybox depends: false:"; cat err
+fi
+rm -rf out
+
+# a real build killed with SIGKILL while it unpacks the kernel
+"$VESSEL" build --no-cache "$top/recipes/hello.yaml" -o "$tmp/k/hello.vessel" 2>kerr & pid=$!
+i=0
+while [ $i -lt 600 ] && ! ls -A "$tmp/k" 2>/dev/null | grep -q '^\.hello\.vessel\.build-[0-9]*-[0-9a-f]*$'; do
+	sleep 0.05
+	i=$((i + 1))
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+stale=$(ls -A "$tmp/k" 2>/dev/null | grep '^\.hello\.vessel\.build-[0-9]*-[0-9a-f]*$')
+if [ -z "$stale" ]; then
+	bad "the killed build left no staging directory to clean (it finished first?)"; cat kerr
+elif "$VESSEL" build "$top/recipes/hello.yaml" -o "$tmp/k/hello.vessel" 2>err &&
+     grep -q "removed .*$stale, the staging directory of a build that was killed (pid $pid)" err &&
+     [ "$(ls -A "$tmp/k")" = hello.vessel ]; then
+	ok "SIGKILLed build: the next build removed $stale and said so"
+else
+	bad "SIGKILLed build:"; cat err; ls -A "$tmp/k"
+fi
+echo "build-deps: $((n - fail)) passed, $fail failed"
+[ "$fail" -eq 0 ]
