@@ -619,18 +619,18 @@ static int p2v_ssh_connect(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t 
 	return r;
 }
 
-/* Test hooks: cut the link as a network would. */
+/* Test hooks: cut the link as a network would (ssh killed, its sockets gone). */
 static void p2v_ssh_hooks(struct vsl_p2v_ssh *s)
 {
-	if (p2v_ssh_fail_after && p2v_ssh_received >= p2v_ssh_fail_after && !p2v_ssh_refuse) {
-		p2v_ssh_refuse = true;
-		if (s->pid > 0)
-			kill(s->pid, SIGKILL);
-	}
-	if (p2v_ssh_drop_after && p2v_ssh_received >= p2v_ssh_drop_after && !p2v_ssh_dropped) {
-		p2v_ssh_dropped = true;
-		if (s->pid > 0)
-			kill(s->pid, SIGKILL);
+	bool cut = false;
+
+	if (p2v_ssh_fail_after && p2v_ssh_received >= p2v_ssh_fail_after && !p2v_ssh_refuse)
+		cut = p2v_ssh_refuse = true;
+	if (p2v_ssh_drop_after && p2v_ssh_received >= p2v_ssh_drop_after && !p2v_ssh_dropped)
+		cut = p2v_ssh_dropped = true;
+	if (cut && s->pid > 0) {
+		kill(s->pid, SIGKILL);
+		p2v_ssh_kill(s);
 	}
 }
 
@@ -800,6 +800,10 @@ int vsl_p2v_ssh_open(struct vsl_ctx *ctx, const char *url, const struct vsl_p2v_
 	}
 	p2v_ssh_fail_after = p2v_ssh_env("VESSEL_P2V_SSH_FAIL_AFTER");
 	p2v_ssh_drop_after = p2v_ssh_env("VESSEL_P2V_SSH_DROP_AFTER");
+	if (!p2v_ssh_fail_after)
+		p2v_ssh_refuse = false;
+	if (!p2v_ssh_drop_after)
+		p2v_ssh_dropped = false;
 	r = p2v_ssh_connect(ctx, s, &s->size);
 	if (r < 0)
 		goto err;

@@ -42,7 +42,7 @@ static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 	int c, r;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:n:f:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:n:f:i:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'n': o.name = optarg; break;
@@ -141,8 +141,9 @@ const struct vsl_cmd vsl_cmd_p2v = {
 		"\n"
 		"Copy the disks of a machine into the new bundle NAME.vessel, one\n"
 		"disks/diskN.qcow2 per SOURCE, in order (disk0 is the boot disk). A SOURCE is\n"
-		"a local block device (/dev/sdX, /dev/nvme0n1, a loop device) or a disk\n"
-		"image file (raw, qcow2, vmdk, vpc). Sources are opened read-only and never\n"
+		"a local block device (/dev/sdX, /dev/nvme0n1, a loop device), a disk\n"
+		"image file (raw, qcow2, vmdk, vpc), or ssh://[USER@]HOST[:PORT]/PATH: a\n"
+		"disk of another machine (see below). Sources are only ever read, never\n"
 		"written. Run it from rescue media: copying a disk whose filesystems are\n"
 		"mounted gives an inconsistent copy (such filesystems are reported).\n"
 		"\n"
@@ -153,7 +154,18 @@ const struct vsl_cmd vsl_cmd_p2v = {
 		"\n"
 		"When a source is a block device, vessel.yaml records this machine's CPU\n"
 		"count and memory (/proc) and its network cards with their MAC addresses\n"
-		"(/sys/class/net); for image files the defaults are 1 CPU, 1 GiB, one NIC.\n"
+		"(/sys/class/net); with an ssh source, the remote machine's; for image\n"
+		"files the defaults are 1 CPU, 1 GiB, one NIC.\n"
+		"\n"
+		"ssh:// sources need nothing on the remote but sshd and standard tools (sh,\n"
+		"dd, head, sha256sum, blockdev or /sys, cat); nothing is written there. One\n"
+		"ssh session per disk (the ssh command, so ~/.ssh/config applies; run with\n"
+		"BatchMode=yes: authentication must work without a password prompt) reads\n"
+		"the disk in chunks of up to 4 MiB, each checked against the remote's\n"
+		"sha256 of the same range (refetched on a mismatch). Free ext2/3/4 blocks are\n"
+		"not transferred. A dropped connection is re-established (4 attempts); if\n"
+		"it stays down, the copy so far is kept in NAME.vessel.p2v-partial and the\n"
+		"same command run again resumes where it stopped.\n"
 		"\n"
 		"Then the copy (never the source) is fixed to boot as a VM, in one libguestfs\n"
 		"appliance run (10-60 s; more when the initramfs is rebuilt): the guest OS is\n"
@@ -167,7 +179,6 @@ const struct vsl_cmd vsl_cmd_p2v = {
 		"initramfs are copied to boot/ and the bundle boots them directly with\n"
 		"root=UUID=...; without a kernel (or with --no-fixup) it boots from disk0\n"
 		"with BIOS firmware. Only Linux guests are fixed; others are left as they are.\n"
-		"ssh:// sources are not implemented yet.\n"
 		"\n"
 		"Options:\n"
 		"  -o, --output DIR    the bundle to create (must not exist; removed on failure)\n"
@@ -178,6 +189,12 @@ const struct vsl_cmd vsl_cmd_p2v = {
 		"      --copy-free     also copy blocks the filesystems mark free\n"
 		"      --no-macs       do not keep the source's MAC addresses\n"
 		"      --no-fixup      do not inspect or modify the copied guest\n"
+		"  -i, --identity FILE ssh sources: private key (ssh -i FILE)\n"
+		"      --ssh-option OPT  ssh sources: pass -o OPT to ssh (repeatable), e.g.\n"
+		"                      --ssh-option StrictHostKeyChecking=accept-new\n"
+		"      --json          print the statistics as JSON on stdout (disk_bytes,\n"
+		"                      free_bytes, bytes_read, bytes_written, ssh_bytes,\n"
+		"                      resumed_bytes)\n"
 		"\n"
 		"Progress goes to stderr on a terminal; -v lists what was found on each disk.\n"
 		"Exit status: 0 written, 1 failure, 2 usage error.\n",
