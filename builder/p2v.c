@@ -290,9 +290,10 @@ static int p2v_fetch_ends(const struct vsl_p2v_reader *rd, uint64_t off, uint64_
 	return r;
 }
 
+/* ta: where areas for vsl_p2v_trim_free go (xfs, LVM, ...); NULL: none (copied whole) */
 static int p2v_area(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, uint64_t off,
 		    uint64_t len, const char *where, struct vsl_p2v_extents *fmap,
-		    struct vsl_problems *warn)
+		    struct vsl_p2v_areas *ta, struct vsl_problems *warn)
 {
 	char type[64];
 	int r = p2v_fetch_ends(rd, off, len);
@@ -308,6 +309,8 @@ static int p2v_area(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, uint64
 	else if (!type[0])
 		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 				 "%s: no filesystem recognised: copied as opaque data", where);
+	else if (ta && vsl_p2v_trim_type(type))
+		return vsl_p2v_areas_add(ctx, ta, off, len, type, where);
 	else if (strcmp(type, "swap"))
 		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 				 "%s: %s: free space not known yet, copied whole (zero blocks "
@@ -390,6 +393,7 @@ int vsl_p2v_free_map_reader(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd
 	uint64_t size = rd->size;
 	blkid_probe pr = NULL;
 	blkid_partlist pl = NULL;
+	struct vsl_p2v_areas ta = { 0 }, *tap = rd->fetch ? NULL : &ta; /* local disks only */
 	int n = 0, r;
 
 	r = p2v_partitions(ctx, rd, &pr, &pl, &n);
@@ -397,7 +401,7 @@ int vsl_p2v_free_map_reader(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd
 		goto out;
 	if (n <= 0) {
 		/* a filesystem on the whole disk, or something unknown */
-		r = p2v_area(ctx, rd, 0, size, path, fmap, warn);
+		r = p2v_area(ctx, rd, 0, size, path, fmap, tap, warn);
 		goto out;
 	}
 	{
@@ -453,13 +457,17 @@ int vsl_p2v_free_map_reader(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd
 				/* extended partition containers and overlaps: no free map */
 				if (blkid_partition_is_extended(p) || bstart < prev_end)
 					continue;
-				r = p2v_area(ctx, rd, bstart, blen, where, fmap, warn);
+				r = p2v_area(ctx, rd, bstart, blen, where, fmap, tap, warn);
 				prev_end = bstart + blen;
 			}
 		}
 		free(done);
 	}
+	/* xfs, LVM, ...: one libguestfs launch trims them in an overlay */
+	if (r == 0 && ta.n)
+		r = vsl_p2v_trim_free(ctx, path, size, &ta, fmap, warn);
 out:
+	vsl_p2v_areas_fini(&ta);
 	if (pr)
 		blkid_free_probe(pr);
 	return r;

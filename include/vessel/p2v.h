@@ -120,6 +120,48 @@ void vsl_p2v_filter_close(struct vsl_image *img);
 /* Bytes the filter has read from src so far (free ranges are never read). */
 uint64_t vsl_p2v_filter_bytes_read(const struct vsl_image *img);
 
+/* ---- free space found by trimming an overlay (builder/p2v_trim.c) ---- */
+
+/* A part of a disk holding something libext2fs cannot map: xfs, an LVM PV, ... */
+struct vsl_p2v_area {
+	uint64_t off, len;
+	char type[32];               /* libblkid's TYPE: "xfs", "LVM2_member" */
+	char where[256];             /* in messages: "/dev/sdb partition 2" */
+};
+struct vsl_p2v_areas {
+	struct vsl_p2v_area *v;
+	size_t n, cap;
+};
+/* Append an area; areas must come in disk order and not overlap. */
+int vsl_p2v_areas_add(struct vsl_ctx *ctx, struct vsl_p2v_areas *a, uint64_t off, uint64_t len,
+		      const char *type, const char *where);
+void vsl_p2v_areas_fini(struct vsl_p2v_areas *a);
+/* True for libblkid TYPEs whose free space vsl_p2v_trim_free finds: xfs, LVM2_member, ... */
+bool vsl_p2v_trim_type(const char *type);
+
+/*
+ * Free space of the areas of the raw disk at path (size bytes): one
+ * libguestfs launch on a temporary qcow2 overlay backed by path (read-only)
+ * activates LVM, mounts each filesystem and runs fstrim; the overlay's
+ * discarded clusters inside the areas are merged into *fmap. The source is
+ * never written. When that cannot run (libguestfs missing, launch failure,
+ * the disk in use), each area is reported in warn as copied whole and 0 is
+ * returned with *fmap unchanged.
+ */
+int vsl_p2v_trim_free(struct vsl_ctx *ctx, const char *path, uint64_t size,
+		      const struct vsl_p2v_areas *areas, struct vsl_p2v_extents *fmap,
+		      struct vsl_problems *warn);
+/*
+ * Append to *out the ranges of [off, off+len) that ov (an overlay over the
+ * source) reports as zero in itself: VSL_BLOCK_ZERO without
+ * VSL_BLOCK_BACKING or VSL_BLOCK_DATA. Ranges must come after out's last.
+ */
+int vsl_p2v_trim_collect(struct vsl_ctx *ctx, struct vsl_image *ov, uint64_t off, uint64_t len,
+			 struct vsl_p2v_extents *out);
+/* *dst becomes the union of *dst and *add (both sorted; overlaps and neighbours merge). */
+int vsl_p2v_extents_merge(struct vsl_ctx *ctx, struct vsl_p2v_extents *dst,
+			  const struct vsl_p2v_extents *add);
+
 /* ---- guest fix-ups (builder/p2v_fixup.c) ---- */
 
 /*

@@ -1,0 +1,422 @@
+/*
+ * P2V: free space of filesystems libext2fs cannot map (xfs, filesystems
+ * inside LVM, ...), found by trimming a throw-away overlay with libguestfs.
+ *
+ * vsl_p2v_free_map (builder/p2v.c) reads ext2/3/4 bitmaps itself; every
+ * other area it finds (a partition or the whole disk holding xfs, an LVM
+ * physical volume, btrfs, ...) is handed to vsl_p2v_trim_free, which:
+ *
+ *   1. creates a qcow2 overlay (vessel's formats library) in a temporary
+ *      directory, whose read-only backing file is the raw source;
+ *   2. launches one libguestfs appliance on the overlay with discard
+ *      enabled, activates the LVM volume groups, mounts each filesystem
+ *      (except ext2/3/4 on plain partitions: already mapped) and runs
+ *      fstrim on it; the free extents of each volume group are gathered in
+ *      a temporary LV and discarded too;
+ *   3. after the appliance has shut down, reads the overlay's block status:
+ *      qemu turns a discarded cluster over a backing file into a "zero"
+ *      cluster (qcow2 v3), so clusters that read as zero without coming
+ *      from the backing file are free. Those inside the areas become free
+ *      ranges of the source (vsl_p2v_trim_collect), merged into the free
+ *      map (vsl_p2v_extents_merge).
+ *
+ *	struct vsl_p2v_areas a = { 0 };
+ *	vsl_p2v_areas_add(ctx, &a, off, len, "xfs", "/dev/sdb partition 2");
+ *	vsl_p2v_trim_free(ctx, "/dev/sdb", size, &a, &fmap, warn);
+ *	vsl_p2v_areas_fini(&a);
+ *
+ * The source is only ever read: qemu opens a backing file read-only, and
+ * everything the appliance writes (fstrim, LVM metadata, mount-time
+ * updates, xfs or ext4 log recovery) lands in the overlay, which is deleted.
+ * fstrim needs a read-write mount, so filesystems are mounted normally: a
+ * log that needs recovery is replayed into the overlay. The copy keeps the
+ * source's own (unrecovered) blocks everywhere except where the recovered
+ * filesystem has free space; the copy replays the same log when it is
+ * first mounted, and blocks free after that replay are not looked at.
+ * Sources in use (a read-only O_EXCL open fails with EBUSY) are not
+ * trimmed: their filesystems change under the copy.
+ *
+ * Granularity is the overlay's cluster (64 KiB): a cluster is free only
+ * when the filesystem discarded all of it. Costs one appliance launch
+ * (10-30 s under TCG) per source disk that holds such areas; when
+ * libguestfs is missing or the launch fails, the areas are copied whole
+ * with a warning, as before.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <guestfs.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vessel/p2v.h"
+
+#define P2V_TRIM_CLUSTER "cluster_size=65536"
+#define P2V_TRIM_LV "vessel-p2v-trim" /* temporary LV over a VG's free extents */
+
+/* ---- extent lists: areas, union ---- */
+
+/*
+ * Worth an appliance launch: what the issue asks for (xfs, LVM) and the
+ * other big-volume filesystems the appliance mounts read-write and trims.
+ * Small or rarely trimmable ones (vfat ESPs, iso9660) are copied whole
+ * rather than cost a launch of their own.
+ */
+bool vsl_p2v_trim_type(const char *type)
+{
+	static const char *const types[] = { "xfs", "LVM2_member", "btrfs", "f2fs", "jfs",
+					     "reiserfs", "nilfs2", NULL };
+
+	for (size_t i = 0; type && types[i]; i++)
+		if (!strcmp(type, types[i]))
+			return true;
+	return false;
+}
+
+int vsl_p2v_areas_add(struct vsl_ctx *ctx, struct vsl_p2v_areas *a, uint64_t off, uint64_t len,
+		      const char *type, const char *where)
+{
+	struct vsl_p2v_area *ar;
+
+	if (off + len < off)
+		return vsl_set_error(ctx, 0, VSL_ERANGE, "%s: area overflows", where);
+	if (a->n && off < a->v[a->n - 1].off + a->v[a->n - 1].len)
+		return vsl_set_error(ctx, 0, VSL_EINVAL, "%s: areas out of order", where);
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 8;
+		void *v = vsl_reallocarray(a->v, cap, sizeof(*a->v));
+
+		if (!v)
+			return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+		a->v = v;
+		a->cap = cap;
+	}
+	ar = &a->v[a->n++];
+	*ar = (struct vsl_p2v_area){ .off = off, .len = len };
+	snprintf(ar->type, sizeof(ar->type), "%s", type);
+	snprintf(ar->where, sizeof(ar->where), "%s", where);
+	return 0;
+}
+
+void vsl_p2v_areas_fini(struct vsl_p2v_areas *a)
+{
+	if (!a)
+		return;
+	free(a->v);
+	*a = (struct vsl_p2v_areas){ 0 };
+}
+
+int vsl_p2v_extents_merge(struct vsl_ctx *ctx, struct vsl_p2v_extents *dst,
+			  const struct vsl_p2v_extents *add)
+{
+	struct vsl_p2v_extents out = { 0 };
+	size_t i = 0, j = 0;
+	uint64_t cur_off = 0, cur_end = 0;
+	bool have = false;
+	int r = 0;
+
+	if (!add || !add->n)
+		return 0;
+	while (r == 0 && (i < dst->n || j < add->n)) {
+		const struct vsl_p2v_extent *e;
+
+		/* the next range by start, from either list */
+		if (j >= add->n || (i < dst->n && dst->v[i].off <= add->v[j].off))
+			e = &dst->v[i++];
+		else
+			e = &add->v[j++];
+		if (!e->len)
+			continue;
+		if (have && e->off <= cur_end) {
+			cur_end = VSL_MAX(cur_end, e->off + e->len);
+			continue;
+		}
+		if (have)
+			r = vsl_p2v_extents_add(ctx, &out, cur_off, cur_end - cur_off);
+		cur_off = e->off;
+		cur_end = e->off + e->len;
+		have = true;
+	}
+	if (r == 0 && have)
+		r = vsl_p2v_extents_add(ctx, &out, cur_off, cur_end - cur_off);
+	if (r < 0) {
+		vsl_p2v_extents_fini(&out);
+		return r;
+	}
+	vsl_p2v_extents_fini(dst);
+	*dst = out;
+	return 0;
+}
+
+/* ---- overlay status to free ranges ---- */
+
+int vsl_p2v_trim_collect(struct vsl_ctx *ctx, struct vsl_image *ov, uint64_t off, uint64_t len,
+			 struct vsl_p2v_extents *out)
+{
+	uint64_t end, p;
+	int r = 0;
+
+	if (off >= ov->size)
+		return 0;
+	end = off + VSL_MIN(len, ov->size - off);
+	for (p = off; p < end && r == 0;) {
+		uint64_t pnum = 0;
+		int flags = 0;
+
+		r = vsl_image_block_status(ov, p, end - p, &pnum, &flags);
+		if (r < 0) {
+			if (ctx != ov->ctx)
+				vsl_set_error(ctx, 0, r, "%s", vsl_ctx_error(ov->ctx));
+			return r;
+		}
+		if (!pnum || pnum > end - p)
+			return vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s: block status of %llu "
+					     "bytes at %llu out of range", ov->path ? ov->path : "overlay",
+					     (unsigned long long)pnum, (unsigned long long)p);
+		/*
+		 * Zero in the overlay itself: discarded by the filesystem. Data
+		 * written by the appliance, and whatever still comes from the
+		 * backing file (even where the source holds zeroes), is not
+		 * free: the copy takes it from the source.
+		 */
+		if ((flags & VSL_BLOCK_ZERO) && !(flags & (VSL_BLOCK_BACKING | VSL_BLOCK_DATA)))
+			r = vsl_p2v_extents_add(ctx, out, p, pnum);
+		p += pnum;
+	}
+	return r;
+}
+
+/* ---- the appliance ---- */
+
+static int p2v_trim_gfs_err(struct vsl_ctx *ctx, guestfs_h *g, const char *what)
+{
+	const char *e = guestfs_last_error(g);
+
+	return vsl_set_error(ctx, 0, VSL_EIO, "libguestfs: %s: %s", what,
+			     e ? e : "failed");
+}
+
+static void p2v_trim_strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * Filesystems whose free space the appliance should discard: every one it
+ * lists but swap, unknown contents, LUKS (opaque), btrfs subvolume aliases
+ * and ext2/3/4 outside LVM (libext2fs mapped those without a launch).
+ */
+static bool p2v_trim_wanted(guestfs_h *g, const char *dev, const char *type)
+{
+	if (!strncmp(dev, "btrfsvol:", 9))
+		return false;
+	if (!strcmp(type, "swap") || !strcmp(type, "unknown") || !strcmp(type, "crypto_LUKS") ||
+	    !strcmp(type, ""))
+		return false;
+	if (!strncmp(type, "ext", 3))
+		return guestfs_is_lv(g, dev) > 0;
+	return true;
+}
+
+/* Mount and fstrim every wanted filesystem, then discard each VG's free extents. */
+static void p2v_trim_all(struct vsl_ctx *ctx, guestfs_h *g, const char *src,
+			 struct vsl_problems *warn)
+{
+	char **fs, **vgs;
+
+	if (guestfs_vg_activate_all(g, 1) < 0)
+		vsl_debug(ctx, "%s: vg-activate-all: %s", src, guestfs_last_error(g));
+	fs = guestfs_list_filesystems(g);
+	if (!fs) {
+		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
+				 "%s: libguestfs cannot list the filesystems (%s): their free "
+				 "space is copied", src, guestfs_last_error(g));
+		return;
+	}
+	for (size_t i = 0; fs[i] && fs[i + 1]; i += 2) {
+		if (!p2v_trim_wanted(g, fs[i], fs[i + 1]))
+			continue;
+		if (guestfs_mount(g, fs[i], "/") < 0) {
+			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
+					 "%s: %s (%s) cannot be mounted to find its free space (%s): "
+					 "copied whole (zero blocks skipped)", src, fs[i], fs[i + 1],
+					 guestfs_last_error(g));
+			continue;
+		}
+		if (guestfs_fstrim(g, "/", -1) < 0)
+			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
+					 "%s: fstrim of %s (%s) failed (%s): copied whole (zero "
+					 "blocks skipped)", src, fs[i], fs[i + 1],
+					 guestfs_last_error(g));
+		else
+			vsl_debug(ctx, "%s: trimmed %s (%s)", src, fs[i], fs[i + 1]);
+		if (guestfs_umount(g, "/") < 0)
+			vsl_debug(ctx, "%s: umount %s: %s", src, fs[i], guestfs_last_error(g));
+	}
+	p2v_trim_strv_free(fs);
+	/*
+	 * Extents no LV uses may hold old data: an LV over all of them,
+	 * discarded, leaves zero clusters there. Its metadata update is data
+	 * in the overlay, so the copy keeps the source's own LVM metadata.
+	 */
+	vgs = guestfs_vgs(g);
+	for (size_t i = 0; vgs && vgs[i]; i++) {
+		char lv[512];
+
+		if (guestfs_lvcreate_free(g, P2V_TRIM_LV, vgs[i], 100) < 0) {
+			vsl_debug(ctx, "%s: VG %s: no free extents to discard (%s)", src, vgs[i],
+				  guestfs_last_error(g));
+			continue;
+		}
+		snprintf(lv, sizeof(lv), "/dev/%s/%s", vgs[i], P2V_TRIM_LV);
+		if (guestfs_blkdiscard(g, lv) < 0)
+			vsl_debug(ctx, "%s: blkdiscard %s: %s", src, lv, guestfs_last_error(g));
+	}
+	p2v_trim_strv_free(vgs);
+}
+
+/* One launch on the overlay at ov; 0, or an error describing why it could not run. */
+static int p2v_trim_launch(struct vsl_ctx *ctx, const char *ov, const char *src,
+			   struct vsl_problems *warn)
+{
+	guestfs_h *g = guestfs_create_flags(GUESTFS_CREATE_NO_CLOSE_ON_EXIT);
+	int r = 0;
+
+	if (!g)
+		return vsl_set_error(ctx, errno, VSL_ENOTSUP, "libguestfs: cannot create a handle");
+	guestfs_set_error_handler(g, NULL, NULL);
+	/* TCG unless told otherwise, as builder/p2v_fixup.c */
+	if (!getenv("LIBGUESTFS_BACKEND"))
+		guestfs_set_backend(g, "direct");
+	if (!getenv("LIBGUESTFS_BACKEND_SETTINGS")) {
+		char *settings[] = { (char *)"force_tcg", NULL };
+
+		guestfs_set_backend_settings(g, settings);
+	}
+	if (guestfs_add_drive_opts(g, ov, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2",
+				   GUESTFS_ADD_DRIVE_OPTS_DISCARD, "enable", -1) < 0) {
+		r = p2v_trim_gfs_err(ctx, g, "add the overlay");
+		goto out;
+	}
+	if (guestfs_launch(g) < 0) {
+		r = p2v_trim_gfs_err(ctx, g, "launch");
+		goto out;
+	}
+	p2v_trim_all(ctx, g, src, warn);
+	/* the discards must reach the overlay file before it is read */
+	if (guestfs_shutdown(g) < 0)
+		r = p2v_trim_gfs_err(ctx, g, "shutdown");
+out:
+	guestfs_close(g);
+	return r;
+}
+
+static void p2v_trim_whole(const struct vsl_p2v_areas *areas, const char *why,
+			   struct vsl_problems *warn)
+{
+	for (size_t i = 0; i < areas->n; i++)
+		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
+				 "%s: %s: free space unknown (%s): copied whole (zero blocks "
+				 "skipped)", areas->v[i].where, areas->v[i].type, why);
+}
+
+int vsl_p2v_trim_free(struct vsl_ctx *ctx, const char *path, uint64_t size,
+		      const struct vsl_p2v_areas *areas, struct vsl_p2v_extents *fmap,
+		      struct vsl_problems *warn)
+{
+	struct vsl_ctx *octx = NULL;
+	struct vsl_image *ov = NULL;
+	struct vsl_image_opts opts = { 0 };
+	const char *kv[] = { P2V_TRIM_CLUSTER, NULL };
+	const char *tmpdir = getenv("TMPDIR");
+	char src[PATH_MAX], dir[PATH_MAX], ovpath[PATH_MAX + 32];
+	int fd, r = 0;
+
+	if (!areas || !areas->n)
+		return 0;
+	fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd < 0 && errno == EBUSY) {
+		p2v_trim_whole(areas, "the disk is in use", warn);
+		return 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (!realpath(path, src))
+		return vsl_set_error(ctx, errno, VSL_EIO, "%s", path);
+	if (!tmpdir || !tmpdir[0])
+		tmpdir = "/var/tmp";
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/vessel-p2v-trim.XXXXXX", tmpdir) >= sizeof(dir))
+		return vsl_set_error(ctx, 0, VSL_ERANGE, "TMPDIR too long");
+	if (!mkdtemp(dir)) {
+		/* the copy still works, only bigger */
+		char why[PATH_MAX + 64];
+
+		snprintf(why, sizeof(why), "cannot create a directory in %s: %s", tmpdir,
+			 strerror(errno));
+		p2v_trim_whole(areas, why, warn);
+		return 0;
+	}
+	snprintf(ovpath, sizeof(ovpath), "%s/overlay.qcow2", dir);
+	octx = vsl_ctx_new();
+	if (!octx) {
+		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+		goto out;
+	}
+	opts.backing_file = src;
+	opts.backing_format = "raw";
+	opts.kv = kv;
+	r = vsl_image_create(octx, ovpath, "qcow2", size, &opts, &ov);
+	if (r == 0) {
+		r = vsl_image_flush(ov);
+		vsl_image_close(ov);
+		ov = NULL;
+	}
+	if (r < 0) {
+		p2v_trim_whole(areas, vsl_ctx_error(octx), warn);
+		r = 0;
+		goto out;
+	}
+	vsl_info(ctx, "%s: finding the free space of %zu area(s) (%s%s) with libguestfs "
+		 "(one appliance launch)", path, areas->n, areas->v[0].type,
+		 areas->n > 1 ? ", ..." : "");
+	if (p2v_trim_launch(octx, ovpath, path, warn) < 0) {
+		p2v_trim_whole(areas, vsl_ctx_error(octx), warn);
+		goto out;
+	}
+	r = vsl_image_open(octx, ovpath, "qcow2", VSL_IMAGE_RDONLY, &ov);
+	if (r < 0) {
+		r = vsl_set_error(ctx, 0, r, "trim overlay: %s", vsl_ctx_error(octx));
+		goto out;
+	}
+	if (ov->size != size) {
+		r = vsl_set_error(ctx, 0, VSL_EIO, "trim overlay: size %llu, source %llu",
+				  (unsigned long long)ov->size, (unsigned long long)size);
+		goto out;
+	}
+	for (size_t i = 0; i < areas->n && r == 0; i++) {
+		const struct vsl_p2v_area *a = &areas->v[i];
+		struct vsl_p2v_extents one = { 0 };
+		uint64_t freeb = 0;
+
+		r = vsl_p2v_trim_collect(ctx, ov, a->off, a->len, &one);
+		for (size_t k = 0; k < one.n && r == 0; k++)
+			freeb += one.v[k].len;
+		if (r == 0)
+			r = vsl_p2v_extents_merge(ctx, fmap, &one);
+		if (r == 0)
+			vsl_info(ctx, "%s: %s, %llu of %llu bytes free (fstrim in an overlay)",
+				 a->where, a->type, (unsigned long long)freeb,
+				 (unsigned long long)a->len);
+		vsl_p2v_extents_fini(&one);
+	}
+out:
+	vsl_image_close(ov);
+	unlink(ovpath);
+	rmdir(dir);
+	vsl_ctx_free(octx);
+	return r;
+}
