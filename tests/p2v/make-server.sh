@@ -1,9 +1,16 @@
 #!/bin/sh
 # Build the P2V stand-in "physical server": Debian 12 (bookworm) installed
 # with debootstrap into the ext4 first partition of an MBR disk image, with a
-# kernel, an initramfs and an /etc/fstab that names /dev/sda1 (as old
-# installers wrote it). GRUB is not installed yet (grub-install into an image
-# needs a device map; a later slice adds it).
+# kernel, an initramfs, an /etc/fstab that names /dev/sda1 (as old
+# installers wrote it) and GRUB for BIOS installed the way an installer does
+# it: grub-install --target=i386-pc onto the disk (boot.img in the MBR,
+# core.img in the gap before the partition) from a chroot on the mounted
+# partition, and a grub.cfg written by update-grub whose kernel lines say
+# root=/dev/sda1 (GRUB_DISABLE_LINUX_UUID=true; on the real server
+# grub-probe would have named sda1, here it would name the loop partition,
+# so GRUB_DEVICE is set to /dev/sda1 for that one run). No root password:
+# the goal of a boot is the "p2v-server login:" prompt; systemd starts a
+# getty on ttyS0 when console=ttyS0 is on the kernel command line.
 #
 # Usage: tests/p2v/make-server.sh CACHE_DIR
 # Prints the path of the disk image on stdout. The image is cached in
@@ -27,6 +34,9 @@ fi
 [ "$(id -u)" = 0 ] || { echo "make-server: needs root (debootstrap)" >&2; exit 77; }
 command -v debootstrap >/dev/null || { echo "make-server: debootstrap not installed" >&2; exit 77; }
 command -v sfdisk >/dev/null || { echo "make-server: sfdisk not installed" >&2; exit 77; }
+command -v partx >/dev/null || { echo "make-server: partx not installed" >&2; exit 77; }
+command -v losetup >/dev/null && [ -e /dev/loop-control ] ||
+	{ echo "make-server: no loop devices here (grub-install needs one)" >&2; exit 77; }
 
 mirror=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
 	awk '{ print $2 }' | grep -v security | head -n1 || true)
@@ -36,18 +46,27 @@ mirror=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
 
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/work.XXXXXX")
+loop=
 cleanup() {
 	for m in proc sys dev/pts dev; do
-		umount "$work/root/$m" 2>/dev/null || true
+		umount "$work/mnt/$m" 2>/dev/null || true
 	done
+	umount "$work/mnt" 2>/dev/null || true
+	if [ -n "$loop" ]; then
+		partx -d "$loop" 2>/dev/null || true
+		losetup -d "$loop" 2>/dev/null || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
 # 1. the root tree (tarball of debs cached beside, so a rerun after a
-#    failure does not download again)
-debs="$cache/bookworm-debs.tgz"
-inc=linux-image-amd64,initramfs-tools,systemd-sysv,udev,kmod,ifupdown
+#    failure does not download again; named by the include list, so changing
+#    the list downloads again). grub-pc-bin + grub2-common are what grub-pc
+#    installs, without grub-pc's debconf-driven postinst (which would try to
+#    run grub-install on a device it cannot know inside debootstrap).
+inc=linux-image-amd64,initramfs-tools,systemd-sysv,udev,kmod,ifupdown,grub-pc-bin,grub2-common
+debs="$cache/bookworm-debs-$(echo "$inc" | sha256sum | cut -c1-12).tgz"
 if [ ! -f "$debs" ]; then
 	debootstrap --variant=minbase --include=$inc --make-tarball="$debs.part" \
 		bookworm "$work/tb" "$mirror" >&2
@@ -66,10 +85,11 @@ echo p2v-server >"$work/root/etc/hostname"
 mkdir -p "$work/root/etc/default"
 cat >"$work/root/etc/default/grub" <<EOF
 GRUB_DEFAULT=0
-GRUB_TIMEOUT=5
+GRUB_TIMEOUT=2
 GRUB_DISTRIBUTOR=Debian
 GRUB_CMDLINE_LINUX_DEFAULT="quiet"
-GRUB_CMDLINE_LINUX="root=/dev/sda1"
+GRUB_CMDLINE_LINUX=""
+GRUB_DISABLE_LINUX_UUID=true
 EOF
 rm -rf "$work/root/var/cache/apt/archives/"*.deb
 
@@ -80,5 +100,37 @@ mkfs.ext4 -q -F -L p2v-root -d "$work/root" "$work/part.img" "${part_mib}M" >&2
 truncate -s "${size_mib}M" "$work/disk.raw"
 printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk -q "$work/disk.raw" >&2
 dd if="$work/part.img" of="$work/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+rm -f "$work/part.img"
+
+# 4. GRUB, as the installer does it, from a chroot on the mounted partition.
+#    This kernel does not scan loop partition tables (no MSDOS_PARTITION
+#    here), so partx adds the partition (BLKPG) for grub-probe to find.
+loop=$(losetup -f --show "$work/disk.raw")
+partx -a "$loop"
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	[ -b "${loop}p1" ] && break
+	sleep 0.5
+done
+[ -b "${loop}p1" ] || { echo "make-server: ${loop}p1 did not appear" >&2; exit 1; }
+mkdir "$work/mnt"
+mount "${loop}p1" "$work/mnt"
+for m in dev dev/pts proc sys; do
+	mount --bind "/$m" "$work/mnt/$m"
+done
+chroot "$work/mnt" grub-install --target=i386-pc "$loop" >&2
+mkdir -p "$work/mnt/etc/default/grub.d"
+echo 'GRUB_DEVICE=/dev/sda1   # what grub-probe says on the real server' \
+	>"$work/mnt/etc/default/grub.d/zz-standin.cfg"
+chroot "$work/mnt" update-grub >&2
+rm "$work/mnt/etc/default/grub.d/zz-standin.cfg"
+grep -q 'linux.*/vmlinuz-.* root=/dev/sda1 ' "$work/mnt/boot/grub/grub.cfg" ||
+	{ echo "make-server: grub.cfg does not say root=/dev/sda1" >&2; exit 1; }
+for m in sys proc dev/pts dev; do
+	umount "$work/mnt/$m"
+done
+umount "$work/mnt"
+partx -d "$loop"
+losetup -d "$loop"
+loop=
 mv "$work/disk.raw" "$img"
 echo "$img"
