@@ -11,9 +11,13 @@
  * Each source is opened read-only and never written. Blocks that read as
  * zeroes are not written to the copy; for ext2/3/4 filesystems found on the
  * whole disk or in MBR/GPT partitions (libblkid), blocks that the block
- * bitmaps (libext2fs) mark free are not even read. Everything else
- * (unknown partition tables, LUKS, LVM, xfs so far) is copied as opaque
- * data and reported in warn.
+ * bitmaps (libext2fs) mark free are not even read. For xfs, LVM physical
+ * volumes (any filesystem in their LVs) and a few other filesystems on
+ * local disks, one libguestfs launch fstrims them in a qcow2 overlay over
+ * the source (builder/p2v_trim.c) and the discarded clusters are skipped the
+ * same way. Everything else (unknown partition tables, LUKS, other
+ * filesystems, xfs/LVM when libguestfs cannot run) is copied as opaque data
+ * and reported in warn.
  *
  * The bundle is written to a staging directory beside out and renamed into
  * place at the end; on any failure the staging directory is removed.
