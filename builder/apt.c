@@ -287,6 +287,7 @@ static bool apt_slurp(const char *path, struct apt_out *out)
 	while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
 		apt_out_add(out, buf, got);
 	fclose(f);
+	vsl_cache_touch(path);
 	return true;
 }
 
@@ -551,8 +552,10 @@ int vsl_apt_fetch(struct vsl_ctx *ctx, const char *cache, struct vsl_apt_pkg *pk
 	if (stat(path, &st) == 0 && (!pkg->size || (uint64_t)st.st_size == pkg->size)) {
 		if ((rc = vsl_hash_file(ctx, VSL_HASH_SHA256, path, hex)) < 0)
 			goto out;
-		if (!strcmp(hex, pkg->sha256))
+		if (!strcmp(hex, pkg->sha256)) {
+			vsl_cache_touch(path); /* used: pruning keeps the recently used */
 			goto done;
+		}
 		unlink(path); /* damaged cache entry: fetch again */
 	}
 	if ((rc = vsl_builder_mkdirs(ctx, debs)) < 0)

@@ -1025,6 +1025,8 @@ static int build_cache_get(struct build *b)
 			free(dst);
 		}
 		vsl_ctx_clear(b->ctx);
+	} else if (dir) {
+		vsl_cache_touch(dir); /* used: pruning keeps the recently used */
 	}
 	free(dir);
 	build_free_list(files, n);

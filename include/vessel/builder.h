@@ -162,6 +162,28 @@ char *vsl_apt_depends_match(const char *depends, const char *prefix);
 int vsl_builder_exec(struct vsl_ctx *ctx, char *const argv[], const char *const *env,
 		     const char *stdin_path, char **err_out);
 
+/* ---- pruning the cache (cache.c) ---- */
+
+struct vsl_cache_stats {
+	size_t kept, removed;            /* entries */
+	uint64_t kept_bytes, removed_bytes; /* allocated on disk */
+};
+
+/* Told of each entry removed (or, in a dry run, that would be): path relative to the cache. */
+typedef void vsl_cache_removed_fn(void *opaque, const char *rel, uint64_t bytes);
+
+/*
+ * Keep the most recently used cache entries (debs/NAME.deb, builds/KEY/,
+ * apt/KEY.txt; the mtime is the last use) whose sizes add up to at most
+ * keep_bytes, and remove the rest: the first entry that does not fit and
+ * every older one. Temporary and in-progress files are left alone.
+ * dry_run reports without removing. removed and stats may be NULL.
+ */
+int vsl_cache_prune(struct vsl_ctx *ctx, const char *cache, uint64_t keep_bytes, bool dry_run,
+		    vsl_cache_removed_fn *removed, void *opaque, struct vsl_cache_stats *stats);
+/* Mark a cache entry as just used (its mtime). Best effort. */
+void vsl_cache_touch(const char *path);
+
 /* ---- kernel modules (modules.c) ---- */
 
 /*

@@ -13,6 +13,7 @@
 #     undefined variable: exit 1, the recipe line named, nothing left behind
 #   - stale staging directories: one whose lock holder was SIGKILLed is
 #     removed (and said so); a running build's and a --keep-failed one stay
+#   - --prune-cache keeps the recently used entries within the size given
 # Part B uses Debian's packages (skipped without apt's lists): busybox gets
 # libc6 and what libc6 needs; a real `vessel build` is SIGKILLed mid-way and
 # the next build removes its staging directory.
@@ -207,6 +208,44 @@ else
 fi
 kill $p2 2>/dev/null
 wait $p2 2>/dev/null
+rm -rf out
+
+# --prune-cache: the recently used entries are kept, the older ones listed and removed
+c=$tmp/cache
+"$VESSEL" -q build app.yaml -o out/app.vessel 2>err || { bad "build before pruning"; cat err; }
+find "$c/debs" "$c/builds" "$c/apt" -mindepth 1 -maxdepth 1 -exec touch -h -d 2020-01-01 {} +
+sleep 1
+"$VESSEL" -q build app.yaml -o out/app.vessel 2>err || { bad "cached build"; cat err; }
+# entries: debs/*.deb, builds/KEY, apt/*.txt; recent = used by the cached build above
+entries() { find "$c/debs" "$c/builds" "$c/apt" -mindepth 1 -maxdepth 1 \( -name '*.deb' -o \
+	-name '*.txt' -o -regex '.*/builds/[0-9a-f]*' \) "$@" | sed "s|^$c/||" | sort; }
+entries -newermt 2021-01-01 >recent
+entries ! -newermt 2021-01-01 >old
+keep=0
+for e in $(cat recent); do
+	for blocks in $(find "$c/$e" -type f -exec stat -c %b {} +); do keep=$((keep + blocks * 512)); done
+done
+if [ -s recent ] && [ -s old ] && grep -q '^builds/' recent && grep -q '^debs/' old &&
+   "$VESSEL" build --prune-cache=$keep >prune 2>err &&
+   grep '^removed ' prune | cut -d' ' -f2 | sort >removed && cmp -s removed old &&
+   [ "$(entries)" = "$(cat recent)" ] &&
+   grep -q "^cache $c: removed $(wc -l <old | tr -d ' ') entries" prune; then
+	ok "--prune-cache=$keep: kept the $(wc -l <recent | tr -d ' ') recently used entries, removed $(wc -l <old | tr -d ' ') older ones"
+else
+	bad "--prune-cache:"; cat prune err; echo "recent:"; cat recent; echo "old:"; cat old
+fi
+if "$VESSEL" -q build --no-cache app.yaml -o out/app.vessel 2>err &&
+   "$VESSEL" build --prune-cache=0 --dry-run >prune 2>err && grep -q '^would remove debs/vt-lib_' prune &&
+   [ -n "$(entries -name 'vt-lib_*')" ]; then
+	ok "builds after pruning; --dry-run lists without removing"
+else
+	bad "after pruning:"; cat err prune
+fi
+if "$VESSEL" build --prune-cache=12Q >/dev/null 2>err; [ $? -eq 2 ] && grep -q 'bad size' err; then
+	ok "--prune-cache with a bad size: usage error"
+else
+	bad "--prune-cache=12Q:"; cat err
+fi
 rm -rf out
 
 # ---- Part B: Debian's packages ----
