@@ -21,7 +21,6 @@
  *
  *	greeting            "V 1 SIZE" | "E missing" | "E unreadable" | "E nosize"
  *	C OFF LEN (chunk)   "D LEN\n" + LEN bytes + "H <rc=N> <sha256> - SIZE"
- *	                    | "E short SIZE" (the disk no longer reaches OFF+LEN)
  *	S OFF LEN (digest)  "H <rc=N> <sha256> - SIZE"
  *	P PATH (a file)     "D N\n" + N bytes (at most 1 MiB; N=0 when missing)
  *	N (network cards)   "D N\n" + "NAME MAC\n"... for each /sys/class/net/NAME with a device
@@ -91,9 +90,8 @@ static const char p2v_ssh_script[] =
 	"s=$(sz); case \"$s\" in \"\"|*[!0-9]*) echo \"E nosize\"; exit 0;; esac; "
 	"echo \"V 1 $s\"; "
 	"while read -r c o l; do case \"$c\" in "
-	"C) t=$(sz); if [ -z \"$t\" ] || [ $((o+l)) -gt \"$t\" ]; then echo \"E short ${t:-0}\"; "
-	"else echo \"D $l\"; { rd \"$o\" \"$l\"; head -c \"$l\" /dev/zero; } | head -c \"$l\"; "
-	"sm \"$o\" \"$l\"; fi;; "
+	"C) echo \"D $l\"; { rd \"$o\" \"$l\"; head -c \"$l\" /dev/zero; } | head -c \"$l\"; "
+	"sm \"$o\" \"$l\";; "
 	"S) sm \"$o\" \"$l\";; "
 	"P) v=$(head -c 1048576 \"$o\" 2>/dev/null; echo x); v=${v%x}; "
 	"printf \"D %s\\n%s\" \"${#v}\" \"$v\";; "
@@ -564,8 +562,19 @@ static int p2v_ssh_greeting(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t
 	unsigned long long v;
 	char tail;
 
-	/* the connection, authentication and the remote's first dd all happen here */
-	if (p2v_ssh_line(s, line, sizeof(line), 120 * 1000) == 0) {
+	/*
+	 * The connection, authentication and the remote's first dd all happen
+	 * here. Lines a chatty login script prints first are skipped (bounded).
+	 */
+	for (int i = 0; i < 64; i++) {
+		if (p2v_ssh_line(s, line, sizeof(line), 120 * 1000) < 0) {
+			line[0] = 0;
+			break;
+		}
+		if (!strncmp(line, "V ", 2) || !strncmp(line, "E ", 2))
+			break;
+	}
+	if (line[0]) {
 		if (sscanf(line, "V 1 %llu%c", &v, &tail) == 1) {
 			*size = v;
 			return 0;
@@ -662,7 +671,7 @@ static int p2v_ssh_chunk(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t of
 			 size_t len)
 {
 	char line[512], hex[65];
-	unsigned long long n, t;
+	unsigned long long n;
 	char tail;
 	int r;
 
@@ -672,11 +681,6 @@ static int p2v_ssh_chunk(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t of
 		r = p2v_ssh_line(s, line, sizeof(line), P2V_SSH_IDLE_MS);
 	if (r < 0)
 		return r;
-	if (sscanf(line, "E short %llu%c", &t, &tail) == 1)
-		return vsl_set_error(ctx, 0, VSL_EIO, "%s: remote read short at offset %llu: %s "
-				     "on %s is now %llu bytes (was %llu): the source vanished or "
-				     "changed", s->source, (unsigned long long)off, s->url.path,
-				     s->url.host, t, (unsigned long long)s->size);
 	if (sscanf(line, "D %llu%c", &n, &tail) != 1 || n != len)
 		return P2V_SSH_LOST;
 	r = p2v_ssh_bytes_in(s, buf, len);

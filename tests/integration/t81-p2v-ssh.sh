@@ -124,8 +124,11 @@ grep -q "ssh://root@127.0.0.1:$port$loop" "$tmp/ssh.vessel/vessel.yaml" ||
 	fail "vessel.yaml does not list the ssh source"
 
 # --copy-free: every byte over ssh, equal to the source
+t0=$(date +%s.%N)
 "$VESSEL" -q p2v --no-fixup --copy-free $sshopts "$url" -o "$tmp/full.vessel" 2>"$tmp/full.err" ||
 	fail "p2v --copy-free over ssh: $(cat "$tmp/full.err")"
+t1=$(date +%s.%N)
+echo "t81-p2v-ssh: --copy-free: 256 MiB over ssh in $(echo "$t1 - $t0" | bc 2>/dev/null || echo '?') s"
 qemu-img compare -q -f raw "$loop" "$tmp/full.vessel/disks/disk0.qcow2" ||
 	fail "--copy-free over ssh differs from the source"
 

@@ -6,7 +6,8 @@
  * to the login shell), so the real request loop, its framing and digests
  * run against a local file standing in for the remote disk. Fake modes
  * (FAKE_SSH_MODE) print what ssh prints on an authentication failure or a
- * refused connection, or corrupt one byte of the reply stream once.
+ * refused connection, print a login banner first, or corrupt one byte of
+ * the reply stream once.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@ static const char fake_ssh[] =
 	"case \"$FAKE_SSH_MODE\" in\n"
 	"auth) echo 'root@h: Permission denied (publickey).' >&2; exit 255;;\n"
 	"refused) echo 'ssh: connect to host h port 22: Connection refused' >&2; exit 255;;\n"
+	"chatty) echo 'Welcome to the remote machine!'; echo 'Very important: V 2 is not a greeting';;\n"
 	"flip) if [ ! -e \"$FAKE_SSH_MARK\" ]; then : >\"$FAKE_SSH_MARK\";\n"
 	"  sh -c \"$last\" | perl -e 'binmode STDIN; binmode STDOUT; $n = 0;"
 	" while (($k = sysread(STDIN, $b, 65536)) > 0) {"
@@ -294,7 +296,17 @@ START_TEST(session_errors)
 	setenv("FAKE_SSH_MODE", "refused", 1);
 	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), VSL_EIO);
 	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "cannot connect to fakehost"));
+	/* a login script that talks first: its lines are skipped */
+	setenv("FAKE_SSH_MODE", "chatty", 1);
+	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), 0);
+	ck_assert_uint_eq(vsl_p2v_ssh_size(s), 1 << 20);
+	vsl_p2v_ssh_close(s);
 	unsetenv("FAKE_SSH_MODE");
+	/* a character device has no size */
+	free(url);
+	url = url_of("/dev/null");
+	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), VSL_EINVAL);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "size of /dev/null on fakehost is not known"));
 	/* a directory is not readable as a disk */
 	free(url);
 	url = url_of(tmp);
