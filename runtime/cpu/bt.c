@@ -66,6 +66,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -79,15 +80,31 @@
 
 #define BT_HASH_BITS 15
 #define BT_HASH_SIZE (1u << BT_HASH_BITS)
+#ifdef VSL_BT_PERFMAP
+/* profiling: no flush, so that every address in the perf map names one block */
+#define BT_CODE_SIZE (1024ull << 20)
+#define BT_META_SIZE (4096ull << 20)
+#else
 #define BT_CODE_SIZE (64u << 20)
 #define BT_META_SIZE (256u << 20)
+#endif
 #define BT_MAX_INSNS 48
 /* worst case host bytes per guest instruction (native: 4 loads + insn + 4 stores + flags) */
 #define BT_MAX_HOST_PER_INSN 320
-/* dispatcher entries between two interrupt polls (through one reference-executor step) */
-#define BT_POLL_BLOCKS 8
-/* instructions chained blocks may run before returning to the dispatcher */
-#define BT_SLICE 512
+/*
+ * Instructions chained blocks may run before returning to the dispatcher,
+ * and at most between two interrupt polls (through one reference-executor
+ * step) when nothing asked for one earlier (I/O, MMIO, CR8, MSR, IF 0->1
+ * and device kicks all do). Each return costs a dispatcher round trip and
+ * each poll an executor step: 512 and a poll every 8 returns cost ~5% of a
+ * boot.
+ */
+#define BT_SLICE 4096
+
+/* jump cache: direct-mapped, 64-bit code only (see bt_jc_find) */
+#define BT_JC_BITS 12
+#define BT_JC_SIZE (1u << BT_JC_BITS)
+#define BT_JC_SSE 0x80000000u
 
 #define BT_ARITH 0x8d5u
 #define BT_NCACHE 5
@@ -110,12 +127,30 @@ struct bt_exit {
 
 /* one instruction run through the reference executor's handler */
 struct bt_hinsn {
-	struct vsl_dinsn d;
+	struct vsl_dinsn d;     /* first: handlers get &d */
+	vsl_interp_fn *orig;    /* the executor's handler when d.fn is a translator fast path */
 	struct vsl_insn full;
 	uint64_t rip, next;
 	struct bt_block *blk;
 	uint32_t idx;
 	bool ends;
+};
+
+/*
+ * A jump-cache entry: everything the look-up of a 64-bit block checks, in
+ * one 32-byte line, so that a hit touches neither the hash table nor the
+ * block descriptor (which are cold: scattered in the metadata arena).
+ *
+ *	lin     linear RIP of the block (== RIP in 64-bit mode)
+ *	pkey    guest-physical page of its code | ninsn (bits 0..11)
+ *	b       the block
+ *	gen     code_gen of that page when translated
+ *	chain   offset of its chain entry in the code cache | BT_JC_SSE (sse_ok)
+ */
+struct bt_jc {
+	uint64_t lin, pkey;
+	struct bt_block *b;
+	uint32_t gen, chain;
 };
 
 struct vsl_bt {
@@ -126,6 +161,7 @@ struct vsl_bt {
 	uint8_t *meta;
 	size_t meta_used;
 	struct bt_block **hash;
+	struct bt_jc *jc;            /* BT_JC_SIZE entries */
 	/* exit information of the last block (valid when it returned -1) */
 	uint32_t exit_n;
 	bool exit_fault;
@@ -178,8 +214,11 @@ struct vsl_bt *vsl_bt_new(struct vsl_cpu *cpu)
 	bt->rw = bt->rx = MAP_FAILED;
 	bt->meta = MAP_FAILED;
 	bt->hash = calloc(BT_HASH_SIZE, sizeof(*bt->hash));
+	bt->jc = aligned_alloc(64, BT_JC_SIZE * sizeof(*bt->jc));
+	if (bt->jc)
+		memset(bt->jc, 0xff, BT_JC_SIZE * sizeof(*bt->jc));
 	bt->fd = memfd_create("vessel-bt-code", MFD_CLOEXEC);
-	if (!bt->hash || bt->fd < 0 || ftruncate(bt->fd, BT_CODE_SIZE) < 0)
+	if (!bt->hash || !bt->jc || bt->fd < 0 || ftruncate(bt->fd, BT_CODE_SIZE) < 0)
 		goto fail;
 	bt->rw = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, bt->fd, 0);
 	bt->rx = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED, bt->fd, 0);
@@ -208,12 +247,14 @@ void vsl_bt_free(struct vsl_bt *bt)
 	if (bt->fd >= 0)
 		close(bt->fd);
 	free(bt->hash);
+	free(bt->jc);
 	free(bt);
 }
 
 void vsl_bt_flush(struct vsl_bt *bt)
 {
 	memset(bt->hash, 0, BT_HASH_SIZE * sizeof(*bt->hash));
+	memset(bt->jc, 0xff, BT_JC_SIZE * sizeof(*bt->jc));
 	bt->code_used = 0;
 	bt->meta_used = 0;
 	bt->st.flushes++;
@@ -298,6 +339,90 @@ static int bt_helper(struct vsl_cpu *cpu, struct bt_hinsn *h)
 	return 0;
 }
 
+/*
+ * REP MOVS / REP STOS in 64-bit code with 64-bit addresses, DF=0 and no
+ * FS/GS source: whole runs inside one source and one destination page
+ * whose TLB entries hit are copied (filled) at once instead of element by
+ * element; an element whose page misses the TLB (or that straddles a page)
+ * goes through vsl_cpu_read_lin/write_lin, which fill the TLB or raise the
+ * fault with RCX/RSI/RDI counting the elements done, as the executor
+ * leaves them. Writes to code pages never hit (no write TLB entries), so
+ * code invalidation stays the executor's. After 2^16 elements the
+ * instruction is resumed later (RIP back on it) so interrupts get in.
+ * Anything else runs the executor's handler.
+ */
+static int bt_rep_string(struct vsl_cpu *cpu, struct vsl_dinsn *in)
+{
+	struct bt_hinsn *h = (struct bt_hinsn *)(void *)in;
+	ZydisMnemonic mn = in->zi.mnemonic;
+	bool movs = mn == ZYDIS_MNEMONIC_MOVSB || mn == ZYDIS_MNEMONIC_MOVSW ||
+		    mn == ZYDIS_MNEMONIC_MOVSD || mn == ZYDIS_MNEMONIC_MOVSQ;
+	unsigned sz = (mn == ZYDIS_MNEMONIC_MOVSB || mn == ZYDIS_MNEMONIC_STOSB) ? 1 :
+		      (mn == ZYDIS_MNEMONIC_MOVSW || mn == ZYDIS_MNEMONIC_STOSW) ? 2 :
+		      (mn == ZYDIS_MNEMONIC_MOVSD || mn == ZYDIS_MNEMONIC_STOSD) ? 4 : 8;
+	uint64_t budget = 1u << 16;
+
+	if ((cpu->rflags & VSL_FL_DF) || cpu->mode != VSL_MODE_LONG64 ||
+	    (movs && in->zi.src_seg != ZYDIS_REGISTER_DS))
+		return h->orig(cpu, in);
+	while (cpu->gpr[VSL_RCX]) {
+		uint64_t n = cpu->gpr[VSL_RCX], di = cpu->gpr[VSL_RDI], si = cpu->gpr[VSL_RSI];
+		const struct vsl_tlb_entry *w = &cpu->tlb_cur->wr[(di >> 12) & (VSL_TLB_SIZE - 1)];
+		const struct vsl_tlb_entry *r = &cpu->tlb_cur->rd[(si >> 12) & (VSL_TLB_SIZE - 1)];
+		uint64_t room = (0x1000 - (di & 0xfff)) / sz;
+
+		if (movs && (0x1000 - (si & 0xfff)) / sz < room)
+			room = (0x1000 - (si & 0xfff)) / sz;
+		if (n > room)
+			n = room;
+		if (n > budget)
+			n = budget;
+		if (n && w->tag == (di & ~0xfffull) && (!movs || r->tag == (si & ~0xfffull))) {
+			uint8_t *d = (uint8_t *)(w->addend + di);
+			size_t len = (size_t)n * sz;
+			if (movs) {
+				const uint8_t *sp = (const uint8_t *)(r->addend + si);
+				if (d > sp && d < sp + len) {
+					/* overlapping forward copy: element by element, as the CPU does */
+					for (size_t k = 0; k < len; k += sz)
+						memmove(d + k, sp + k, sz);
+				} else {
+					memmove(d, sp, len);
+				}
+				cpu->gpr[VSL_RSI] = si + len;
+			} else if (sz == 1) {
+				memset(d, (int)(cpu->gpr[VSL_RAX] & 0xff), len);
+			} else {
+				uint64_t v = cpu->gpr[VSL_RAX];
+				for (size_t k = 0; k < len; k += sz)
+					memcpy(d + k, &v, sz);
+			}
+			cpu->gpr[VSL_RDI] = di + len;
+			cpu->gpr[VSL_RCX] -= n;
+			((struct vsl_bt *)cpu->bt)->st.rep_runs++;
+			budget -= n;
+		} else {
+			/* one element the executor's way (fills the TLB or faults) */
+			uint64_t v = cpu->gpr[VSL_RAX];
+			if (movs && vsl_cpu_read_lin(cpu, si, &v, sz))
+				return VSL_CPU_FAULT;
+			if (vsl_cpu_write_lin(cpu, di, &v, sz))
+				return VSL_CPU_FAULT;
+			if (movs)
+				cpu->gpr[VSL_RSI] = si + sz;
+			cpu->gpr[VSL_RDI] = di + sz;
+			cpu->gpr[VSL_RCX]--;
+			budget--;
+		}
+		if (!budget) {
+			if (cpu->gpr[VSL_RCX])
+				cpu->rip = in->rip;
+			break;
+		}
+	}
+	return 0;
+}
+
 /* the executor's form of the instruction being translated (NULL: metadata full) */
 static struct bt_hinsn *bt_new_hinsn(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 				     const ZydisDecodedOperand *ops)
@@ -319,6 +444,12 @@ static struct bt_hinsn *bt_new_hinsn(struct bt_tr *t, const ZydisDecodedInstruct
 	h->blk = t->blk;
 	h->idx = t->idx;
 	h->ends = false;
+	h->orig = h->d.fn;
+	/* REP MOVS/STOS with 64-bit addresses: the block-copy fast path */
+	if (zi->machine_mode == ZYDIS_MACHINE_MODE_LONG_64 && zi->address_width == 64 && h->d.fn &&
+	    zi->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && (zi->attributes & ZYDIS_ATTRIB_HAS_REP) &&
+	    ((zi->opcode >= 0xa4 && zi->opcode <= 0xa5) || (zi->opcode >= 0xaa && zi->opcode <= 0xab)))
+		h->d.fn = bt_rep_string;
 	return h;
 }
 
@@ -1598,6 +1729,20 @@ body:
 	}
 	b->chain = chain;
 	b->code = (int (*)(struct vsl_cpu *))(void *)(bt->rx + bt->code_used);
+#ifdef VSL_BT_PERFMAP
+	/* profiling aid (build with CFLAGS=-DVSL_BT_PERFMAP): name blocks for perf report */
+	{
+		static FILE *pm;
+		if (!pm) {
+			char name[64];
+			snprintf(name, sizeof(name), "/tmp/perf-%d.map", (int)getpid());
+			pm = fopen(name, "w");
+		}
+		if (pm)
+			fprintf(pm, "%lx %lx bt_%llx_m%d_n%u\n", (unsigned long)(uintptr_t)b->code,
+				(unsigned long)(t.e.p - (bt->rw + bt->code_used)), (unsigned long long)rip, mode, n);
+	}
+#endif
 	bt->code_used = VSL_ALIGN_UP((size_t)(t.e.p - bt->rw), 16);
 	bt->hash[slot] = b;
 	vsl_cpu_mark_code(cpu, paddr & ~0xfffull);
@@ -1605,6 +1750,44 @@ body:
 	bt->st.insns_translated += n;
 	bt->st.insns_native += native;
 	return b;
+}
+
+static inline unsigned bt_jc_index(uint64_t lin)
+{
+	return (unsigned)((lin * 0x9e3779b97f4a7c15ull) >> (64 - BT_JC_BITS));
+}
+
+/*
+ * The jump cache's entry for the current RIP if it is still valid (64-bit
+ * mode: the block key reduces to the linear RIP, the code page's
+ * translation through the code TLB, its generation and SSE usability),
+ * else NULL (then bt_lookup decides).
+ */
+static inline const struct bt_jc *bt_jc_find(struct vsl_bt *bt, const struct vsl_cpu *cpu)
+{
+	uint64_t lin = cpu->rip;
+	const struct bt_jc *j = &bt->jc[bt_jc_index(lin)];
+
+	if (j->lin != lin || cpu->mode != VSL_MODE_LONG64)
+		return NULL;
+	const struct vsl_tlb_entry *e = &cpu->tlb_cur->x[(lin >> 12) & (VSL_TLB_SIZE - 1)];
+	if (e->tag != (lin & ~0xfffull) || (e->paddr & ~0xfffull) != (j->pkey & ~0xfffull) ||
+	    cpu->code_gen[j->pkey >> 12] != j->gen || !(j->chain & BT_JC_SSE) != !bt_sse_usable(cpu))
+		return NULL;
+	return j;
+}
+
+static void bt_jc_fill(struct vsl_bt *bt, const struct bt_block *b)
+{
+	struct bt_jc *j = &bt->jc[bt_jc_index(b->lin)];
+
+	*j = (struct bt_jc){
+		.lin = b->lin,
+		.pkey = (b->paddr & ~0xfffull) | b->ninsn,
+		.b = (struct bt_block *)b,
+		.gen = b->gen,
+		.chain = (uint32_t)(b->chain - bt->rw) | (b->sse_ok ? BT_JC_SSE : 0),
+	};
 }
 
 /* The block for the current RIP, translating it if needed; NULL: use the executor. */
@@ -1629,8 +1812,11 @@ static struct bt_block *bt_lookup(struct vsl_bt *bt, bool translate)
 	struct bt_block *b = bt->hash[slot];
 	if (b && b->rip == rip && b->lin == lin && b->paddr == paddr && b->mode == mode &&
 	    b->cs_limit == cpu->seg[VSL_CS].limit && b->sse_ok == bt_sse_usable(cpu)) {
-		if (__builtin_expect(b->gen == cpu->code_gen[paddr >> 12], 1))
+		if (__builtin_expect(b->gen == cpu->code_gen[paddr >> 12], 1)) {
+			if (mode == VSL_MODE_LONG64)
+				bt_jc_fill(bt, b);
 			return b;
+		}
 		if (!translate)
 			return NULL;
 		bt->st.invalidated++;
@@ -1638,7 +1824,10 @@ static struct bt_block *bt_lookup(struct vsl_bt *bt, bool translate)
 	if (!translate)
 		return NULL;
 	bt->st.lookups_missed++;
-	return bt_translate(bt, rip, lin, paddr, mode, slot);
+	b = bt_translate(bt, rip, lin, paddr, mode, slot);
+	if (b && mode == VSL_MODE_LONG64)
+		bt_jc_fill(bt, b);
+	return b;
 }
 
 /*
@@ -1654,6 +1843,15 @@ static const uint8_t *bt_indirect(struct vsl_cpu *cpu)
 
 	if (cpu->kick || cpu->irq_poll || cpu->intr_shadow || cpu->halted || (cpu->rflags & VSL_FL_TF))
 		return NULL;
+	const struct bt_jc *j = bt_jc_find(bt, cpu);
+	if (__builtin_expect(j != NULL, 1)) {
+		if ((int64_t)(j->pkey & 0xfff) > bt->left) {
+			bt->st.indirect_misses++;
+			return NULL;
+		}
+		bt->st.indirect_hits++;
+		return bt->rx + (j->chain & ~BT_JC_SSE);
+	}
 	b = bt_lookup(bt, false);
 	if (!b || b->ninsn > bt->left) {
 		bt->st.indirect_misses++;
@@ -1672,7 +1870,7 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 	uint64_t done = 0;
 	int reason = VSL_CPU_EXIT_BUDGET, rc = 0;
 	bool if_prev = false, first = true;
-	unsigned blocks = 0;
+	uint64_t since_poll = 0;   /* instructions run in blocks since the last executor step */
 	struct bt_exit *pending = NULL;
 	uint64_t pending_flushes = 0;
 
@@ -1686,8 +1884,10 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 		bool ifl = cpu->rflags & VSL_FL_IF;
 		struct bt_block *b = NULL;
 		if (!first && !cpu->irq_poll && !(ifl && !if_prev) && !cpu->intr_shadow && !cpu->halted &&
-		    !(cpu->rflags & VSL_FL_TF) && blocks < BT_POLL_BLOCKS)
-			b = bt_lookup(bt, true);
+		    !(cpu->rflags & VSL_FL_TF) && since_poll < BT_SLICE) {
+			const struct bt_jc *j = bt_jc_find(bt, cpu);
+			b = j ? j->b : bt_lookup(bt, true);
+		}
 		if_prev = ifl;
 		first = false;
 		if (!b || b->ninsn > budget - done) {
@@ -1697,7 +1897,7 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 			rc = vsl_interp_run(cpu, 1, &e2);
 			done += e2.executed;
 			bt->st.interp_steps += e2.executed;
-			blocks = 0;
+			since_poll = 0;
 			if (e2.reason != VSL_CPU_EXIT_BUDGET) {
 				reason = e2.reason;
 				goto out_rc;
@@ -1717,18 +1917,20 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 			}
 			pending = NULL;
 		}
-		blocks++;
 		bt->icount_base = cpu->icount;
 		bt->st.block_runs++;
 		uint64_t slice = budget - done;
-		if (slice > BT_SLICE)
-			slice = BT_SLICE;
+		if (slice > BT_SLICE - since_poll)
+			slice = BT_SLICE - since_poll;
+		if (slice < b->ninsn)
+			slice = b->ninsn;
 		bt->left = bt->left0 = (int64_t)slice;
 		bt->last_exit = NULL;
 		int r = b->code(cpu);
 		uint64_t n = (uint64_t)(bt->left0 - bt->left);
 		cpu->icount = bt->icount_base + n;
 		done += n;
+		since_poll += n;
 		pending = r >= 0 ? bt->last_exit : NULL;
 		pending_flushes = bt->st.flushes;
 		if (r >= 0 || !bt->exit_fault)

@@ -364,6 +364,56 @@ START_TEST(interrupt_in_tight_loop)
 }
 END_TEST
 
+START_TEST(rep_string)
+{
+	/*
+	 * mov $0x200000,%esi; mov $0x200ff3,%edi; mov $0x41,%ecx; rep movsb
+	 *   (the destination crosses into the next page);
+	 * mov $0x200101,%edi; mov $0x1122334455667788,%rax; mov $9,%ecx; rep stosq
+	 *   (misaligned); mov $0x200200,%esi; mov $0x200203,%edi; mov $0x30,%ecx;
+	 * rep movsb (overlapping: the pattern repeats); mov $0x200300,%edi;
+	 * mov $5,%ecx; rep stosb; rep movsd (rcx 0: no-op); hlt
+	 */
+	for (unsigned k = 0; k < 0x400; k++)
+		I.ram[VSL_FIX_DATA + k] = T.ram[VSL_FIX_DATA + k] = (uint8_t)(k * 7 + 1);
+	RUN("\xbe\x00\x00\x20\x00\xbf\xf3\x0f\x20\x00\xb9\x41\x00\x00\x00\xf3\xa4"
+	    "\xbf\x01\x01\x20\x00\x48\xb8\x88\x77\x66\x55\x44\x33\x22\x11\xb9\x09\x00\x00\x00\xf3\x48\xab"
+	    "\xbe\x00\x02\x20\x00\xbf\x03\x02\x20\x00\xb9\x30\x00\x00\x00\xf3\xa4"
+	    "\xbf\x00\x03\x20\x00\xb9\x05\x00\x00\x00\xf3\xaa\xf3\xa5\xf4");
+	ck_assert_uint_eq(vsl_cpu_fixture_peek(&T, 0x200209) & 0xffffff,
+			  vsl_cpu_fixture_peek(&T, 0x200200) & 0xffffff);
+	ck_assert_uint_ge(stats().rep_runs, 4);
+	/* rep movsw with DF=1 goes to the executor's handler: std; rep movsw; cld; hlt */
+	set_gpr(VSL_RSI, 0x200400);
+	set_gpr(VSL_RDI, 0x200500);
+	set_gpr(VSL_RCX, 7);
+	RUN("\xfd\x66\xf3\xa5\xfc\xf4");
+}
+END_TEST
+
+START_TEST(rep_string_fault)
+{
+	/* rep stosl running into a not-present page: #PF with RCX/RDI counting the elements done */
+	uint64_t va = 0x300000;
+	*vsl_cpu_fixture_pte(&I, va) &= ~1ull;
+	*vsl_cpu_fixture_pte(&T, va) &= ~1ull;
+	set_gpr(VSL_RDI, va - 0x102);
+	set_gpr(VSL_RCX, 0x100);
+	set_gpr(VSL_RAX, 0xdeadbeef);
+	/* rep stosl; hlt */
+	RUN("\xf3\xab\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 14);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RCX), 0x100 - 0x40);
+	/* rep movsq whose source page is not present */
+	set_gpr(VSL_RSI, va - 0x18);
+	set_gpr(VSL_RDI, 0x200000);
+	set_gpr(VSL_RCX, 0x10);
+	RUN("\xf3\x48\xa5\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 14);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RCX), 0x10 - 3);
+}
+END_TEST
+
 START_TEST(flush_mid_run)
 {
 	/* the counting loop, interrupted by the budget, the cache flushed, resumed */
@@ -425,6 +475,8 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, interrupt_in_tight_loop);
 	tcase_add_test(tc, flag_instructions);
 	tcase_add_test(tc, flush_mid_run);
+	tcase_add_test(tc, rep_string);
+	tcase_add_test(tc, rep_string_fault);
 	tcase_add_test(tc, dma_over_code);
 	suite_add_tcase(s, tc);
 	return s;
