@@ -780,6 +780,11 @@ static int p2v_copy_disk(struct vsl_ctx *ctx, const char *src, struct vsl_p2v_ss
 					 "copy may be inconsistent; boot from rescue media for a "
 					 "consistent one", src);
 	}
+	if (ssh && vsl_p2v_ssh_in_use(ssh))
+		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
+				 "%s is in use on its machine (mounted, swap or held by "
+				 "LVM/RAID): the copy may be inconsistent; boot that machine from "
+				 "rescue media for a consistent one", src);
 	if (!o->copy_free) {
 		if (ssh)
 			r = vsl_p2v_ssh_free_map(ctx, ssh, &fmap, warn);

@@ -24,6 +24,8 @@
  *	S OFF LEN (digest)  "H <rc=N> <sha256> - SIZE"
  *	P PATH (a file)     "D N\n" + N bytes (at most 1 MiB; N=0 when missing)
  *	N (network cards)   "D N\n" + "NAME MAC\n"... for each /sys/class/net/NAME with a device
+ *	M (in use?)         "U 1" when the disk or a partition of it is mounted, a swap
+ *	                    or held (device-mapper, LVM, MD), else "U 0"
  *
  * (the rc= and digest words come in either order). The data of a chunk is
  * padded to exactly LEN with zeroes when dd comes up short, so the framing
@@ -98,6 +100,12 @@ static const char p2v_ssh_script[] =
 	"N) v=$(for i in /sys/class/net/*; do if [ -e \"$i/device\" ]; then "
 	"echo \"${i##*/} $(cat \"$i/address\" 2>/dev/null)\"; fi; done; echo x); v=${v%x}; "
 	"printf \"D %s\\n%s\" \"${#v}\" \"$v\";; "
+	"M) b=$(readlink -f \"$d\"); n=${b##*/}; u=0; "
+	"case \"$n\" in *[0-9]) q=\"$b\"p;; *) q=\"$b\";; esac; "
+	"for p in \"$b\" \"$q\"[0-9]*; do [ -e \"$p\" ] || continue; "
+	"if grep -q \"^$p[[:space:]]\" /proc/mounts /proc/swaps 2>/dev/null; then u=1; fi; done; "
+	"for h in /sys/class/block/$n/holders/* /sys/class/block/$n/$n*/holders/*; do "
+	"if [ -e \"$h\" ]; then u=1; fi; done; echo \"U $u\";; "
 	"Q) exit 0;; "
 	"*) echo \"E request\";; "
 	"esac; done";
@@ -116,6 +124,7 @@ struct vsl_p2v_ssh {
 	char ident[65];
 	uint64_t bytes;              /* verified disk data received */
 	bool lost;
+	bool in_use;                 /* mounted, swap or held on the remote, at open */
 	struct vsl_ctx *log;         /* borrowed: the opener's, whose log reaches the user */
 };
 
@@ -821,6 +830,18 @@ int vsl_p2v_ssh_open(struct vsl_ctx *ctx, const char *url, const struct vsl_p2v_
 	r = p2v_ssh_request(ctx, s, 0, NULL, (size_t)VSL_MIN(s->size, (uint64_t)1 << 20));
 	if (r < 0)
 		goto err;
+	{
+		char line[64];
+
+		if (p2v_ssh_send(s, "M\n") < 0 || p2v_ssh_line(s, line, sizeof(line),
+							      P2V_SSH_IDLE_MS) < 0 ||
+		    (strcmp(line, "U 0") && strcmp(line, "U 1"))) {
+			r = vsl_set_error(ctx, 0, VSL_EIO, "%s: no answer from %s to whether the disk "
+					  "is in use", url, s->url.host);
+			goto err;
+		}
+		s->in_use = line[2] == '1';
+	}
 	*out = s;
 	return 0;
 err:
@@ -843,6 +864,11 @@ void vsl_p2v_ssh_close(struct vsl_p2v_ssh *s)
 uint64_t vsl_p2v_ssh_size(const struct vsl_p2v_ssh *s)
 {
 	return s->size;
+}
+
+bool vsl_p2v_ssh_in_use(const struct vsl_p2v_ssh *s)
+{
+	return s && s->in_use;
 }
 
 bool vsl_p2v_ssh_lost(const struct vsl_p2v_ssh *s)

@@ -273,6 +273,12 @@ uint64_t vsl_p2v_ssh_size(const struct vsl_p2v_ssh *s);
  */
 int vsl_p2v_ssh_read(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t off, void *buf,
 		     size_t len);
+/*
+ * The remote disk, or a partition of it, was mounted, a swap or held by
+ * device-mapper/LVM/MD when the session opened (/proc/mounts, /proc/swaps,
+ * /sys/class/block/NAME/holders on the remote): the copy may be inconsistent.
+ */
+bool vsl_p2v_ssh_in_use(const struct vsl_p2v_ssh *s);
 /* The session gave up on the transport (the copy can be resumed). */
 bool vsl_p2v_ssh_lost(const struct vsl_p2v_ssh *s);
 /* Bytes of disk data fetched and verified so far (metadata probes included). */

@@ -11,6 +11,7 @@
 #  - free blocks are not transferred (ssh_bytes of --json well under the disk);
 #  - the source is bit-identical before and after (sha256);
 #  - the machine's facts come from the remote (cpus in vessel.yaml);
+#  - a mounted remote disk is copied with an "in use" warning;
 #  - a wrong key is a clear authentication error naming host and device, and
 #    leaves nothing behind; so is a missing remote device;
 #  - a connection dropped once (VESSEL_P2V_SSH_DROP_AFTER) reconnects and the
@@ -32,9 +33,12 @@ done
 
 tmp=$(mktemp -d /tmp/t81-p2v-ssh.XXXXXX)
 loop=
+loop2=
 sshd_pid=
 cleanup() {
 	[ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null
+	umount "$tmp/mnt" 2>/dev/null
+	[ -n "$loop2" ] && losetup -d "$loop2" 2>/dev/null
 	[ -n "$loop" ] && losetup -d "$loop" 2>/dev/null
 	rm -rf "$tmp"
 }
@@ -149,6 +153,27 @@ cat "$tmp/none.err"
 [ $rc = 1 ] && grep -q "no such device.*/dev/vessel-t81-none.*127.0.0.1" "$tmp/none.err" ||
 	fail "missing remote device: exit $rc, no clear error"
 ls -d "$tmp"/none.vessel* 2>/dev/null && fail "missing device left output behind"
+
+# ---- a mounted remote disk is copied with a warning ----
+truncate -s 16M "$tmp/small.raw"
+mkfs.ext4 -q -F "$tmp/small.raw" >/dev/null 2>&1 || fail "mkfs.ext4 small"
+loop2=$(losetup -f --show -r "$tmp/small.raw") || fail "losetup small"
+mkdir "$tmp/mnt"
+if mount -o ro,noload "$loop2" "$tmp/mnt" 2>/dev/null; then
+	"$VESSEL" p2v --no-fixup $sshopts "ssh://root@127.0.0.1:$port$loop2" -o "$tmp/mounted.vessel" 2>"$tmp/mounted.err"
+	rc=$?
+	umount "$tmp/mnt"
+	cat "$tmp/mounted.err"
+	[ $rc = 0 ] || fail "p2v of a mounted remote disk exited $rc"
+	grep -q "$loop2 is in use on its machine" "$tmp/mounted.err" || fail "no in-use warning for a mounted remote disk"
+else
+	echo "t81-p2v-ssh: cannot mount here: in-use warning not checked"
+fi
+losetup -d "$loop2"
+loop2=
+"$VESSEL" p2v --no-fixup $sshopts "$url" -o "$tmp/unmounted.vessel" 2>"$tmp/unmounted.err" || fail "p2v: $(cat "$tmp/unmounted.err")"
+grep -q "in use" "$tmp/unmounted.err" && fail "in-use warning for a disk nobody uses"
+rm -rf "$tmp/unmounted.vessel"
 
 # ---- a dropped connection reconnects ----
 VESSEL_P2V_SSH_DROP_AFTER=$((10 << 20)) "$VESSEL" p2v --no-fixup $sshopts "$url" -o "$tmp/drop.vessel" 2>"$tmp/drop.err" ||

@@ -228,6 +228,7 @@ START_TEST(session_reads_verified)
 	url = url_of(path);
 	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, &o, &s), 0);
 	ck_assert_uint_eq(vsl_p2v_ssh_size(s), n);
+	ck_assert(!vsl_p2v_ssh_in_use(s)); /* a file: never mounted itself */
 	vsl_sha256_hex(want, 1 << 20, hex);
 	ck_assert_str_eq(vsl_p2v_ssh_ident(s), hex);
 	/* several chunks at once, an odd range, the last byte */
