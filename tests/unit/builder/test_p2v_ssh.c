@@ -409,6 +409,58 @@ START_TEST(free_map_same_as_local)
 }
 END_TEST
 
+/*
+ * Logical partitions: their EBRs are chained through the extended one, so
+ * the mirror must be probed again as each is found (p2v_partitions).
+ */
+START_TEST(free_map_logical_partitions)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_p2v_extents a = { 0 }, b = { 0 };
+	struct vsl_p2v_ssh *s = NULL;
+	char path[512], cmd[2048], *url;
+	bool in[3] = { false, false, false };
+	static const uint64_t start[3] = { 2048 * 512ull, 36864 * 512ull, 59392 * 512ull };
+	static const uint64_t size[3] = { 30720 * 512ull, 20480 * 512ull, 40960 * 512ull };
+
+	if (!have("mkfs.ext4") || !have("sfdisk")) {
+		vsl_ctx_free(ctx);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/l.raw", tmp);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && head -c 100663296 /dev/urandom > l.raw &&"
+		 " printf 'label: dos\nstart=2048, size=30720, type=83\nstart=34816, type=5\n"
+		 "start=36864, size=20480, type=83\nstart=59392, size=40960, type=83\n'"
+		 " | sfdisk -q l.raw >/dev/null 2>&1 &&"
+		 " for p in 2048:30720 36864:20480 59392:40960; do"
+		 "  head -c $((${p#*:} * 512)) /dev/urandom > p &&"
+		 "  mkfs.ext4 -q -F -E nodiscard p >/dev/null 2>&1 &&"
+		 "  dd if=p of=l.raw bs=512 seek=${p%%:*} conv=notrunc status=none || exit 1; done;"
+		 " rm p", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(vsl_p2v_free_map(ctx, path, 96 << 20, &a, NULL), 0);
+	url = url_of(path);
+	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), 0);
+	ck_assert_int_eq(vsl_p2v_ssh_free_map(ctx, s, &b, NULL), 0);
+	ck_assert_uint_eq(a.n, b.n);
+	for (size_t i = 0; i < a.n; i++) {
+		ck_assert_uint_eq(a.v[i].off, b.v[i].off);
+		ck_assert_uint_eq(a.v[i].len, b.v[i].len);
+		for (int k = 0; k < 3; k++)
+			if (b.v[i].off >= start[k] && b.v[i].off < start[k] + size[k])
+				in[k] = true;
+	}
+	/* free blocks found in the primary and in both logical partitions */
+	ck_assert(in[0] && in[1] && in[2]);
+	vsl_p2v_ssh_close(s);
+	vsl_p2v_extents_fini(&a);
+	vsl_p2v_extents_fini(&b);
+	free(url);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
 static bool same_images(const char *p1, const char *p2)
 {
 	struct vsl_ctx *ctx = vsl_ctx_new();
@@ -499,6 +551,7 @@ int main(void)
 	tcase_add_test(tc, session_errors);
 	tcase_add_test(tc, digest_mismatch_refetched);
 	tcase_add_test(tc, free_map_same_as_local);
+	tcase_add_test(tc, free_map_logical_partitions);
 	tcase_add_test(tc, p2v_resumes_after_lost_transport);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
