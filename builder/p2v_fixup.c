@@ -268,6 +268,76 @@ int vsl_p2v_cmdline_rewrite(struct vsl_ctx *ctx, const char *text, vsl_p2v_uuid_
 	return p2v_finish(ctx, &b, out);
 }
 
+/*
+ * grub.cfg: the "linux" lines (linux, linux16, linuxefi) of a generated
+ * grub.cfg get the serial console too, so that the disk also boots with a
+ * console on COM1 before the guest's next update-grub regenerates it from
+ * /etc/default/grub. Lines that already name a ttyS console are left alone.
+ */
+static void p2v_grubcfg_console(const char *text, struct p2v_buf *b, unsigned *changed)
+{
+	const char *p = text;
+
+	while (*p) {
+		const char *eol = strchr(p, '\n'), *w = p;
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+
+		while (w < p + n && (*w == ' ' || *w == '\t'))
+			w++;
+		if ((size_t)(p + n - w) > 6 && !strncmp(w, "linux", 5) &&
+		    (isspace((unsigned char)w[5]) || !strncmp(w + 5, "16", 2) ||
+		     !strncmp(w + 5, "efi", 3)) &&
+		    !p2v_has_serial_console(w, (size_t)(p + n - w))) {
+			size_t m = n;
+
+			while (m && isspace((unsigned char)p[m - 1]))
+				m--;
+			p2v_put(b, p, m);
+			p2v_put(b, " " P2V_CONSOLE, strlen(" " P2V_CONSOLE));
+			(*changed)++;
+		} else {
+			p2v_put(b, p, n);
+		}
+		if (eol)
+			p2v_put(b, "\n", 1);
+		p += n + (eol ? 1 : 0);
+	}
+}
+
+/*
+ * /etc/default/grub: GRUB_DISABLE_LINUX_UUID=true makes update-grub write
+ * root=/dev/DEVICE, which is what broke the physical machine's disk names in
+ * the first place; it is commented out so that the guest's next update-grub
+ * (a kernel upgrade) keeps root=UUID=.
+ */
+static void p2v_grub_default_uuid(const char *text, struct p2v_buf *b, unsigned *changed)
+{
+	static const char key[] = "GRUB_DISABLE_LINUX_UUID=";
+	const char *p = text;
+
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t n = eol ? (size_t)(eol - p + 1) : strlen(p);
+		const char *v = p + strlen(key);
+
+		if (n > strlen(key) && !strncmp(p, key, strlen(key)) &&
+		    (!strncmp(v, "true", 4) || !strncmp(v, "\"true\"", 6) ||
+		     !strncmp(v, "'true'", 6))) {
+			size_t m = n;
+
+			while (m && isspace((unsigned char)p[m - 1]))
+				m--;
+			p2v_put(b, "#", 1);
+			p2v_put(b, p, m);
+			p2v_put(b, "   # vessel p2v: root= by UUID\n", strlen("   # vessel p2v: root= by UUID\n"));
+			(*changed)++;
+		} else {
+			p2v_put(b, p, n);
+		}
+		p += n;
+	}
+}
+
 /* ---- the appliance ---- */
 
 struct p2v_gfs {
@@ -312,9 +382,16 @@ static int p2v_gfs_err(struct vsl_ctx *ctx, guestfs_h *g, const char *what)
 	return vsl_set_error(ctx, 0, VSL_EIO, "libguestfs: %s: %s", what, first);
 }
 
-/* Rewrite the guest file path with fn; missing files are fine. */
-static int p2v_fix_file(struct vsl_ctx *ctx, struct p2v_gfs *a, const char *path, bool fstab,
-			bool console, unsigned *changed)
+/* What p2v_fix_file rewrites. */
+enum p2v_file {
+	P2V_FSTAB,          /* device paths in the first field */
+	P2V_GRUB_DEFAULT,   /* root=/resume=, GRUB_CMDLINE_LINUX console, UUID switch */
+	P2V_GRUB_CFG,       /* root=/resume=, console on the linux lines */
+};
+
+/* Rewrite the guest file path; missing files are fine. */
+static int p2v_fix_file(struct vsl_ctx *ctx, struct p2v_gfs *a, const char *path,
+			enum p2v_file kind, unsigned *changed)
 {
 	char *text, *out = NULL;
 	size_t size;
@@ -331,12 +408,27 @@ static int p2v_fix_file(struct vsl_ctx *ctx, struct p2v_gfs *a, const char *path
 		free(text);
 		return vsl_set_error(ctx, 0, VSL_ECORRUPT, "guest %s holds NUL bytes", path);
 	}
-	r = fstab ? vsl_p2v_fstab_rewrite(ctx, text, p2v_gfs_uuid, a, &out, &n)
-		  : vsl_p2v_cmdline_rewrite(ctx, text, p2v_gfs_uuid, a, console, &out, &n);
+	r = kind == P2V_FSTAB
+		? vsl_p2v_fstab_rewrite(ctx, text, p2v_gfs_uuid, a, &out, &n)
+		: vsl_p2v_cmdline_rewrite(ctx, text, p2v_gfs_uuid, a, kind == P2V_GRUB_DEFAULT,
+					  &out, &n);
 	free(text);
 	if (r < 0) {
 		vsl_error_prefix(ctx, "guest %s", path);
 		return r;
+	}
+	if (kind != P2V_FSTAB) {
+		struct p2v_buf b = { 0 };
+
+		if (kind == P2V_GRUB_CFG)
+			p2v_grubcfg_console(out, &b, &n);
+		else
+			p2v_grub_default_uuid(out, &b, &n);
+		free(out);
+		out = NULL;
+		r = p2v_finish(ctx, &b, &out);
+		if (r < 0)
+			return r;
 	}
 	if (n && guestfs_write(a->g, path, out, strlen(out)) < 0)
 		r = p2v_gfs_err(ctx, a->g, path);
@@ -443,12 +535,12 @@ static int p2v_fix_linux(struct vsl_ctx *ctx, struct p2v_gfs *a, const char *roo
 	u = guestfs_vfs_uuid(g, root);
 	p2v_copy_str(gst->root_uuid, sizeof(gst->root_uuid), u);
 
-	r = p2v_fix_file(ctx, a, "/etc/fstab", true, false, &gst->fstab_changed);
+	r = p2v_fix_file(ctx, a, "/etc/fstab", P2V_FSTAB, &gst->fstab_changed);
 	if (r == 0)
-		r = p2v_fix_file(ctx, a, "/etc/default/grub", false, true, &n);
+		r = p2v_fix_file(ctx, a, "/etc/default/grub", P2V_GRUB_DEFAULT, &n);
 	gst->grub_changed = n;
 	if (r == 0)
-		r = p2v_fix_file(ctx, a, "/boot/grub/grub.cfg", false, false, &n);
+		r = p2v_fix_file(ctx, a, "/boot/grub/grub.cfg", P2V_GRUB_CFG, &n);
 	gst->grub_changed += n;
 	if (r < 0)
 		return r;

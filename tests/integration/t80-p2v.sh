@@ -7,7 +7,9 @@
 # /dev/sda1, the kernel command line has a serial console, boot/ holds the
 # kernel and initramfs, only about the used blocks were copied, the source
 # is bit-identical afterwards, the bundle exports to OVA; a destination that
-# fills up fails cleanly and leaves nothing behind.
+# fills up fails cleanly and leaves nothing behind. GRUB (installed on the
+# stand-in): grub.cfg's linux lines boot by UUID with a serial console,
+# GRUB_DISABLE_LINUX_UUID is turned off, the MBR and core.img are copied.
 set -u
 
 : "${VESSEL:?}"
@@ -39,14 +41,14 @@ trap cleanup EXIT INT TERM
 # a private copy: the cached image stays pristine whatever happens
 cp --sparse=always "$img" "$tmp/server.raw"
 loop=$(losetup -f --show "$tmp/server.raw") || skip "losetup failed (no free loop device?)"
-before=$(sha256sum <"$loop" | cut -d' ' -f1)
+# the image's hash, computed once per cached image; the loop device is
+# hashed once, at the end (after both conversions)
+before=$("$top/tests/p2v/image-hash.sh" "$img") || fail "cannot hash $img"
 
 "$VESSEL" p2v "$loop" -o "$tmp/srv.vessel" 2>"$tmp/err"
 rc=$?
 cat "$tmp/err"
 [ $rc = 0 ] || fail "vessel p2v $loop exited $rc"
-after=$(sha256sum <"$loop" | cut -d' ' -f1)
-[ "$before" = "$after" ] || fail "the source changed: $before -> $after"
 
 "$VESSEL" inspect "$tmp/srv.vessel" >"$tmp/inspect" || fail "vessel inspect rejects the bundle"
 grep -q '^vessel: guest: linux debian 12\.' "$tmp/err" || fail "guest not reported as Debian 12"
@@ -73,6 +75,22 @@ grep -q '^/dev/sda1' "$tmp/fstab" && fail "fstab still names /dev/sda1: $(cat "$
 grep -q '^UUID=.* / ' "$tmp/fstab" || fail "fstab has no UUID= root entry: $(cat "$tmp/fstab")"
 debugfs -R 'cat /etc/default/grub' "$tmp/copy.raw?offset=1048576" 2>/dev/null |
 	grep -q 'console=ttyS0' || fail "/etc/default/grub has no serial console"
+debugfs -R 'cat /etc/default/grub' "$tmp/copy.raw?offset=1048576" 2>/dev/null >"$tmp/grubdef"
+grep -q '^GRUB_DISABLE_LINUX_UUID=true' "$tmp/grubdef" &&
+	fail "/etc/default/grub still disables root=UUID: $(cat "$tmp/grubdef")"
+# grub.cfg (written by update-grub on the server with root=/dev/sda1): every
+# linux line boots by UUID with a serial console
+debugfs -R 'cat /boot/grub/grub.cfg' "$tmp/copy.raw?offset=1048576" 2>/dev/null |
+	grep '^[[:space:]]*linux[[:space:]]' >"$tmp/cfg"
+[ -s "$tmp/cfg" ] || fail "the copy's grub.cfg has no linux lines"
+grep -v 'root=UUID=' "$tmp/cfg" && fail "grub.cfg linux lines without root=UUID= (above)"
+grep -v 'console=ttyS0' "$tmp/cfg" && fail "grub.cfg linux lines without a serial console (above)"
+debugfs -R 'cat /boot/grub/grub.cfg' "$loop?offset=1048576" 2>/dev/null |
+	grep -q 'root=/dev/sda1' || fail "the source's grub.cfg does not say root=/dev/sda1"
+# GRUB's boot sector and core.img (in the gap before the partition) copied
+# as they are, so the disk still boots with BIOS firmware
+cmp -s -n 1048576 "$loop" "$tmp/copy.raw" || fail "the first MiB (MBR + GRUB core.img) differs"
+dd if="$tmp/copy.raw" bs=512 count=1 2>/dev/null | grep -q GRUB || fail "no GRUB in the copy's MBR"
 debugfs -R 'cat /etc/initramfs-tools/modules' "$tmp/copy.raw?offset=1048576" 2>/dev/null |
 	grep -q '^virtio_blk' || fail "virtio_blk not in /etc/initramfs-tools/modules"
 # the source still has the old fstab (it was never written)
@@ -108,7 +126,8 @@ if mount -t tmpfs -o size=40m none "$mnt" 2>/dev/null; then
 else
 	echo "t80-p2v: note: cannot mount a tmpfs: full-destination case not run"
 fi
-[ "$(sha256sum <"$loop" | cut -d' ' -f1)" = "$before" ] || fail "the source changed"
+after=$(sha256sum <"$loop" | cut -d' ' -f1)
+[ "$after" = "$before" ] || fail "the source changed: $before -> $after"
 
 # usage errors
 "$VESSEL" p2v "$loop" >/dev/null 2>&1
