@@ -463,10 +463,10 @@ int vsl_p2v_free_map_reader(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd
 		}
 		free(done);
 	}
+out:
 	/* xfs, LVM, ...: one libguestfs launch trims them in an overlay */
 	if (r == 0 && ta.n)
 		r = vsl_p2v_trim_free(ctx, path, size, &ta, fmap, warn);
-out:
 	vsl_p2v_areas_fini(&ta);
 	if (pr)
 		blkid_free_probe(pr);

@@ -1,16 +1,21 @@
 #!/bin/sh
 # P2V skips the free space of xfs and of filesystems inside LVM (issue #9).
 #
-# The source: a 1 GiB GPT disk (built once with guestfish, cached in
-# build/p2v-cache by layout version) holding
-#   partition 1: xfs, 48 MiB of random data kept, 192 MiB of it deleted;
-#   partition 2: an LVM PV, VG vslt83 with LV "data" (ext4, 400 MiB: 48 MiB
-#                kept, 192 MiB deleted) and ~300 MiB of garbage in extents
-#                no LV uses any more (written through an LV since removed).
-# `vessel p2v --no-fixup` of it as a loop device must read and write about
-# the live data, not the ~680 MiB of garbage; the kept files must read back
-# identical from the copy (host loop mounts of a raw export of it, at the
-# offsets the build recorded: no second appliance); the source must be
+# Two source disks, built once with guestfish (one launch) and cached in
+# build/p2v-cache by layout version:
+#   disk 0, 1 GiB GPT:
+#     partition 1: xfs, 48 MiB of random data kept, 192 MiB of it deleted;
+#     partition 2: an LVM PV, VG vslt83 with LV "data" (ext4, 400 MiB: 48 MiB
+#                  kept, 192 MiB deleted) and ~300 MiB of garbage in extents
+#                  no LV uses any more (written through an LV since removed);
+#   disk 1, 320 MiB: xfs on the whole disk, 32 MiB kept, 96 MiB deleted, and
+#     left with a dirty log (xfs_io shutdown): the deletion is only in the
+#     log, so the appliance replays it (into the overlay) before fstrim.
+# `vessel p2v --no-fixup` of both as loop devices must read and write about
+# what the filesystems use, not the ~780 MiB of garbage; the kept files must
+# read back identical from the copies (host loop mounts of raw exports, at
+# the offsets the build recorded: no second appliance), the dirty xfs copy
+# must recover on its first mount and pass xfs_repair -n; the sources must be
 # bit-identical afterwards; xfs and LVM must no longer be "copied whole".
 # The host needs no LVM or device-mapper: LVM only exists in the appliance.
 set -u
@@ -23,7 +28,7 @@ MiB=1048576
 
 [ "$(id -u)" = 0 ] || skip "needs root (loop devices, mount)"
 [ -e /dev/loop-control ] || skip "no loop devices here"
-for t in losetup guestfish qemu-img sha256sum mount xfs_db dumpe2fs; do
+for t in losetup guestfish qemu-img sha256sum mount xfs_db xfs_logprint xfs_repair dumpe2fs; do
 	command -v $t >/dev/null || skip "no $t"
 done
 grep -qw xfs /proc/filesystems || modprobe xfs 2>/dev/null || true
@@ -32,29 +37,40 @@ export LIBGUESTFS_BACKEND="${LIBGUESTFS_BACKEND:-direct}"
 export LIBGUESTFS_BACKEND_SETTINGS="${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}"
 
 tmp=$(mktemp -d /tmp/t83-p2v.XXXXXX)
-loop=
+loop0=
+loop1=
 mnt=
 cleanup() {
 	[ -n "$mnt" ] && umount "$mnt" 2>/dev/null
-	[ -n "$loop" ] && losetup -d "$loop" 2>/dev/null
+	[ -n "$loop0" ] && losetup -d "$loop0" 2>/dev/null
+	[ -n "$loop1" ] && losetup -d "$loop1" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 
-# ---- the source disk (cached) ----
+log_state() { # image: "DIRTY" or "CLEAN" (xfs log of the whole-disk xfs in image)
+	xfs_logprint -t "$1" 2>/dev/null | sed -n 's/.*state: <\([A-Z]*\)>.*/\1/p'
+}
+
+# ---- the source disks (cached) ----
 cache="$top/build/p2v-cache"
-layout=1 # bump whenever the disk built below changes
-src="$cache/t83-v$layout.raw"
-if [ ! -s "$src" ] || [ ! -s "$src.env" ]; then
+layout=2 # bump whenever the disks built below change
+src0="$cache/t83-v$layout-0.raw"
+src1="$cache/t83-v$layout-1.raw"
+env="$cache/t83-v$layout.env"
+if [ ! -s "$src0" ] || [ ! -s "$src1" ] || [ ! -s "$env" ]; then
 	mkdir -p "$cache" || fail "cannot create $cache"
-	rm -f "$cache"/t83-*.raw "$cache"/t83-*.raw.env
-	b="$tmp/build.raw"
-	truncate -s 1G "$b"
+	rm -f "$cache"/t83-*
+	b0="$tmp/build0.raw"
+	b1="$tmp/build1.raw"
+	truncate -s 1G "$b0"
+	truncate -s 320M "$b1"
 	head -c $((48 * MiB)) /dev/urandom >"$tmp/x.dat"
 	head -c $((48 * MiB)) /dev/urandom >"$tmp/l.dat"
-	echo "t83-p2v-xfs-lvm: building the source disk (one appliance launch)"
+	head -c $((32 * MiB)) /dev/urandom >"$tmp/w.dat"
+	echo "t83-p2v-xfs-lvm: building the source disks (one appliance launch)"
 	# garbage: copies of the data (any non-zero bytes will do), deleted
-	guestfish -a "$b" >"$tmp/build.out" 2>&1 <<EOF || { cat "$tmp/build.out"; skip "guestfish cannot build the disk here"; }
+	guestfish -a "$b0" -a "$b1" >"$tmp/build.out" 2>&1 <<EOF || { cat "$tmp/build.out"; skip "guestfish cannot build the disks here"; }
 run
 part-init /dev/sda gpt
 part-add /dev/sda p 2048 616447
@@ -76,79 +92,110 @@ debug sh "(for i in 1 2 3 4 5 6 7; do cat /sysroot/kept.dat; done) > /dev/vslt83
 umount /
 lvremove /dev/vslt83/junk
 debug sh "echo PESTART \$(lvm pvs --noheadings --units b --nosuffix -o pe_start /dev/sda2); echo EXTENT \$(lvm vgs --noheadings --units b --nosuffix -o vg_extent_size vslt83); echo RANGES \$(lvm lvs --noheadings -o seg_pe_ranges vslt83/data)"
+mkfs xfs /dev/sdb
+mount /dev/sdb /
+upload $tmp/w.dat /kept.dat
+debug sh "for i in 1 2 3; do cat /sysroot/kept.dat > /sysroot/garbage\$i; done; sync"
+umount /
+mount /dev/sdb /
+debug sh "rm /sysroot/garbage*; sync; xfs_io -x -c 'shutdown -f' /sysroot/kept.dat"
+umount /
 EOF
 	pe_start=$(awk '$1 == "PESTART" { print $2 }' "$tmp/build.out")
 	extent=$(awk '$1 == "EXTENT" { print $2 }' "$tmp/build.out")
 	first=$(awk '$1 == "RANGES" { split($2, a, /[:-]/); print a[2] }' "$tmp/build.out")
 	[ -n "$pe_start" ] && [ -n "$extent" ] && [ -n "$first" ] ||
 		fail "cannot find where LV data starts: $(cat "$tmp/build.out")"
-	{
-		echo "xfs_off=$((2048 * 512))"
-		echo "lv_off=$((616448 * 512 + pe_start + first * extent))"
-		echo "x_sum=$(sha256sum <"$tmp/x.dat" | cut -d' ' -f1)"
-		echo "l_sum=$(sha256sum <"$tmp/l.dat" | cut -d' ' -f1)"
-	} >"$tmp/env"
-	# bytes the two filesystems use (data, metadata, xfs log, ext4 journal)
-	l=$(losetup -f --show -r -o $((2048 * 512)) --sizelimit $((614400 * 512)) "$b") ||
+	[ "$(log_state "$b1")" = DIRTY ] || fail "disk 1: could not leave the xfs log dirty"
+	lv_off=$((616448 * 512 + pe_start + first * extent))
+	# bytes disk 0's filesystems use (data, metadata, xfs log, ext4 journal)
+	l=$(losetup -f --show -r -o $((2048 * 512)) --sizelimit $((614400 * 512)) "$b0") ||
 		skip "losetup failed (no free loop device?)"
 	xfs_used=$(xfs_db -r -c "sb 0" -c "p dblocks fdblocks blocksize" "$l" |
 		awk '{ v[$1] = $3 } END { printf "%d\n", (v["dblocks"] - v["fdblocks"]) * v["blocksize"] }')
 	losetup -d "$l"
-	lv_off=$(sed -n 's/^lv_off=//p' "$tmp/env")
-	ext_used=$(dumpe2fs -h "$b?offset=$lv_off" 2>/dev/null | awk -F: '
+	ext_used=$(dumpe2fs -h "$b0?offset=$lv_off" 2>/dev/null | awk -F: '
 		/^Block count/ { n = $2 } /^Free blocks/ { f = $2 } /^Block size/ { b = $2 }
 		END { printf "%d\n", (n - f) * b }')
 	[ "${xfs_used:-0}" -gt 0 ] && [ "${ext_used:-0}" -gt 0 ] ||
 		fail "cannot compute the used bytes (xfs '$xfs_used', ext4 '$ext_used')"
-	echo "fs_used=$((xfs_used + ext_used))" >>"$tmp/env"
-	rm -f "$tmp/x.dat" "$tmp/l.dat"
-	mv "$b" "$src" && mv "$tmp/env" "$src.env" || fail "cannot store the disk in $cache"
+	# disk 1's log size (its free counters are stale while the log is dirty)
+	log1=$(xfs_db -r -c "sb 0" -c "p logblocks blocksize" "$b1" |
+		awk '{ v[$1] = $3 } END { printf "%d\n", v["logblocks"] * v["blocksize"] }')
+	{
+		echo "xfs_off=$((2048 * 512))"
+		echo "lv_off=$lv_off"
+		echo "x_sum=$(sha256sum <"$tmp/x.dat" | cut -d' ' -f1)"
+		echo "l_sum=$(sha256sum <"$tmp/l.dat" | cut -d' ' -f1)"
+		echo "w_sum=$(sha256sum <"$tmp/w.dat" | cut -d' ' -f1)"
+		echo "fs_used=$((xfs_used + ext_used))"
+		echo "log1=$log1"
+	} >"$tmp/env"
+	rm -f "$tmp/x.dat" "$tmp/l.dat" "$tmp/w.dat"
+	mv "$b0" "$src0" && mv "$b1" "$src1" && mv "$tmp/env" "$env" ||
+		fail "cannot store the disks in $cache"
 fi
-xfs_off= lv_off= x_sum= l_sum= fs_used=
-. "$src.env"
+xfs_off= lv_off= x_sum= l_sum= w_sum= fs_used= log1=
+. "$env"
 
-# ---- the conversion, from a loop device on a private copy ----
-cp --sparse=always "$src" "$tmp/disk.raw" || fail "cannot copy the source disk"
-loop=$(losetup -f --show "$tmp/disk.raw") || skip "losetup failed (no free loop device?)"
-before=$(sha256sum <"$loop" | cut -d' ' -f1)
+# ---- the conversion, from loop devices on private copies ----
+cp --sparse=always "$src0" "$tmp/disk0.raw" && cp --sparse=always "$src1" "$tmp/disk1.raw" ||
+	fail "cannot copy the source disks"
+loop0=$(losetup -f --show "$tmp/disk0.raw") || skip "losetup failed (no free loop device?)"
+loop1=$(losetup -f --show "$tmp/disk1.raw") || skip "losetup failed (no free loop device?)"
+before0=$(sha256sum <"$loop0" | cut -d' ' -f1)
+before1=$(sha256sum <"$loop1" | cut -d' ' -f1)
 start=$(date +%s)
-"$VESSEL" p2v --no-fixup "$loop" -o "$tmp/out.vessel" 2>"$tmp/err"
+"$VESSEL" p2v --no-fixup --json "$loop0" "$loop1" -o "$tmp/out.vessel" >"$tmp/json" 2>"$tmp/err"
 rc=$?
 cat "$tmp/err"
-echo "t83-p2v-xfs-lvm: p2v took $(($(date +%s) - start)) s"
-[ $rc = 0 ] || fail "vessel p2v $loop exited $rc"
-after=$(sha256sum <"$loop" | cut -d' ' -f1)
-[ "$before" = "$after" ] || fail "the source changed: $before -> $after"
+echo "t83-p2v-xfs-lvm: p2v took $(($(date +%s) - start)) s: $(cat "$tmp/json")"
+[ $rc = 0 ] || fail "vessel p2v exited $rc"
+[ "$(sha256sum <"$loop0" | cut -d' ' -f1)" = "$before0" ] || fail "source disk 0 changed"
+[ "$(sha256sum <"$loop1" | cut -d' ' -f1)" = "$before1" ] || fail "source disk 1 changed"
+[ "$(log_state "$loop1")" = DIRTY ] || fail "source disk 1: its xfs log was replayed"
 grep -q 'copied whole' "$tmp/err" && fail "something was still copied whole"
 grep -q 'not known yet' "$tmp/err" && fail "free space still 'not known yet'"
 
-# bytes read from the summary line ("..., 123.4 MiB read, ...")
-read_b=$(sed -n 's/.* free in filesystems (not read), \([0-9.]*\) \([KMGT]*i*B\) read.*/\1 \2/p' \
-	"$tmp/err" | awk '{ m = 1; if ($2 == "KiB") m = 1024; if ($2 == "MiB") m = 1048576;
-		if ($2 == "GiB") m = 1073741824; printf "%d\n", $1 * m }')
-[ -n "$read_b" ] || fail "no summary line with the bytes read"
-alloc=$(du -B1 "$tmp/out.vessel/disks/disk0.qcow2" | cut -f1)
-live=$((96 * MiB))
-echo "t83-p2v-xfs-lvm: live data $((live / MiB)) MiB, used in the filesystems $((fs_used / MiB)) MiB, garbage ~680 MiB; read $((read_b / MiB)) MiB, copy allocates $((alloc / MiB)) MiB"
-# what the filesystems use, plus partition table, LVM metadata and 64 KiB clusters
-[ "$read_b" -lt $((fs_used + 24 * MiB)) ] || fail "read $read_b bytes; the filesystems use $fs_used"
-# zero blocks in use (most of the xfs log) are read but not written
-[ "$alloc" -lt $((fs_used + 24 * MiB)) ] || fail "the copy allocates $alloc bytes; the filesystems use $fs_used"
-[ "$alloc" -gt $((live - MiB)) ] || fail "the copy allocates only $alloc bytes: data lost?"
+read_b=$(sed -n 's/.*"bytes_read":\([0-9]*\).*/\1/p' "$tmp/json")
+[ -n "$read_b" ] || fail "no bytes_read in the JSON statistics"
+alloc0=$(du -B1 "$tmp/out.vessel/disks/disk0.qcow2" | cut -f1)
+alloc1=$(du -B1 "$tmp/out.vessel/disks/disk1.qcow2" | cut -f1)
+echo "t83-p2v-xfs-lvm: disk 0 uses $((fs_used / MiB)) MiB in its filesystems (96 MiB of data), disk 1 32 MiB of data + $((log1 / MiB)) MiB of log; garbage ~780 MiB; read $((read_b / MiB)) MiB, copies allocate $((alloc0 / MiB)) + $((alloc1 / MiB)) MiB"
+# what the filesystems use, plus partition table, LVM metadata, xfs metadata and 64 KiB clusters
+[ "$read_b" -lt $((fs_used + 32 * MiB + log1 + 32 * MiB)) ] ||
+	fail "read $read_b bytes; the filesystems use about $((fs_used + 32 * MiB + log1))"
+# zero blocks in use (most of the xfs logs) are read but not written
+[ "$alloc0" -lt $((fs_used + 24 * MiB)) ] || fail "copy 0 allocates $alloc0 bytes; its filesystems use $fs_used"
+[ "$alloc0" -gt $((96 * MiB)) ] || fail "copy 0 allocates only $alloc0 bytes: data lost?"
+[ "$alloc1" -lt $((32 * MiB + 24 * MiB)) ] || fail "copy 1 allocates $alloc1 bytes for 32 MiB of data"
+[ "$alloc1" -gt $((32 * MiB)) ] || fail "copy 1 allocates only $alloc1 bytes: data lost?"
 
 # ---- the kept files read back identical ----
-qemu-img convert -O raw "$tmp/out.vessel/disks/disk0.qcow2" "$tmp/copy.raw" ||
-	fail "qemu-img cannot read the copy"
+for i in 0 1; do
+	qemu-img convert -O raw "$tmp/out.vessel/disks/disk$i.qcow2" "$tmp/copy$i.raw" ||
+		fail "qemu-img cannot read copy $i"
+done
 mnt="$tmp/mnt"
 mkdir "$mnt"
-mount -t xfs -o ro,loop,offset="$xfs_off" "$tmp/copy.raw" "$mnt" || fail "cannot mount the copy's xfs"
+mount -t xfs -o ro,loop,offset="$xfs_off" "$tmp/copy0.raw" "$mnt" || fail "cannot mount the copy's xfs"
 got=$(sha256sum <"$mnt/kept.dat" | cut -d' ' -f1)
 umount "$mnt"
 [ "$got" = "$x_sum" ] || fail "xfs: kept.dat differs in the copy"
-mount -t ext4 -o ro,loop,offset="$lv_off" "$tmp/copy.raw" "$mnt" ||
+mount -t ext4 -o ro,loop,offset="$lv_off" "$tmp/copy0.raw" "$mnt" ||
 	fail "cannot mount the copy's ext4 in LVM (at $lv_off)"
 got=$(sha256sum <"$mnt/kept.dat" | cut -d' ' -f1)
 umount "$mnt"
-mnt=
 [ "$got" = "$l_sum" ] || fail "LVM/ext4: kept.dat differs in the copy"
+# the dirty xfs: the copy has the source's log, replays it on its first mount
+[ "$(log_state "$tmp/copy1.raw")" = DIRTY ] || fail "copy 1: the xfs log is not the source's"
+mount -t xfs -o loop "$tmp/copy1.raw" "$mnt" || fail "cannot mount (recover) copy 1's xfs"
+got=$(sha256sum <"$mnt/kept.dat" | cut -d' ' -f1)
+left=$(ls "$mnt")
+umount "$mnt"
+mnt=
+[ "$got" = "$w_sum" ] || fail "dirty xfs: kept.dat differs in the copy"
+[ "$left" = kept.dat ] || fail "dirty xfs: the copy holds $left after recovery"
+xfs_repair -n -f "$tmp/copy1.raw" >"$tmp/repair" 2>&1 ||
+	fail "dirty xfs: xfs_repair -n finds problems in the recovered copy: $(tail -5 "$tmp/repair")"
 echo "t83-p2v-xfs-lvm: ok"
