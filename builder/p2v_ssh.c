@@ -36,6 +36,12 @@
  * The remote is only ever read: nothing is written there, not even a
  * temporary file.
  *
+ * The copy reads ahead: once a read is served, the next run of used bytes
+ * (the free map and a resumed prefix are known) up to the next 4 MiB
+ * boundary is asked for, so the remote reads and digests it while this side
+ * verifies and writes (p2v_ssh_ahead). The free-map probes and the other
+ * requests do not; an outstanding read-ahead is taken in first.
+ *
  * A dropped connection (EOF, a protocol error, 5 idle minutes) is
  * re-established and the request repeated, up to P2V_SSH_RETRIES times
  * with growing delays, each logged as a warning; after that the session is
@@ -125,6 +131,15 @@ struct vsl_p2v_ssh {
 	uint64_t bytes;              /* verified disk data received */
 	bool lost;
 	bool in_use;                 /* mounted, swap or held on the remote, at open */
+	/* read-ahead of the copy (see p2v_ssh_ahead) */
+	bool pf_out;                 /* a C request is sent, its reply not read yet */
+	bool pf_have;                /* pf_buf holds verified [pf_off, pf_off + pf_len) */
+	uint64_t pf_off;
+	size_t pf_len;
+	uint8_t *pf_buf;             /* P2V_SSH_CHUNK bytes, allocated on first use */
+	struct vsl_p2v_extents skip; /* free ranges: the copy never reads them */
+	uint64_t skip_below;         /* resumed: already copied */
+	char broke[256];             /* why the link broke during a read-ahead; "" if it did not */
 	struct vsl_ctx *log;         /* borrowed: the opener's, whose log reaches the user */
 };
 
@@ -675,19 +690,23 @@ static int p2v_ssh_check(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, const char 
 	return 0;
 }
 
-/* One chunk (len <= P2V_SSH_CHUNK): 0, a VSL error, P2V_SSH_LOST or P2V_SSH_MISMATCH. */
-static int p2v_ssh_chunk(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t off, void *buf,
-			 size_t len)
+/* Ask for a chunk: 0 or P2V_SSH_LOST. */
+static int p2v_ssh_chunk_send(struct vsl_p2v_ssh *s, uint64_t off, size_t len)
+{
+	p2v_ssh_hooks(s);
+	return p2v_ssh_send(s, "C %llu %zu\n", (unsigned long long)off, len);
+}
+
+/* The reply to a chunk request: 0, a VSL error, P2V_SSH_LOST or P2V_SSH_MISMATCH. */
+static int p2v_ssh_chunk_recv(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t off,
+			      void *buf, size_t len)
 {
 	char line[512], hex[65];
 	unsigned long long n;
 	char tail;
 	int r;
 
-	p2v_ssh_hooks(s);
-	r = p2v_ssh_send(s, "C %llu %zu\n", (unsigned long long)off, len);
-	if (r == 0)
-		r = p2v_ssh_line(s, line, sizeof(line), P2V_SSH_IDLE_MS);
+	r = p2v_ssh_line(s, line, sizeof(line), P2V_SSH_IDLE_MS);
 	if (r < 0)
 		return r;
 	if (sscanf(line, "D %llu%c", &n, &tail) != 1 || n != len)
@@ -704,12 +723,56 @@ static int p2v_ssh_chunk(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t of
 	return r;
 }
 
+/* One chunk (len <= P2V_SSH_CHUNK): 0, a VSL error, P2V_SSH_LOST or P2V_SSH_MISMATCH. */
+static int p2v_ssh_chunk(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t off, void *buf,
+			 size_t len)
+{
+	int r = p2v_ssh_chunk_send(s, off, len);
+
+	return r < 0 ? r : p2v_ssh_chunk_recv(ctx, s, off, buf, len);
+}
+
+/* The link broke outside a request: close it; the next request says so and reconnects. */
+static void p2v_ssh_broke(struct vsl_p2v_ssh *s)
+{
+	char tmp[1024];
+	const char *reason;
+
+	p2v_ssh_kill(s);
+	reason = p2v_ssh_reason(s, tmp, sizeof(tmp));
+	snprintf(s->broke, sizeof(s->broke), "%s", reason[0] ? reason : "connection closed");
+}
+
+/*
+ * Take in the reply to an outstanding read-ahead, so that the stream is in
+ * step for the next request. Whatever goes wrong only drops the read-ahead
+ * (a lost link is closed): the request that needs those bytes asks again,
+ * with the usual retries and errors.
+ */
+static void p2v_ssh_settle(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s)
+{
+	int r;
+
+	if (!s->pf_out)
+		return;
+	s->pf_out = false;
+	r = p2v_ssh_chunk_recv(ctx, s, s->pf_off, s->pf_buf, s->pf_len);
+	if (r == 0) {
+		s->pf_have = true;
+		s->bytes += s->pf_len;
+	} else if (r == P2V_SSH_LOST) {
+		p2v_ssh_broke(s);
+	}
+}
+
 /* Run one request, reconnecting when the transport fails. */
 static int p2v_ssh_request(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t off, void *buf,
 			   size_t len)
 {
 	int attempt = 0, mismatches = 0, r;
 
+	p2v_ssh_settle(ctx, s);
+	s->pf_have = false; /* a direct request: the read-ahead guessed wrong */
 	for (;;) {
 		char why[1024], a[32];
 		uint64_t size = s->size;
@@ -717,6 +780,12 @@ static int p2v_ssh_request(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t 
 		if (s->lost)
 			return vsl_set_error(ctx, 0, VSL_EIO, "%s: the ssh connection to %s was lost",
 					     s->source, s->url.host);
+		if (s->pid < 0 && s->broke[0]) {
+			/* it broke during a read-ahead: the first attempt of this request */
+			snprintf(why, sizeof(why), "%s", s->broke);
+			s->broke[0] = 0;
+			goto retry;
+		}
 		if (s->pid < 0) {
 			r = p2v_ssh_connect(ctx, s, &size);
 			if (r == 0 && size != s->size) {
@@ -853,10 +922,12 @@ void vsl_p2v_ssh_close(struct vsl_p2v_ssh *s)
 {
 	if (!s)
 		return;
-	if (s->pid > 0)
+	if (s->pid > 0 && !s->pf_out)
 		p2v_ssh_send(s, "Q\n");
 	p2v_ssh_kill(s);
 	p2v_ssh_argv_free(s->argv);
+	vsl_p2v_extents_fini(&s->skip);
+	free(s->pf_buf);
 	free(s->source);
 	free(s);
 }
@@ -917,6 +988,7 @@ static int p2v_ssh_text(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, const char *
 	int r;
 
 	*out = NULL;
+	p2v_ssh_settle(ctx, s);
 	if (s->pid < 0)
 		return vsl_set_error(ctx, 0, VSL_EIO, "%s: not connected", s->source);
 	r = p2v_ssh_send(s, "%s\n", req);
@@ -1106,6 +1178,10 @@ int vsl_p2v_ssh_free_map(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s,
 	}
 	rd.fd = m.fd;
 	r = vsl_p2v_free_map_reader(ctx, &rd, fmap, warn);
+	/* the read-ahead skips what the copy will not read */
+	vsl_p2v_extents_fini(&s->skip);
+	for (size_t i = 0; r == 0 && i < fmap->n; i++)
+		r = vsl_p2v_extents_add(ctx, &s->skip, fmap->v[i].off, fmap->v[i].len);
 	/* a fetch that failed inside libext2fs only shows as an unreadable filesystem */
 	if (r == 0 && s->lost)
 		r = vsl_set_error(ctx, 0, VSL_EIO, "%s: the ssh connection to %s was lost while "
@@ -1130,11 +1206,71 @@ struct p2v_ssh_image {
 	uint64_t skip_below;
 };
 
+/*
+ * Read-ahead of the copy. The conversion engine reads the disk in windows
+ * aligned to 4 MiB, in increasing order, and (through the filter image)
+ * never the free ranges nor what a resumed run already has: so the next
+ * read is, nearly always, the next run of used bytes up to the next 4 MiB
+ * boundary. That range is asked for as soon as a read is served, and the
+ * remote reads and digests it while this side verifies and writes the
+ * previous one (and over a WAN, the round trip is hidden too). A wrong
+ * guess costs one chunk's transfer; the bytes still count in ssh_bytes.
+ */
+static void p2v_ssh_ahead(struct vsl_p2v_ssh *s, uint64_t p)
+{
+	uint64_t end;
+	size_t i = 0;
+
+	if (p < s->skip_below)
+		p = s->skip_below;
+	for (; i < s->skip.n && s->skip.v[i].off + s->skip.v[i].len <= p; i++)
+		;
+	for (; i < s->skip.n && s->skip.v[i].off <= p; i++)
+		p = s->skip.v[i].off + s->skip.v[i].len;
+	if (p >= s->size || s->pid < 0 || s->lost)
+		return;
+	end = VSL_MIN(p - p % P2V_SSH_CHUNK + P2V_SSH_CHUNK, s->size);
+	if (i < s->skip.n && s->skip.v[i].off < end)
+		end = s->skip.v[i].off;
+	if (!s->pf_buf && !(s->pf_buf = malloc(P2V_SSH_CHUNK)))
+		return;
+	s->pf_off = p;
+	s->pf_len = (size_t)(end - p);
+	s->pf_have = false;
+	if (p2v_ssh_chunk_send(s, s->pf_off, s->pf_len) == 0)
+		s->pf_out = true;
+	else
+		p2v_ssh_broke(s);
+}
+
 static int p2v_ssh_image_read(struct vsl_image *img, uint64_t off, void *buf, size_t len)
 {
 	struct p2v_ssh_image *si = img->priv;
+	struct vsl_p2v_ssh *s = si->s;
+	size_t done = 0;
+	int r;
 
-	return vsl_p2v_ssh_read(img->ctx, si->s, off, buf, len);
+	if (off > s->size || len > s->size - off)
+		return vsl_set_error(img->ctx, 0, VSL_ERANGE, "%s: read past the end of the disk",
+				     s->source);
+	p2v_ssh_settle(img->ctx, s);
+	while (done < len && s->pf_have) {
+		uint64_t p = off + done;
+		size_t k;
+
+		if (p < s->pf_off || p >= s->pf_off + s->pf_len)
+			break;
+		k = (size_t)VSL_MIN(len - done, s->pf_off + s->pf_len - p);
+		memcpy((uint8_t *)buf + done, s->pf_buf + (p - s->pf_off), k);
+		done += k;
+	}
+	if (done < len) {
+		r = vsl_p2v_ssh_read(img->ctx, s, off + done, (uint8_t *)buf + done, len - done);
+		if (r < 0)
+			return r;
+	}
+	p2v_ssh_ahead(s, off + len);
+	return 0;
 }
 
 static int p2v_ssh_image_status(struct vsl_image *img, uint64_t off, uint64_t len,
@@ -1179,6 +1315,7 @@ int vsl_p2v_ssh_image(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t skip_
 	}
 	si->s = s;
 	si->skip_below = VSL_MIN(skip_below, s->size);
+	s->skip_below = si->skip_below;
 	img->ops = &p2v_ssh_image_ops;
 	img->ctx = ctx;
 	img->size = s->size;
