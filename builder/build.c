@@ -568,7 +568,7 @@ static void build_hash_tree(struct vsl_hash *h, struct vsl_tree *t)
 	}
 }
 
-/* Load the path sources (their digests go into the key and the provenance). */
+/* Load the path and tarball sources (their digests go into the key and the provenance). */
 static int build_path_sources(struct build *b)
 {
 	const struct vsl_recipe *r = b->r;
@@ -584,7 +584,7 @@ static int build_path_sources(struct build *b)
 		char hex[VSL_HASH_HEX_MAX];
 		int rc;
 
-		if (s->kind != VSL_SOURCE_PATH)
+		if (s->kind == VSL_SOURCE_PACKAGE)
 			continue;
 		b->src_trees[i] = malloc(sizeof(struct vsl_tree));
 		if (!b->src_trees[i])
@@ -594,16 +594,23 @@ static int build_path_sources(struct build *b)
 			vsl_set_error(b->ctx, errno, VSL_ENOENT, "source '%s': %s", s->name, s->path);
 			return build_where(b, s->loc);
 		}
-		if (S_ISREG(st.st_mode)) {
+		if (s->kind == VSL_SOURCE_TARBALL) {
+			/* the tarball's digest stands for its contents */
+			if ((rc = vsl_hash_file(b->ctx, VSL_HASH_SHA256, s->path, hex)) == 0 &&
+			    s->sha256 && strcmp(hex, s->sha256))
+				rc = vsl_set_error(b->ctx, 0, VSL_ECORRUPT, "%s has sha256 %s, "
+						   "the recipe pins %s", s->path, hex, s->sha256);
+			if (rc == 0)
+				rc = vsl_tar_unpack(b->ctx, s->path, b->src_trees[i], NULL, NULL);
+		} else if (S_ISREG(st.st_mode)) {
 			const char *base = strrchr(s->path, '/') ? strrchr(s->path, '/') + 1 : s->path;
 			char *dest = vsl_strdup_printf("/%s", base);
 			rc = dest ? vsl_tree_add_host(b->ctx, b->src_trees[i], s->path, dest) : VSL_ENOMEM;
 			free(dest);
 			if (rc == 0 && (rc = vsl_hash_file(b->ctx, VSL_HASH_SHA256, s->path, hex)) == 0 &&
 			    s->sha256 && strcmp(hex, s->sha256))
-				rc = vsl_set_error(b->ctx, 0, VSL_ECORRUPT, "source '%s': %s has "
-						   "sha256 %s, the recipe pins %s", s->name, s->path,
-						   hex, s->sha256);
+				rc = vsl_set_error(b->ctx, 0, VSL_ECORRUPT, "%s has sha256 %s, "
+						   "the recipe pins %s", s->path, hex, s->sha256);
 		} else {
 			rc = vsl_tree_add_host(b->ctx, b->src_trees[i], s->path, "/");
 			if (rc == 0) {
@@ -1142,8 +1149,9 @@ static void build_print_plan(struct build *b)
 		if (r->sources[i].kind == VSL_SOURCE_PACKAGE)
 			build_list_describe(b, &b->src_order[i], line, sizeof(line));
 		build_plan(b, "source %s: %s %s", r->sources[i].name,
-			   r->sources[i].kind == VSL_SOURCE_PATH ? "path" : "package",
-			   r->sources[i].kind == VSL_SOURCE_PATH ? r->sources[i].path : line);
+			   r->sources[i].kind == VSL_SOURCE_PATH ? "path" :
+			   r->sources[i].kind == VSL_SOURCE_TARBALL ? "tarball" : "package",
+			   r->sources[i].kind == VSL_SOURCE_PACKAGE ? line : r->sources[i].path);
 	}
 	for (size_t i = 0; i < r->ndisks; i++) {
 		const struct vsl_recipe_disk *d = &r->disks[i];

@@ -12,6 +12,9 @@
  *   - devices, fifos, sockets: skipped (an initramfs gets /dev from devtmpfs).
  *
  *	vsl_deb_unpack(ctx, "busybox-static_1.35.deb", &tree, NULL, NULL);
+ *
+ * Tarball sources of recipes (vsl_tar_unpack) go through the same member
+ * checks: a tar in any compression libarchive reads.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -108,17 +111,37 @@ static int deb_add_member(struct vsl_ctx *ctx, struct archive *tar, struct archi
 		rc = vsl_tree_add_symlink(ctx, t, norm, target ? target : "");
 	} else {
 		la_int64_t size = archive_entry_size(ae);
+		uint64_t limit = t->max_bytes ? t->max_bytes : (4ull << 30);
 		uint8_t *data;
-		size_t got = 0;
+		size_t got = 0, cap;
 
-		if (size < 0 || (uint64_t)size > DEB_MEMBER_MAX)
+		if (size < 0 || (uint64_t)size > DEB_MEMBER_MAX ||
+		    t->bytes + (uint64_t)size > limit)
 			return vsl_set_error(ctx, 0, VSL_ERANGE, "%s: member '%s' is too large",
 					     name, norm);
-		data = malloc(size ? (size_t)size : 1);
+		/*
+		 * The header's size is a claim: memory grows with the data that
+		 * really arrives, so a tiny archive claiming 1 GiB costs nothing.
+		 */
+		cap = (size_t)size < (1u << 20) ? (size_t)size + 1 : (1u << 20);
+		data = malloc(cap);
 		if (!data)
 			return vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "%s: '%s'", name, norm);
 		while (got < (size_t)size) {
-			la_ssize_t n = archive_read_data(tar, data + got, (size_t)size - got);
+			la_ssize_t n;
+
+			if (got == cap) {
+				size_t nc = cap * 2 < (size_t)size ? cap * 2 : (size_t)size;
+				uint8_t *nd = realloc(data, nc);
+				if (!nd) {
+					free(data);
+					return vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "%s: '%s'", name,
+							     norm);
+				}
+				data = nd;
+				cap = nc;
+			}
+			n = archive_read_data(tar, data + got, cap - got);
 			if (n <= 0) {
 				vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s: member '%s': %s", name,
 					      norm, n < 0 ? archive_error_string(tar) : "truncated");
@@ -136,13 +159,31 @@ out:
 	return rc;
 }
 
+/* Every member of an open tar reader into t. */
+static int deb_tar_members(struct vsl_ctx *ctx, struct archive *tar, const char *name,
+			   const char *what, struct vsl_tree *t, vsl_deb_filter_fn *filter,
+			   void *opaque)
+{
+	struct archive_entry *ae;
+	int rc, r;
+
+	while ((r = archive_read_next_header(tar, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		rc = deb_add_member(ctx, tar, ae, name, t, filter, opaque);
+		if (rc < 0)
+			return rc;
+	}
+	if (r != ARCHIVE_EOF)
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s%s%s: %s", name, what[0] ? ": " : "",
+				     what, archive_error_string(tar));
+	return 0;
+}
+
 static int deb_data_tar(struct vsl_ctx *ctx, struct archive *outer, const char *name,
 			struct vsl_tree *t, vsl_deb_filter_fn *filter, void *opaque)
 {
 	struct deb_inner *in = malloc(sizeof(*in));
 	struct archive *tar = archive_read_new();
-	struct archive_entry *ae;
-	int rc = 0, r;
+	int rc = 0;
 
 	if (!in || !tar) {
 		free(in);
@@ -157,14 +198,7 @@ static int deb_data_tar(struct vsl_ctx *ctx, struct archive *outer, const char *
 				   archive_error_string(tar));
 		goto out;
 	}
-	while ((r = archive_read_next_header(tar, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		rc = deb_add_member(ctx, tar, ae, name, t, filter, opaque);
-		if (rc < 0)
-			goto out;
-	}
-	if (r != ARCHIVE_EOF)
-		rc = vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s: data.tar: %s", name,
-				   archive_error_string(tar));
+	rc = deb_tar_members(ctx, tar, name, "data.tar", t, filter, opaque);
 out:
 	archive_read_free(tar);
 	free(in);
@@ -251,5 +285,28 @@ int vsl_deb_unpack_mem(struct vsl_ctx *ctx, const void *deb, size_t len, const c
 	}
 	rc = deb_walk(ctx, ar, name, t, filter, opaque);
 	archive_read_free(ar);
+	return rc;
+}
+
+int vsl_tar_unpack(struct vsl_ctx *ctx, const char *path, struct vsl_tree *t,
+		   vsl_deb_filter_fn *filter, void *opaque)
+{
+	struct archive *tar = archive_read_new();
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	int rc;
+
+	if (!tar)
+		return vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "%s", path);
+	archive_read_support_filter_all(tar);
+	archive_read_support_format_tar(tar);
+	if (archive_read_open_filename(tar, path, 1 << 16) != ARCHIVE_OK) {
+		rc = vsl_set_error(ctx, archive_errno(tar) > 0 ? archive_errno(tar) : 0,
+				   VSL_ECORRUPT, "%s: not a tar archive: %s", base,
+				   archive_error_string(tar));
+		archive_read_free(tar);
+		return rc;
+	}
+	rc = deb_tar_members(ctx, tar, base, "", t, filter, opaque);
+	archive_read_free(tar);
 	return rc;
 }

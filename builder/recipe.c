@@ -1161,15 +1161,15 @@ static int rp_source_ref(struct rp *p, const struct ynode *n, const char *what, 
 
 static void rp_sources(struct rp *p, const struct ynode *s)
 {
-	static const char *const keys[] = { "name", "path", "package", "sha256", "depends",
-					    NULL };
+	static const char *const keys[] = { "name", "path", "tarball", "package", "sha256",
+					    "depends", NULL };
 	struct vsl_recipe *r = p->r;
 
 	if (!rp_want(p, s, YN_SEQ, "sources"))
 		return;
 	r->sources = vsl_calloc(s->n + 1, sizeof(*r->sources));
 	for (size_t i = 0; r->sources && i < s->n; i++) {
-		const struct ynode *e = s->kids[i], *name, *path, *pkg, *sha, *dep;
+		const struct ynode *e = s->kids[i], *name, *path, *pkg, *sha, *dep, *tar;
 		struct vsl_recipe_source src = { .loc = rp_loc(e), .depends = true };
 		struct stat st;
 
@@ -1179,6 +1179,7 @@ static void rp_sources(struct rp *p, const struct ynode *s)
 		name = map_get(e, "name");
 		path = map_get(e, "path");
 		pkg = map_get(e, "package");
+		tar = map_get(e, "tarball");
 		sha = map_get(e, "sha256");
 		dep = map_get(e, "depends");
 		if (!name) {
@@ -1195,13 +1196,25 @@ static void rp_sources(struct rp *p, const struct ynode *s)
 			rp_err(p, name, "sources: '%s' is declared twice", name->str);
 			continue;
 		}
-		if (!!path == !!pkg) {
-			rp_err(p, e, "source '%s': give exactly one of 'path' or 'package'",
-			       name->str);
+		if (!!path + !!pkg + !!tar != 1) {
+			rp_err(p, e, "source '%s': give exactly one of 'path', 'tarball' or "
+				     "'package'", name->str);
 			continue;
 		}
 		src.name = strdup(name->str);
-		if (path) {
+		if (tar) {
+			char *v = rp_str(p, tar, "sources tarball");
+			src.kind = VSL_SOURCE_TARBALL;
+			if (v) {
+				src.path = rp_host_path(p, v);
+				if (src.path && stat(src.path, &st) < 0)
+					rp_err(p, tar, "source '%s': '%s': %s", src.name, v,
+					       strerror(errno));
+				else if (src.path && !S_ISREG(st.st_mode))
+					rp_err(p, tar, "source '%s': '%s' is not a file", src.name, v);
+				free(v);
+			}
+		} else if (path) {
 			char *v = rp_str(p, path, "sources path");
 			src.kind = VSL_SOURCE_PATH;
 			if (v) {
@@ -1224,9 +1237,9 @@ static void rp_sources(struct rp *p, const struct ynode *s)
 					   strspn(src.sha256, "0123456789abcdef") != 64))
 				rp_err(p, sha, "source '%s': sha256 must be 64 lowercase hex digits",
 				       src.name);
-			else if (src.sha256 && src.kind != VSL_SOURCE_PATH)
-				rp_err(p, sha, "source '%s': sha256 applies to path sources only "
-					       "(apt verifies packages)", src.name);
+			else if (src.sha256 && src.kind == VSL_SOURCE_PACKAGE)
+				rp_err(p, sha, "source '%s': sha256 applies to path and tarball "
+					       "sources only (apt verifies packages)", src.name);
 		}
 		if (dep && rp_bool(p, dep, "sources depends", &src.depends) &&
 		    src.kind != VSL_SOURCE_PACKAGE)

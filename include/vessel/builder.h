@@ -92,6 +92,12 @@ void vsl_tree_sort(struct vsl_tree *t);
 typedef bool vsl_deb_filter_fn(void *opaque, const char *path, enum vsl_tree_type type);
 int vsl_deb_unpack(struct vsl_ctx *ctx, const char *deb, struct vsl_tree *t,
 		   vsl_deb_filter_fn *filter, void *opaque);
+/*
+ * A tarball (tar, optionally gzip/xz/zstd/bzip2-compressed) into t, with the
+ * same checks as a .deb's data.tar. Errors name the archive's base name.
+ */
+int vsl_tar_unpack(struct vsl_ctx *ctx, const char *path, struct vsl_tree *t,
+		   vsl_deb_filter_fn *filter, void *opaque);
 /* The same on a .deb already in memory (tests, fuzzers). */
 int vsl_deb_unpack_mem(struct vsl_ctx *ctx, const void *deb, size_t len, const char *name,
 		       struct vsl_tree *t, vsl_deb_filter_fn *filter, void *opaque);

@@ -70,15 +70,16 @@ struct vsl_recipe_file {
 	struct vsl_recipe_loc loc;
 };
 
-enum vsl_recipe_source_kind { VSL_SOURCE_PATH, VSL_SOURCE_PACKAGE };
+enum vsl_recipe_source_kind { VSL_SOURCE_PATH, VSL_SOURCE_PACKAGE, VSL_SOURCE_TARBALL };
 
 /* A named input that steps and disk contents refer to. */
 struct vsl_recipe_source {
 	char *name;
 	enum vsl_recipe_source_kind kind;
-	char *path;         /* PATH: host file or directory, resolved against the recipe */
+	char *path;         /* PATH: host file or directory; TARBALL: the archive (both
+	                       resolved against the recipe's directory) */
 	char *package;      /* PACKAGE: Debian package name */
-	char *sha256;       /* optional pinned digest of a PATH file */
+	char *sha256;       /* optional pinned digest of a PATH file or a TARBALL */
 	bool depends;       /* PACKAGE: its dependencies too (default true) */
 	struct vsl_recipe_loc loc;
 };

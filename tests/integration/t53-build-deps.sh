@@ -11,6 +11,8 @@
 #   - unsatisfiable dependencies, hostile members (.., absolute, escaping
 #     symlink, a path through a symlink; also inside a dependency), an
 #     undefined variable: exit 1, the recipe line named, nothing left behind
+#   - tarball sources (gzip, xz) unpacked; hostile ones (the same four
+#     kinds), a non-archive and a wrong sha256 pin refused at their line
 #   - stale staging directories: one whose lock holder was SIGKILLed is
 #     removed (and said so); a running build's and a --keep-failed one stay
 #   - --prune-cache keeps the recently used entries within the size given
@@ -183,6 +185,57 @@ elif grep -q "^undef.yaml:7:[0-9]*: .*variable 'nosuch'" err && [ -z "$(leftover
 else
 	bad "undefined variable:"; cat err; leftovers
 fi
+
+# tarball sources: unpacked with the same checks, the source's line named
+mkdir -p "$w/site/css" && echo '<p>tar</p>' >"$w/site/index.html" && echo 'p{}' >"$w/site/css/s.css" &&
+	ln -s index.html "$w/site/home.html"
+(cd "$w" && tar -czf "$tmp/site.tar.gz" site && tar -cJf "$tmp/site.tar.xz" site &&
+	tar -czf "$tmp/dotdot.tgz" -P --transform 's,^site/,../../,' site/index.html &&
+	tar -czf "$tmp/abs.tgz" -P "$w/site/index.html" && tar -czf "$tmp/esc.tgz" -C esc lib &&
+	tar -czf "$tmp/via.tgz" -C via usr -C ../via2 usr/l/passwd)
+echo 'not a tarball' >"$tmp/junk.tgz"
+tarrecipe() { # NAME TARBALL [SHA256]
+	cat >"$1.yaml" <<Y
+vessel: 1
+machine: {name: tar}
+boot:
+  kernel: {file: vmlinuz}
+  initramfs:
+    init: "#!/bin/sh\n"
+sources:
+  - name: site
+    tarball: $2
+${3:+    sha256: $3}
+customize:
+  - copy-in: site
+    to: /srv
+Y
+}
+tarrecipe tgz site.tar.gz "$(sha256sum site.tar.gz | cut -d' ' -f1)"
+tarrecipe txz site.tar.xz
+if "$VESSEL" -q build tgz.yaml -o out/tgz.vessel 2>err && "$VESSEL" -q build txz.yaml -o out/txz.vessel 2>>err &&
+   zcat out/tgz.vessel/boot/initrd | cpio -it --quiet 2>/dev/null >list &&
+   grep -qx srv/site/index.html list && grep -qx srv/site/css/s.css list && grep -qx srv/site/home.html list &&
+   zcat out/txz.vessel/boot/initrd | cpio -it --quiet 2>/dev/null | cmp -s - list &&
+   grep -q "uri: file:.*site.tar.gz" out/tgz.vessel/vessel.yaml; then
+	ok "tarball sources (gzip, xz) unpacked and copied in; digest in provenance"
+else
+	bad "tarball sources:"; cat err list
+fi
+rm -rf out
+for c in "dotdot.tgz:'\.\.' in path" "abs.tgz:absolute path" "esc.tgz:points outside the root" \
+	 "via.tgz:symbolic link" "junk.tgz:not a tar archive" \
+	 "site.tar.gz:has sha256 [0-9a-f]*, the recipe pins 0000"; do
+	f=${c%%:*} want=${c#*:}
+	tarrecipe bad "$f" "$([ "$f" = site.tar.gz ] && printf '%064d' 0)"
+	if "$VESSEL" build bad.yaml -o out/x.vessel 2>err; then
+		bad "tarball $f was accepted"
+	elif grep -q "^vessel: build: bad.yaml:8:5: source 'site': .*$want" err && [ -z "$(leftovers)" ]; then
+		ok "tarball $f: $(grep '^vessel: build:' err | cut -c16-130)"
+	else
+		bad "tarball $f (wanted $want):"; cat err; leftovers
+	fi
+done
 
 # stale staging directories beside the output
 mkdir -p out

@@ -221,6 +221,85 @@ START_TEST(deb_hostile)
 }
 END_TEST
 
+/* vsl_tar_unpack on members written to a file (len: how much of the archive to keep). */
+static int untar(const struct member *m, size_t n, size_t keep, struct vsl_tree *t, char *err,
+		 size_t elen)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	char path[] = "/tmp/vsl-tar-XXXXXX";
+	int fd = mkstemp(path), rc;
+	size_t len;
+	void *tar = make_tar(m, n, &len);
+
+	ck_assert_int_ge(fd, 0);
+	if (keep && keep < len)
+		len = keep;
+	ck_assert_int_eq(write(fd, tar, len), (ssize_t)len);
+	close(fd);
+	rc = vsl_tar_unpack(ctx, path, t, NULL, NULL);
+	snprintf(err, elen, "%s", vsl_ctx_error(ctx));
+	unlink(path);
+	free(tar);
+	vsl_ctx_free(ctx);
+	return rc;
+}
+
+START_TEST(tarball_sources)
+{
+	static const struct member good[] = { { "./site/", 'd', "" },
+					      { "./site/index.html", 'f', "<p>hi</p>" },
+					      { "./site/home", 'l', "index.html" },
+					      { "./site/copy", 'h', "./site/index.html" } };
+	static const struct member dotdot[] = { { "site/../../x", 'f', "pwned" } };
+	static const struct member abs[] = { { "/etc/shadow", 'f', "root::" } };
+	static const struct member esc[] = { { "a/b", 'l', "../../etc" } };
+	static const struct member through[] = { { "etc", 'l', "/etc" }, { "etc/passwd", 'f', "x" } };
+	struct vsl_tree t;
+	struct vsl_tree_entry *e;
+	char err[512];
+
+	vsl_tree_init(&t);
+	ck_assert_int_eq(untar(good, 4, 0, &t, err, sizeof(err)), 0);
+	e = vsl_tree_find(&t, "site/index.html");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->size, 9);
+	ck_assert_int_eq(memcmp(e->data, "<p>hi</p>", 9), 0);
+	ck_assert_int_eq(vsl_tree_find(&t, "site/home")->type, VSL_TREE_SYMLINK);
+	ck_assert_uint_eq(vsl_tree_find(&t, "site/copy")->size, 9);
+	vsl_tree_fini(&t);
+
+	vsl_tree_init(&t);
+	ck_assert_int_eq(untar(dotdot, 1, 0, &t, err, sizeof(err)), VSL_EPERM);
+	ck_assert_ptr_nonnull(strstr(err, "vsl-tar-"));
+	ck_assert_ptr_nonnull(strstr(err, ".."));
+	ck_assert_int_eq(untar(abs, 1, 0, &t, err, sizeof(err)), VSL_EPERM);
+	ck_assert_ptr_nonnull(strstr(err, "absolute"));
+	ck_assert_int_eq(untar(esc, 1, 0, &t, err, sizeof(err)), VSL_EPERM);
+	ck_assert_ptr_nonnull(strstr(err, "outside the root"));
+	ck_assert_int_eq(untar(through, 2, 0, &t, err, sizeof(err)), VSL_EPERM);
+	ck_assert_ptr_nonnull(strstr(err, "symbolic link"));
+	/* a truncated archive and a file that is no archive fail cleanly */
+	ck_assert_int_lt(untar(good, 4, 60, &t, err, sizeof(err)), 0);
+	vsl_tree_fini(&t);
+	{
+		struct vsl_ctx *ctx = vsl_ctx_new();
+		char path[] = "/tmp/vsl-tar-XXXXXX";
+		int fd = mkstemp(path);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, "just text, no tar\n", 18), 18);
+		close(fd);
+		vsl_tree_init(&t);
+		ck_assert_int_lt(vsl_tar_unpack(ctx, path, &t, NULL, NULL), 0);
+		ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "vsl-tar-"));
+		ck_assert_int_lt(vsl_tar_unpack(ctx, "/nonexistent/x.tar", &t, NULL, NULL), 0);
+		vsl_tree_fini(&t);
+		unlink(path);
+		vsl_ctx_free(ctx);
+	}
+}
+END_TEST
+
 static char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -418,6 +497,7 @@ int main(void)
 	tcase_add_test(tc, tree_rules);
 	tcase_add_test(tc, deb_good);
 	tcase_add_test(tc, deb_hostile);
+	tcase_add_test(tc, tarball_sources);
 	tcase_add_test(tc, initramfs_reproducible);
 	tcase_add_test(tc, steps_on_tree);
 	tcase_add_test(tc, root_password_reproducible_and_secret);
