@@ -616,7 +616,7 @@ const struct vsl_cmd vsl_cmd_run = {
 	"  --initrd FILE     initial ramdisk (e.g. a gzip'd cpio initramfs)\n"
 	"  --append CMDLINE  kernel command line (use console=ttyS0 to see the kernel)\n"
 	"  -m, --memory SIZE guest RAM: a number of MiB or a size with unit (256M, 1G);\n"
-	"                    default 256 MiB, 16 MiB to 3 GiB and not more than the host has\n"
+	"                    default 256 MiB, 16 MiB to 128 GiB and not more than the host has\n"
 	"  --engine ENGINE   bt (binary translator, the default; falls back to the\n"
 	"                    interpreter when it cannot be set up) or interp (reference\n"
 	"                    interpreter, for debugging)\n"

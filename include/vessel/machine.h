@@ -11,14 +11,17 @@
  *	int r = vsl_machine_run(m, &why);    // returns at poweroff, reset, quit or fault
  *	vsl_machine_free(m);
  *
- * Memory map (RAM is capped at 3 GiB for now: no RAM above 4 GiB yet):
+ * Memory map. RAM beyond the first 3 GiB continues at 4 GiB, above the hole
+ * that holds PCI MMIO and the APICs:
  *
  *	0x00000000  RAM (e820 usable) ........ 0x0009FC00
  *	0x0009FC00  EBDA (reserved)
  *	0x000A0000  VGA/option ROM hole (absent from e820)
  *	0x000E0000  BIOS area: ACPI tables, RSDP at 0xE0000 (reserved)
- *	0x00100000  RAM ........................ mem_size
+ *	0x00100000  RAM ........................ min(mem_size, 3 GiB)
+ *	0xE0000000  PCI MMIO window (virtio BARs)
  *	0xFEC00000  I/O APIC (MMIO)      0xFEE00000  local APIC (MMIO)
+ *	0x100000000 RAM beyond 3 GiB ........... 4 GiB + (mem_size - 3 GiB)
  *
  * Low memory used by the Linux loader: GDT 0x500, page tables 0x1000-0x6FFF
  * (identity map of the first 4 GiB with 2 MiB pages), boot_params (the
@@ -37,7 +40,9 @@
 
 /* ---- memory map ---------------------------------------------------------- */
 
-#define VSL_PC_RAM_MAX (3ull << 30)   /* RAM above 3 GiB (and above 4 GiB) not yet */
+#define VSL_PC_RAM_MAX (128ull << 30)
+#define VSL_PC_LOW_RAM_END (3ull << 30)   /* RAM below the 32-bit hole ends here at most */
+#define VSL_PC_HIGH_RAM_BASE (4ull << 30) /* the rest of RAM starts here */
 #define VSL_PC_RAM_MIN (16ull << 20)
 #define VSL_PC_ACPI_BASE 0xE0000ull
 #define VSL_PC_ACPI_SIZE 0x10000ull
@@ -50,8 +55,8 @@ struct vsl_e820_entry {
 	uint32_t type;
 };
 
-/* The board's e820 map for ram_size bytes of RAM; returns the entry count (<= max). */
-size_t vsl_pc_e820(uint64_t ram_size, struct vsl_e820_entry *out, size_t max);
+/* The board's e820 map for mem_size bytes of RAM; returns the entry count (<= max). */
+size_t vsl_pc_e820(uint64_t mem_size, struct vsl_e820_entry *out, size_t max);
 
 /* ---- ACPI tables (runtime/machine/acpi.c) -------------------------------- */
 

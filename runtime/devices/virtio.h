@@ -5,7 +5,8 @@
  * The PCI bus (pci.c) answers configuration mechanism #1 on ports
  * 0xCF8/0xCFC, holds up to VSL_PCI_SLOTS functions on bus 0 (slot 0 is the
  * host bridge), gives each memory BAR a firmware address in the MMIO window
- * [VSL_PCI_MMIO_BASE, +VSL_PCI_MMIO_SIZE) above the 3 GiB RAM limit, maps it
+ * [VSL_PCI_MMIO_BASE, +VSL_PCI_MMIO_SIZE) in the hole between low RAM (3 GiB
+ * at most) and 4 GiB, maps it
  * on the MMIO bus while the command register enables memory decoding, and
  * routes INTx lines to I/O APIC pins 16..19 (the swizzle is in pci.c).
  *
@@ -40,12 +41,15 @@ struct vsl_image;
 struct vsl_guest_mem {
 	uint8_t *ram;
 	uint64_t size;
+	uint64_t hole_start, hole_end; /* [hole_start, hole_end) is not RAM (both 0: no hole) */
 };
 
 /* Host pointer for guest [gpa, gpa+len), or NULL when any byte lies outside RAM. */
 static inline uint8_t *vsl_guest_ptr(const struct vsl_guest_mem *m, uint64_t gpa, uint64_t len)
 {
 	if (gpa > m->size || len > m->size - gpa)
+		return NULL;
+	if (gpa + len > m->hole_start && gpa < m->hole_end)
 		return NULL;
 	return m->ram + gpa;
 }

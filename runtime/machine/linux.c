@@ -109,15 +109,17 @@ int vsl_linux_parse(struct vsl_ctx *ctx, const uint8_t *img, size_t len,
 	return 0;
 }
 
-size_t vsl_pc_e820(uint64_t ram_size, struct vsl_e820_entry *out, size_t max)
+size_t vsl_pc_e820(uint64_t mem_size, struct vsl_e820_entry *out, size_t max)
 {
+	uint64_t low = VSL_MIN(mem_size, VSL_PC_LOW_RAM_END);
 	struct vsl_e820_entry map[] = {
 		{ 0, VSL_PC_EBDA, VSL_E820_RAM },
 		{ VSL_PC_EBDA, 0xA0000 - VSL_PC_EBDA, VSL_E820_RESERVED },
 		{ VSL_PC_ACPI_BASE, 0x100000 - VSL_PC_ACPI_BASE, VSL_E820_RESERVED },
-		{ 0x100000, ram_size > 0x100000 ? ram_size - 0x100000 : 0, VSL_E820_RAM },
+		{ 0x100000, low > 0x100000 ? low - 0x100000 : 0, VSL_E820_RAM },
 		{ 0xFEC00000, 0x1000, VSL_E820_RESERVED },
 		{ 0xFEE00000, 0x1000, VSL_E820_RESERVED },
+		{ VSL_PC_HIGH_RAM_BASE, mem_size - low, VSL_E820_RAM },
 	};
 	size_t n = 0;
 

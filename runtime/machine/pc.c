@@ -55,7 +55,8 @@ struct vsl_machine {
 	struct vsl_ctx *ctx;
 	struct vsl_machine_config cfg;
 	uint8_t *ram;
-	uint64_t ram_size;
+	uint64_t ram_size;   /* bytes mapped at ram: guest [0, ram_size), hole included */
+	uint64_t low_end;    /* RAM is [0, low_end) and, when larger, [4 GiB, ram_size) */
 	struct vsl_bus *io, *mmio;
 	struct vsl_clock *clk;
 	struct vsl_cpu *cpu;
@@ -212,7 +213,10 @@ static void pc_apic_base_write(void *opaque, uint64_t val)
 
 static bool pc_is_mmio(void *opaque, uint64_t paddr)
 {
-	return false; /* RAM ends below 3 GiB: no MMIO inside it */
+	const struct vsl_machine *m = opaque;
+
+	/* the 32-bit hole between low RAM and 4 GiB, when RAM continues above it */
+	return paddr >= m->low_end && paddr < VSL_PC_HIGH_RAM_BASE;
 }
 
 /* ---- board control -------------------------------------------------------- */
@@ -488,8 +492,8 @@ static int pc_devices(struct vsl_machine *m, time_t start)
 		goto err;
 	/* CMOS memory sizes, as a BIOS would leave them (KiB above 1 MiB, 64 KiB above 16 MiB) */
 	{
-		uint64_t ext = m->ram_size > (1 << 20) ? (m->ram_size - (1 << 20)) >> 10 : 0;
-		uint64_t hi = m->ram_size > (16 << 20) ? (m->ram_size - (16 << 20)) >> 16 : 0;
+		uint64_t ext = m->low_end > (1 << 20) ? (m->low_end - (1 << 20)) >> 10 : 0;
+		uint64_t hi = m->low_end > (16 << 20) ? (m->low_end - (16 << 20)) >> 16 : 0;
 		ext = VSL_MIN(ext, 0xFFFFull);
 		hi = VSL_MIN(hi, 0xFFFFull);
 		vsl_rtc_set_nvram(m->rtc, 0x15, 0x80);
@@ -542,16 +546,16 @@ struct vsl_machine *vsl_machine_new(struct vsl_ctx *ctx, const struct vsl_machin
 			      vsl_format_size(cfg->mem_size, mb, sizeof(mb)));
 		return NULL;
 	}
+	if (cfg->mem_size > VSL_PC_RAM_MAX) {
+		vsl_set_error(ctx, 0, VSL_ENOTSUP,
+			      "memory size %s: vessel's PC board supports at most 128 GiB of RAM",
+			      vsl_format_size(cfg->mem_size, mb, sizeof(mb)));
+		return NULL;
+	}
 	if (host && cfg->mem_size > host) {
 		vsl_set_error(ctx, 0, VSL_ERANGE, "memory size %s is more than this host has (%s)",
 			      vsl_format_size(cfg->mem_size, mb, sizeof(mb)),
 			      vsl_format_size(host, mb + 16, 16));
-		return NULL;
-	}
-	if (cfg->mem_size > VSL_PC_RAM_MAX) {
-		vsl_set_error(ctx, 0, VSL_ENOTSUP,
-			      "memory size %s: vessel's PC board supports at most 3 GiB of RAM for now",
-			      vsl_format_size(cfg->mem_size, mb, sizeof(mb)));
 		return NULL;
 	}
 	m = calloc(1, sizeof(*m));
@@ -562,13 +566,16 @@ struct vsl_machine *vsl_machine_new(struct vsl_ctx *ctx, const struct vsl_machin
 	m->ctx = ctx;
 	m->cfg = *cfg;
 	m->insn_ns = cfg->insn_ns ? cfg->insn_ns : PC_DEFAULT_INSN_NS;
-	m->ram_size = cfg->mem_size & ~0xFFFull;
+	m->low_end = VSL_MIN(cfg->mem_size & ~0xFFFull, VSL_PC_LOW_RAM_END);
+	m->ram_size = m->low_end;
+	if ((cfg->mem_size & ~0xFFFull) > VSL_PC_LOW_RAM_END) /* the hole is never touched */
+		m->ram_size = VSL_PC_HIGH_RAM_BASE + (cfg->mem_size & ~0xFFFull) - VSL_PC_LOW_RAM_END;
 	m->ram = mmap(NULL, m->ram_size, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m->ram == MAP_FAILED) {
 		m->ram = NULL;
 		vsl_set_error(ctx, errno, VSL_ENOMEM, "cannot allocate %s of guest memory",
-			      vsl_format_size(m->ram_size, mb, sizeof(mb)));
+			      vsl_format_size(cfg->mem_size, mb, sizeof(mb)));
 		goto err;
 	}
 	/* identical guest pages may be shared between VMs (KSM); failure is harmless */
@@ -586,9 +593,9 @@ struct vsl_machine *vsl_machine_new(struct vsl_ctx *ctx, const struct vsl_machin
 		goto err;
 
 	/* firmware data: ACPI tables, then the kernel with its boot_params */
-	if (vsl_acpi_build(ctx, m->ram, m->ram_size, VSL_PC_ACPI_BASE, VSL_PC_ACPI_SIZE, &rsdp) < 0)
+	if (vsl_acpi_build(ctx, m->ram, m->low_end, VSL_PC_ACPI_BASE, VSL_PC_ACPI_SIZE, &rsdp) < 0)
 		goto err;
-	n820 = vsl_pc_e820(m->ram_size, e820, VSL_ARRAY_SIZE(e820));
+	n820 = vsl_pc_e820(cfg->mem_size & ~0xFFFull, e820, VSL_ARRAY_SIZE(e820));
 	if (pc_read_file(ctx, "kernel", cfg->kernel, &kernel, &kernel_len) < 0)
 		goto err;
 	if (cfg->initrd && pc_read_file(ctx, "initrd", cfg->initrd, &initrd, &initrd_len) < 0)
@@ -597,7 +604,7 @@ struct vsl_machine *vsl_machine_new(struct vsl_ctx *ctx, const struct vsl_machin
 					.initrd = initrd, .initrd_len = initrd_len,
 					.cmdline = cfg->cmdline, .e820 = e820, .e820_n = n820,
 					.rsdp_addr = rsdp };
-	if (vsl_linux_load(ctx, m->ram, m->ram_size, &boot) < 0) {
+	if (vsl_linux_load(ctx, m->ram, m->low_end, &boot) < 0) {
 		vsl_error_prefix(ctx, "kernel %s", cfg->kernel);
 		goto err;
 	}
@@ -788,7 +795,7 @@ void vsl_machine_dump(const struct vsl_machine *m, char *buf, size_t len)
 
 struct vsl_pci *vsl_machine_pci(struct vsl_machine *m, struct vsl_guest_mem *mem)
 {
-	*mem = (struct vsl_guest_mem){ m->ram, m->ram_size };
+	*mem = (struct vsl_guest_mem){ m->ram, m->ram_size, m->low_end, VSL_PC_HIGH_RAM_BASE };
 	return m->pci;
 }
 

@@ -14,6 +14,7 @@ VESSEL=${VESSEL:-$top/build/dbg/vessel}
 guest=${VESSEL_GUEST_DIR:-$top/build/guest}
 tmo=${VESSEL_BOOT_TIMEOUT:-1500}
 engine=${VESSEL_ENGINE:-interp}   # VESSEL_ENGINE=bt runs it on the translator
+mem=${VESSEL_MEM:-256}            # MiB; over 3072 puts RAM above 4 GiB
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -43,7 +44,7 @@ INIT
 
 start=$(date +%s)
 printf 'typed-into-com1\n' | timeout "$tmo" "$VESSEL" -v run --engine "$engine" --kernel "$kernel" \
-	--initrd "$work/initrd.gz" --append "console=ttyS0 quiet panic=-1" -m 256 \
+	--initrd "$work/initrd.gz" --append "console=ttyS0 quiet panic=-1" -m "$mem" \
 	--no-reboot --stats --console "$work/console.log" >"$work/out" 2>"$work/err"
 rc=$?
 end=$(date +%s)

@@ -112,6 +112,32 @@ START_TEST(parse_bad)
 }
 END_TEST
 
+/* RAM past 3 GiB continues at 4 GiB; the hole between holds MMIO, not RAM */
+START_TEST(e820_high_ram)
+{
+	struct vsl_e820_entry e[8];
+	uint64_t ram = 0, top = 0;
+	size_t n = vsl_pc_e820(5ull << 30, e, 8);
+
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].type != VSL_E820_RAM)
+			continue;
+		ram += e[i].size;
+		top = VSL_MAX(top, e[i].addr + e[i].size);
+		/* no RAM entry reaches into [3 GiB, 4 GiB) */
+		ck_assert(e[i].addr + e[i].size <= VSL_PC_LOW_RAM_END ||
+			  e[i].addr >= VSL_PC_HIGH_RAM_BASE);
+	}
+	ck_assert_uint_eq(top, VSL_PC_HIGH_RAM_BASE + (2ull << 30));
+	/* all of it but the EBDA, the VGA hole and the BIOS area */
+	ck_assert_uint_eq(ram, (5ull << 30) - (0x100000 - VSL_PC_EBDA));
+	/* below 3 GiB nothing is placed above 4 GiB */
+	n = vsl_pc_e820(1ull << 30, e, 8);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_lt(e[i].addr, VSL_PC_HIGH_RAM_BASE);
+}
+END_TEST
+
 START_TEST(load_places_everything)
 {
 	uint64_t ram_size = 64ull << 20;
@@ -233,6 +259,7 @@ int main(void)
 	tcase_add_test(tc, parse_good);
 	tcase_add_test(tc, parse_bad);
 	tcase_add_test(tc, load_places_everything);
+	tcase_add_test(tc, e820_high_ram);
 	tcase_add_test(tc, load_errors);
 	tcase_add_test(tc, real_kernel);
 	suite_add_tcase(s, tc);
