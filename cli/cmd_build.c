@@ -8,15 +8,22 @@
  * per stage at info level (shown by default here), with a progress bar for
  * downloads when stderr is a terminal.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "vessel/builder.h"
+#include "vessel/bundle.h"
+#include "vessel/interchange.h"
 #include "vessel/recipe.h"
 
 extern const struct vsl_cmd vsl_cmd_build;
@@ -73,6 +80,111 @@ static int build_prune(struct vsl_cli *cli, uint64_t keep, bool dry)
 	return VSL_EXIT_OK;
 }
 
+static int build_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	remove(path);
+	return 0;
+}
+
+/*
+ * Is out an earlier export of this kind (so a rebuild may replace it)? An
+ * .ova or .xml is a file; an ovf or vmx export a directory holding a .ovf
+ * or .vmx file and nothing but regular files.
+ */
+static bool build_export_is_ours(const char *out, const struct stat *st, enum vsl_ix_kind kind)
+{
+	const char *want = kind == VSL_IX_OVF ? ".ovf" : ".vmx";
+	bool found = false, other = false;
+	struct dirent *de;
+	DIR *d;
+
+	if (kind == VSL_IX_OVA || kind == VSL_IX_LIBVIRT)
+		return S_ISREG(st->st_mode);
+	if (!S_ISDIR(st->st_mode) || !(d = opendir(out)))
+		return false;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type != DT_REG)
+			other = true;
+		if (l > 4 && !strcmp(de->d_name + l - 4, want))
+			found = true;
+	}
+	closedir(d);
+	return found && !other;
+}
+
+/*
+ * --export KIND: hand the finished bundle to the interchange exporters. The
+ * output goes beside the bundle: DIR/NAME.vessel -> DIR/NAME.ova, NAME-ovf/,
+ * NAME-vmx/ or NAME.xml (the names `vessel export` uses by default).
+ */
+static int build_export(struct vsl_cli *cli, const char *bundle, enum vsl_ix_kind kind)
+{
+	struct vsl_export_opts eo = { .kind = kind, .hash = VSL_HASH_SHA256 };
+	struct vsl_problems warn;
+	struct stat st;
+	size_t n = strlen(bundle);
+	char *out, *tmp, *old, ctxname[32], buf[1024];
+	int rc;
+
+	if (n > 7 && !strcmp(bundle + n - 7, ".vessel"))
+		n -= 7;
+	out = vsl_strdup_printf("%.*s%s", (int)n, bundle,
+				kind == VSL_IX_OVA ? ".ova" : kind == VSL_IX_OVF ? "-ovf" :
+				kind == VSL_IX_VMX ? "-vmx" : ".xml");
+	if (!out)
+		return cli_failf("build", "out of memory");
+	tmp = vsl_strdup_printf("%s.new-%d", out, (int)getpid());
+	old = vsl_strdup_printf("%s.old-%d", out, (int)getpid());
+	if (!tmp || !old) {
+		free(out); free(tmp); free(old);
+		return cli_failf("build", "out of memory");
+	}
+	snprintf(ctxname, sizeof(ctxname), "build: --export %s", vsl_ix_kind_name(kind));
+	if (lstat(out, &st) == 0 && !build_export_is_ours(out, &st, kind)) {
+		rc = cli_failf(ctxname, "%s exists and is not an earlier export; remove it or "
+			       "choose another -o", out);
+		free(out); free(tmp); free(old);
+		return rc;
+	}
+	eo.progress = &cli->progress;
+	vsl_problems_init(&warn);
+	/* exported beside, then swapped in: a rebuild replaces the earlier export */
+	rc = vsl_export(cli->ctx, bundle, tmp, &eo, &warn);
+	if (cli->verbosity >= 0)
+		for (size_t i = 0; i < warn.count; i++)
+			fprintf(stderr, "vessel: %s: %s\n", ctxname,
+				vsl_problem_format(&warn.items[i], buf, sizeof(buf)));
+	vsl_problems_fini(&warn);
+	if (rc < 0) {
+		rc = cli_fail(cli, ctxname);
+	} else {
+		bool had = lstat(out, &st) == 0;
+
+		if ((had && rename(out, old) < 0) || rename(tmp, out) < 0) {
+			rc = cli_failf(ctxname, "cannot move %s into place: %s", out,
+				       strerror(errno));
+			if (had)
+				rename(old, out);
+			nftw(tmp, build_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		} else {
+			if (had)
+				nftw(old, build_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+			if (cli->verbosity >= 0)
+				fprintf(stderr, "vessel: build: exported %s\n", out);
+			rc = VSL_EXIT_OK;
+		}
+	}
+	free(out);
+	free(tmp);
+	free(old);
+	return rc;
+}
+
 static int build_run(struct vsl_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -83,6 +195,7 @@ static int build_run(struct vsl_cli *cli, int argc, char **argv)
 		{ "keep-failed", no_argument, NULL, 'K' },
 		{ "no-env", no_argument, NULL, 'E' },
 		{ "prune-cache", optional_argument, NULL, 'P' },
+		{ "export", required_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct vsl_recipe_opts ro = { .use_env = true };
@@ -94,6 +207,8 @@ static int build_run(struct vsl_cli *cli, int argc, char **argv)
 	int c, rc, status = VSL_EXIT_FAIL;
 	bool prune = false;
 	uint64_t keep = BUILD_PRUNE_DEFAULT;
+	enum vsl_ix_kind exports[4];
+	size_t nexports = 0;
 
 	vars = calloc((size_t)argc + 1, sizeof(*vars));
 	if (!vars)
@@ -106,6 +221,21 @@ static int build_run(struct vsl_cli *cli, int argc, char **argv)
 		case 'C': bo.no_cache = true; break;
 		case 'K': bo.keep_failed = true; break;
 		case 'E': ro.use_env = false; break;
+		case 'X': {
+			enum vsl_ix_kind k = vsl_ix_kind_from_name(optarg);
+			bool dup = false;
+
+			if (k == VSL_IX_NONE) {
+				free(vars);
+				return cli_usage(&vsl_cmd_build, "--export: unknown target '%s' (ova, "
+						 "ovf, vmx, libvirt)", optarg);
+			}
+			for (size_t i = 0; i < nexports; i++)
+				dup |= exports[i] == k;
+			if (!dup && nexports < VSL_ARRAY_SIZE(exports))
+				exports[nexports++] = k;
+			break;
+		}
 		case 'P':
 			prune = true;
 			if (optarg && vsl_parse_size(optarg, &keep) < 0) {
@@ -117,6 +247,10 @@ static int build_run(struct vsl_cli *cli, int argc, char **argv)
 			free(vars);
 			return cli_usage(&vsl_cmd_build, "bad option");
 		}
+	}
+	if (nexports && optind == argc) {
+		free(vars);
+		return cli_usage(&vsl_cmd_build, "--export needs a RECIPE to build");
 	}
 	if (prune && optind == argc) {
 		/* prune only */
@@ -169,7 +303,20 @@ static int build_run(struct vsl_cli *cli, int argc, char **argv)
 		fprintf(stderr, "vessel: build: done in %.2f s%s\n", build_now() - t0,
 			bo.cache_hit ? " (from the cache)" : "");
 	status = VSL_EXIT_OK;
-	if (prune)
+	if (!bo.dry_run && nexports) {
+		char *bundle = bo.out ? strdup(bo.out) : vsl_strdup_printf("%s.vessel", r->name);
+
+		if (!bundle) {
+			status = cli_failf("build", "out of memory");
+			goto out;
+		}
+		for (size_t l = strlen(bundle); l > 1 && bundle[l - 1] == '/'; l--)
+			bundle[l - 1] = '\0';
+		for (size_t i = 0; i < nexports && status == VSL_EXIT_OK; i++)
+			status = build_export(cli, bundle, exports[i]);
+		free(bundle);
+	}
+	if (prune && status == VSL_EXIT_OK)
 		status = build_prune(cli, keep, bo.dry_run);
 out:
 	free(bo.kept_dir);
@@ -184,18 +331,19 @@ const struct vsl_cmd vsl_cmd_build = {
 	.summary = "build a VM bundle from a recipe",
 	.usage = "usage: vessel build RECIPE.yaml [-o OUT] [--var NAME=VALUE]... [--dry-run]\n"
 		 "                    [--no-cache] [--keep-failed] [--no-env] [--prune-cache[=SIZE]]\n"
+		 "                    [--export ova|ovf|vmx|libvirt]...\n"
 		 "       vessel build --prune-cache[=SIZE] [--dry-run]\n"
 		 "\n"
 		 "Build the bundle OUT (default NAME.vessel, NAME from machine.name) from\n"
-		 "RECIPE (docs/recipe.md): Debian packages are fetched with apt-get download\n"
-		 "(the machine's apt sources, verified by apt) into a cache, the kernel and\n"
-		 "an initramfs are assembled without touching the host, disks are made with\n"
-		 "e2fsprogs (ext4) or libguestfs (xfs, vfat, run steps: one appliance launch\n"
-		 "per build). The bundle is assembled next\n"
-		 "to OUT and renamed into place only when the build succeeded; an existing\n"
-		 "bundle at OUT is replaced. Package lists come with their dependencies as\n"
-		 "apt resolves them (unless the recipe says depends: false). A staging\n"
-		 "directory left by a killed build of the same OUT is removed.\n"
+		 "RECIPE (docs/recipe.md): Debian packages, with their dependencies as apt\n"
+		 "resolves them (unless the recipe says depends: false), are fetched with\n"
+		 "apt-get download (the machine's apt sources, verified by apt) into a\n"
+		 "cache; the kernel and an initramfs are assembled without touching the\n"
+		 "host; disks are made with e2fsprogs (ext4) or libguestfs (xfs, vfat, run\n"
+		 "steps: one appliance launch per build). The bundle is assembled next to\n"
+		 "OUT and renamed into place only when the build succeeded; an existing\n"
+		 "bundle at OUT is replaced. A staging directory left beside OUT by a\n"
+		 "killed build is removed.\n"
 		 "\n"
 		 "Options:\n"
 		 "  -o, --output OUT     the bundle directory to write\n"
@@ -204,6 +352,9 @@ const struct vsl_cmd vsl_cmd_build = {
 		 "  --no-cache           rebuild even if an identical build is cached\n"
 		 "  --keep-failed        keep the temporary directory of a failed build\n"
 		 "  --no-env             do not take variable values from the environment\n"
+		 "  --export KIND        after the build, export the bundle as with `vessel\n"
+		 "                       export --to KIND` (repeatable): OUT without .vessel\n"
+		 "                       plus .ova, -ovf/, -vmx/ or .xml, beside OUT\n"
 		 "  --prune-cache[=SIZE] after the build (or alone, without RECIPE): keep the\n"
 		 "                       most recently used cache entries up to SIZE (default\n"
 		 "                       2G) and remove the rest, listing each on stdout;\n"
@@ -218,5 +369,6 @@ const struct vsl_cmd vsl_cmd_build = {
 		 "  LIBGUESTFS_BACKEND, LIBGUESTFS_BACKEND_SETTINGS  passed to libguestfs\n"
 		 "                       (vessel sets direct / force_tcg when they are unset)\n"
 		 "\n"
-		 "Exit status: 0 built, 1 failed (nothing is left behind), 2 usage error.\n",
+		 "Exit status: 0 built, 1 failed (a failed build leaves nothing behind; after\n"
+		 "a failed --export the bundle stays), 2 usage error.\n",
 };

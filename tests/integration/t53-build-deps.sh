@@ -16,6 +16,7 @@
 #   - stale staging directories: one whose lock holder was SIGKILLed is
 #     removed (and said so); a running build's and a --keep-failed one stay
 #   - --prune-cache keeps the recently used entries within the size given
+#   - --export ova/libvirt after the build, replaced by a rebuild
 # Part B uses Debian's packages (skipped without apt's lists): busybox gets
 # libc6 and what libc6 needs; a real `vessel build` is SIGKILLed mid-way and
 # the next build removes its staging directory.
@@ -261,6 +262,29 @@ else
 fi
 kill $p2 2>/dev/null
 wait $p2 2>/dev/null
+rm -rf out
+
+# --export: the bundle handed to the exporters; a rebuild replaces the exports
+ex_ok=true
+for i in 1 2; do
+	"$VESSEL" build app.yaml -o out/app.vessel --export ova --export libvirt >exp 2>err || ex_ok=false
+	[ "$(ls -A out | tr '\n' ' ')" = "app.ova app.vessel app.xml " ] || ex_ok=false
+done
+if $ex_ok && tar -tf out/app.ova | grep -qx app.ovf && grep -q '<domain' out/app.xml &&
+   grep -q 'exported out/app.ova' err && grep -q 'warning: boot: direct kernel boot' err; then
+	ok "--export ova, libvirt after the build (twice: replaced)"
+else
+	bad "--export:"; cat err; ls -A out
+fi
+rm -rf out
+mkdir -p out/app.ova
+if "$VESSEL" build app.yaml -o out/app.vessel --export ova 2>err; then
+	bad "--export over a directory that is no export succeeded"
+elif grep -q "out/app.ova exists and is not an earlier export" err && [ -d out/app.ova ]; then
+	ok "--export refuses to replace what it did not write"
+else
+	bad "--export over a foreign directory:"; cat err
+fi
 rm -rf out
 
 # --prune-cache: the recently used entries are kept, the older ones listed and removed
