@@ -17,9 +17,9 @@
  * raises the fault of the second page exactly.
  *
  * Generated code. rbx holds the struct vsl_cpu pointer; guest GPRs live in
- * cpu->gpr and, within a block, in a register cache (r12-r15, rbp: callee-
- * saved, so they survive helper calls) written back before helpers and
- * exits; instructions that need CL or AH..BH load/store rax/rcx/rdx/rsi
+ * cpu->gpr and, within a block, in a register cache (r12-r15, rbp, rsi,
+ * r10, r11) written back before helpers and exits and reloaded after slow
+ * paths; instructions that need CL or AH..BH load/store rax/rcx/rdx
  * around themselves instead. Guest XMM registers are loaded into host
  * xmm0/xmm1 around each native SSE instruction. The guest's arithmetic
  * flags live in the host RFLAGS between native instructions, and (with
@@ -78,7 +78,7 @@
 #include "runtime/cpu/cpu_internal.h"
 #include "runtime/cpu/emit.h"
 
-#define BT_HASH_BITS 15
+#define BT_HASH_BITS 16
 #define BT_HASH_SIZE (1u << BT_HASH_BITS)
 #ifdef VSL_BT_PERFMAP
 /* profiling: no flush, so that every address in the perf map names one block */
@@ -107,7 +107,7 @@
 #define BT_JC_SSE 0x80000000u
 
 #define BT_ARITH 0x8d5u
-#define BT_NCACHE 5
+#define BT_NCACHE 8
 
 struct bt_block {
 	uint64_t rip, lin, paddr;
@@ -117,6 +117,7 @@ struct bt_block {
 	uint16_t ninsn;
 	int (*code)(struct vsl_cpu *cpu);
 	uint8_t *chain;     /* entry for chained jumps (RW view address) */
+	struct bt_block *next; /* hash chain */
 };
 
 /* a direct exit that can be patched to jump straight to the next block */
@@ -495,8 +496,15 @@ static void bt_flags_load(struct bt_tr *t)
 	t->flags_in_host = true;
 }
 
-/* host registers of the register cache (callee-saved: they survive helper calls) */
-static const int bt_cache_host[BT_NCACHE] = { VSL_H_R12, VSL_H_R13, VSL_H_R14, VSL_H_R15, VSL_H_RBP };
+/*
+ * host registers of the register cache: every path that calls out (helper,
+ * slow path, bt_indirect) stores the dirty ones first and reloads them after
+ * (or leaves the block), so caller-saved registers serve too; the inline TLB
+ * look-up uses only rdi, rcx, r8, r9 and the fixed sequences rax, rcx, rdx.
+ */
+static const int bt_cache_host[BT_NCACHE] = {
+	VSL_H_R12, VSL_H_R13, VSL_H_R14, VSL_H_R15, VSL_H_RBP, VSL_H_RSI, VSL_H_R10, VSL_H_R11
+};
 
 /* the frame every block shares: rbx, rbp, r12..r15 saved, stack 16-aligned */
 static void bt_emit_prologue(struct bt_tr *t)
@@ -794,7 +802,7 @@ static bool bt_bitstring(const ZydisDecodedInstruction *zi, const ZydisDecodedOp
  * without touching RFLAGS (the guest's flags may be live in it): on a hit R8
  * holds the host pointer and execution continues after the returned jump;
  * the returned rel32 (to patch) is taken on a miss. Clobbers RCX, RDI,
- * R8..R11.
+ * R8, R9 (the register cache's host registers are left alone).
  */
 static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand *m, bool write)
 {
@@ -812,26 +820,39 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 		uint8_t b[8];
 		unsigned k = 0;
 
-		if (m->mem.base != ZYDIS_REGISTER_NONE)
-			bt_rc_copy(t, VSL_H_R10, bt_gpr_index(m->mem.base, &high));
-		else
-			vsl_emit_mov_imm(e, VSL_H_R10, 0);
-		if (has_index)
-			bt_rc_copy(t, VSL_H_R11, bt_gpr_index(m->mem.index, &high));
-		/* lea rdi/edi, [r10 + r11*s + disp32] */
+		int hb = VSL_H_R8, hi = VSL_H_R9;
+
+		/* base and index straight from the register cache, else through r8/r9 */
+		if (m->mem.base != ZYDIS_REGISTER_NONE) {
+			int g = bt_gpr_index(m->mem.base, &high);
+			if (t->rc_slot[g] >= 0)
+				hb = bt_cache_host[t->rc_slot[g]];
+			else
+				vsl_emit_load64(e, VSL_H_R8, VSL_H_RBX, GPR_OFF(g));
+		} else {
+			vsl_emit_mov_imm(e, VSL_H_R8, 0);
+		}
+		if (has_index) {
+			int g = bt_gpr_index(m->mem.index, &high);
+			if (t->rc_slot[g] >= 0)
+				hi = bt_cache_host[t->rc_slot[g]];
+			else
+				vsl_emit_load64(e, VSL_H_R9, VSL_H_RBX, GPR_OFF(g));
+		}
+		/* lea rdi/edi, [hb + hi*s + disp32] */
 		if (a32)
 			b[k++] = 0x67;
-		b[k++] = (uint8_t)((a32 ? 0x40 : 0x48) | (has_index ? 2 : 0) | 1);
+		b[k++] = (uint8_t)((a32 ? 0x40 : 0x48) | (has_index && hi >= 8 ? 2 : 0) | (hb >= 8 ? 1 : 0));
 		b[k++] = 0x8d;
 		b[k++] = 0xbc; /* mod=10 reg=rdi rm=SIB */
-		b[k++] = (uint8_t)((sc << 6) | ((has_index ? 3 : 4) << 3) | 2);
+		b[k++] = (uint8_t)((sc << 6) | ((has_index ? hi & 7 : 4) << 3) | (hb & 7));
 		vsl_emit_bytes(e, b, k);
 		vsl_emit_u32(e, (uint32_t)(int32_t)m->mem.disp.value);
 	}
 	if (m->mem.segment == ZYDIS_REGISTER_FS || m->mem.segment == ZYDIS_REGISTER_GS) {
-		static const uint8_t add_base[] = { 0x4a, 0x8d, 0x3c, 0x1f }; /* lea rdi, [rdi + r11] */
+		static const uint8_t add_base[] = { 0x4a, 0x8d, 0x3c, 0x07 }; /* lea rdi, [rdi + r8] */
 		int s = m->mem.segment == ZYDIS_REGISTER_FS ? VSL_FS : VSL_GS;
-		vsl_emit_load64(e, VSL_H_R11, VSL_H_RBX,
+		vsl_emit_load64(e, VSL_H_R8, VSL_H_RBX,
 				(int32_t)(offsetof(struct vsl_cpu, seg) + (size_t)s * sizeof(struct vsl_seg) +
 					  offsetof(struct vsl_seg, base)));
 		vsl_emit_bytes(e, add_base, sizeof(add_base));
@@ -844,13 +865,13 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 	};
 	static const uint8_t entry[] = { 0x4f, 0x8d, 0x0c, 0xc1 }; /* lea r9, [r9 + r8*8] */
 	static const uint8_t last[] = {
-		0x4c, 0x8d, 0x57, 0,           /* lea r10, [rdi + size-1] */
-		0xc4, 0x42, 0xf3, 0xf7, 0xd2,  /* shrx r10, r10, rcx */
-		0xc4, 0x42, 0xf1, 0xf7, 0xd2,  /* shlx r10, r10, rcx */
-		0x49, 0xf7, 0xd2,              /* not r10 */
+		0x4c, 0x8d, 0x47, 0,           /* lea r8, [rdi + size-1] */
+		0xc4, 0x42, 0xf3, 0xf7, 0xc0,  /* shrx r8, r8, rcx */
+		0xc4, 0x42, 0xf1, 0xf7, 0xc0,  /* shlx r8, r8, rcx */
+		0x49, 0xf7, 0xd0,              /* not r8 */
 	};
 	static const uint8_t cmp[] = {
-		0x4a, 0x8d, 0x4c, 0x11, 0x01,  /* lea rcx, [rcx + r10 + 1]: tag - page(last) */
+		0x4a, 0x8d, 0x4c, 0x01, 0x01,  /* lea rcx, [rcx + r8 + 1]: tag - page(last) */
 		0xe3, 0x05,                    /* jrcxz hit */
 	};
 	static const uint8_t host[] = { 0x4d, 0x8d, 0x04, 0x38 }; /* lea r8, [r8 + rdi] */
@@ -909,7 +930,7 @@ static void bt_emit_slow_path(struct bt_tr *t, struct bt_hinsn *h, const bool *d
 static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			   const ZydisDecodedOperand *ops, uint64_t next)
 {
-	static const int pool[4] = { VSL_H_RAX, VSL_H_RCX, VSL_H_RDX, VSL_H_RSI };
+	static const int pool[3] = { VSL_H_RAX, VSL_H_RCX, VSL_H_RDX };
 	int gmap[16], hused = 0, mem = -1;
 	bool written[16] = { false }, flags_written = false, flags_read = false;
 	bool rip_rel = false, mem_write = false, mem_read = false, legacy = false;
@@ -1009,7 +1030,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 					hused |= 1 << h;
 				} else if (pass == 1) {
 					int h = -1;
-					for (int c = 0; c < 4 && h < 0; c++)
+					for (int c = 0; c < 3 && h < 0; c++)
 						if (!(hused & (1 << pool[c])))
 							h = pool[c];
 					if (h < 0)
@@ -1744,6 +1765,7 @@ body:
 	}
 #endif
 	bt->code_used = VSL_ALIGN_UP((size_t)(t.e.p - bt->rw), 16);
+	b->next = bt->hash[slot];
 	bt->hash[slot] = b;
 	vsl_cpu_mark_code(cpu, paddr & ~0xfffull);
 	bt->st.blocks_translated++;
@@ -1803,23 +1825,40 @@ static struct bt_block *bt_lookup(struct vsl_bt *bt, bool translate)
 		lin = (cpu->seg[VSL_CS].base + rip) & 0xffffffffull;
 	}
 	const struct vsl_tlb_entry *e = &cpu->tlb_cur->x[(lin >> 12) & (VSL_TLB_SIZE - 1)];
-	if (e->tag != (lin & ~0xfffull))
-		return NULL; /* the executor's fetch fills the code TLB (or faults) */
+	/*
+	 * A code TLB miss (every new code page after a CR3 write) is filled
+	 * here when the page translates; else the executor's fetch raises the
+	 * fault.
+	 */
+	if (e->tag != (lin & ~0xfffull) && (!translate || vsl_mmu_fill_code(cpu, lin) || e->tag != (lin & ~0xfffull)))
+		return NULL;
 	paddr = (e->paddr & ~0xfffull) | (lin & 0xfff);
 	if ((paddr >> 12) >= cpu->ram_pages)
 		return NULL;
 	unsigned slot = bt_hash(lin, mode);
-	struct bt_block *b = bt->hash[slot];
-	if (b && b->rip == rip && b->lin == lin && b->paddr == paddr && b->mode == mode &&
-	    b->cs_limit == cpu->seg[VSL_CS].limit && b->sse_ok == bt_sse_usable(cpu)) {
+	bool sse = bt_sse_usable(cpu);
+	struct bt_block *b, **pp;
+	for (pp = &bt->hash[slot]; (b = *pp) != NULL; pp = &b->next) {
+		if (b->rip != rip || b->lin != lin || b->paddr != paddr || b->mode != mode ||
+		    b->cs_limit != cpu->seg[VSL_CS].limit || b->sse_ok != sse)
+			continue;
 		if (__builtin_expect(b->gen == cpu->code_gen[paddr >> 12], 1)) {
+			if (pp != &bt->hash[slot]) {
+				/* move to the front of its chain */
+				*pp = b->next;
+				b->next = bt->hash[slot];
+				bt->hash[slot] = b;
+			}
 			if (mode == VSL_MODE_LONG64)
 				bt_jc_fill(bt, b);
 			return b;
 		}
 		if (!translate)
 			return NULL;
+		/* stale (its page was written): unlink it, translate again */
+		*pp = b->next;
 		bt->st.invalidated++;
+		break;
 	}
 	if (!translate)
 		return NULL;

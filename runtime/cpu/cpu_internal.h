@@ -286,6 +286,12 @@ int vsl_mmu_write(struct vsl_cpu *cpu, uint64_t lin, const void *buf, unsigned l
 /* Instruction fetch of up to len bytes (stops early, without fault, only at a
  * page it cannot map when at least `need` bytes were read). */
 int vsl_mmu_fetch(struct vsl_cpu *cpu, uint64_t lin, uint8_t *buf, unsigned len, unsigned *got);
+/*
+ * Fill the code TLB entry for lin without raising anything (the translator's
+ * block look-up): 0 when lin translates for execution (A bits set as a fetch
+ * would), VSL_CPU_FAULT when it does not (nothing pending).
+ */
+int vsl_mmu_fill_code(struct vsl_cpu *cpu, uint64_t lin);
 /* Raise the fetch fault for lin (after vsl_mmu_fetch came up short). */
 int vsl_mmu_fetch_fault(struct vsl_cpu *cpu, uint64_t lin);
 void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too);

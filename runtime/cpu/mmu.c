@@ -528,6 +528,13 @@ int vsl_mmu_fetch(struct vsl_cpu *cpu, uint64_t lin, uint8_t *buf, unsigned len,
 	return 0;
 }
 
+int vsl_mmu_fill_code(struct vsl_cpu *cpu, uint64_t lin)
+{
+	uint64_t pa;
+
+	return mmu_fill(cpu, lin, VSL_ACC_EXEC | VSL_ACC_NOFAULT, &pa);
+}
+
 int vsl_mmu_fetch_fault(struct vsl_cpu *cpu, uint64_t lin)
 {
 	uint64_t pa;
