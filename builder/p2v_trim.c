@@ -222,6 +222,50 @@ static bool p2v_trim_wanted(guestfs_h *g, const char *dev, const char *type)
 	return true;
 }
 
+/*
+ * Each source disk gets its own launch, so a volume group with physical
+ * volumes on other disks is incomplete here: LVM activates only the LVs
+ * whose extents are all present, and the others keep their free space.
+ */
+static void p2v_trim_vg_check(guestfs_h *g, const char *src, struct vsl_problems *warn)
+{
+	struct guestfs_lvm_vg_list *vgs = guestfs_vgs_full(g);
+	struct guestfs_lvm_pv_list *pvs = vgs ? guestfs_pvs_full(g) : NULL;
+
+	for (uint32_t i = 0; pvs && i < vgs->len; i++) {
+		char **uu = guestfs_vgpvuuids(g, vgs->val[i].vg_name);
+		int64_t here = 0;
+
+		for (size_t k = 0; uu && uu[k]; k++) {
+			char u[33];
+			size_t n = 0;
+
+			/* "xxxxxx-xxxx-..." here, 32 characters without dashes in pv_uuid */
+			for (const char *c = uu[k]; *c && n < 32; c++)
+				if (*c != '-')
+					u[n++] = *c;
+			/* a missing PV is listed too, named "[unknown]" */
+			for (uint32_t j = 0; n == 32 && j < pvs->len; j++)
+				if (!memcmp(u, pvs->val[j].pv_uuid, 32) &&
+				    !strncmp(pvs->val[j].pv_name, "/dev/", 5)) {
+					here++;
+					break;
+				}
+		}
+		if (uu && here < vgs->val[i].pv_count)
+			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
+					 "%s: LVM volume group %s has %lld of its %lld physical "
+					 "volumes on this disk: free space of LVs that reach other "
+					 "disks is copied", src, vgs->val[i].vg_name,
+					 (long long)here, (long long)vgs->val[i].pv_count);
+		p2v_trim_strv_free(uu);
+	}
+	if (pvs)
+		guestfs_free_lvm_pv_list(pvs);
+	if (vgs)
+		guestfs_free_lvm_vg_list(vgs);
+}
+
 /* Mount and fstrim every wanted filesystem, then discard each VG's free extents. */
 static void p2v_trim_all(struct vsl_ctx *ctx, guestfs_h *g, const char *src,
 			 struct vsl_problems *warn)
@@ -230,6 +274,7 @@ static void p2v_trim_all(struct vsl_ctx *ctx, guestfs_h *g, const char *src,
 
 	if (guestfs_vg_activate_all(g, 1) < 0)
 		vsl_debug(ctx, "%s: vg-activate-all: %s", src, guestfs_last_error(g));
+	p2v_trim_vg_check(g, src, warn);
 	fs = guestfs_list_filesystems(g);
 	if (!fs) {
 		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
