@@ -625,8 +625,10 @@ static int p2v_ssh_greeting(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t
 				     "(vessel runs ssh with BatchMode=yes: use a key, --identity "
 				     "or ~/.ssh/config)", s->source, s->url.host, reason);
 	if (strstr(reason, "Host key verification failed") || strstr(reason, "HOST IDENTIFICATION"))
-		return vsl_set_error(ctx, 0, VSL_EPERM, "%s: ssh host key of %s not verified: %s",
-				     s->source, s->url.host, reason);
+		return vsl_set_error(ctx, 0, VSL_EPERM, "%s: ssh host key of %s not verified: %s "
+				     "(add it to ~/.ssh/known_hosts, or pass --ssh-option "
+				     "StrictHostKeyChecking=accept-new)", s->source, s->url.host,
+				     reason);
 	if (strstr(reason, "Connection refused") || strstr(reason, "timed out") ||
 	    strstr(reason, "No route") || strstr(reason, "unreachable") ||
 	    strstr(reason, "resolve") || strstr(reason, "Name or service"))
