@@ -135,6 +135,7 @@ struct bt_hinsn {
 	struct bt_block *blk;
 	uint32_t idx;
 	bool ends;
+	bool cont;          /* a near branch: its block may continue through bt_indirect */
 };
 
 /*
@@ -328,12 +329,15 @@ static int bt_helper(struct vsl_cpu *cpu, struct bt_hinsn *h)
 		bt->exit_rip = h->rip;
 		return 1;
 	}
-	if (h->ends || cpu->rip != h->next || cpu->irq_poll || cpu->intr_shadow || cpu->halted ||
-	    cpu->kick || (cpu->rflags & VSL_FL_TF) || cpu->mode != b->mode ||
-	    cpu->code_gen[b->paddr >> 12] != b->gen) {
+	bool stop = cpu->irq_poll || cpu->intr_shadow || cpu->halted || cpu->kick ||
+		    (cpu->rflags & VSL_FL_TF) || cpu->mode != b->mode ||
+		    cpu->code_gen[b->paddr >> 12] != b->gen;
+	if (h->ends || cpu->rip != h->next || stop) {
 		bt->exit_n = h->idx + 1;
 		bt->left += b->ninsn - h->idx - 1;
 		bt->exit_fault = false;
+		if (h->cont && !stop)
+			return 2; /* a near branch taken: continue at cpu->rip through bt_indirect */
 		bt->st.helper_exits++;
 		return 1;
 	}
@@ -445,6 +449,7 @@ static struct bt_hinsn *bt_new_hinsn(struct bt_tr *t, const ZydisDecodedInstruct
 	h->blk = t->blk;
 	h->idx = t->idx;
 	h->ends = false;
+	h->cont = false;
 	h->orig = h->d.fn;
 	/* REP MOVS/STOS with 64-bit addresses: the block-copy fast path */
 	if (zi->machine_mode == ZYDIS_MACHINE_MODE_LONG_64 && zi->address_width == 64 && h->d.fn &&
@@ -700,6 +705,20 @@ static void bt_emit_helper(struct bt_tr *t, struct bt_hinsn *h)
 	vsl_emit_call_abs(&t->e, (const void *)bt_helper);
 	vsl_emit_bytes(&t->e, test_jz, sizeof(test_jz));
 	uint8_t *jz = t->e.full ? NULL : t->e.p - 1;
+	if (h->cont) {
+		/* 2: the branch was taken without anything else to do: look its target up */
+		static const uint8_t cmp_jne[] = { 0x83, 0xf8, 0x02, 0x0f, 0x85, 0, 0, 0, 0 }; /* cmp eax,2; jne rel32 */
+		vsl_emit_bytes(&t->e, cmp_jne, sizeof(cmp_jne));
+		uint8_t *jne = t->e.full ? NULL : t->e.p - 4;
+		bool in = t->flags_in_host, dirty = t->flags_dirty;
+		bt_emit_indirect(t);
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
+		bt_emit_ret(t);
+		t->flags_in_host = in;
+		t->flags_dirty = dirty;
+		if (jne && !t->e.full)
+			vsl_emit_patch32(jne, t->e.p);
+	}
 	vsl_emit_bytes(&t->e, fail, sizeof(fail));
 	bt_emit_ret(t);
 	if (jz && !t->e.full)
@@ -1719,6 +1738,14 @@ body:
 				break;
 			bt_rc_flush(&t);
 			h->ends = bt_ends_block(&zi, ops) || next != cur + zi.length;
+			/* near jumps, calls and returns the executor ran: continue in code when possible */
+			h->cont = h->ends &&
+				  (zi.meta.branch_type == ZYDIS_BRANCH_TYPE_SHORT ||
+				   zi.meta.branch_type == ZYDIS_BRANCH_TYPE_NEAR) &&
+				  (zi.meta.category == ZYDIS_CATEGORY_UNCOND_BR ||
+				   zi.meta.category == ZYDIS_CATEGORY_COND_BR ||
+				   zi.meta.category == ZYDIS_CATEGORY_CALL ||
+				   zi.meta.category == ZYDIS_CATEGORY_RET);
 			bt_emit_helper(&t, h);
 			ended = h->ends;
 		}
