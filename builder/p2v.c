@@ -318,10 +318,12 @@ static int p2v_area(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, uint64
 	return 0;
 }
 
-int vsl_p2v_free_map(struct vsl_ctx *ctx, const char *path, uint64_t size,
-		     struct vsl_p2v_extents *fmap, struct vsl_problems *warn)
+/* A local disk's free map; trim: the run's appliance session (NULL: one of its own). */
+static int p2v_free_map_local(struct vsl_ctx *ctx, const char *path, uint64_t size,
+			      struct vsl_p2v_trim *trim, struct vsl_p2v_extents *fmap,
+			      struct vsl_problems *warn)
 {
-	struct vsl_p2v_reader rd = { .name = path, .size = size, .ctx = ctx };
+	struct vsl_p2v_reader rd = { .name = path, .size = size, .ctx = ctx, .trim = trim };
 	int r;
 
 	rd.fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -330,6 +332,12 @@ int vsl_p2v_free_map(struct vsl_ctx *ctx, const char *path, uint64_t size,
 	r = vsl_p2v_free_map_reader(ctx, &rd, fmap, warn);
 	close(rd.fd);
 	return r;
+}
+
+int vsl_p2v_free_map(struct vsl_ctx *ctx, const char *path, uint64_t size,
+		     struct vsl_p2v_extents *fmap, struct vsl_problems *warn)
+{
+	return p2v_free_map_local(ctx, path, size, NULL, fmap, warn);
 }
 
 /*
@@ -466,7 +474,7 @@ int vsl_p2v_free_map_reader(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd
 out:
 	/* xfs, LVM, ...: one libguestfs launch trims them in an overlay */
 	if (r == 0 && ta.n)
-		r = vsl_p2v_trim_free(ctx, path, size, &ta, fmap, warn);
+		r = vsl_p2v_trim_free(ctx, rd->trim, path, size, &ta, fmap, warn);
 	vsl_p2v_areas_fini(&ta);
 	if (pr)
 		blkid_free_probe(pr);
@@ -736,8 +744,8 @@ static void p2v_track_fn(void *opaque, const char *what, uint64_t done, uint64_t
  */
 static int p2v_copy_disk(struct vsl_ctx *ctx, const char *src, struct vsl_p2v_ssh *ssh,
 			 const char *dst_path, uint64_t resume, uint64_t *done,
-			 const struct vsl_p2v_opts *o, struct vsl_problems *warn,
-			 struct vsl_p2v_stats *stats)
+			 const struct vsl_p2v_opts *o, struct vsl_p2v_trim *trim,
+			 struct vsl_problems *warn, struct vsl_p2v_stats *stats)
 {
 	struct vsl_ctx *sctx = vsl_ctx_new(); /* read on the engine's helper thread */
 	struct vsl_image *in = NULL, *filt = NULL, *out = NULL;
@@ -789,7 +797,7 @@ static int p2v_copy_disk(struct vsl_ctx *ctx, const char *src, struct vsl_p2v_ss
 		if (ssh)
 			r = vsl_p2v_ssh_free_map(ctx, ssh, &fmap, warn);
 		else if (in->ops == &vsl_format_raw)
-			r = vsl_p2v_free_map(ctx, src, in->size, &fmap, warn);
+			r = p2v_free_map_local(ctx, src, in->size, trim, &fmap, warn);
 		else
 			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 					 "%s: %s image: free filesystem blocks are not looked for "
@@ -993,6 +1001,9 @@ int vsl_p2v(struct vsl_ctx *ctx, const char *const *sources, size_t n, const cha
 	struct vsl_bundle_config cfg;
 	struct vsl_p2v_ssh *ssh[VSL_P2V_MAX_SOURCES] = { 0 };
 	struct vsl_p2v_journal *jr = NULL;  /* resumed: the interrupted run's journal */
+	struct vsl_p2v_trim *trim = NULL;   /* one appliance for xfs/LVM of all local disks */
+	const char *local[VSL_P2V_MAX_SOURCES];
+	size_t nlocal = 0;
 	struct vsl_p2v_opts o2;
 	const char *fmt;
 	char *stage = NULL, *facts = NULL;
@@ -1060,6 +1071,10 @@ int vsl_p2v(struct vsl_ctx *ctx, const char *const *sources, size_t n, const cha
 		goto out;
 	}
 	r = p2v_config(ctx, &cfg, out, sources, n, o, fmt, warn);
+	for (size_t i = 0; i < n && !o->copy_free; i++)
+		if (!ssh[i])
+			local[nlocal++] = sources[i];
+	trim = nlocal ? vsl_p2v_trim_new(local, nlocal) : NULL; /* NULL: a launch per disk */
 	for (size_t i = 0; i < n && r == 0; i++) {
 		char *dst = vsl_strdup_printf("%s/%s", stage, cfg.disks[i].file);
 		uint64_t done = 0;
@@ -1073,13 +1088,14 @@ int vsl_p2v(struct vsl_ctx *ctx, const char *const *sources, size_t n, const cha
 			st.resumed_bytes += jr->disks[i].size;
 		} else {
 			r = p2v_copy_disk(ctx, sources[i], ssh[i], dst, jr ? jr->disks[i].done : 0,
-					  &done, o, warn, &st);
+					  &done, o, trim, warn, &st);
 		}
 		free(dst);
 		if (r < 0 && ssh[i] && vsl_p2v_ssh_lost(ssh[i]))
 			kept = vsl_p2v_resume_keep(ctx, out, stage, fmt, sources, n, ssh, i,
 						   done) == 0;
 	}
+	vsl_p2v_trim_destroy(trim);
 	for (size_t i = 0; i < n; i++)
 		st.ssh_bytes += ssh[i] ? vsl_p2v_ssh_bytes(ssh[i]) : 0;
 	if (r == 0 && !o->no_fixup)

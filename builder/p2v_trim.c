@@ -20,10 +20,15 @@
  *      ranges of the source (vsl_p2v_trim_collect), merged into the free
  *      map (vsl_p2v_extents_merge).
  *
- *	struct vsl_p2v_areas a = { 0 };
- *	vsl_p2v_areas_add(ctx, &a, off, len, "xfs", "/dev/sdb partition 2");
- *	vsl_p2v_trim_free(ctx, "/dev/sdb", size, &a, &fmap, warn);
- *	vsl_p2v_areas_fini(&a);
+ *	struct vsl_p2v_trim *t = vsl_p2v_trim_new(paths, n);   all the run's local disks
+ *	... for each disk: vsl_p2v_free_map_reader finds its areas, then
+ *	vsl_p2v_trim_free(ctx, t, path, size, &areas, &fmap, warn);
+ *	vsl_p2v_trim_destroy(t);
+ *
+ * The first vsl_p2v_trim_free of a session launches the appliance once with
+ * an overlay for every disk of the session (so a volume group spanning
+ * several disks is whole), the later ones only read their disk's overlay.
+ * Without a session (t NULL) a call launches for its own disk.
  *
  * The source is only ever read: qemu opens a backing file read-only, and
  * everything the appliance writes (fstrim, LVM metadata, mount-time
@@ -38,9 +43,8 @@
  *
  * Granularity is the overlay's cluster (64 KiB): a cluster is free only
  * when the filesystem discarded all of it. Costs one appliance launch
- * (10-30 s under TCG) per source disk that holds such areas; when
- * libguestfs is missing or the launch fails, the areas are copied whole
- * with a warning, as before.
+ * (15-60 s under TCG) per run; when libguestfs is missing or the launch
+ * fails, the areas are copied whole with a warning, as before.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vessel/p2v.h"
@@ -190,6 +195,13 @@ int vsl_p2v_trim_collect(struct vsl_ctx *ctx, struct vsl_image *ov, uint64_t off
 
 /* ---- the appliance ---- */
 
+static bool p2v_trim_is_blockdev(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISBLK(st.st_mode);
+}
+
 static int p2v_trim_gfs_err(struct vsl_ctx *ctx, guestfs_h *g, const char *what)
 {
 	const char *e = guestfs_last_error(g);
@@ -285,7 +297,9 @@ static void p2v_trim_all(struct vsl_ctx *ctx, guestfs_h *g, const char *src,
 	for (size_t i = 0; fs[i] && fs[i + 1]; i += 2) {
 		if (!p2v_trim_wanted(g, fs[i], fs[i + 1]))
 			continue;
-		if (guestfs_mount(g, fs[i], "/") < 0) {
+		/* nouuid: xfs refuses a second filesystem with the same UUID (cloned disks) */
+		if ((!strcmp(fs[i + 1], "xfs") ? guestfs_mount_options(g, "nouuid", fs[i], "/") :
+		     guestfs_mount(g, fs[i], "/")) < 0) {
 			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 					 "%s: %s (%s) cannot be mounted to find its free space (%s): "
 					 "copied whole (zero blocks skipped)", src, fs[i], fs[i + 1],
@@ -324,15 +338,167 @@ static void p2v_trim_all(struct vsl_ctx *ctx, guestfs_h *g, const char *src,
 	p2v_trim_strv_free(vgs);
 }
 
-/* One launch on the overlay at ov; 0, or an error describing why it could not run. */
-static int p2v_trim_launch(struct vsl_ctx *ctx, const char *ov, const char *src,
-			   struct vsl_problems *warn)
+/* ---- the session: one appliance for all the local disks of a run ---- */
+
+struct p2v_trim_disk {
+	char *path;                  /* realpath of the source */
+	char *overlay;               /* NULL: not attached (why says why) */
+	char why[512];
+};
+
+struct vsl_p2v_trim {
+	struct p2v_trim_disk *d;
+	size_t n;
+	bool ran;                    /* the appliance was tried (whatever came of it) */
+	char dir[PATH_MAX];          /* the overlays' temporary directory; "" if none */
+};
+
+struct vsl_p2v_trim *vsl_p2v_trim_new(const char *const *paths, size_t n)
 {
-	guestfs_h *g = guestfs_create_flags(GUESTFS_CREATE_NO_CLOSE_ON_EXIT);
+	struct vsl_p2v_trim *t = vsl_calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->d = n ? vsl_calloc(n, sizeof(*t->d)) : NULL;
+	if (n && !t->d) {
+		free(t);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char rp[PATH_MAX];
+		bool dup = false;
+
+		if (!realpath(paths[i], rp))
+			continue;  /* vsl_p2v reports it */
+		/* the same disk twice would show LVM duplicate PVs */
+		for (size_t k = 0; k < t->n && !dup; k++)
+			dup = !strcmp(t->d[k].path, rp);
+		if (dup)
+			continue;
+		t->d[t->n].path = strdup(rp);
+		if (!t->d[t->n].path) {
+			vsl_p2v_trim_destroy(t);
+			return NULL;
+		}
+		t->n++;
+	}
+	return t;
+}
+
+void vsl_p2v_trim_destroy(struct vsl_p2v_trim *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->d[i].overlay)
+			unlink(t->d[i].overlay);
+		free(t->d[i].overlay);
+		free(t->d[i].path);
+	}
+	if (t->dir[0])
+		rmdir(t->dir);
+	free(t->d);
+	free(t);
+}
+
+/* Label for messages about the appliance: the disk, or "the source disks". */
+static const char *p2v_trim_label(const struct vsl_p2v_trim *t)
+{
+	size_t k = 0, n = 0;
+
+	for (size_t i = 0; i < t->n; i++)
+		if (t->d[i].overlay) {
+			k = i;
+			n++;
+		}
+	return n == 1 ? t->d[k].path : "the source disks";
+}
+
+/*
+ * An overlay for disk d, when it is a raw disk not in use; else d->why
+ * says why not (its areas are then copied whole).
+ */
+static void p2v_trim_overlay(struct vsl_ctx *octx, struct vsl_p2v_trim *t, size_t i)
+{
+	struct p2v_trim_disk *d = &t->d[i];
+	struct vsl_image_opts opts = { 0 };
+	const char *kv[] = { P2V_TRIM_CLUSTER, NULL };
+	struct vsl_image *img = NULL;
+	uint64_t size;
+	int fd, r;
+
+	fd = open(d->path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd < 0 && errno == EBUSY) {
+		snprintf(d->why, sizeof(d->why), "the disk is in use");
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	/* a block device is raw whatever its first bytes look like */
+	r = vsl_image_open(octx, d->path, NULL, VSL_IMAGE_RDONLY, &img);
+	if (r < 0 || (img->ops != &vsl_format_raw && !p2v_trim_is_blockdev(d->path))) {
+		snprintf(d->why, sizeof(d->why), "%s", r < 0 ? vsl_ctx_error(octx) : "not a raw disk");
+		vsl_image_close(img);
+		return;
+	}
+	size = img->size;
+	vsl_image_close(img);
+	d->overlay = vsl_strdup_printf("%s/overlay%zu.qcow2", t->dir, i);
+	if (!d->overlay) {
+		snprintf(d->why, sizeof(d->why), "out of memory");
+		return;
+	}
+	opts.backing_file = d->path;
+	opts.backing_format = "raw";
+	opts.kv = kv;
+	r = vsl_image_create(octx, d->overlay, "qcow2", size, &opts, &img);
+	if (r == 0) {
+		r = vsl_image_flush(img);
+		vsl_image_close(img);
+	}
+	if (r < 0) {
+		snprintf(d->why, sizeof(d->why), "overlay: %s", vsl_ctx_error(octx));
+		unlink(d->overlay);
+		free(d->overlay);
+		d->overlay = NULL;
+	}
+}
+
+/* Overlays for every disk, one launch over all of them; failures end in d->why. */
+static void p2v_trim_run(struct vsl_ctx *ctx, struct vsl_p2v_trim *t, struct vsl_problems *warn)
+{
+	struct vsl_ctx *octx = vsl_ctx_new();
+	const char *tmpdir = getenv("TMPDIR");
+	guestfs_h *g = NULL;
+	size_t nov = 0;
 	int r = 0;
 
-	if (!g)
-		return vsl_set_error(ctx, errno, VSL_ENOTSUP, "libguestfs: cannot create a handle");
+	t->ran = true;
+	if (!tmpdir || !tmpdir[0])
+		tmpdir = "/var/tmp";
+	if (!octx) {
+		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((size_t)snprintf(t->dir, sizeof(t->dir), "%s/vessel-p2v-trim.XXXXXX", tmpdir) >=
+	    sizeof(t->dir) || !mkdtemp(t->dir)) {
+		r = vsl_set_error(octx, errno, VSL_EIO, "cannot create a directory in %s", tmpdir);
+		t->dir[0] = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		p2v_trim_overlay(octx, t, i);
+		nov += t->d[i].overlay != NULL;
+	}
+	if (!nov)
+		goto out;
+	vsl_info(ctx, "finding the free space of xfs, LVM, ... on %s with libguestfs (one "
+		 "appliance launch)", p2v_trim_label(t));
+	g = guestfs_create_flags(GUESTFS_CREATE_NO_CLOSE_ON_EXIT);
+	if (!g) {
+		r = vsl_set_error(octx, errno, VSL_ENOTSUP, "libguestfs: cannot create a handle");
+		goto out;
+	}
 	guestfs_set_error_handler(g, NULL, NULL);
 	/* TCG unless told otherwise, as builder/p2v_fixup.c */
 	if (!getenv("LIBGUESTFS_BACKEND"))
@@ -342,22 +508,34 @@ static int p2v_trim_launch(struct vsl_ctx *ctx, const char *ov, const char *src,
 
 		guestfs_set_backend_settings(g, settings);
 	}
-	if (guestfs_add_drive_opts(g, ov, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2",
-				   GUESTFS_ADD_DRIVE_OPTS_DISCARD, "enable", -1) < 0) {
-		r = p2v_trim_gfs_err(ctx, g, "add the overlay");
-		goto out;
+	for (size_t i = 0; i < t->n && r == 0; i++)
+		if (t->d[i].overlay &&
+		    guestfs_add_drive_opts(g, t->d[i].overlay, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2",
+					   GUESTFS_ADD_DRIVE_OPTS_DISCARD, "enable", -1) < 0)
+			r = p2v_trim_gfs_err(octx, g, "add the overlay");
+	if (r == 0 && guestfs_launch(g) < 0)
+		r = p2v_trim_gfs_err(octx, g, "launch");
+	if (r == 0) {
+		p2v_trim_all(ctx, g, p2v_trim_label(t), warn);
+		/* the discards must reach the overlay files before they are read */
+		if (guestfs_shutdown(g) < 0)
+			r = p2v_trim_gfs_err(octx, g, "shutdown");
 	}
-	if (guestfs_launch(g) < 0) {
-		r = p2v_trim_gfs_err(ctx, g, "launch");
-		goto out;
-	}
-	p2v_trim_all(ctx, g, src, warn);
-	/* the discards must reach the overlay file before it is read */
-	if (guestfs_shutdown(g) < 0)
-		r = p2v_trim_gfs_err(ctx, g, "shutdown");
 out:
-	guestfs_close(g);
-	return r;
+	if (g)
+		guestfs_close(g);
+	/* the copy still works, only bigger: every disk's areas are copied whole */
+	for (size_t i = 0; r < 0 && i < t->n; i++) {
+		if (t->d[i].overlay) {
+			unlink(t->d[i].overlay);
+			free(t->d[i].overlay);
+			t->d[i].overlay = NULL;
+		}
+		if (!t->d[i].why[0])
+			snprintf(t->d[i].why, sizeof(t->d[i].why), "%s",
+				 octx ? vsl_ctx_error(octx) : "out of memory");
+	}
+	vsl_ctx_free(octx);
 }
 
 static void p2v_trim_whole(const struct vsl_p2v_areas *areas, const char *why,
@@ -369,79 +547,24 @@ static void p2v_trim_whole(const struct vsl_p2v_areas *areas, const char *why,
 				 "skipped)", areas->v[i].where, areas->v[i].type, why);
 }
 
-int vsl_p2v_trim_free(struct vsl_ctx *ctx, const char *path, uint64_t size,
-		      const struct vsl_p2v_areas *areas, struct vsl_p2v_extents *fmap,
-		      struct vsl_problems *warn)
+/* The free ranges of path's areas, from its trimmed overlay, merged into fmap. */
+static int p2v_trim_collect_disk(struct vsl_ctx *ctx, const struct p2v_trim_disk *d,
+				 uint64_t size, const struct vsl_p2v_areas *areas,
+				 struct vsl_p2v_extents *fmap)
 {
-	struct vsl_ctx *octx = NULL;
+	struct vsl_ctx *octx = vsl_ctx_new();
 	struct vsl_image *ov = NULL;
-	struct vsl_image_opts opts = { 0 };
-	const char *kv[] = { P2V_TRIM_CLUSTER, NULL };
-	const char *tmpdir = getenv("TMPDIR");
-	char src[PATH_MAX], dir[PATH_MAX], ovpath[PATH_MAX + 32];
-	int fd, r = 0;
+	int r;
 
-	if (!areas || !areas->n)
-		return 0;
-	fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
-	if (fd < 0 && errno == EBUSY) {
-		p2v_trim_whole(areas, "the disk is in use", warn);
-		return 0;
-	}
-	if (fd >= 0)
-		close(fd);
-	if (!realpath(path, src))
-		return vsl_set_error(ctx, errno, VSL_EIO, "%s", path);
-	if (!tmpdir || !tmpdir[0])
-		tmpdir = "/var/tmp";
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/vessel-p2v-trim.XXXXXX", tmpdir) >= sizeof(dir))
-		return vsl_set_error(ctx, 0, VSL_ERANGE, "TMPDIR too long");
-	if (!mkdtemp(dir)) {
-		/* the copy still works, only bigger */
-		char why[PATH_MAX + 64];
-
-		snprintf(why, sizeof(why), "cannot create a directory in %s: %s", tmpdir,
-			 strerror(errno));
-		p2v_trim_whole(areas, why, warn);
-		return 0;
-	}
-	snprintf(ovpath, sizeof(ovpath), "%s/overlay.qcow2", dir);
-	octx = vsl_ctx_new();
-	if (!octx) {
-		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
-		goto out;
-	}
-	opts.backing_file = src;
-	opts.backing_format = "raw";
-	opts.kv = kv;
-	r = vsl_image_create(octx, ovpath, "qcow2", size, &opts, &ov);
-	if (r == 0) {
-		r = vsl_image_flush(ov);
-		vsl_image_close(ov);
-		ov = NULL;
-	}
-	if (r < 0) {
-		p2v_trim_whole(areas, vsl_ctx_error(octx), warn);
-		r = 0;
-		goto out;
-	}
-	vsl_info(ctx, "%s: finding the free space of %zu area(s) (%s%s) with libguestfs "
-		 "(one appliance launch)", path, areas->n, areas->v[0].type,
-		 areas->n > 1 ? ", ..." : "");
-	if (p2v_trim_launch(octx, ovpath, path, warn) < 0) {
-		p2v_trim_whole(areas, vsl_ctx_error(octx), warn);
-		goto out;
-	}
-	r = vsl_image_open(octx, ovpath, "qcow2", VSL_IMAGE_RDONLY, &ov);
-	if (r < 0) {
+	if (!octx)
+		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	r = vsl_image_open(octx, d->overlay, "qcow2", VSL_IMAGE_RDONLY, &ov);
+	if (r < 0)
 		r = vsl_set_error(ctx, 0, r, "trim overlay: %s", vsl_ctx_error(octx));
-		goto out;
-	}
-	if (ov->size != size) {
-		r = vsl_set_error(ctx, 0, VSL_EIO, "trim overlay: size %llu, source %llu",
-				  (unsigned long long)ov->size, (unsigned long long)size);
-		goto out;
-	}
+	else if (ov->size != size)
+		r = vsl_set_error(ctx, 0, VSL_EIO, "trim overlay: size %llu, source %llu (the "
+				  "source changed?)", (unsigned long long)ov->size,
+				  (unsigned long long)size);
 	for (size_t i = 0; i < areas->n && r == 0; i++) {
 		const struct vsl_p2v_area *a = &areas->v[i];
 		struct vsl_p2v_extents one = { 0 };
@@ -458,10 +581,42 @@ int vsl_p2v_trim_free(struct vsl_ctx *ctx, const char *path, uint64_t size,
 				 (unsigned long long)a->len);
 		vsl_p2v_extents_fini(&one);
 	}
-out:
 	vsl_image_close(ov);
-	unlink(ovpath);
-	rmdir(dir);
 	vsl_ctx_free(octx);
+	return r;
+}
+
+int vsl_p2v_trim_free(struct vsl_ctx *ctx, struct vsl_p2v_trim *t, const char *path,
+		      uint64_t size, const struct vsl_p2v_areas *areas, struct vsl_p2v_extents *fmap,
+		      struct vsl_problems *warn)
+{
+	struct vsl_p2v_trim *own = NULL;
+	const struct p2v_trim_disk *d = NULL;
+	char rp[PATH_MAX];
+	int r = 0;
+
+	if (!areas || !areas->n)
+		return 0;
+	if (!realpath(path, rp))
+		return vsl_set_error(ctx, errno, VSL_EIO, "%s", path);
+	if (!t) {
+		const char *one[] = { path };
+
+		t = own = vsl_p2v_trim_new(one, 1);
+		if (!t)
+			return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+	}
+	if (!t->ran)
+		p2v_trim_run(ctx, t, warn);
+	for (size_t i = 0; i < t->n && !d; i++)
+		if (!strcmp(t->d[i].path, rp))
+			d = &t->d[i];
+	if (!d)
+		p2v_trim_whole(areas, "not among the disks the appliance was given", warn);
+	else if (!d->overlay)
+		p2v_trim_whole(areas, d->why[0] ? d->why : "no overlay", warn);
+	else
+		r = p2v_trim_collect_disk(ctx, d, size, areas, fmap);
+	vsl_p2v_trim_destroy(own);
 	return r;
 }

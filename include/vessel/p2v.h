@@ -93,6 +93,7 @@ int vsl_p2v_free_map(struct vsl_ctx *ctx, const char *path, uint64_t size,
  * negative VSL_E* code with its error set in ctx (then the free map fails).
  */
 typedef int vsl_p2v_fetch_fn(void *opaque, uint64_t off, uint64_t len);
+struct vsl_p2v_trim;
 struct vsl_p2v_reader {
 	const char *name;            /* in messages: "ssh://host/dev/sda" */
 	int fd;                      /* O_RDONLY: the disk, or its sparse local mirror */
@@ -100,6 +101,7 @@ struct vsl_p2v_reader {
 	vsl_p2v_fetch_fn *fetch;     /* NULL: fd is the disk itself */
 	void *opaque;
 	struct vsl_ctx *ctx;         /* where fetch errors are set (for libext2fs reads) */
+	struct vsl_p2v_trim *trim;   /* xfs/LVM appliance session (p2v_trim.c); NULL: own launch */
 };
 int vsl_p2v_free_map_reader(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd,
 			    struct vsl_p2v_extents *fmap, struct vsl_problems *warn);
@@ -144,16 +146,29 @@ void vsl_p2v_areas_fini(struct vsl_p2v_areas *a);
 bool vsl_p2v_trim_type(const char *type);
 
 /*
- * Free space of the areas of the raw disk at path (size bytes): one
- * libguestfs launch on a temporary qcow2 overlay backed by path (read-only)
- * activates LVM, mounts each filesystem and runs fstrim; the overlay's
- * discarded clusters inside the areas are merged into *fmap. The source is
- * never written. When that cannot run (libguestfs missing, launch failure,
- * the disk in use), each area is reported in warn as copied whole and 0 is
- * returned with *fmap unchanged.
+ * A trimming session: one libguestfs appliance for all the local disks of
+ * a run (paths: those disks; duplicates and missing paths are left out).
+ * Nothing is created or launched until the first vsl_p2v_trim_free that
+ * needs it. NULL on ENOMEM (then pass NULL: each disk gets its own launch).
  */
-int vsl_p2v_trim_free(struct vsl_ctx *ctx, const char *path, uint64_t size,
-		      const struct vsl_p2v_areas *areas, struct vsl_p2v_extents *fmap,
+struct vsl_p2v_trim;
+struct vsl_p2v_trim *vsl_p2v_trim_new(const char *const *paths, size_t n);
+/* Removes the overlays. NULL is a no-op. */
+void vsl_p2v_trim_destroy(struct vsl_p2v_trim *t);
+
+/*
+ * Free space of the areas of the raw disk at path (size bytes): the first
+ * call of session t creates a qcow2 overlay backed (read-only) by each of
+ * its raw disks not in use and launches libguestfs once on them: LVM
+ * activated, each filesystem mounted and fstrimmed, unused VG extents
+ * discarded. The discarded clusters of path's overlay inside the areas are
+ * merged into *fmap. t NULL: a session of path alone. The sources are never
+ * written. When that cannot run (libguestfs missing, launch failure, the
+ * disk in use or not raw), each area is reported in warn as copied whole
+ * and 0 is returned with *fmap unchanged.
+ */
+int vsl_p2v_trim_free(struct vsl_ctx *ctx, struct vsl_p2v_trim *t, const char *path,
+		      uint64_t size, const struct vsl_p2v_areas *areas, struct vsl_p2v_extents *fmap,
 		      struct vsl_problems *warn);
 /*
  * Append to *out the ranges of [off, off+len) that ov (an overlay over the

@@ -260,12 +260,12 @@ START_TEST(fallback_without_appliance)
 	setenv("TMPDIR", tmp, 1);
 	ext_fill(ctx, &f, 1, f0);
 	/* no areas: nothing to do, no launch */
-	ck_assert_int_eq(vsl_p2v_trim_free(ctx, src, 8 << 20, &a, &f, &warn), 0);
+	ck_assert_int_eq(vsl_p2v_trim_free(ctx, NULL, src, 8 << 20, &a, &f, &warn), 0);
 	ck_assert_uint_eq(warn.count, 0);
 	ck_assert_int_eq(vsl_p2v_areas_add(ctx, &a, 1 << 20, 2 << 20, "xfs", "disk partition 1"), 0);
 	ck_assert_int_eq(vsl_p2v_areas_add(ctx, &a, 4 << 20, 4 << 20, "LVM2_member",
 					   "disk partition 2"), 0);
-	ck_assert_int_eq(vsl_p2v_trim_free(ctx, src, 8 << 20, &a, &f, &warn), 0);
+	ck_assert_int_eq(vsl_p2v_trim_free(ctx, NULL, src, 8 << 20, &a, &f, &warn), 0);
 	ext_expect(&f, 1, f0);
 	ck_assert_uint_eq(warn.count, 2);
 	ck_assert_ptr_nonnull(strstr(warn.items[0].message, "disk partition 1: xfs"));
@@ -281,6 +281,64 @@ START_TEST(fallback_without_appliance)
 	vsl_problems_fini(&warn);
 	vsl_p2v_areas_fini(&a);
 	vsl_p2v_extents_fini(&f);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
+/*
+ * A session skips what it cannot trim without launching anything: a disk
+ * that is not raw, a disk it was not given; duplicates and missing paths
+ * are left out when it is made.
+ */
+START_TEST(session_without_launch)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_p2v_areas a = { 0 };
+	struct vsl_p2v_extents f = { 0 };
+	struct vsl_problems warn;
+	struct vsl_image *img;
+	struct vsl_p2v_trim *t;
+	char q[300], q2[300], other[300], missing[300];
+	const char *paths[4];
+	int fd;
+
+	snprintf(q, sizeof(q), "%s/disk.qcow2", tmp);
+	snprintf(q2, sizeof(q2), "%s/../%s/disk.qcow2", tmp, strrchr(tmp, '/') + 1);
+	snprintf(other, sizeof(other), "%s/other.raw", tmp);
+	snprintf(missing, sizeof(missing), "%s/missing.raw", tmp);
+	ck_assert_int_eq(vsl_image_create(ctx, q, "qcow2", 8 << 20, NULL, &img), 0);
+	vsl_image_close(img);
+	fd = open(other, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 8 << 20), 0);
+	close(fd);
+	paths[0] = q;
+	paths[1] = missing;
+	paths[2] = q2;  /* the same file again */
+	t = vsl_p2v_trim_new(paths, 3);
+	ck_assert_ptr_nonnull(t);
+	setenv("TMPDIR", tmp, 1);
+	vsl_problems_init(&warn);
+	ck_assert_int_eq(vsl_p2v_areas_add(ctx, &a, 0, 8 << 20, "xfs", "q"), 0);
+	ck_assert_int_eq(vsl_p2v_trim_free(ctx, t, q, 8 << 20, &a, &f, &warn), 0);
+	ck_assert_uint_eq(warn.count, 1);
+	ck_assert_ptr_nonnull(strstr(warn.items[0].message, "q: xfs: free space unknown (not a raw disk)"));
+	ck_assert_int_eq(vsl_p2v_trim_free(ctx, t, other, 8 << 20, &a, &f, &warn), 0);
+	ck_assert_uint_eq(warn.count, 2);
+	ck_assert_ptr_nonnull(strstr(warn.items[1].message, "not among the disks"));
+	ck_assert_uint_eq(f.n, 0);
+	ck_assert_int_eq(vsl_p2v_trim_free(ctx, t, missing, 8 << 20, &a, &f, &warn), VSL_EIO);
+	vsl_p2v_trim_destroy(t);
+	vsl_p2v_trim_destroy(NULL);
+	/* nothing left behind: no overlay directory in TMPDIR */
+	{
+		char cmd[400];
+
+		snprintf(cmd, sizeof(cmd), "test \"$(ls '%s' | tr '\\n' ' ')\" = 'disk.qcow2 other.raw '", tmp);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	vsl_problems_fini(&warn);
+	vsl_p2v_areas_fini(&a);
 	vsl_ctx_free(ctx);
 }
 END_TEST
@@ -362,6 +420,7 @@ int main(void)
 	tcase_add_test(tc, collect_untouched_overlay);
 	tcase_add_test(tc, fallback_without_appliance);
 	tcase_add_test(tc, free_map_hands_xfs_over);
+	tcase_add_test(tc, session_without_launch);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
