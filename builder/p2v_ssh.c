@@ -141,6 +141,7 @@ struct vsl_p2v_ssh {
 	uint64_t skip_below;         /* resumed: already copied */
 	char broke[256];             /* why the link broke during a read-ahead; "" if it did not */
 	struct vsl_ctx *log;         /* borrowed: the opener's, whose log reaches the user */
+	const volatile sig_atomic_t *intr; /* borrowed: vsl_p2v_opts.interrupted */
 };
 
 /* Test hooks (see the top of the file); process-wide, read at each open. */
@@ -767,6 +768,17 @@ static void p2v_ssh_settle(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s)
 	}
 }
 
+/* Ctrl-C: stop here; what was copied is kept, as for a lost link. */
+static int p2v_ssh_interrupted(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t off)
+{
+	char a[32];
+
+	s->lost = true;
+	p2v_ssh_kill(s);
+	return vsl_set_error(ctx, 0, VSL_ECANCELED, "%s: interrupted at offset %s", s->source,
+			     vsl_format_size(off, a, sizeof(a)));
+}
+
 /* Run one request, reconnecting when the transport fails. */
 static int p2v_ssh_request(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t off, void *buf,
 			   size_t len)
@@ -779,6 +791,8 @@ static int p2v_ssh_request(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t 
 		char why[1024], a[32];
 		uint64_t size = s->size;
 
+		if (s->intr && *s->intr)
+			return p2v_ssh_interrupted(ctx, s, off);
 		if (s->lost)
 			return vsl_set_error(ctx, 0, VSL_EIO, "%s: the ssh connection to %s was lost",
 					     s->source, s->url.host);
@@ -836,6 +850,8 @@ static int p2v_ssh_request(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t 
 			snprintf(why, sizeof(why), "%s", reason[0] ? reason : "connection closed");
 		}
 retry:
+		if (s->intr && *s->intr)
+			continue; /* Ctrl-C took ssh down too: stop, do not reconnect */
 		if (++attempt > P2V_SSH_RETRIES) {
 			s->lost = true;
 			return vsl_set_error(ctx, 0, VSL_EIO, "%s: ssh connection to %s lost at "
@@ -846,7 +862,7 @@ retry:
 		vsl_warn(s->log, "%s: ssh connection to %s lost at offset %s (%s): reconnecting "
 			 "(attempt %d of %d)", s->source, s->url.host,
 			 vsl_format_size(off, a, sizeof(a)), why, attempt, P2V_SSH_RETRIES);
-		if (!p2v_ssh_refuse)
+		if (!p2v_ssh_refuse && !(s->intr && *s->intr))
 			sleep(1u << (attempt - 1));
 	}
 }
@@ -873,6 +889,7 @@ int vsl_p2v_ssh_open(struct vsl_ctx *ctx, const char *url, const struct vsl_p2v_
 	s->pid = -1;
 	s->in = s->out = s->err = -1;
 	s->log = ctx;
+	s->intr = o ? o->interrupted : NULL;
 	r = vsl_p2v_ssh_parse(ctx, url, &s->url);
 	if (r < 0)
 		goto err;
@@ -1255,6 +1272,8 @@ static int p2v_ssh_image_read(struct vsl_image *img, uint64_t off, void *buf, si
 	if (off > s->size || len > s->size - off)
 		return vsl_set_error(img->ctx, 0, VSL_ERANGE, "%s: read past the end of the disk",
 				     s->source);
+	if (s->intr && *s->intr)
+		return p2v_ssh_interrupted(img->ctx, s, off);
 	p2v_ssh_settle(img->ctx, s);
 	while (done < len && s->pf_have) {
 		uint64_t p = off + done;

@@ -5,6 +5,7 @@
  * prints the library's warnings and a one-line summary of what was copied.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,19 @@
 #include "vessel/p2v.h"
 
 extern const struct vsl_cmd vsl_cmd_p2v;
+
+/*
+ * Ctrl-C (or SIGTERM, SIGHUP) during the copy of an ssh source: the library
+ * stops at the next request and keeps the partial copy for resuming. One
+ * shot: the handler is reset, so a second signal ends vessel at once.
+ */
+static volatile sig_atomic_t p2v_interrupted;
+
+static void p2v_on_signal(int sig)
+{
+	(void)sig;
+	p2v_interrupted = 1;
+}
 
 static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 {
@@ -90,6 +104,18 @@ static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 				 VSL_P2V_MAX_SOURCES);
 	o.ssh_options = sshopt;
 	o.progress = &cli->progress;
+	for (int i = optind; i < argc; i++) {
+		if (strncmp(argv[i], "ssh://", 6))
+			continue;
+		struct sigaction sa = { .sa_handler = p2v_on_signal, .sa_flags = SA_RESETHAND };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+		o.interrupted = &p2v_interrupted;
+		break;
+	}
 	vsl_problems_init(&warn);
 	r = vsl_p2v(cli->ctx, (const char *const *)argv + optind, (size_t)(argc - optind), out, &o,
 		    &warn, &st);
@@ -164,8 +190,9 @@ const struct vsl_cmd vsl_cmd_p2v = {
 		"the disk in chunks of up to 4 MiB, each checked against the remote's\n"
 		"sha256 of the same range (refetched on a mismatch). Free ext2/3/4 blocks are\n"
 		"not transferred. A dropped connection is re-established (4 attempts); if\n"
-		"it stays down, the copy so far is kept in NAME.vessel.p2v-partial and the\n"
-		"same command run again resumes where it stopped.\n"
+		"it stays down, or on Ctrl-C, the copy so far is kept in\n"
+		"NAME.vessel.p2v-partial and the same command run again resumes where it\n"
+		"stopped (a second Ctrl-C ends vessel at once).\n"
 		"\n"
 		"Then the copy (never the source) is fixed to boot as a VM, in one libguestfs\n"
 		"appliance run (10-60 s; more when the initramfs is rebuilt): the guest OS is\n"

@@ -25,6 +25,7 @@
 #ifndef VESSEL_P2V_H
 #define VESSEL_P2V_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -294,7 +295,7 @@ int vsl_p2v_ssh_read(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t off, v
  * /sys/class/block/NAME/holders on the remote): the copy may be inconsistent.
  */
 bool vsl_p2v_ssh_in_use(const struct vsl_p2v_ssh *s);
-/* The session gave up on the transport (the copy can be resumed). */
+/* The session gave up on the transport or was interrupted (the copy can be resumed). */
 bool vsl_p2v_ssh_lost(const struct vsl_p2v_ssh *s);
 /* Bytes of disk data fetched and verified so far (metadata probes included). */
 uint64_t vsl_p2v_ssh_bytes(const struct vsl_p2v_ssh *s);
@@ -379,6 +380,12 @@ struct vsl_p2v_opts {
 	const char *facts_root;  /* NULL: "/" (tests point it at a fake tree) */
 	const char *ssh_identity;           /* ssh -i FILE for ssh:// sources; NULL: none */
 	const char *const *ssh_options;     /* ssh -o OPT each, NULL-terminated; may be NULL */
+	/*
+	 * Set (by a signal handler: Ctrl-C) to stop the copy of an ssh source at
+	 * its next request: what was copied is kept for resuming, as after a
+	 * lost transport. NULL: never. Local sources do not look at it.
+	 */
+	const volatile sig_atomic_t *interrupted;
 	const struct vsl_progress *progress;
 };
 

@@ -11,6 +11,7 @@
  */
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -536,6 +537,55 @@ START_TEST(p2v_resumes_after_lost_transport)
 }
 END_TEST
 
+/* Progress callback that "presses Ctrl-C" once the copy is under way. */
+static volatile sig_atomic_t intr_flag;
+
+static void press_ctrl_c(void *opaque, const char *what, uint64_t done, uint64_t total)
+{
+	(void)opaque;
+	(void)what;
+	(void)total;
+	if (done >= (8u << 20))
+		intr_flag = 1;
+}
+
+/* Interrupted (opts.interrupted set): stopped at the next request, kept, resumed. */
+START_TEST(p2v_interrupted_and_resumed)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_progress prog = { press_ctrl_c, NULL };
+	struct vsl_p2v_opts o = { .no_fixup = true, .progress = &prog, .interrupted = &intr_flag };
+	struct vsl_p2v_stats st;
+	char path[512], out[512], ref[512], d1[600], d2[600], *url;
+	const char *src[1];
+	struct stat sb;
+
+	if (!make_ext4_disk(path, sizeof(path))) {
+		vsl_ctx_free(ctx);
+		return;
+	}
+	url = url_of(path);
+	src[0] = url;
+	snprintf(out, sizeof(out), "%s/i.vessel", tmp);
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &o, NULL, &st), VSL_ECANCELED);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "interrupted at offset"));
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "i.vessel.p2v-partial"));
+	ck_assert_int_lt(stat(out, &sb), 0);
+	intr_flag = 0;
+	o.progress = NULL;
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &o, NULL, &st), 0);
+	ck_assert_uint_ge(st.resumed_bytes, 8u << 20);
+	src[0] = path;
+	snprintf(ref, sizeof(ref), "%s/ref.vessel", tmp);
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, ref, &o, NULL, &st), 0);
+	snprintf(d1, sizeof(d1), "%s/disks/disk0.qcow2", ref);
+	snprintf(d2, sizeof(d2), "%s/disks/disk0.qcow2", out);
+	ck_assert(same_images(d1, d2));
+	free(url);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("p2v_ssh");
@@ -553,6 +603,7 @@ int main(void)
 	tcase_add_test(tc, free_map_same_as_local);
 	tcase_add_test(tc, free_map_logical_partitions);
 	tcase_add_test(tc, p2v_resumes_after_lost_transport);
+	tcase_add_test(tc, p2v_interrupted_and_resumed);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
