@@ -70,6 +70,7 @@ struct build {
 	struct build_list *src_order;  /* per source: what a package source unpacks */
 	int *src_pkg;             /* per source: index in pkgs[] or -1 */
 	char **src_digest;        /* per source: digest of a path source */
+	char **disk_digest;       /* per disk: digest of its image, or NULL */
 	struct vsl_tree **src_trees;
 	char key[VSL_HASH_HEX_MAX];
 	bool cacheable;
@@ -628,6 +629,22 @@ static int build_path_sources(struct build *b)
 		}
 		b->src_digest[i] = strdup(hex);
 	}
+	/* disks made from images: the image's digest stands for the disk */
+	b->disk_digest = vsl_calloc(r->ndisks + 1, sizeof(*b->disk_digest));
+	if (!b->disk_digest)
+		return vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
+	for (size_t i = 0; i < r->ndisks; i++) {
+		char hex[VSL_HASH_HEX_MAX];
+
+		if (!r->disks[i].image)
+			continue;
+		if (vsl_hash_file(b->ctx, VSL_HASH_SHA256, r->disks[i].image, hex) < 0) {
+			vsl_error_prefix(b->ctx, "disk '%s': image", r->disks[i].name);
+			return build_where(b, r->disks[i].loc);
+		}
+		if (!(b->disk_digest[i] = strdup(hex)))
+			return vsl_set_error(b->ctx, ENOMEM, VSL_ENOMEM, "build");
+	}
 	return 0;
 }
 
@@ -682,6 +699,11 @@ static int build_key(struct build *b)
 	for (size_t i = 0; i < r->nsources; i++)
 		if (b->src_digest[i])
 			vsl_hash_update(h, b->src_digest[i], strlen(b->src_digest[i]));
+	for (size_t i = 0; i < r->ndisks; i++)
+		if (b->disk_digest[i]) {
+			vsl_hash_update(h, "image ", 6);
+			vsl_hash_update(h, b->disk_digest[i], strlen(b->disk_digest[i]));
+		}
 out:
 	vsl_hash_final_hex(h, b->key);
 	vsl_hash_free(h);
@@ -961,6 +983,14 @@ static int build_config(struct build *b)
 		s->uri = vsl_strdup_printf("file:%s", r->sources[i].path);
 		s->sha256 = strdup(b->src_digest[i]);
 	}
+	for (size_t i = 0; i < r->ndisks; i++) {
+		if (!b->disk_digest[i])
+			continue;
+		if (!(s = vsl_bundle_config_add_source(&cfg)))
+			goto oom;
+		s->uri = vsl_strdup_printf("file:%s", r->disks[i].image);
+		s->sha256 = strdup(b->disk_digest[i]);
+	}
 	rc = vsl_bundle_write_config(b->ctx, b->tmp, &cfg);
 	if (rc < 0)
 		vsl_error_prefix(b->ctx, "vessel.yaml");
@@ -1155,10 +1185,15 @@ static void build_print_plan(struct build *b)
 	}
 	for (size_t i = 0; i < r->ndisks; i++) {
 		const struct vsl_recipe_disk *d = &r->disks[i];
-		build_plan(b, "disk %s: %s %s, partition table %s, %s%s%s", d->name,
-			   vsl_format_size(d->size, sz, sizeof(sz)), d->format,
-			   vsl_recipe_ptable_name(d->ptable), vsl_recipe_fs_name(d->fs),
-			   d->label ? " label " : "", d->label ? d->label : "");
+		if (d->image)
+			build_plan(b, "disk %s: %s %s from image %s (sha256 %.16s...)", d->name,
+				   vsl_format_size(d->size, sz, sizeof(sz)), d->format, d->image,
+				   b->disk_digest[i]);
+		else
+			build_plan(b, "disk %s: %s %s, partition table %s, %s%s%s", d->name,
+				   vsl_format_size(d->size, sz, sizeof(sz)), d->format,
+				   vsl_recipe_ptable_name(d->ptable), vsl_recipe_fs_name(d->fs),
+				   d->label ? " label " : "", d->label ? d->label : "");
 		for (size_t j = 0; j < d->ncontents; j++)
 			build_plan(b, "  contents: source %s -> %s", d->contents[j].source,
 				   d->contents[j].to);
@@ -1354,5 +1389,8 @@ out:
 	}
 	free(b.src_trees);
 	free(b.src_digest);
+	for (size_t i = 0; b.disk_digest && i < r->ndisks; i++)
+		free(b.disk_digest[i]);
+	free(b.disk_digest);
 	return rc;
 }

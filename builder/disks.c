@@ -18,6 +18,12 @@
  *     libguestfs), so these images are not bit-identical between builds;
  *     the files in them are.
  *
+ *   an existing image (`image:`): converted into the bundle's disk with the
+ *     conversion engine (any format formats/ reads); when contents or steps
+ *     target it, it joins the same one libguestfs launch, where its
+ *     filesystems are found by inspection (the OS's mountpoints) or, with no
+ *     OS, its one filesystem; times are left as the image has them.
+ *
  * libguestfs prints its errors to stderr by default; the handler is removed
  * and guestfs_last_error() goes into the context instead.
  */
@@ -32,6 +38,7 @@
 #include <unistd.h>
 
 #include "vessel/builder.h"
+#include "vessel/convert.h"
 #include "vessel/hash.h"
 
 struct disk_fs {
@@ -263,6 +270,79 @@ static int disk_fix_times(struct disk_fs *f)
 	return rc;
 }
 
+static void disk_free_strv(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Does a device or partition name belong to the disk dev ("/dev/sdb1" to "/dev/sdb")? */
+static bool disk_owns(const char *dev, const char *part)
+{
+	size_t l = strlen(dev);
+
+	return !strncmp(part, dev, l) && (!part[l] || (part[l] >= '0' && part[l] <= '9'));
+}
+
+static int disk_mp_cmp(const void *a, const void *b)
+{
+	const char *const *x = a, *const *y = b;
+	size_t lx = strlen(x[0]), ly = strlen(y[0]);
+
+	return lx != ly ? (lx < ly ? -1 : 1) : strcmp(x[0], y[0]);
+}
+
+/*
+ * Mount an existing image's filesystems at / as its OS would (inspection),
+ * or its only filesystem when libguestfs finds no OS on it.
+ */
+static int disk_mount_image(struct disk_fs *f, const struct vsl_recipe_disk *d, const char *dev)
+{
+	char **roots = guestfs_inspect_os(f->g), **mps = NULL, **fss = NULL;
+	const char *root = NULL, *only = NULL;
+	size_t nfs = 0;
+	int rc = 0;
+
+	for (size_t i = 0; roots && roots[i]; i++)
+		if (!root && disk_owns(dev, roots[i]))
+			root = roots[i];
+	if (root && (mps = guestfs_inspect_get_mountpoints(f->g, root))) {
+		size_t n = 0;
+		while (mps[n])
+			n++;
+		/* pairs: mountpoint, device; shortest mountpoint first ("/" before "/boot") */
+		qsort(mps, n / 2, 2 * sizeof(*mps), disk_mp_cmp);
+		for (size_t i = 0; i + 1 < n && rc == 0; i += 2)
+			if (guestfs_mount(f->g, mps[i + 1], mps[i]) < 0)
+				rc = gfs_err(f, "mount", mps[i + 1]);
+		vsl_info(f->ctx, "  disk %s: image holds an OS (%s); mounted its filesystems",
+			 d->name, root);
+		goto out;
+	}
+	fss = guestfs_list_filesystems(f->g);
+	for (size_t i = 0; fss && fss[i] && fss[i + 1]; i += 2) {
+		if (!disk_owns(dev, fss[i]) || !strcmp(fss[i + 1], "swap") ||
+		    !strcmp(fss[i + 1], "unknown"))
+			continue;
+		nfs++;
+		only = fss[i];
+	}
+	if (nfs != 1) {
+		rc = vsl_set_error(f->ctx, 0, VSL_ENOTSUP, "image %s: %s (no operating system "
+				   "found on it); cannot tell where to put contents and steps",
+				   d->image, nfs ? "more than one filesystem" : "no filesystem");
+		goto out;
+	}
+	if (guestfs_mount(f->g, only, "/") < 0)
+		rc = gfs_err(f, "mount", only);
+out:
+	disk_free_strv(roots);
+	disk_free_strv(mps);
+	disk_free_strv(fss);
+	return rc;
+}
+
 static int disk_fill(struct disk_fs *f, const struct vsl_recipe *r, size_t di,
 		     const char *dev, struct vsl_tree *const *src)
 {
@@ -272,6 +352,12 @@ static int disk_fill(struct disk_fs *f, const struct vsl_recipe *r, size_t di,
 	const char *fst = vsl_recipe_fs_name(d->fs);
 	int rc = 0;
 
+	if (d->image) {
+		snprintf(part, sizeof(part), "%s", dev);
+		if ((rc = disk_mount_image(f, d, dev)) < 0)
+			return rc;
+		goto fill;
+	}
 	if (d->ptable != VSL_PTABLE_NONE) {
 		if (guestfs_part_disk(f->g, dev, d->ptable == VSL_PTABLE_GPT ? "gpt" : "msdos") < 0)
 			return gfs_err(f, "partition", dev);
@@ -312,6 +398,7 @@ static int disk_fill(struct disk_fs *f, const struct vsl_recipe *r, size_t di,
 	}
 	if (guestfs_mount(f->g, part, "/") < 0)
 		return gfs_err(f, "mount", part);
+fill:
 	for (size_t j = 0; j < d->ncontents && rc == 0; j++) {
 		const struct vsl_recipe_content *c = &d->contents[j];
 		vsl_info(ctx, "  disk %s: contents %s -> %s", d->name, c->source, c->to);
@@ -337,7 +424,7 @@ static int disk_fill(struct disk_fs *f, const struct vsl_recipe *r, size_t di,
 		rc = vsl_step_apply(ctx, &disk_fsops, f, r, st,
 				    st->kind == VSL_STEP_COPY_IN ? src[st->source_index] : NULL);
 	}
-	if (rc == 0)
+	if (rc == 0 && !d->image)
 		rc = disk_fix_times(f);
 	if (guestfs_umount_all(f->g) < 0 && rc == 0)
 		rc = gfs_err(f, "unmount", part);
@@ -363,7 +450,8 @@ static bool disk_on_host(const struct vsl_recipe *r, size_t di)
 {
 	const char *e = getenv("VESSEL_DISKS");
 
-	if (r->disks[di].fs != VSL_FS_EXT4 || (e && !strcmp(e, "guestfs")))
+	if (r->disks[di].image || r->disks[di].fs != VSL_FS_EXT4 ||
+	    (e && !strcmp(e, "guestfs")))
 		return false;
 	for (size_t i = 0; i < r->nsteps; i++)
 		if (r->steps[i].disk_index == (int)di && r->steps[i].kind == VSL_STEP_RUN)
@@ -649,6 +737,44 @@ out:
 	return rc;
 }
 
+/* Do contents or steps change disk di? */
+static bool disk_changed(const struct vsl_recipe *r, size_t di)
+{
+	if (r->disks[di].ncontents)
+		return true;
+	for (size_t i = 0; i < r->nsteps; i++)
+		if (r->steps[i].disk_index == (int)di)
+			return true;
+	return false;
+}
+
+/* Disks the appliance does not see: made on the host, or images nothing changes. */
+static bool disk_skip_guest(const struct vsl_recipe *r, size_t di)
+{
+	return r->disks[di].image ? !disk_changed(r, di) : disk_on_host(r, di);
+}
+
+/* An image disk: the image converted into disks/NAME.FORMAT (sparse, any source format). */
+static int disk_from_image(struct vsl_ctx *ctx, const struct vsl_recipe *r, size_t di,
+			   const char *dir, const struct vsl_progress *progress)
+{
+	const struct vsl_recipe_disk *d = &r->disks[di];
+	struct vsl_convert_opts o = { .out_fmt = d->format, .progress = progress };
+	char *path = vsl_strdup_printf("%s/disks/%s.%s", dir, d->name, d->format);
+	int rc;
+
+	if (!path)
+		return vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "disks");
+	vsl_info(ctx, "  disk %s: converting image %s to %s", d->name, d->image, d->format);
+	rc = vsl_convert(ctx, d->image, path, &o, NULL);
+	free(path);
+	if (rc < 0) {
+		vsl_error_prefix(ctx, "disk '%s': image %s", d->name, d->image);
+		return disk_where(ctx, r, d->loc);
+	}
+	return 0;
+}
+
 int vsl_disks_build(struct vsl_ctx *ctx, const struct vsl_recipe *r, const char *dir,
 		    struct vsl_tree *const *src_trees, int64_t mtime,
 		    const struct vsl_progress *progress)
@@ -660,7 +786,7 @@ int vsl_disks_build(struct vsl_ctx *ctx, const struct vsl_recipe *r, const char 
 	/* contents that cannot fit are an error before the 10-30 s launch */
 	for (size_t i = 0; i < r->ndisks; i++) {
 		uint64_t need = disk_need(r, i, src_trees);
-		if (need > r->disks[i].size) {
+		if (need > r->disks[i].size) { /* an image's free space shows only inside */
 			char a[32], b[32];
 			vsl_set_error(ctx, 0, VSL_ERANGE, "disk '%s': its contents need %s but the "
 				      "disk is %s; make 'size' bigger", r->disks[i].name,
@@ -673,6 +799,13 @@ int vsl_disks_build(struct vsl_ctx *ctx, const struct vsl_recipe *r, const char 
 		size_t nguest = 0;
 
 		for (size_t i = 0; i < r->ndisks; i++) {
+			if (r->disks[i].image) {
+				if ((rc = disk_from_image(ctx, r, i, dir, progress)) < 0)
+					return rc;
+				if (disk_changed(r, i))
+					nguest++;
+				continue;
+			}
 			if (!disk_on_host(r, i)) {
 				nguest++;
 				continue;
@@ -701,13 +834,24 @@ int vsl_disks_build(struct vsl_ctx *ctx, const struct vsl_recipe *r, const char 
 		char *path;
 		struct guestfs_disk_create_argv ca = { 0 };
 
-		if (disk_on_host(r, i))
+		if (disk_skip_guest(r, i))
 			continue;
 		path = vsl_strdup_printf("%s/disks/%s.%s", dir, d->name, d->format);
 
 		if (!path) {
 			rc = vsl_set_error(ctx, ENOMEM, VSL_ENOMEM, "disks");
 			goto out;
+		}
+		if (d->image) {
+			if (guestfs_add_drive_opts(f.g, path, GUESTFS_ADD_DRIVE_OPTS_FORMAT,
+						   d->format, -1) < 0) {
+				rc = gfs_err(&f, "add disk", path);
+				free(path);
+				disk_where(ctx, r, d->loc);
+				goto out;
+			}
+			free(path);
+			continue;
 		}
 		if (!strcmp(d->format, "qcow2")) {
 			ca.bitmask = GUESTFS_DISK_CREATE_COMPAT_BITMASK;
@@ -738,7 +882,7 @@ int vsl_disks_build(struct vsl_ctx *ctx, const struct vsl_recipe *r, const char 
 		goto out;
 	}
 	for (size_t i = 0, dev = 0; i < r->ndisks && rc == 0; i++) {
-		if (disk_on_host(r, i))
+		if (disk_skip_guest(r, i))
 			continue;
 		if (!devs[dev]) {
 			rc = vsl_set_error(ctx, 0, VSL_EIO, "libguestfs shows fewer disks than added");

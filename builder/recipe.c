@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "vessel/format.h"
 #include "vessel/hash.h"
 #include "vessel/recipe.h"
 #include "vessel/suggest.h"
@@ -1249,10 +1250,42 @@ static void rp_sources(struct rp *p, const struct ynode *s)
 	}
 }
 
+/* disk image: a host image that formats/ reads; its virtual size becomes the disk's. */
+static void rp_disk_image(struct rp *p, const struct ynode *n, struct vsl_recipe_disk *d,
+			  const char *where, const char *v)
+{
+	struct vsl_ctx *ctx;
+	struct vsl_image *img = NULL;
+	struct stat st;
+
+	d->image = rp_host_path(p, v);
+	if (!d->image)
+		return;
+	if (stat(d->image, &st) < 0) {
+		rp_err(p, n, "%s: image '%s': %s", where, v, strerror(errno));
+		return;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		rp_err(p, n, "%s: image '%s' is not a file", where, v);
+		return;
+	}
+	ctx = vsl_ctx_new();
+	if (!ctx)
+		return;
+	if (vsl_image_open(ctx, d->image, NULL, VSL_IMAGE_RDONLY, &img) < 0)
+		rp_err(p, n, "%s: image '%s': %s", where, v, vsl_ctx_error(ctx));
+	else
+		d->size = img->size;
+	vsl_image_close(img);
+	vsl_ctx_free(ctx);
+}
+
 static void rp_disks(struct rp *p, const struct ynode *s)
 {
-	static const char *const keys[] = { "name", "size", "format", "partition-table",
+	static const char *const keys[] = { "name", "image", "size", "format", "partition-table",
 					    "filesystem", "label", "contents", NULL };
+	static const char *const new_only[] = { "size", "partition-table", "filesystem", "label",
+						NULL };
 	static const char *const ckeys[] = { "source", "to", NULL };
 	static const char *const formats[] = { "qcow2", "raw", NULL };
 	static const char *const pts[] = { "none", "mbr", "gpt", NULL };
@@ -1289,10 +1322,23 @@ static void rp_disks(struct rp *p, const struct ynode *s)
 		}
 		d->name = strdup(n->str);
 		snprintf(where, sizeof(where), "disk '%s'", d->name);
-		if (!(n = map_get(e, "size")))
+		if ((n = map_get(e, "image"))) {
+			char *img = rp_str(p, n, "disk image");
+
+			if (img) {
+				rp_disk_image(p, n, d, where, img);
+				free(img);
+			}
+			for (size_t k = 0; new_only[k]; k++)
+				if (map_get(e, new_only[k]))
+					rp_err(p, map_get(e, new_only[k]), "%s: '%s' does not go with "
+					       "'image' (the image brings its own)", where,
+					       new_only[k]);
+		} else if (!(n = map_get(e, "size"))) {
 			rp_err(p, e, "%s: missing required key 'size'", where);
-		else
+		} else {
 			rp_size(p, n, "disk size", 1ull << 20, 16ull << 40, &d->size);
+		}
 		d->format = strdup("qcow2");
 		if ((n = map_get(e, "format")) && rp_enum(p, n, "disk format", formats, &v)) {
 			free(d->format);
@@ -1303,7 +1349,7 @@ static void rp_disks(struct rp *p, const struct ynode *s)
 			d->ptable = (enum vsl_recipe_ptable)v;
 		if ((n = map_get(e, "filesystem")) && rp_enum(p, n, "disk filesystem", fss, &v))
 			d->fs = (enum vsl_recipe_fs)v;
-		if (d->fs == VSL_FS_XFS && d->size && d->size < (320ull << 20))
+		if (!d->image && d->fs == VSL_FS_XFS && d->size && d->size < (320ull << 20))
 			rp_err(p, map_get(e, "size"), "%s: xfs needs at least 320M (mkfs.xfs refuses "
 						   "filesystems under 300 MB)", where);
 		if ((n = map_get(e, "label")))
@@ -1794,7 +1840,7 @@ void vsl_recipe_free(struct vsl_recipe *r)
 	free(r->sources);
 	for (size_t i = 0; i < r->ndisks; i++) {
 		struct vsl_recipe_disk *d = &r->disks[i];
-		free(d->name); free(d->format); free(d->label);
+		free(d->name); free(d->format); free(d->label); free(d->image);
 		for (size_t j = 0; j < d->ncontents; j++) {
 			free(d->contents[j].source); free(d->contents[j].to);
 		}

@@ -97,7 +97,9 @@ enum vsl_recipe_fs { VSL_FS_EXT4, VSL_FS_XFS, VSL_FS_VFAT };
 
 struct vsl_recipe_disk {
 	char *name;
-	uint64_t size;
+	char *image;        /* the disk starts as a copy of this host image (any format
+	                       formats/ reads); NULL: a new disk */
+	uint64_t size;      /* with image: its virtual size */
 	char *format;       /* "qcow2" (default) or "raw" */
 	enum vsl_recipe_ptable ptable;
 	enum vsl_recipe_fs fs;

@@ -3,7 +3,8 @@
 # qcow2 ext4 data disk holding the site.
 #   - ext4 disks are made with e2fsprogs (no appliance): two builds of a
 #     GPT-partitioned disk are identical byte for byte
-#   - VESSEL_DISKS=guestfs makes the same disk through libguestfs (ONE launch)
+#   - VESSEL_DISKS=guestfs makes the same disk through libguestfs (ONE launch),
+#     together with a disk made from an existing VMDK image that a step changes
 #   - guestfish (one more launch) checks the files on all three disks
 # (the disk-only recipes boot a dummy kernel file, so they need no apt)
 # libguestfs launches in this script: two. Skips when libguestfs cannot run.
@@ -19,6 +20,7 @@ if ! apt-cache show --no-all-versions busybox-static linux-image-amd64 >/dev/nul
 	echo "skip: apt does not know busybox-static/linux-image-amd64 (run apt-get update)"
 	exit 77
 fi
+PATH=$PATH:/usr/sbin:/sbin
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}
 export SOURCE_DATE_EPOCH=1700000000
@@ -89,7 +91,16 @@ if diff -r "$tmp/gpt.vessel" "$tmp/gpt2.vessel" >/dev/null; then
 else
 	bad "two builds differ:"; diff -r "$tmp/gpt.vessel" "$tmp/gpt2.vessel" | head -5
 fi
-sed 's|    partition-table: gpt|    partition-table: none|' "$tmp/disk.yaml" >"$tmp/gfs.yaml"
+# the libguestfs build also takes a disk made from an existing image (a VMDK
+# holding an ext4 filesystem) and changes it: still one launch
+mkdir -p "$tmp/baseroot/etc" && echo base >"$tmp/baseroot/etc/base.txt"
+truncate -s 16M "$tmp/base.raw" && mke2fs -q -t ext4 -d "$tmp/baseroot" "$tmp/base.raw" &&
+	"$VESSEL" -q img convert -O vmdk "$tmp/base.raw" "$tmp/base.vmdk" ||
+	{ bad "cannot make the base image"; }
+sed -e 's|    partition-table: gpt|    partition-table: none|' \
+    -e "s|^    contents: \[{source: site, to: /}\]|&\n  - name: base\n    image: $tmp/base.vmdk|" \
+    "$tmp/disk.yaml" >"$tmp/gfs.yaml"
+printf '  - write: /etc/added.txt\n    content: "added\\n"\n    disk: base\n' >>"$tmp/gfs.yaml"
 start=$(date +%s)
 if VESSEL_DISKS=guestfs "$VESSEL" build --no-cache "$tmp/gfs.yaml" -o "$tmp/gfs.vessel" 2>"$tmp/err"; then
 	ok "the same disk built through libguestfs in $(( $(date +%s) - start )) s"
@@ -124,6 +135,7 @@ done
 	echo "add $tmp/web.vessel/disks/www.qcow2 readonly:true format:qcow2"
 	echo "add $tmp/gfs.vessel/disks/www.qcow2 readonly:true format:qcow2"
 	echo "add $tmp/gpt.vessel/disks/www.qcow2 readonly:true format:qcow2"
+	echo "add $tmp/gfs.vessel/disks/base.qcow2 readonly:true format:qcow2"
 	echo run
 	for d in web:/dev/sda gfs:/dev/sdb gpt:/dev/sdc1; do
 		v=${d%%:*} dev=${d#*:}
@@ -138,7 +150,9 @@ done
 		echo "echo ==$v-end"
 		echo "umount-all"
 	done
-	echo "echo ==gpt-type"; echo "part-get-parttype /dev/sdc"; echo "echo ==end"
+	echo "echo ==gpt-type"; echo "part-get-parttype /dev/sdc"
+	echo "mount-ro /dev/sdd /"
+	echo "echo ==base"; echo "cat /etc/base.txt"; echo "cat /etc/added.txt"; echo "echo ==end"
 } >"$tmp/gf.cmds"
 guestfish <"$tmp/gf.cmds" >"$tmp/gf" 2>&1
 sect() { sed -n "/^==$1\$/,/^==/p" "$tmp/gf" | sed '1d;$d'; }
@@ -165,5 +179,8 @@ done
 [ "$(sect web-uuid)" != "$(sect gfs-uuid)" ] && [ -n "$(sect gfs-uuid)" ] &&
 	ok "UUIDs differ between recipes" || bad "UUIDs do not depend on the recipe"
 [ "$(sect gpt-type)" = gpt ] && ok "GPT partition table" || bad "partition table: $(sect gpt-type)"
+[ "$(sect base | grep -v '^$' | tr '\n' ' ')" = "base added " ] &&
+	ok "disk from a VMDK image: its file kept, the write step applied in the same launch" ||
+	bad "image disk: $(sect base)"
 echo "build-web: $((n - fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]

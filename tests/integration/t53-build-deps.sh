@@ -17,6 +17,7 @@
 #     removed (and said so); a running build's and a --keep-failed one stay
 #   - --prune-cache keeps the recently used entries within the size given
 #   - --export ova/libvirt after the build, replaced by a rebuild
+#   - disks from existing images (VMDK, raw) without changes: converted only
 # Part B uses Debian's packages (skipped without apt's lists): busybox gets
 # libc6 and what libc6 needs; a real `vessel build` is SIGKILLed mid-way and
 # the next build removes its staging directory.
@@ -237,6 +238,44 @@ for c in "dotdot.tgz:'\.\.' in path" "abs.tgz:absolute path" "esc.tgz:points out
 		bad "tarball $f (wanted $want):"; cat err; leftovers
 	fi
 done
+
+# a disk from an existing image, nothing changed: converted only (no appliance)
+if command -v qemu-img >/dev/null 2>&1; then
+	head -c 3000000 /dev/urandom >img.raw && truncate -s 8M img.raw &&
+		qemu-img convert -O vmdk img.raw img.vmdk
+	cat >img.yaml <<'Y'
+vessel: 1
+machine: {name: img}
+boot:
+  kernel: {file: vmlinuz}
+disks:
+  - name: old
+    image: img.vmdk
+  - name: raw
+    image: img.raw
+    format: raw
+Y
+	if "$VESSEL" build img.yaml -o out/img.vessel 2>err && ! grep -q libguestfs err &&
+	   qemu-img compare -q img.raw out/img.vessel/disks/old.qcow2 &&
+	   cmp -s img.raw out/img.vessel/disks/raw.raw &&
+	   grep -q "sha256: \"*$(sha256sum img.vmdk | cut -d' ' -f1)" out/img.vessel/vessel.yaml &&
+	   "$VESSEL" -q build --no-cache img.yaml -o out/img2.vessel 2>err && diff -r out/img.vessel out/img2.vessel; then
+		ok "disks from images (VMDK to qcow2, raw): converted, no appliance, digest in provenance, reproducible"
+	else
+		bad "image disks:"; cat err
+	fi
+	rm -rf out
+	{ printf 'QFI\373\000\000\000\003'; head -c 200 /dev/zero; } >img.vmdk # a broken qcow2 header
+	if "$VESSEL" build img.yaml -o out/img.vessel 2>err; then
+		bad "a broken image was accepted"
+	elif grep -q "^img.yaml:7:12: disk 'old': image 'img.vmdk': .*qcow2" err && [ -z "$(leftovers)" ]; then
+		ok "broken image: $(head -1 err | cut -c1-100)"
+	else
+		bad "broken image:"; cat err; leftovers
+	fi
+else
+	echo "skip (image disks): qemu-img is not installed"
+fi
 
 # stale staging directories beside the output
 mkdir -p out
