@@ -839,7 +839,8 @@ static int p2v_copy_disk(struct vsl_ctx *ctx, const char *src, struct vsl_p2v_ss
 		/* the source's errors (a read, a lost ssh link) are in its own context */
 		if (vsl_ctx_error(sctx)[0])
 			vsl_set_error(ctx, 0, r, "%s", vsl_ctx_error(sctx));
-		vsl_error_prefix(ctx, "copying %s", src);
+		if (strncmp(vsl_ctx_error(ctx), src, strlen(src))) /* not named yet */
+			vsl_error_prefix(ctx, "copying %s", src);
 		goto out;
 	}
 	stats->disk_bytes += in->size;

@@ -20,6 +20,7 @@
  * reply either a line or a line announcing an exact byte count:
  *
  *	greeting            "V 1 SIZE" | "E missing" | "E unreadable" | "E nosize"
+ *	                    | "E notool NAME" | "E olddd" (no iflag=skip_bytes,count_bytes)
  *	C OFF LEN (chunk)   "D LEN\n" + LEN bytes + "H <rc=N> <sha256> - SIZE"
  *	S OFF LEN (digest)  "H <rc=N> <sha256> - SIZE"
  *	P PATH (a file)     "D N\n" + N bytes (at most 1 MiB; N=0 when missing)
@@ -93,6 +94,10 @@ static const char p2v_ssh_script[] =
 	"2>/dev/null; }; "
 	"sm() { x=$( { { rd \"$1\" \"$2\"; echo \"rc=$?\" >&3; } | sha256sum; } 3>&1 ); "
 	"echo H $x $(sz); }; "
+	"for t in dd head sha256sum; do if ! command -v $t >/dev/null 2>&1; then "
+	"echo \"E notool $t\"; exit 0; fi; done; "
+	"if ! dd if=/dev/zero of=/dev/null bs=512 count=1 iflag=skip_bytes,count_bytes "
+	"2>/dev/null; then echo \"E olddd\"; exit 0; fi; "
 	"if [ ! -e \"$d\" ]; then echo \"E missing\"; exit 0; fi; "
 	"if ! rd 0 512 >/dev/null; then echo \"E unreadable\"; exit 0; fi; "
 	"s=$(sz); case \"$s\" in \"\"|*[!0-9]*) echo \"E nosize\"; exit 0;; esac; "
@@ -611,6 +616,14 @@ static int p2v_ssh_greeting(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t
 			return vsl_set_error(ctx, 0, VSL_EPERM, "%s: %s on %s is not readable (log in "
 					     "as root, or as a user who may read it)", s->source,
 					     s->url.path, s->url.host);
+		if (!strncmp(line, "E notool ", 9))
+			return vsl_set_error(ctx, 0, VSL_ENOTSUP, "%s: %s has no '%.40s' command (vessel "
+					     "needs sh, dd, head and sha256sum there)", s->source,
+					     s->url.host, line + 9);
+		if (!strcmp(line, "E olddd"))
+			return vsl_set_error(ctx, 0, VSL_ENOTSUP, "%s: the dd on %s does not know "
+					     "iflag=skip_bytes,count_bytes (GNU coreutils 8.16 or "
+					     "later is needed)", s->source, s->url.host);
 		if (!strcmp(line, "E nosize"))
 			return vsl_set_error(ctx, 0, VSL_EINVAL, "%s: the size of %s on %s is not "
 					     "known (not a block device or a regular file)",

@@ -32,6 +32,9 @@ static const char fake_ssh[] =
 	"auth) echo 'root@h: Permission denied (publickey).' >&2; exit 255;;\n"
 	"refused) echo 'ssh: connect to host h port 22: Connection refused' >&2; exit 255;;\n"
 	"chatty) echo 'Welcome to the remote machine!'; echo 'Very important: V 2 is not a greeting';;\n"
+	"nosha) mkdir -p \"$FAKE_SSH_BIN\"; for t in sh dd head command; do\n"
+	"  p=$(command -v $t) && ln -sf \"$p\" \"$FAKE_SSH_BIN/$t\"; done\n"
+	"  PATH=$FAKE_SSH_BIN exec sh -c \"$last\";;\n"
 	"flip) if [ ! -e \"$FAKE_SSH_MARK\" ]; then : >\"$FAKE_SSH_MARK\";\n"
 	"  sh -c \"$last\" | perl -e 'binmode STDIN; binmode STDOUT; $n = 0;"
 	" while (($k = sysread(STDIN, $b, 65536)) > 0) {"
@@ -281,7 +284,7 @@ START_TEST(session_errors)
 {
 	struct vsl_ctx *ctx = vsl_ctx_new();
 	struct vsl_p2v_ssh *s = (void *)1;
-	char path[512], *url;
+	char path[512], bin[600], *url;
 
 	make_disk("disk", 1 << 20, path, sizeof(path));
 	url = url_of("/nonexistent/disk");
@@ -303,6 +306,13 @@ START_TEST(session_errors)
 	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), 0);
 	ck_assert_uint_eq(vsl_p2v_ssh_size(s), 1 << 20);
 	vsl_p2v_ssh_close(s);
+	unsetenv("FAKE_SSH_MODE");
+	/* a remote without sha256sum */
+	snprintf(bin, sizeof(bin), "%s/bin", tmp);
+	setenv("FAKE_SSH_BIN", bin, 1);
+	setenv("FAKE_SSH_MODE", "nosha", 1);
+	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), VSL_ENOTSUP);
+	ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), "fakehost has no 'sha256sum' command"));
 	unsetenv("FAKE_SSH_MODE");
 	/* a character device has no size */
 	free(url);
