@@ -10,14 +10,25 @@
  *
  * The text rewriting (fstab, command lines) is plain C on strings so that
  * it is tested without an appliance; the UUIDs come through a callback.
+ * The initramfs copied out is checked on the host (libarchive lists its
+ * cpio archives) for virtio_pci + virtio_blk: what the guest needs to find
+ * its root disk on vessel's virtio-blk. When they are missing (and not
+ * built into the kernel), the guest's update-initramfs rebuilds it once.
  */
+#include <archive.h>
+#include <archive_entry.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <guestfs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "builder/p2v_fixup.h"
 #include "vessel/p2v.h"
 
 #define P2V_TEXT_MAX (1u << 20)   /* fstab, grub.cfg: larger is refused */
@@ -338,6 +349,124 @@ static void p2v_grub_default_uuid(const char *text, struct p2v_buf *b, unsigned 
 	}
 }
 
+/* ---- the initramfs ---- */
+
+#define P2V_INITRD_MAX (1ull << 30)
+
+/* a == b[0..n) with '-' and '_' equal (module names) */
+static bool p2v_modname_eq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char x = a[i] == '-' ? '_' : a[i], y = b[i] == '-' ? '_' : b[i];
+
+		if (!x || x != y)
+			return false;
+	}
+	return true;
+}
+
+/* The bit of names[] that the archive member path is the module file of. */
+static unsigned p2v_initrd_match(const char *path, const char *const *names)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	for (unsigned i = 0; i < 32 && names[i]; i++) {
+		size_t n = strlen(names[i]);
+		const char *x = base + n;
+
+		if (strlen(base) < n + 3 || !p2v_modname_eq(base, names[i], n) || strncmp(x, ".ko", 3))
+			continue;
+		x += 3;
+		if (!*x || !strcmp(x, ".xz") || !strcmp(x, ".zst") || !strcmp(x, ".gz"))
+			return 1u << i;
+	}
+	return 0;
+}
+
+int vsl_p2v_initrd_modules(struct vsl_ctx *ctx, const char *path, const char *const *names,
+			   unsigned *found)
+{
+	const unsigned char *map;
+	struct stat st;
+	size_t size, off = 0;
+	unsigned n = 0;
+	int fd, r = 0;
+
+	*found = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vsl_set_error(ctx, errno, VSL_EIO, "%s", path);
+	if (fstat(fd, &st) < 0) {
+		r = vsl_set_error(ctx, errno, VSL_EIO, "%s", path);
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0) {
+		close(fd);
+		return vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s: not an initramfs (empty or not a "
+				     "file)", path);
+	}
+	if ((uint64_t)st.st_size > P2V_INITRD_MAX) {
+		close(fd);
+		return vsl_set_error(ctx, 0, VSL_ERANGE, "%s: initramfs larger than 1 GiB", path);
+	}
+	size = (size_t)st.st_size;
+	map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED) {
+		r = vsl_set_error(ctx, errno, VSL_EIO, "%s: mmap", path);
+		close(fd);
+		return r;
+	}
+	close(fd);
+	while (off < size) {
+		struct archive *a = archive_read_new();
+		struct archive_entry *e;
+		la_int64_t used;
+		bool packed;
+		int ar;
+
+		if (!a) {
+			r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
+			break;
+		}
+		/* library decoders only (no external programs for guest data) */
+		archive_read_support_filter_gzip(a);
+		archive_read_support_filter_xz(a);
+		archive_read_support_filter_lzma(a);
+		archive_read_support_filter_bzip2(a);
+		archive_read_support_filter_zstd(a);
+		archive_read_support_filter_lz4(a);
+		archive_read_support_format_cpio(a);
+		ar = archive_read_open_memory(a, map + off, size - off);
+		while (ar == ARCHIVE_OK && (ar = archive_read_next_header(a, &e)) == ARCHIVE_OK)
+			*found |= p2v_initrd_match(archive_entry_pathname(e) ? archive_entry_pathname(e)
+									     : "", names);
+		if (ar != ARCHIVE_EOF) {
+			r = vsl_set_error(ctx, 0, VSL_ECORRUPT, "%s: cpio archive %u (byte %zu): %s",
+					  path, n + 1, off,
+					  archive_error_string(a) ? archive_error_string(a)
+								  : "unreadable");
+			archive_read_free(a);
+			break;
+		}
+		packed = archive_filter_count(a) > 1 ||
+			 archive_filter_code(a, 0) != ARCHIVE_FILTER_NONE;
+		used = archive_filter_bytes(a, 0);
+		archive_read_free(a);
+		n++;
+		/* a compressed archive runs to the end; an uncompressed one ends
+		 * at its trailer, and NUL padding leads to the next */
+		if (packed || used <= 0 || (uint64_t)used > size - off)
+			break;
+		off += (size_t)used;
+		while (off < size && map[off] == 0)
+			off++;
+	}
+	munmap((void *)map, size);
+	return r;
+}
+
 /* ---- the appliance ---- */
 
 struct p2v_gfs {
@@ -520,12 +649,103 @@ static void p2v_copy_str(char *dst, size_t len, char *src)
 	free(src);
 }
 
+/*
+ * Which of the drivers the guest needs to find its root disk on vessel's
+ * virtio-blk are neither in the initramfs at host (copied out) nor built
+ * into kernel ver: "" when none, else a list such as " virtio_blk".
+ * -1 when the initramfs cannot be read (ctx has why).
+ */
+static int p2v_initrd_missing(struct vsl_ctx *ctx, guestfs_h *g, const char *ver,
+			      const char *host, char *missing, size_t len)
+{
+	static const char *const need[] = { "virtio_pci", "virtio_blk", NULL };
+	char path[300], *builtin;
+	size_t size = 0;
+	unsigned found;
+
+	missing[0] = 0;
+	if (vsl_p2v_initrd_modules(ctx, host, need, &found) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/lib/modules/%s/modules.builtin", ver);
+	builtin = guestfs_is_file(g, path) > 0 ? guestfs_read_file(g, path, &size) : NULL;
+	for (unsigned i = 0; need[i]; i++) {
+		char ko[64];
+
+		if (found & (1u << i))
+			continue;
+		snprintf(ko, sizeof(ko), "/%s.ko\n", need[i]);
+		if (builtin && memmem(builtin, size, ko, strlen(ko)))
+			continue;
+		snprintf(missing + strlen(missing), len - strlen(missing), " %s", need[i]);
+	}
+	free(builtin);
+	return 0;
+}
+
+/*
+ * Copy the picked kernel and its initramfs to bootdir and check the
+ * initramfs for the virtio drivers; when they are missing and the guest
+ * has update-initramfs (can_rebuild), rebuild that one initramfs once and
+ * copy it again.
+ */
+static int p2v_boot_files(struct vsl_ctx *ctx, struct p2v_gfs *a, const char *bootdir,
+			  bool can_rebuild, struct vsl_p2v_guest *gst, struct vsl_problems *warn)
+{
+	guestfs_h *g = a->g;
+	const char *ver = gst->kernel_version;
+	char path[300], host[4200], missing[64];
+
+	snprintf(path, sizeof(path), "/boot/vmlinuz-%s", ver);
+	snprintf(host, sizeof(host), "%s/vmlinuz", bootdir);
+	if (guestfs_download(g, path, host) < 0)
+		return p2v_gfs_err(ctx, g, path);
+	snprintf(path, sizeof(path), "/boot/initrd.img-%s", ver);
+	snprintf(host, sizeof(host), "%s/initrd.img", bootdir);
+	for (int pass = 0;; pass++) {
+		char cmd[400], *o;
+
+		if (guestfs_download(g, path, host) < 0)
+			return p2v_gfs_err(ctx, g, path);
+		if (p2v_initrd_missing(ctx, g, ver, host, missing, sizeof(missing)) < 0) {
+			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
+					 "guest: virtio drivers in the initramfs not checked: %s",
+					 vsl_ctx_error(ctx));
+			vsl_ctx_clear(ctx);
+			return 0;
+		}
+		if (!missing[0]) {
+			gst->initramfs_has_virtio = true;
+			return 0;
+		}
+		/* the version goes into a shell command: plain characters only */
+		if (pass || !can_rebuild || gst->initramfs_rebuilt ||
+		    strspn(ver, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+~-") !=
+			    strlen(ver))
+			break;
+		snprintf(cmd, sizeof(cmd), "update-initramfs -u -k '%s' 2>&1", ver);
+		o = guestfs_sh(g, cmd);
+		if (!o) {
+			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
+					 "guest: update-initramfs -k %s failed: %s", ver,
+					 guestfs_last_error(g));
+			break;
+		}
+		free(o);
+		gst->initramfs_rebuilt = true;
+	}
+	vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
+			 "guest: the initramfs of %s lacks%s: the guest may not find its root "
+			 "disk on virtio-blk", ver, missing);
+	return 0;
+}
+
 static int p2v_fix_linux(struct vsl_ctx *ctx, struct p2v_gfs *a, const char *root,
 			 const char *bootdir, struct vsl_p2v_guest *gst, struct vsl_problems *warn)
 {
 	guestfs_h *g = a->g;
-	char *u, path[4200];
+	char *u;
 	unsigned n = 0;
+	bool can_rebuild;
 	int r;
 
 	r = p2v_mount_all(ctx, g, root);
@@ -562,8 +782,9 @@ static int p2v_fix_linux(struct vsl_ctx *ctx, struct p2v_gfs *a, const char *roo
 	}
 
 	/* virtio drivers in the initramfs, with the guest's own tool */
-	if (guestfs_is_file(g, "/etc/initramfs-tools/modules") > 0 &&
-	    guestfs_is_file(g, "/usr/sbin/update-initramfs") > 0) {
+	can_rebuild = guestfs_is_file(g, "/etc/initramfs-tools/modules") > 0 &&
+		      guestfs_is_file(g, "/usr/sbin/update-initramfs") > 0;
+	if (can_rebuild) {
 		static const char *const mods[] = { "virtio_pci", "virtio_blk", "virtio_net",
 						    "virtio_scsi", NULL };
 		size_t size;
@@ -599,15 +820,14 @@ static int p2v_fix_linux(struct vsl_ctx *ctx, struct p2v_gfs *a, const char *roo
 		 * With MODULES=most (Debian's default) every block driver, virtio's
 		 * included, is already in the initramfs: the modules list serves
 		 * later rebuilds, and the rebuild itself (minutes under TCG) is
-		 * only run for MODULES=dep/list/netboot.
+		 * only run for MODULES=dep/list/netboot, or when the initramfs
+		 * copied out turns out to lack the drivers (p2v_boot_files).
 		 */
-		if (add && p2v_initramfs_most(g)) {
-			gst->initramfs_has_virtio = true;
-		} else if (add) {
+		if (add && !p2v_initramfs_most(g)) {
 			char *o = guestfs_sh(g, "update-initramfs -u -k all 2>&1");
 
 			if (o)
-				gst->initramfs_rebuilt = gst->initramfs_has_virtio = true;
+				gst->initramfs_rebuilt = true;
 			else
 				vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 						 "guest: update-initramfs failed (virtio drivers may "
@@ -615,10 +835,6 @@ static int p2v_fix_linux(struct vsl_ctx *ctx, struct p2v_gfs *a, const char *roo
 						 guestfs_last_error(g));
 			free(o);
 		}
-	} else {
-		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
-				 "guest: no initramfs-tools: virtio drivers in the initramfs not "
-				 "checked");
 	}
 
 	p2v_pick_kernel(g, gst->kernel_version, sizeof(gst->kernel_version));
@@ -628,19 +844,7 @@ static int p2v_fix_linux(struct vsl_ctx *ctx, struct p2v_gfs *a, const char *roo
 				 "boots from its disk");
 		return 0;
 	}
-	snprintf(path, sizeof(path), "/boot/vmlinuz-%s", gst->kernel_version);
-	{
-		char host[4200];
-
-		snprintf(host, sizeof(host), "%s/vmlinuz", bootdir);
-		if (guestfs_download(g, path, host) < 0)
-			return p2v_gfs_err(ctx, g, path);
-		snprintf(path, sizeof(path), "/boot/initrd.img-%s", gst->kernel_version);
-		snprintf(host, sizeof(host), "%s/initrd.img", bootdir);
-		if (guestfs_download(g, path, host) < 0)
-			return p2v_gfs_err(ctx, g, path);
-	}
-	return 0;
+	return p2v_boot_files(ctx, a, bootdir, can_rebuild, gst, warn);
 }
 
 int vsl_p2v_fixup(struct vsl_ctx *ctx, const char *const *disks, size_t ndisks, const char *fmt,
