@@ -1789,6 +1789,22 @@ body:
 		if (pm)
 			fprintf(pm, "%lx %lx bt_%llx_m%d_n%u\n", (unsigned long)(uintptr_t)b->code,
 				(unsigned long)(t.e.p - (bt->rw + bt->code_used)), (unsigned long long)rip, mode, n);
+		/* and the guest and host bytes of each block, for objdump -b binary */
+		static FILE *bf;
+		if (!bf) {
+			char name[64];
+			snprintf(name, sizeof(name), "/tmp/bt-blocks-%d.txt", (int)getpid());
+			bf = fopen(name, "w");
+		}
+		if (bf) {
+			fprintf(bf, "bt_%llx_m%d_n%u ", (unsigned long long)rip, mode, n);
+			for (unsigned k = (unsigned)(lin & 0xfff); k < off && k < 0x1000; k++)
+				fprintf(bf, "%02x", page[k]);
+			fprintf(bf, " ");
+			for (const uint8_t *q = bt->rw + bt->code_used; q < t.e.p; q++)
+				fprintf(bf, "%02x", *q);
+			fprintf(bf, "\n");
+		}
 	}
 #endif
 	bt->code_used = VSL_ALIGN_UP((size_t)(t.e.p - bt->rw), 16);
@@ -1949,8 +1965,23 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 		}
 		bool ifl = cpu->rflags & VSL_FL_IF;
 		struct bt_block *b = NULL;
-		if (!first && !cpu->irq_poll && !(ifl && !if_prev) && !cpu->intr_shadow && !cpu->halted &&
-		    !(cpu->rflags & VSL_FL_TF) && since_poll < BT_SLICE) {
+		bool poll = cpu->irq_poll || (ifl && !if_prev) || since_poll >= BT_SLICE;
+		if (poll && !first && !cpu->intr_shadow && !cpu->halted && !(cpu->rflags & VSL_FL_TF)) {
+			/* the executor's interrupt poll, without an executor step */
+			cpu->irq_poll = false;
+			since_poll = 0;
+			poll = false;
+			int x = vsl_cpu_poll_intr(cpu);
+			if (x >= 0) {
+				reason = x;
+				if (x == VSL_CPU_EXIT_ERROR)
+					rc = vsl_set_error(cpu->ctx, 0, VSL_ENOTSUP,
+							   "cpu: cannot deliver an interrupt at rip %#llx",
+							   (unsigned long long)cpu->rip);
+				goto out_rc;
+			}
+		}
+		if (!first && !poll && !cpu->intr_shadow && !cpu->halted && !(cpu->rflags & VSL_FL_TF)) {
 			const struct bt_jc *j = bt_jc_find(bt, cpu);
 			b = j ? j->b : bt_lookup(bt, true);
 		}

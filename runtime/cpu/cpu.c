@@ -379,6 +379,28 @@ static int cpu_deliver_pending(struct vsl_cpu *cpu)
 	return VSL_CPU_EXIT_ERROR;
 }
 
+int vsl_cpu_poll_intr(struct vsl_cpu *cpu)
+{
+	const struct vsl_cpu_env *env = &cpu->env;
+	int x = 0;
+
+	if (!cpu->nmi_blocked && env->nmi_pending && env->nmi_pending(env->opaque)) {
+		cpu->halted = false;
+		cpu->st.interrupts++;
+		x = vsl_cpu_deliver(cpu, VSL_EXC_NMI, false, 0, false, true);
+	} else if ((cpu->rflags & VSL_FL_IF) && env->intr_pending && env->intr_pending(env->opaque)) {
+		int vec = env->intr_ack ? env->intr_ack(env->opaque) : -1;
+		if (vec >= 0) {
+			cpu->halted = false;
+			cpu->st.interrupts++;
+			x = vsl_cpu_deliver(cpu, vec & 0xff, false, 0, false, true);
+		}
+	}
+	if (x)
+		return x == -1 ? VSL_CPU_EXIT_SHUTDOWN : VSL_CPU_EXIT_ERROR;
+	return -1;
+}
+
 int vsl_cpu_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 {
 	if (cpu->engine == VSL_ENGINE_BT && cpu->bt)
@@ -393,7 +415,6 @@ int vsl_interp_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex
 	uint64_t done = 0;
 	int reason = VSL_CPU_EXIT_BUDGET;
 	int rc = 0;
-	const struct vsl_cpu_env *env = &cpu->env;
 
 	bool if_prev = false;
 	unsigned poll_left = VSL_CPU_POLL;
@@ -424,26 +445,10 @@ int vsl_interp_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex
 		} else if (poll) {
 			cpu->irq_poll = false;
 			poll_left = VSL_CPU_POLL;
-			if (!cpu->nmi_blocked && env->nmi_pending && env->nmi_pending(env->opaque)) {
-				cpu->halted = false;
-				cpu->st.interrupts++;
-				int x = vsl_cpu_deliver(cpu, VSL_EXC_NMI, false, 0, false, true);
-				if (x) {
-					reason = x == -1 ? VSL_CPU_EXIT_SHUTDOWN : VSL_CPU_EXIT_ERROR;
-					break;
-				}
-			} else if ((cpu->rflags & VSL_FL_IF) && env->intr_pending &&
-				   env->intr_pending(env->opaque)) {
-				int vec = env->intr_ack ? env->intr_ack(env->opaque) : -1;
-				if (vec >= 0) {
-					cpu->halted = false;
-					cpu->st.interrupts++;
-					int x = vsl_cpu_deliver(cpu, vec & 0xff, false, 0, false, true);
-					if (x) {
-						reason = x == -1 ? VSL_CPU_EXIT_SHUTDOWN : VSL_CPU_EXIT_ERROR;
-						break;
-					}
-				}
+			int x = vsl_cpu_poll_intr(cpu);
+			if (x >= 0) {
+				reason = x;
+				break;
 			}
 		}
 		if (cpu->halted) {

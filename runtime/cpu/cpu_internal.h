@@ -323,6 +323,13 @@ void vsl_cpu_desc_to_seg(uint64_t desc, uint16_t sel, struct vsl_seg *s);
  */
 int vsl_cpu_deliver(struct vsl_cpu *cpu, int vector, bool has_error, uint32_t error,
 		    bool soft, bool ext);
+/*
+ * Instruction-boundary interrupt poll (the caller checked there is no STI/MOV
+ * SS shadow): deliver a pending NMI, or an external interrupt when IF=1.
+ * -1 when nothing happened or delivery succeeded, else the exit reason
+ * (VSL_CPU_EXIT_SHUTDOWN on a triple fault, VSL_CPU_EXIT_ERROR).
+ */
+int vsl_cpu_poll_intr(struct vsl_cpu *cpu);
 /* Far JMP/CALL to sel:off (code segments only); call pushes CS:RIP (cpu->rip = return). */
 int vsl_cpu_far_jump(struct vsl_cpu *cpu, uint16_t sel, uint64_t off, bool call, unsigned opsize);
 /* Far RET (release imm bytes) or IRET with operand size opsize bytes. */
