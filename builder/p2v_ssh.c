@@ -355,6 +355,7 @@ static void p2v_ssh_kill(struct vsl_p2v_ssh *s)
 		close(s->err);
 	s->err = -1;
 	s->rpos = s->rlen = 0;
+	s->pf_out = false; /* its reply went with the link */
 }
 
 /* The last non-empty line of ssh's stderr, or "". */
@@ -425,6 +426,8 @@ static int p2v_ssh_fill(struct vsl_p2v_ssh *s, int timeout_ms)
 {
 	struct pollfd pf[2] = { { .fd = s->out, .events = POLLIN }, { .fd = s->err, .events = POLLIN } };
 
+	if (s->out < 0)
+		return P2V_SSH_LOST;
 	if (s->rpos == s->rlen)
 		s->rpos = s->rlen = 0;
 	if (s->rpos > sizeof(s->rbuf) / 2) {
@@ -496,6 +499,8 @@ static int p2v_ssh_bytes_in(struct vsl_p2v_ssh *s, void *buf, size_t len)
 			continue;
 		}
 		/* large reads go straight into buf, after the buffer is empty */
+		if (s->out < 0)
+			return P2V_SSH_LOST;
 		if (len - got >= sizeof(s->rbuf)) {
 			struct pollfd pf = { .fd = s->out, .events = POLLIN };
 			ssize_t n;
