@@ -3,6 +3,8 @@
  *
  * The file stream uses pread/pwrite, fallocate(PUNCH_HOLE) for discards and
  * lseek(SEEK_DATA/SEEK_HOLE) to report holes, so sparse files stay sparse.
+ * With VSL_STREAM_PREALLOC it allocates each large write's range (plain
+ * fallocate) before the write.
  * The memory stream grows on write (bounded by VSL_STREAM_MEM_MAX) and is
  * what tests and fuzzers use.
  */
@@ -21,7 +23,11 @@
 
 struct file_priv {
 	int fd;
+	bool regular;  /* a regular file (fallocate applies) */
 };
+
+/* Writes from this size on are preallocated under VSL_STREAM_PREALLOC. */
+#define FILE_PREALLOC_MIN (64u << 10)
 
 static int file_fd(struct vsl_stream *s)
 {
@@ -49,8 +55,18 @@ static int64_t file_pread(struct vsl_stream *s, void *buf, size_t len, uint64_t 
 
 static int file_pwrite(struct vsl_stream *s, const void *buf, size_t len, uint64_t off)
 {
+	struct file_priv *p = s->priv;
 	size_t done = 0;
 
+	/*
+	 * VSL_STREAM_PREALLOC: allocate the range first (see stream.h). A
+	 * failure here changes nothing: the write itself reports what matters
+	 * (ENOSPC, EIO), and filesystems without fallocate just skip it.
+	 */
+	if ((s->flags & VSL_STREAM_PREALLOC) && p->regular && len >= FILE_PREALLOC_MIN &&
+	    fallocate(p->fd, 0, (off_t)off, (off_t)len) < 0 &&
+	    (errno == EOPNOTSUPP || errno == ENOSYS))
+		p->regular = false; /* not supported here: stop asking */
 	while (done < len) {
 		ssize_t n = pwrite(file_fd(s), (const char *)buf + done, len - done,
 				   (off_t)(off + done));
@@ -166,6 +182,7 @@ int vsl_stream_from_fd(struct vsl_ctx *ctx, int fd, const char *name, int flags,
 {
 	struct vsl_stream *s = calloc(1, sizeof(*s));
 	struct file_priv *p = calloc(1, sizeof(*p));
+	struct stat st;
 
 	if (!s || !p || !(s->name = strdup(name))) {
 		free(p);
@@ -174,6 +191,7 @@ int vsl_stream_from_fd(struct vsl_ctx *ctx, int fd, const char *name, int flags,
 		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
 	}
 	p->fd = fd;
+	p->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	s->ops = &file_ops;
 	s->ctx = ctx;
 	s->flags = flags;

@@ -10,14 +10,15 @@
  * unallocated or zero extents; in the data it does read, 64 KiB-aligned
  * blocks of zeroes are not written either, so the output stays sparse. It
  * writes in strictly increasing offset order (streaming formats such as VMDK
- * streamOptimized rely on that), in chunks of up to 4 MiB. Compression
+ * streamOptimized rely on that), in chunks of up to 2 MiB. Compression
  * (-c) is done by the output format on a vsl_workpool (opts threads); the
  * engine only asks for it through vsl_image_opts.compress.
  *
- * Threads: for raw outputs (no metadata, order irrelevant) vsl_convert runs
- * several workers (-m, at least 2), each reading and writing whole windows
- * with its own handles on both files; other outputs are written in order by
- * one thread (compression runs on the format's own workpool).
+ * Threads: vsl_convert reads the source on worker threads (-m, at least 2),
+ * each with its own handle on the input, while the calling thread writes
+ * the windows they finish, in order; vsl_convert_copy does everything on
+ * the calling thread. The output's stream is marked VSL_STREAM_PREALLOC
+ * (each large write's blocks are allocated before the write).
  *
  * The output never appears half-written: single-file formats are written
  * to OUT.tmp-XXXXXX beside OUT and renamed over OUT once flushed; formats
@@ -39,7 +40,7 @@ struct vsl_convert_opts {
 	const char *out_fmt;                /* required: "qcow2", "raw", "vmdk", "vpc" */
 	const char *const *kv;              /* -o key=value list (NULL-terminated) or NULL */
 	bool compress;                      /* -c */
-	unsigned threads;                   /* -m: compression threads, 0 = online CPUs */
+	unsigned threads;                   /* -m: compression and reader threads, 0 = online CPUs */
 	const struct vsl_progress *progress;/* may be NULL */
 };
 

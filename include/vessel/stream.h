@@ -25,6 +25,16 @@ enum {
 	VSL_STREAM_CREATE = 1 << 1, /* with RDWR: create, fail if it exists */
 	VSL_STREAM_TRUNC = 1 << 2,  /* with RDWR|CREATE: create or truncate */
 	VSL_STREAM_DIRECT = 1 << 3, /* hint: O_DIRECT where possible (ignored otherwise) */
+	/*
+	 * Hint for writers that fill a new file with large writes (conversion
+	 * outputs): a file stream allocates the blocks of each write of 64 KiB
+	 * or more (fallocate) before copying the data in. On ext4 this replaces
+	 * the delayed allocation's per-block bookkeeping in the write with one
+	 * extent allocation: the copy into the page cache costs about half the
+	 * CPU. Only the written range is allocated, so holes stay holes. May be
+	 * set on s->flags at any time; ignored by memory streams and devices.
+	 */
+	VSL_STREAM_PREALLOC = 1 << 4,
 };
 
 struct vsl_stream;

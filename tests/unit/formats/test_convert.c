@@ -112,6 +112,143 @@ START_TEST(failure_leaves_nothing)
 }
 END_TEST
 
+/*
+ * The engine's window logic: several data runs inside one 2 MiB window
+ * separated by holes, a zero block inside data, data ending mid-block, runs
+ * across window boundaries, an odd disk size. Checks content, exact
+ * statistics and which 64 KiB blocks of the raw output hold data.
+ */
+START_TEST(windows_and_zero_blocks)
+{
+	const uint64_t K = 1024, M = K * K, size = 9 * M + 12345;
+	/* [start, len) data pieces; the 64 KiB at 1 MiB + 128 KiB is explicit zeroes */
+	static const uint64_t piece[][2] = {
+		{ 100 * 1024, 4096 },               /* small run, mid-block */
+		{ 1024 * 1024, 320 * 1024 },        /* 1 MiB .. 1.3125 MiB, a zero block inside */
+		{ 2 * 1024 * 1024 - 70000, 140000 },/* crosses the 2 MiB window boundary */
+		{ 5 * 1024 * 1024, 3 * 1024 * 1024 },/* spans two windows */
+		{ 9 * 1024 * 1024 + 1000, 11345 },  /* the tail, up to the odd end */
+	};
+	uint8_t *buf = malloc(3 * M), *a = malloc(M), *b = malloc(M);
+	struct vsl_convert_opts o = { .out_fmt = "raw", .threads = 3 };
+	struct vsl_convert_stats st;
+	struct vsl_image *img, *x;
+	uint64_t data = 0, written = 0, blk;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(vsl_image_create(ctx, p1, "raw", size, NULL, &img), 0);
+	for (size_t i = 0; i < sizeof(piece) / sizeof(piece[0]); i++) {
+		for (uint64_t j = 0; j < piece[i][1]; j++)
+			buf[j] = (uint8_t)(1 + (j * 13 + i) % 251);
+		if (i == 1)
+			memset(buf + 128 * K, 0, 64 * K);
+		ck_assert_int_eq(vsl_image_write(img, piece[i][0], buf, piece[i][1]), 0);
+	}
+	vsl_image_close(img);
+	/* the raw writer turned the zero block into a hole: write it as data */
+	{
+		FILE *f = fopen(p1, "r+b");
+		ck_assert_ptr_nonnull(f);
+		memset(buf, 0, 64 * K);
+		ck_assert_int_eq(fseek(f, (long)(M + 128 * K), SEEK_SET), 0);
+		ck_assert_uint_eq(fwrite(buf, 1, 64 * K, f), 64 * K);
+		ck_assert_int_eq(fclose(f), 0);
+	}
+	ck_assert_msg(vsl_convert(ctx, p1, p3, &o, &st) == 0, "%s", vsl_ctx_error(ctx));
+	ck_assert_int_eq(vsl_image_open(ctx, p1, "raw", 0, &img), 0);
+	ck_assert_int_eq(vsl_image_open(ctx, p3, "raw", 0, &x), 0);
+	ck_assert_uint_eq(x->size, size);
+	for (uint64_t off = 0; off < size; off += M) {
+		size_t n = (size_t)VSL_MIN(M, size - off);
+		ck_assert_int_eq(vsl_image_read(img, off, a, n), 0);
+		ck_assert_int_eq(vsl_image_read(x, off, b, n), 0);
+		ck_assert_msg(!memcmp(a, b, n), "differs in MiB %llu", (unsigned long long)(off >> 20));
+	}
+	/* every 64 KiB block written is one that holds a non-zero byte */
+	for (blk = 0; blk < size; blk += 64 * K) {
+		size_t n = (size_t)VSL_MIN(64 * K, size - blk);
+		uint64_t pnum;
+		int flags;
+		bool nz;
+
+		ck_assert_int_eq(vsl_image_read(img, blk, a, n), 0);
+		nz = !vsl_buf_is_zero(a, n);
+		data += nz ? n : 0;
+		ck_assert_int_eq(vsl_image_block_status(x, blk, n, &pnum, &flags), 0);
+		if (!nz)
+			ck_assert_msg(!(flags & VSL_BLOCK_DATA) || pnum < n,
+				      "zero block at %llu KiB was written", (unsigned long long)(blk >> 10));
+	}
+	written = st.bytes_written;
+	ck_assert_uint_eq(written, data);
+	ck_assert_uint_eq(st.bytes_read + st.bytes_skipped, size);
+	ck_assert_uint_ge(st.bytes_skipped, 3 * M); /* [2.1 MiB, 5 MiB) and more never read */
+	vsl_image_close(img);
+	vsl_image_close(x);
+	/* the same through qcow2 and back (the sequential engine: vsl_convert_copy) */
+	o = (struct vsl_convert_opts){ .out_fmt = "qcow2", .threads = 1 };
+	ck_assert_msg(vsl_convert(ctx, p1, p2, &o, &st) == 0, "%s", vsl_ctx_error(ctx));
+	ck_assert_uint_eq(st.bytes_written, data);
+	ck_assert_int_eq(vsl_image_open(ctx, p1, "raw", 0, &img), 0);
+	ck_assert_int_eq(vsl_image_open(ctx, p2, "qcow2", 0, &x), 0);
+	{
+		struct vsl_image *y;
+		ck_assert_int_eq(vsl_image_create(ctx, p3, "raw", x->size, NULL, &y), 0);
+		ck_assert_msg(vsl_convert_copy(x, y, NULL, &st) == 0, "%s", vsl_ctx_error(ctx));
+		/* qcow2 rounds the size up to whole sectors: the last block grows with it */
+		ck_assert_uint_eq(st.bytes_written, data + (x->size - size));
+		for (uint64_t off = 0; off < size; off += M) {
+			size_t n = (size_t)VSL_MIN(M, size - off);
+			ck_assert_int_eq(vsl_image_read(img, off, a, n), 0);
+			ck_assert_int_eq(vsl_image_read(y, off, b, n), 0);
+			ck_assert_msg(!memcmp(a, b, n), "copy differs in MiB %llu",
+				      (unsigned long long)(off >> 20));
+		}
+		vsl_image_close(y);
+	}
+	vsl_image_close(img);
+	vsl_image_close(x);
+	free(buf);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/* A source that fails while being read: the message names the problem, no output. */
+START_TEST(source_error_reported)
+{
+	struct vsl_convert_opts o = { .out_fmt = "raw" };
+	uint8_t hdr[512] = { 0 }, cl[512];
+	struct vsl_image *img;
+	FILE *f;
+
+	/* a qcow2 image with 512-byte clusters whose L1 entry points past the end */
+	ck_assert_int_eq(vsl_image_create(ctx, p2, "qcow2", 1 << 20,
+					  &(struct vsl_image_opts){ .kv = (const char *const[]){
+						  "cluster_size=512", NULL } }, &img), 0);
+	memset(cl, 0x5a, sizeof(cl));
+	ck_assert_int_eq(vsl_image_write(img, 0, cl, sizeof(cl)), 0);
+	vsl_image_close(img);
+	f = fopen(p2, "r+b");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fread(hdr, 1, 48, f), 48);
+	{
+		/* L1 table offset: header bytes 40..47 (big endian) */
+		uint64_t l1 = 0;
+		uint8_t e[8] = { 0x80, 0, 0, 0, 0x40, 0, 0, 0 }; /* COPIED | 1 GiB */
+		for (int i = 0; i < 8; i++)
+			l1 = l1 << 8 | hdr[40 + i];
+		ck_assert_int_eq(fseek(f, (long)l1, SEEK_SET), 0);
+		ck_assert_uint_eq(fwrite(e, 1, 8, f), 8);
+	}
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_ne(vsl_convert(ctx, p2, p3, &o, NULL), 0);
+	ck_assert_msg(strstr(vsl_ctx_error(ctx), "L2 table offset") &&
+		      strstr(vsl_ctx_error(ctx), "past the end of the file"), "%s", vsl_ctx_error(ctx));
+	ck_assert_int_eq(entries(), 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("convert");
@@ -123,6 +260,8 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, raw_qcow2_raw);
 	tcase_add_test(tc, failure_leaves_nothing);
+	tcase_add_test(tc, windows_and_zero_blocks);
+	tcase_add_test(tc, source_error_reported);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -117,6 +117,56 @@ START_TEST(open_and_reject_backing)
 }
 END_TEST
 
+/*
+ * VSL_STREAM_PREALLOC on the file stream: large writes allocate exactly
+ * their range first. Content is intact, the rest stays holes (block status
+ * and st_blocks), small writes and writes that extend the file work too.
+ */
+START_TEST(prealloc_keeps_holes)
+{
+	const size_t big = 1 << 20;
+	uint8_t *buf = malloc(big), *got = malloc(big);
+	struct vsl_image *img;
+	uint64_t n, size;
+	int flags;
+
+	if (!fs_has_holes()) {
+		free(buf);
+		free(got);
+		return; /* cannot tell holes here */
+	}
+	unlink(path);
+	for (size_t i = 0; i < big; i++)
+		buf[i] = (uint8_t)(i % 253 + 1);
+	ck_assert_int_eq(vsl_image_create(ctx, path, "raw", 64 << 20, NULL, &img), 0);
+	img->s->flags |= VSL_STREAM_PREALLOC;
+	ck_assert_int_eq(vsl_image_write(img, 8 << 20, buf, big), 0);       /* preallocated */
+	ck_assert_int_eq(vsl_image_write(img, 20 << 20, buf, 4096), 0);     /* too small: plain */
+	ck_assert_int_eq(vsl_stream_pwrite(img->s, buf, big, 70 << 20), 0); /* extends the file */
+	ck_assert_int_eq(vsl_stream_size(img->s, &size), 0);
+	ck_assert_uint_eq(size, (70 << 20) + big);
+	ck_assert_int_eq(vsl_image_read(img, 8 << 20, got, big), 0);
+	ck_assert(!memcmp(buf, got, big));
+	ck_assert_int_eq(vsl_stream_pread_full(img->s, got, big, 70 << 20), 0);
+	ck_assert(!memcmp(buf, got, big));
+	ck_assert_int_eq(vsl_image_block_status(img, 0, 64 << 20, &n, &flags), 0);
+	ck_assert_int_eq(flags, VSL_BLOCK_ZERO);
+	ck_assert_uint_eq(n, 8 << 20);
+	ck_assert_int_eq(vsl_image_block_status(img, 8 << 20, 56 << 20, &n, &flags), 0);
+	ck_assert_int_eq(flags, VSL_BLOCK_DATA);
+	ck_assert_uint_eq(n, big);
+	ck_assert_int_eq(vsl_image_block_status(img, 9 << 20, 55 << 20, &n, &flags), 0);
+	ck_assert_int_eq(flags, VSL_BLOCK_ZERO);
+	ck_assert_uint_eq(n, 11 << 20);
+	vsl_image_close(img);
+	/* 2 MiB of data + 4 KiB (+ filesystem metadata slack) */
+	ck_assert_uint_ge(allocated(), 2 * big);
+	ck_assert_uint_le(allocated(), 2 * big + (256 << 10));
+	free(buf);
+	free(got);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("raw");
@@ -127,6 +177,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, zeroes_are_holes);
 	tcase_add_test(tc, open_and_reject_backing);
+	tcase_add_test(tc, prealloc_keeps_holes);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
