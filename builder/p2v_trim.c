@@ -202,9 +202,36 @@ static bool p2v_trim_is_blockdev(const char *path)
 	return stat(path, &st) == 0 && S_ISBLK(st.st_mode);
 }
 
+/*
+ * The last libguestfs error on one line (mount's stderr spans several):
+ * runs of newlines and the indentation after them become one space.
+ * Borrowed from a static buffer per thread, valid until the next call.
+ */
+static const char *p2v_trim_lasterr(guestfs_h *g)
+{
+	static _Thread_local char buf[1024];
+	const char *e = guestfs_last_error(g);
+	size_t n = 0;
+
+	if (!e)
+		return "failed";
+	for (; *e && n + 1 < sizeof(buf); e++) {
+		if (*e == '\n' || *e == '\r') {
+			while (e[1] == '\n' || e[1] == '\r' || e[1] == ' ' || e[1] == '\t')
+				e++;
+			if (n && buf[n - 1] != ' ' && e[1])
+				buf[n++] = ' ';
+			continue;
+		}
+		buf[n++] = *e;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
 static int p2v_trim_gfs_err(struct vsl_ctx *ctx, guestfs_h *g, const char *what)
 {
-	const char *e = guestfs_last_error(g);
+	const char *e = p2v_trim_lasterr(g);
 
 	return vsl_set_error(ctx, 0, VSL_EIO, "libguestfs: %s: %s", what,
 			     e ? e : "failed");
@@ -267,8 +294,8 @@ static void p2v_trim_vg_check(guestfs_h *g, const char *src, struct vsl_problems
 		if (uu && here < vgs->val[i].pv_count)
 			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 					 "%s: LVM volume group %s has %lld of its %lld physical "
-					 "volumes on this disk: free space of LVs that reach other "
-					 "disks is copied", src, vgs->val[i].vg_name,
+					 "volumes among the sources: free space of LVs that reach the "
+					 "others is copied", src, vgs->val[i].vg_name,
 					 (long long)here, (long long)vgs->val[i].pv_count);
 		p2v_trim_strv_free(uu);
 	}
@@ -278,20 +305,47 @@ static void p2v_trim_vg_check(guestfs_h *g, const char *src, struct vsl_problems
 		guestfs_free_lvm_vg_list(vgs);
 }
 
+/*
+ * The source behind an appliance device, for messages: "/dev/sdb2" is
+ * "SOURCE partition 2" when names[1] is SOURCE (the k-th drive added);
+ * LVs and anything else keep the appliance's name, after "label: ".
+ */
+static void p2v_trim_devname(guestfs_h *g, const char *dev, const char *label,
+			     const char *const *names, size_t n, char *buf, size_t len)
+{
+	char *whole = NULL;
+	int idx = -1, part = 0;
+
+	if (guestfs_is_whole_device(g, dev) > 0) {
+		idx = guestfs_device_index(g, dev);
+	} else if (!strncmp(dev, "/dev/sd", 7) || !strncmp(dev, "/dev/vd", 7)) {
+		whole = guestfs_part_to_dev(g, dev);
+		part = whole ? guestfs_part_to_partnum(g, dev) : 0;
+		idx = whole && part > 0 ? guestfs_device_index(g, whole) : -1;
+	}
+	if (idx >= 0 && (size_t)idx < n && part > 0)
+		snprintf(buf, len, "%s partition %d", names[idx], part);
+	else if (idx >= 0 && (size_t)idx < n)
+		snprintf(buf, len, "%s", names[idx]);
+	else
+		snprintf(buf, len, "%s: %s", label, dev);
+	free(whole);
+}
+
 /* Mount and fstrim every wanted filesystem, then discard each VG's free extents. */
 static void p2v_trim_all(struct vsl_ctx *ctx, guestfs_h *g, const char *src,
-			 struct vsl_problems *warn)
+			 const char *const *names, size_t nnames, struct vsl_problems *warn)
 {
-	char **fs, **vgs;
+	char **fs, **vgs, err[1024], name[PATH_MAX + 64];
 
 	if (guestfs_vg_activate_all(g, 1) < 0)
-		vsl_debug(ctx, "%s: vg-activate-all: %s", src, guestfs_last_error(g));
+		vsl_debug(ctx, "%s: vg-activate-all: %s", src, p2v_trim_lasterr(g));
 	p2v_trim_vg_check(g, src, warn);
 	fs = guestfs_list_filesystems(g);
 	if (!fs) {
 		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 				 "%s: libguestfs cannot list the filesystems (%s): their free "
-				 "space is copied", src, guestfs_last_error(g));
+				 "space is copied", src, p2v_trim_lasterr(g));
 		return;
 	}
 	for (size_t i = 0; fs[i] && fs[i + 1]; i += 2) {
@@ -300,21 +354,23 @@ static void p2v_trim_all(struct vsl_ctx *ctx, guestfs_h *g, const char *src,
 		/* nouuid: xfs refuses a second filesystem with the same UUID (cloned disks) */
 		if ((!strcmp(fs[i + 1], "xfs") ? guestfs_mount_options(g, "nouuid", fs[i], "/") :
 		     guestfs_mount(g, fs[i], "/")) < 0) {
+			snprintf(err, sizeof(err), "%s", p2v_trim_lasterr(g));
+			p2v_trim_devname(g, fs[i], src, names, nnames, name, sizeof(name));
 			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
-					 "%s: %s (%s) cannot be mounted to find its free space (%s): "
-					 "copied whole (zero blocks skipped)", src, fs[i], fs[i + 1],
-					 guestfs_last_error(g));
+					 "%s: %s cannot be mounted to find its free space (%s): "
+					 "copied whole (zero blocks skipped)", name, fs[i + 1], err);
 			continue;
 		}
-		if (guestfs_fstrim(g, "/", -1) < 0)
+		if (guestfs_fstrim(g, "/", -1) < 0) {
+			snprintf(err, sizeof(err), "%s", p2v_trim_lasterr(g));
+			p2v_trim_devname(g, fs[i], src, names, nnames, name, sizeof(name));
 			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
-					 "%s: fstrim of %s (%s) failed (%s): copied whole (zero "
-					 "blocks skipped)", src, fs[i], fs[i + 1],
-					 guestfs_last_error(g));
-		else
+					 "%s: %s: fstrim failed (%s): copied whole (zero blocks "
+					 "skipped)", name, fs[i + 1], err);
+		} else
 			vsl_debug(ctx, "%s: trimmed %s (%s)", src, fs[i], fs[i + 1]);
 		if (guestfs_umount(g, "/") < 0)
-			vsl_debug(ctx, "%s: umount %s: %s", src, fs[i], guestfs_last_error(g));
+			vsl_debug(ctx, "%s: umount %s: %s", src, fs[i], p2v_trim_lasterr(g));
 	}
 	p2v_trim_strv_free(fs);
 	/*
@@ -328,12 +384,12 @@ static void p2v_trim_all(struct vsl_ctx *ctx, guestfs_h *g, const char *src,
 
 		if (guestfs_lvcreate_free(g, P2V_TRIM_LV, vgs[i], 100) < 0) {
 			vsl_debug(ctx, "%s: VG %s: no free extents to discard (%s)", src, vgs[i],
-				  guestfs_last_error(g));
+				  p2v_trim_lasterr(g));
 			continue;
 		}
 		snprintf(lv, sizeof(lv), "/dev/%s/%s", vgs[i], P2V_TRIM_LV);
 		if (guestfs_blkdiscard(g, lv) < 0)
-			vsl_debug(ctx, "%s: blkdiscard %s: %s", src, lv, guestfs_last_error(g));
+			vsl_debug(ctx, "%s: blkdiscard %s: %s", src, lv, p2v_trim_lasterr(g));
 	}
 	p2v_trim_strv_free(vgs);
 }
@@ -470,7 +526,8 @@ static void p2v_trim_run(struct vsl_ctx *ctx, struct vsl_p2v_trim *t, struct vsl
 	struct vsl_ctx *octx = vsl_ctx_new();
 	const char *tmpdir = getenv("TMPDIR");
 	guestfs_h *g = NULL;
-	size_t nov = 0;
+	const char **names = NULL;
+	size_t nov = 0, nnames = 0;
 	int r = 0;
 
 	t->ran = true;
@@ -492,6 +549,11 @@ static void p2v_trim_run(struct vsl_ctx *ctx, struct vsl_p2v_trim *t, struct vsl
 	}
 	if (!nov)
 		goto out;
+	names = vsl_calloc(nov, sizeof(*names));
+	if (!names) {
+		r = vsl_set_error(octx, 0, VSL_ENOMEM, "out of memory");
+		goto out;
+	}
 	vsl_info(ctx, "finding the free space of xfs, LVM, ... on %s with libguestfs (one "
 		 "appliance launch)", p2v_trim_label(t));
 	g = guestfs_create_flags(GUESTFS_CREATE_NO_CLOSE_ON_EXIT);
@@ -508,15 +570,18 @@ static void p2v_trim_run(struct vsl_ctx *ctx, struct vsl_p2v_trim *t, struct vsl
 
 		guestfs_set_backend_settings(g, settings);
 	}
-	for (size_t i = 0; i < t->n && r == 0; i++)
-		if (t->d[i].overlay &&
-		    guestfs_add_drive_opts(g, t->d[i].overlay, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2",
+	for (size_t i = 0; i < t->n && r == 0; i++) {
+		if (!t->d[i].overlay)
+			continue;
+		if (guestfs_add_drive_opts(g, t->d[i].overlay, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2",
 					   GUESTFS_ADD_DRIVE_OPTS_DISCARD, "enable", -1) < 0)
 			r = p2v_trim_gfs_err(octx, g, "add the overlay");
+		names[nnames++] = t->d[i].path;  /* appliance drive nnames is this disk */
+	}
 	if (r == 0 && guestfs_launch(g) < 0)
 		r = p2v_trim_gfs_err(octx, g, "launch");
 	if (r == 0) {
-		p2v_trim_all(ctx, g, p2v_trim_label(t), warn);
+		p2v_trim_all(ctx, g, p2v_trim_label(t), names, nnames, warn);
 		/* the discards must reach the overlay files before they are read */
 		if (guestfs_shutdown(g) < 0)
 			r = p2v_trim_gfs_err(octx, g, "shutdown");
@@ -524,6 +589,7 @@ static void p2v_trim_run(struct vsl_ctx *ctx, struct vsl_p2v_trim *t, struct vsl
 out:
 	if (g)
 		guestfs_close(g);
+	free(names);
 	/* the copy still works, only bigger: every disk's areas are copied whole */
 	for (size_t i = 0; r < 0 && i < t->n; i++) {
 		if (t->d[i].overlay) {
