@@ -19,8 +19,16 @@
  * filesystems, xfs/LVM when libguestfs cannot run) is copied as opaque data
  * and reported in warn.
  *
+ * A source "ssh://[USER@]HOST[:PORT]/dev/sdX" is a disk of another machine,
+ * read through one ssh session (builder/p2v_ssh.c) in sha256-verified
+ * chunks, with the same free map (through a sparse local mirror) and that
+ * machine's facts.
+ *
  * The bundle is written to a staging directory beside out and renamed into
- * place at the end; on any failure the staging directory is removed.
+ * place at the end; on any failure the staging directory is removed, except
+ * when an ssh transport was lost or the copy interrupted (opts.interrupted):
+ * then it is kept as OUT.p2v-partial and the same call resumes it
+ * (builder/p2v_resume.c).
  */
 #ifndef VESSEL_P2V_H
 #define VESSEL_P2V_H
