@@ -2,13 +2,14 @@
  * P2V: free space of filesystems libext2fs cannot map (xfs, filesystems
  * inside LVM, ...), found by trimming a throw-away overlay with libguestfs.
  *
- * vsl_p2v_free_map (builder/p2v.c) reads ext2/3/4 bitmaps itself; every
- * other area it finds (a partition or the whole disk holding xfs, an LVM
- * physical volume, btrfs, ...) is handed to vsl_p2v_trim_free, which:
+ * vsl_p2v_free_map (builder/p2v.c) reads ext2/3/4 bitmaps itself; the
+ * areas it finds holding xfs, an LVM physical volume, btrfs, ...
+ * (vsl_p2v_trim_type) are handed to vsl_p2v_trim_free, which:
  *
  *   1. creates a qcow2 overlay (vessel's formats library) in a temporary
- *      directory, whose read-only backing file is the raw source;
- *   2. launches one libguestfs appliance on the overlay with discard
+ *      directory for each raw source disk of the run, whose read-only
+ *      backing file is that disk;
+ *   2. launches one libguestfs appliance on all the overlays with discard
  *      enabled, activates the LVM volume groups, mounts each filesystem
  *      (except ext2/3/4 on plain partitions: already mapped) and runs
  *      fstrim on it; the free extents of each volume group are gathered in
@@ -32,7 +33,7 @@
  *
  * The source is only ever read: qemu opens a backing file read-only, and
  * everything the appliance writes (fstrim, LVM metadata, mount-time
- * updates, xfs or ext4 log recovery) lands in the overlay, which is deleted.
+ * updates, xfs or ext4 log recovery) lands in the overlays, which are deleted.
  * fstrim needs a read-write mount, so filesystems are mounted normally: a
  * log that needs recovery is replayed into the overlay. The copy keeps the
  * source's own (unrecovered) blocks everywhere except where the recovered
