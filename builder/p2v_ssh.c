@@ -11,7 +11,7 @@
  *
  *	ssh -T -e none -o BatchMode=yes [-i FILE] [-o OPT]... [-p PORT] [-l USER]
  *	    -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4
- *	    HOST "sh -c 'SCRIPT' vessel-p2v PATH"
+ *	    -o RemoteCommand=none HOST "sh -c 'SCRIPT' vessel-p2v PATH"
  *
  * (so ~/.ssh/config applies; BatchMode comes first so that no option can
  * turn password prompts back on: a prompt would hang). SCRIPT is a POSIX sh
@@ -296,6 +296,8 @@ static char **p2v_ssh_argv(const struct vsl_p2v_ssh_url *u, const struct vsl_p2v
 	P2V_ARG("ServerAliveInterval=15");
 	P2V_ARG("-o");
 	P2V_ARG("ServerAliveCountMax=4");
+	P2V_ARG("-o");
+	P2V_ARG("RemoteCommand=none"); /* a RemoteCommand in ~/.ssh/config would clash */
 	P2V_ARG(u->host);
 	v[i] = vsl_strdup_printf("sh -c '%s' vessel-p2v %s", p2v_ssh_script, u->path);
 	if (!v[i])
