@@ -472,6 +472,48 @@ START_TEST(free_map_logical_partitions)
 }
 END_TEST
 
+/* GPT: the header at LBA 1, the entries after it, the backup at the end. */
+START_TEST(free_map_gpt)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_p2v_extents a = { 0 }, b = { 0 };
+	struct vsl_p2v_ssh *s = NULL;
+	char path[512], cmd[2048], *url;
+	uint64_t freeb = 0;
+
+	if (!have("mkfs.ext4") || !have("sfdisk")) {
+		vsl_ctx_free(ctx);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/g.raw", tmp);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && head -c 50331648 /dev/urandom > g.raw &&"
+		 " printf 'label: gpt\nstart=4096, size=61440, type=linux\n'"
+		 " | sfdisk -q g.raw >/dev/null 2>&1 &&"
+		 " head -c 31457280 /dev/urandom > p && mkfs.ext4 -q -F -E nodiscard p >/dev/null 2>&1 &&"
+		 " dd if=p of=g.raw bs=512 seek=4096 conv=notrunc status=none && rm p", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(vsl_p2v_free_map(ctx, path, 48 << 20, &a, NULL), 0);
+	url = url_of(path);
+	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), 0);
+	ck_assert_int_eq(vsl_p2v_ssh_free_map(ctx, s, &b, NULL), 0);
+	ck_assert_uint_gt(a.n, 0);
+	ck_assert_uint_eq(a.n, b.n);
+	for (size_t i = 0; i < a.n; i++) {
+		ck_assert_uint_eq(a.v[i].off, b.v[i].off);
+		ck_assert_uint_eq(a.v[i].len, b.v[i].len);
+		ck_assert_uint_ge(a.v[i].off, 4096 * 512);
+		freeb += a.v[i].len;
+	}
+	ck_assert_uint_gt(freeb, 20 << 20);
+	vsl_p2v_ssh_close(s);
+	vsl_p2v_extents_fini(&a);
+	vsl_p2v_extents_fini(&b);
+	free(url);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
 static bool same_images(const char *p1, const char *p2)
 {
 	struct vsl_ctx *ctx = vsl_ctx_new();
@@ -612,6 +654,7 @@ int main(void)
 	tcase_add_test(tc, digest_mismatch_refetched);
 	tcase_add_test(tc, free_map_same_as_local);
 	tcase_add_test(tc, free_map_logical_partitions);
+	tcase_add_test(tc, free_map_gpt);
 	tcase_add_test(tc, p2v_resumes_after_lost_transport);
 	tcase_add_test(tc, p2v_interrupted_and_resumed);
 	suite_add_tcase(s, tc);
