@@ -251,7 +251,7 @@ START_TEST(session_reads_verified)
 	ck_assert_int_eq(mkdir(facts, 0700), 0);
 	ck_assert_int_eq(vsl_p2v_ssh_facts_dir(ctx, s, facts), 0);
 	ck_assert_int_eq(vsl_p2v_facts_read(ctx, facts, &f), 0);
-	ck_assert_uint_eq(f.cpus, (unsigned)sysconf(_SC_NPROCESSORS_CONF));
+	ck_assert_uint_ge(f.cpus, 1); /* t81 compares the count with /proc/cpuinfo */
 	ck_assert_uint_gt(f.memory, 0);
 
 	/* the image: resumed bytes report zero and are not fetched */
