@@ -174,6 +174,9 @@ struct vsl_bt {
 	struct bt_exit *last_exit;   /* the unchained direct exit just taken, or NULL */
 	bool bmi2;
 	struct vsl_bt_stats st;
+#ifdef VSL_BT_PERFMAP
+	uint64_t helper_hist[ZYDIS_MNEMONIC_MAX_VALUE + 1]; /* helper runs per mnemonic */
+#endif
 };
 
 /* translation state of one block */
@@ -240,6 +243,19 @@ void vsl_bt_free(struct vsl_bt *bt)
 {
 	if (!bt)
 		return;
+#ifdef VSL_BT_PERFMAP
+	{
+		char name[64];
+		snprintf(name, sizeof(name), "/tmp/bt-helpers-%d.txt", (int)getpid());
+		FILE *f = fopen(name, "w");
+		for (int m = 0; f && m <= ZYDIS_MNEMONIC_MAX_VALUE; m++)
+			if (bt->helper_hist[m])
+				fprintf(f, "%llu %s\n", (unsigned long long)bt->helper_hist[m],
+					ZydisMnemonicGetString((ZydisMnemonic)m));
+		if (f)
+			fclose(f);
+	}
+#endif
 	if (bt->rw != MAP_FAILED)
 		munmap(bt->rw, BT_CODE_SIZE);
 	if (bt->rx != MAP_FAILED)
@@ -317,6 +333,9 @@ static int bt_helper(struct vsl_cpu *cpu, struct bt_hinsn *h)
 
 	in->rip = h->rip;
 	cpu->rip = h->next;
+#ifdef VSL_BT_PERFMAP
+	bt->helper_hist[in->zi.mnemonic]++;
+#endif
 	cpu->ea_ss = false;
 	cpu->icount = bt->icount_base + (uint64_t)(bt->left0 - bt->left) - b->ninsn + h->idx;
 	r = in->fn ? in->fn(cpu, in) : 1;
@@ -757,6 +776,22 @@ static bool bt_native_mnemonic(ZydisMnemonic m)
 	case ZYDIS_MNEMONIC_SETNP: case ZYDIS_MNEMONIC_SETNS: case ZYDIS_MNEMONIC_SETNZ:
 	case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETP: case ZYDIS_MNEMONIC_SETS:
 	case ZYDIS_MNEMONIC_SETZ:
+	case ZYDIS_MNEMONIC_CMPXCHG: case ZYDIS_MNEMONIC_CBW: case ZYDIS_MNEMONIC_CWDE:
+	case ZYDIS_MNEMONIC_CDQE: case ZYDIS_MNEMONIC_CWD: case ZYDIS_MNEMONIC_CDQ:
+	case ZYDIS_MNEMONIC_CQO: case ZYDIS_MNEMONIC_MUL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* instructions whose implicit GPR operands (RAX, RCX, RDX) may run natively */
+static bool bt_hidden_ok(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_CMPXCHG: case ZYDIS_MNEMONIC_CBW: case ZYDIS_MNEMONIC_CWDE:
+	case ZYDIS_MNEMONIC_CDQE: case ZYDIS_MNEMONIC_CWD: case ZYDIS_MNEMONIC_CDQ:
+	case ZYDIS_MNEMONIC_CQO: case ZYDIS_MNEMONIC_MUL: case ZYDIS_MNEMONIC_IMUL:
 		return true;
 	default:
 		return false;
@@ -819,11 +854,13 @@ static bool bt_bitstring(const ZydisDecodedInstruction *zi, const ZydisDecodedOp
 /*
  * Linear address of a memory operand into RDI, then the softmmu TLB look-up
  * without touching RFLAGS (the guest's flags may be live in it): on a hit R8
- * holds the host pointer and execution continues after the returned jump;
+ * holds the host pointer (host_ptr; else the entry's addend, and the caller
+ * addresses [r8 + rdi]) and execution continues after the returned jump;
  * the returned rel32 (to patch) is taken on a miss. Clobbers RCX, RDI,
  * R8, R9 (the register cache's host registers are left alone).
  */
-static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand *m, bool write)
+static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand *m, bool write,
+			    bool host_ptr)
 {
 	struct vsl_emit *e = &t->e;
 	bool high;
@@ -907,7 +944,8 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 	vsl_emit_bytes(e, cmp, sizeof(cmp));
 	uint8_t *miss = vsl_emit_jmp32(e);
 	vsl_emit_load64(e, VSL_H_R8, VSL_H_R9, tlb_off + (int32_t)offsetof(struct vsl_tlb_entry, addend));
-	vsl_emit_bytes(e, host, sizeof(host));
+	if (host_ptr)
+		vsl_emit_bytes(e, host, sizeof(host));
 	return miss;
 }
 
@@ -967,6 +1005,30 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		return false;
 	for (int i = 0; i < 16; i++)
 		gmap[i] = -1;
+	/*
+	 * Implicit RAX/RCX/RDX operands (CMPXCHG, CDQE/CQO..., one-operand
+	 * MUL/IMUL) live in the same host register around the instruction
+	 * (loaded and stored like the legacy forms below).
+	 */
+	for (unsigned i = zi->operand_count_visible; i < zi->operand_count; i++) {
+		const ZydisDecodedOperand *op = &ops[i];
+		bool high;
+		int g;
+
+		if (op->type != ZYDIS_OPERAND_TYPE_REGISTER ||
+		    ZydisRegisterGetClass(op->reg.value) == ZYDIS_REGCLASS_FLAGS)
+			continue;
+		if (!bt_hidden_ok(zi->mnemonic))
+			return false;
+		g = bt_gpr_index(op->reg.value, &high);
+		if (g < 0 || g > 2 || high)
+			return false;
+		gmap[g] = g; /* VSL_H_RAX/RCX/RDX have the guest numbers 0/1/2 */
+		hused |= 1 << g;
+		legacy = true;
+		if (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+			written[g] = true;
+	}
 	/* pass 0: registers with a fixed host choice (CL, AH..BH); pass 1: the rest */
 	for (int pass = 0; pass < 2; pass++) {
 		for (unsigned i = 0; i < zi->operand_count; i++) {
@@ -981,7 +1043,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 					continue;
 				}
 				if (!visible)
-					return false;
+					continue; /* implicit: mapped above */
 				regs[0] = op->reg.value;
 			} else if (op->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
 				if (!visible)
@@ -1035,7 +1097,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 					continue;
 				if (pass == 0 && regs[k] == ZYDIS_REGISTER_CL) {
 					if (hused & (1 << VSL_H_RCX))
-						return false;
+						return false; /* (an implicit RCX is mapped to RCX already) */
 					gmap[g] = VSL_H_RCX;
 					hused |= 1 << VSL_H_RCX;
 				} else if (pass == 0 && high) {
@@ -1109,9 +1171,10 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			g = bt_gpr_index(o->reg.value, &high);
 			o->reg.value = bt_host_reg(o->reg.value, gmap[g]);
 		} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY && (int)i == mem) {
+			/* [addend + linear address] */
 			o->mem.base = ZYDIS_REGISTER_R8;
-			o->mem.index = ZYDIS_REGISTER_NONE;
-			o->mem.scale = 0;
+			o->mem.index = ZYDIS_REGISTER_RDI;
+			o->mem.scale = 1;
 			o->mem.displacement = 0;
 		} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
 			if (o->mem.base != ZYDIS_REGISTER_NONE) {
@@ -1161,7 +1224,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		h = bt_new_hinsn(t, zi, ops);
 		if (!h)
 			return false;
-		miss = bt_emit_tlb(t, zi->address_width == 32, &ops[mem], mem_write);
+		miss = bt_emit_tlb(t, zi->address_width == 32, &ops[mem], mem_write, false);
 		(void)mem_read;
 	}
 	if (flags_all && !flags_read)
@@ -1310,8 +1373,8 @@ static bool bt_emit_sse(struct bt_tr *t, const ZydisDecodedInstruction *zi, cons
 				o->reg.value = bt_host_reg(o->reg.value, ghost);
 		} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
 			o->mem.base = ZYDIS_REGISTER_R8;
-			o->mem.index = ZYDIS_REGISTER_NONE;
-			o->mem.scale = 0;
+			o->mem.index = ZYDIS_REGISTER_RDI;
+			o->mem.scale = 1;
 			o->mem.displacement = 0;
 		}
 	}
@@ -1325,7 +1388,7 @@ static bool bt_emit_sse(struct bt_tr *t, const ZydisDecodedInstruction *zi, cons
 		h = bt_new_hinsn(t, zi, ops);
 		if (!h)
 			return false;
-		miss = bt_emit_tlb(t, zi->address_width == 32, &ops[mem], mem_write);
+		miss = bt_emit_tlb(t, zi->address_width == 32, &ops[mem], mem_write, false);
 		bool unaligned_ok = zi->mnemonic == ZYDIS_MNEMONIC_MOVUPS || zi->mnemonic == ZYDIS_MNEMONIC_MOVUPD ||
 				    zi->mnemonic == ZYDIS_MNEMONIC_MOVDQU || ops[mem].size != 128;
 		if (!unaligned_ok) {
@@ -1435,7 +1498,7 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	m.mem.index = ZYDIS_REGISTER_NONE;
 	m.mem.segment = ZYDIS_REGISTER_SS;
 	m.mem.disp.value = push ? -8 : 0;
-	uint8_t *miss = bt_emit_tlb(t, false, &m, push), *miss2 = NULL, *done = NULL;
+	uint8_t *miss = bt_emit_tlb(t, false, &m, push, true), *miss2 = NULL, *done = NULL;
 	switch (mn) {
 	case ZYDIS_MNEMONIC_PUSH:
 		if (g >= 0)

@@ -391,6 +391,24 @@ START_TEST(rep_string)
 }
 END_TEST
 
+START_TEST(implicit_operands)
+{
+	/*
+	 * mov $0x200100,%esi; mov $-5,%rax; cdqe; cqo; mov $7,%ecx; cmpxchg %rcx,(%rsi)
+	 * (fails: rax = mem); cmpxchg %rcx,(%rsi) (succeeds); lock cmpxchg %ecx,8(%rsi);
+	 * mov $0x123456789,%rax; mulq (%rsi); mul %ecx; imul %rcx; cwde; cbw; cwd;
+	 * cdq; mov $3,%cl; shl %cl,%rdx; mul %cl; or $0,%eax; hlt
+	 * (MUL leaves SF/ZF/AF/PF undefined: the host's and the executor's differ, the OR defines them)
+	 */
+	set_gpr(VSL_RDX, 0x55);
+	RUN("\xbe\x00\x01\x20\x00\x48\xc7\xc0\xfb\xff\xff\xff\x48\x98\x48\x99"
+	    "\xb9\x07\x00\x00\x00\x48\x0f\xb1\x0e\x48\x0f\xb1\x0e\xf0\x0f\xb1\x4e\x08"
+	    "\x48\xb8\x89\x67\x45\x23\x01\x00\x00\x00\x48\xf7\x26\xf7\xe1\x48\xf7\xe9"
+	    "\x98\x66\x98\x66\x99\x99\xb1\x03\x48\xd3\xe2\xf6\xe1\x83\xc8\x00\xf4");
+	ck_assert_uint_ge(stats().mem_native, 4);
+}
+END_TEST
+
 START_TEST(rep_string_fault)
 {
 	/* rep stosl running into a not-present page: #PF with RCX/RDI counting the elements done */
@@ -477,6 +495,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, flush_mid_run);
 	tcase_add_test(tc, rep_string);
 	tcase_add_test(tc, rep_string_fault);
+	tcase_add_test(tc, implicit_operands);
 	tcase_add_test(tc, dma_over_code);
 	suite_add_tcase(s, tc);
 	return s;
