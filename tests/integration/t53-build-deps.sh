@@ -8,7 +8,7 @@
 #     choice does not exist, a virtual package with one provider; versions
 #     pinned; the same answer from an empty cache; two builds identical
 #   - depends: false takes only the named packages (initramfs and sources)
-#   - unsatisfiable dependencies, hostile members (.., absolute, escaping
+#   - a dependency apt cannot download, unsatisfiable dependencies, hostile members (.., absolute, escaping
 #     symlink, a path through a symlink; also inside a dependency), an
 #     undefined variable: exit 1, the recipe line named, nothing left behind
 #   - tarball sources (gzip, xz) unpacked; hostile ones (the same four
@@ -187,6 +187,19 @@ elif grep -q "^undef.yaml:7:[0-9]*: .*variable 'nosuch'" err && [ -z "$(leftover
 else
 	bad "undefined variable:"; cat err; leftovers
 fi
+
+# a dependency apt cannot download (its archive lost the file): the package
+# list's line, apt's message, nothing left behind
+mv "$repo/pool/vt-prov_1.0_all.deb" "$tmp/vt-prov.deb"
+if VESSEL_CACHE=$tmp/cache-dl "$VESSEL" build app.yaml -o out/x.vessel 2>err; then
+	bad "a dependency that cannot be downloaded was accepted"
+elif grep -q "^vessel: build: app.yaml:6:16: apt-get download vt-prov=1.0 failed: " err &&
+     [ -z "$(leftovers)" ]; then
+	ok "download failure of a dependency: $(grep '^vessel: build:' err | cut -c16-120)"
+else
+	bad "dependency download failure:"; cat err; leftovers
+fi
+mv "$tmp/vt-prov.deb" "$repo/pool/vt-prov_1.0_all.deb"
 
 # tarball sources: unpacked with the same checks, the source's line named
 mkdir -p "$w/site/css" && echo '<p>tar</p>' >"$w/site/index.html" && echo 'p{}' >"$w/site/css/s.css" &&
