@@ -8,9 +8,10 @@
 #     choice does not exist, a virtual package with one provider; versions
 #     pinned; the same answer from an empty cache; two builds identical
 #   - depends: false takes only the named packages (initramfs and sources)
-#   - a dependency apt cannot download, unsatisfiable dependencies, hostile members (.., absolute, escaping
-#     symlink, a path through a symlink; also inside a dependency), an
-#     undefined variable: exit 1, the recipe line named, nothing left behind
+#   - a dependency apt cannot download, unsatisfiable dependencies, hostile
+#     members (.., absolute, escaping symlink, a path through a symlink; also
+#     inside a dependency), an undefined variable: exit 1, the recipe line
+#     named, nothing left behind
 #   - tarball sources (gzip, xz) unpacked; hostile ones (the same four
 #     kinds), a non-archive and a wrong sha256 pin refused at their line
 #   - stale staging directories: one whose lock holder was SIGKILLed is
