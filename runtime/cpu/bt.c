@@ -1423,6 +1423,40 @@ static bool bt_emit_sse(struct bt_tr *t, const ZydisDecodedInstruction *zi, cons
 	return true;
 }
 
+/*
+ * MOV r32/r64, Sreg in 64-bit code (the kernel's entry paths read CS and SS
+ * to tell user from kernel frames): the zero-extended selector, without
+ * ending the block. false when not one.
+ */
+static bool bt_emit_sreg_read(struct bt_tr *t, const ZydisDecodedInstruction *zi,
+			      const ZydisDecodedOperand *ops)
+{
+	bool high;
+
+	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || zi->mnemonic != ZYDIS_MNEMONIC_MOV ||
+	    zi->operand_count_visible != 2 || ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    ops[1].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    ZydisRegisterGetClass(ops[1].reg.value) != ZYDIS_REGCLASS_SEGMENT ||
+	    (ops[0].size != 32 && ops[0].size != 64))
+		return false;
+	int g = bt_gpr_index(ops[0].reg.value, &high);
+	int s = (int)(ops[1].reg.value - ZYDIS_REGISTER_ES);
+	if (g < 0 || high || s < VSL_ES || s > VSL_GS)
+		return false;
+	int hr = bt_rc_get(t, g, false, 0);
+	int32_t off = (int32_t)(offsetof(struct vsl_cpu, seg) + (size_t)s * sizeof(struct vsl_seg) +
+				offsetof(struct vsl_seg, sel));
+	/* movzx r32, word [rbx + disp32] */
+	uint8_t b[4] = { 0x44, 0x0f, 0xb7, (uint8_t)(0x83 | ((hr & 7) << 3)) };
+	if (hr >= 8)
+		vsl_emit_bytes(&t->e, b, 4);
+	else
+		vsl_emit_bytes(&t->e, b + 1, 3);
+	vsl_emit_u32(&t->e, (uint32_t)off);
+	t->rc_dirty[t->rc_slot[g]] = true;
+	return true;
+}
+
 static bool bt_canonical(uint64_t a)
 {
 	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
@@ -1787,6 +1821,8 @@ body:
 		t.idx = n;
 		t.paddr = (paddr & ~0xfffull) + off;
 		if (bt_emit_native(&t, &zi, ops, next)) {
+			native++;
+		} else if (bt_emit_sreg_read(&t, &zi, ops)) {
 			native++;
 		} else if (bt_emit_branch(&t, &zi, ops, cur)) {
 			native++;

@@ -409,6 +409,16 @@ START_TEST(implicit_operands)
 }
 END_TEST
 
+START_TEST(segment_reads)
+{
+	/* mov $-1,%rax; mov %cs,%eax; mov %ss,%r13; mov %ds,%r9d; add %rax,%r13; mov %fs,%ecx; hlt */
+	set_gpr(VSL_R13, 0x1234);
+	RUN("\x48\xc7\xc0\xff\xff\xff\xff\x8c\xc8\x49\x8c\xd5\x41\x8c\xd9\x49\x01\xc5\x8c\xe1\xf4");
+	ck_assert_uint_ge(stats().insns_native, 5); /* all but the first (run by the executor) and HLT */
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), VSL_FIX_KCS);
+}
+END_TEST
+
 START_TEST(rep_string_fault)
 {
 	/* rep stosl running into a not-present page: #PF with RCX/RDI counting the elements done */
@@ -496,6 +506,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, rep_string);
 	tcase_add_test(tc, rep_string_fault);
 	tcase_add_test(tc, implicit_operands);
+	tcase_add_test(tc, segment_reads);
 	tcase_add_test(tc, dma_over_code);
 	suite_add_tcase(s, tc);
 	return s;
