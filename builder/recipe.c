@@ -931,6 +931,17 @@ static void rp_machine(struct rp *p, const struct ynode *m)
 	}
 }
 
+/* Debian policy 5.6.1: lowercase letters, digits, + - .; alphanumeric first. */
+static bool pkg_name_ok(const char *s)
+{
+	if (!s || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
+		return false;
+	for (const char *c = s; *c; c++)
+		if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || strchr("+-.", *c)))
+			return false;
+	return true;
+}
+
 static void rp_pkglist(struct rp *p, const struct ynode *n, const char *what,
 		       struct vsl_recipe_pkg **out, size_t *nout, bool module)
 {
@@ -943,9 +954,11 @@ static void rp_pkglist(struct rp *p, const struct ynode *n, const char *what,
 		char *s = rp_str(p, n->kids[i], what);
 		bool ok = s && s[0];
 
-		for (const char *c = s; ok && *c; c++)
+		if (!module)
+			ok = pkg_name_ok(s);
+		for (const char *c = s; ok && module && *c; c++)
 			if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) ||
-			      strchr(module ? "_-" : "+-.", *c)))
+			      strchr("_-", *c)))
 				ok = false;
 		if (s && !ok) {
 			rp_err(p, n->kids[i], "%s: '%s' is not a valid %s name", what, s,
@@ -1029,6 +1042,9 @@ static void rp_boot(struct rp *p, const struct ynode *m)
 	} else if (k->type == YN_SCALAR) {
 		r->kernel_package = rp_str(p, k, "boot.kernel");
 		r->kernel_loc = rp_loc(k);
+		if (r->kernel_package && !pkg_name_ok(r->kernel_package))
+			rp_err(p, k, "boot.kernel: '%s' is not a valid Debian package name (use "
+				     "{file: PATH} for a kernel file)", r->kernel_package);
 	} else if (rp_want(p, k, YN_MAP, "boot.kernel")) {
 		const struct ynode *pk = map_get(k, "package"), *f = map_get(k, "file");
 
@@ -1038,6 +1054,9 @@ static void rp_boot(struct rp *p, const struct ynode *m)
 		} else if (pk) {
 			r->kernel_package = rp_str(p, pk, "boot.kernel.package");
 			r->kernel_loc = rp_loc(pk);
+			if (r->kernel_package && !pkg_name_ok(r->kernel_package))
+				rp_err(p, pk, "boot.kernel.package: '%s' is not a valid Debian "
+					      "package name", r->kernel_package);
 		} else {
 			char *s = rp_str(p, f, "boot.kernel.file");
 			struct stat st;
@@ -1231,6 +1250,9 @@ static void rp_sources(struct rp *p, const struct ynode *s)
 		} else {
 			src.kind = VSL_SOURCE_PACKAGE;
 			src.package = rp_str(p, pkg, "sources package");
+			if (src.package && !pkg_name_ok(src.package))
+				rp_err(p, pkg, "source '%s': '%s' is not a valid Debian package name",
+				       src.name, src.package);
 		}
 		if (sha) {
 			src.sha256 = rp_str(p, sha, "sources sha256");
