@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +407,22 @@ static int build_closure(struct build *b, const size_t *named, size_t nnamed, bo
 }
 
 /* "busybox + 3 dependencies: gcc-12-base libc6 libgcc-s1" for the log and the plan. */
+/* Append to buf[0..len) at *o; once full, further text is dropped and *o stays >= len. */
+static void build_cat(char *buf, size_t len, size_t *o, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void build_cat(char *buf, size_t len, size_t *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*o >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *o, len - *o, fmt, ap);
+	va_end(ap);
+	*o += n > 0 ? (size_t)n : 0;
+}
+
 static void build_list_describe(const struct build *b, const struct build_list *l, char *buf,
 				size_t len)
 {
@@ -413,20 +430,16 @@ static void build_list_describe(const struct build *b, const struct build_list *
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < l->n; i++) {
-		if (b->pinfo[l->v[i]].dep) {
+		if (b->pinfo[l->v[i]].dep)
 			ndep++;
-			continue;
-		}
-		o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s", o ? " " : "",
-				      b->pkgs[l->v[i]].name);
+		else
+			build_cat(buf, len, &o, "%s%s", o ? " " : "", b->pkgs[l->v[i]].name);
 	}
 	if (ndep)
-		o += (size_t)snprintf(buf + o, o < len ? len - o : 0, " + %zu dependenc%s:", ndep,
-				      ndep == 1 ? "y" : "ies");
+		build_cat(buf, len, &o, " + %zu dependenc%s:", ndep, ndep == 1 ? "y" : "ies");
 	for (size_t i = 0; i < l->n; i++)
 		if (b->pinfo[l->v[i]].dep)
-			o += (size_t)snprintf(buf + o, o < len ? len - o : 0, " %s",
-					      b->pkgs[l->v[i]].name);
+			build_cat(buf, len, &o, " %s", b->pkgs[l->v[i]].name);
 	if (o >= len && len > 4)
 		memcpy(buf + len - 4, "...", 4);
 }
