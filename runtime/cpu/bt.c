@@ -1632,6 +1632,54 @@ static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		bt_emit_helper(t, h);
 		return true;
 	}
+	if (jmp && zi->machine_mode == ZYDIS_MACHINE_MODE_LONG_64 && zi->operand_width == 64 && t->bmi2 &&
+	    zi->operand_count_visible == 1 && ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+	    ops[0].mem.type == ZYDIS_MEMOP_TYPE_MEM && ops[0].size == 64) {
+		/*
+		 * JMP m64 (jump tables): the target through the inline TLB
+		 * look-up, then as JMP r64; a miss or a non-canonical target
+		 * runs the executor's handler (which continues through
+		 * bt_indirect when it can).
+		 */
+		static const uint8_t ld_canon[] = {
+			0x49, 0x8b, 0x00,        /* mov rax, [r8] */
+			0x48, 0x89, 0xc1,        /* mov rcx, rax */
+			0x48, 0xc1, 0xe1, 0x10,  /* shl rcx, 16 */
+			0x48, 0xc1, 0xf9, 0x10,  /* sar rcx, 16 */
+			0x48, 0x39, 0xc1,        /* cmp rcx, rax */
+			0x0f, 0x85, 0, 0, 0, 0,  /* jne slow */
+		};
+		const ZydisDecodedOperand *m = &ops[0];
+		bool high;
+		if ((m->mem.base != ZYDIS_REGISTER_NONE && m->mem.base != ZYDIS_REGISTER_RIP &&
+		     m->mem.base != ZYDIS_REGISTER_EIP && bt_gpr_index(m->mem.base, &high) < 0) ||
+		    (m->mem.index != ZYDIS_REGISTER_NONE && bt_gpr_index(m->mem.index, &high) < 0) ||
+		    ((m->mem.base == ZYDIS_REGISTER_RIP || m->mem.base == ZYDIS_REGISTER_EIP) &&
+		     m->mem.index != ZYDIS_REGISTER_NONE))
+			return false;
+		struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
+		if (!h)
+			return false;
+		h->ends = true;
+		h->cont = true;
+		bt_rc_writeback(t);
+		bt_flags_store(t);
+		t->flags_in_host = false;
+		uint8_t *miss = bt_emit_tlb(t, zi->address_width == 32, m, false, true);
+		vsl_emit_bytes(&t->e, ld_canon, sizeof(ld_canon));
+		uint8_t *slow = t->e.full ? NULL : t->e.p - 4;
+		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
+		bt_emit_indirect(t);
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
+		bt_emit_ret(t);
+		if (miss)
+			vsl_emit_patch32(miss, t->e.p);
+		if (slow)
+			vsl_emit_patch32(slow, t->e.p);
+		bt_emit_helper(t, h);
+		t->bt->st.mem_native++;
+		return true;
+	}
 	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || zi->operand_width != 64 ||
 	    zi->operand_count_visible != 1 || ops[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE ||
 	    !ops[0].imm.is_relative)

@@ -419,6 +419,30 @@ START_TEST(segment_reads)
 }
 END_TEST
 
+START_TEST(jmp_memory)
+{
+	/*
+	 * mov $0x200000,%rsi; movq $0x100016,(%rsi); mov $5,%ecx;
+	 * 1: jmp *(%rsi); hlt; 0x100016: dec %ecx; jnz 1b; hlt
+	 * (the first JMP misses the TLB, the others hit)
+	 */
+	RUN("\x48\xc7\xc6\x00\x00\x20\x00\x48\xc7\x06\x16\x00\x10\x00\xb9\x05\x00\x00\x00"
+	    "\xff\x26\xf4\xff\xc9\x75\xf9\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RCX), 0);
+	ck_assert_uint_eq(vsl_cpu_get_rip(T.cpu), VSL_FIX_CODE + 0x1b);
+	/* a non-canonical target: #GP at the JMP (movabs $1<<63,%rax; mov %rax,8(%rsi); jmp *8(%rsi)) */
+	RUN("\x48\xc7\xc6\x00\x00\x20\x00\x48\xb8\x00\x00\x00\x00\x00\x00\x00\x80\x48\x89\x46\x08"
+	    "\xff\x66\x08\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 13);
+	/* the table's page is not present: #PF at the JMP (jmp *(%rdi)) */
+	*vsl_cpu_fixture_pte(&I, 0x300000) &= ~1ull;
+	*vsl_cpu_fixture_pte(&T, 0x300000) &= ~1ull;
+	set_gpr(VSL_RDI, 0x300010);
+	RUN("\x48\xff\xc0\xff\x27\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 14);
+}
+END_TEST
+
 START_TEST(rep_string_fault)
 {
 	/* rep stosl running into a not-present page: #PF with RCX/RDI counting the elements done */
@@ -507,6 +531,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, rep_string_fault);
 	tcase_add_test(tc, implicit_operands);
 	tcase_add_test(tc, segment_reads);
+	tcase_add_test(tc, jmp_memory);
 	tcase_add_test(tc, dma_over_code);
 	suite_add_tcase(s, tc);
 	return s;
