@@ -443,6 +443,34 @@ START_TEST(jmp_memory)
 }
 END_TEST
 
+START_TEST(sse_movd_movq)
+{
+	/*
+	 * mov $0x200000,%rsi; mov $-3,%rax; movq %rax,%xmm1; movd %xmm1,%ecx;
+	 * movd 4(%rsi),%xmm2; movq (%rsi),%xmm3; movq %xmm3,%xmm4 (upper half cleared);
+	 * movq %xmm1,0x18(%rsi); movd %xmm2,0x20(%rsi); movq %xmm4,%r9; hlt
+	 */
+	static const char code[] =
+		"\x48\xc7\xc6\x00\x00\x20\x00\x48\xc7\xc0\xfd\xff\xff\xff\x66\x48\x0f\x6e\xc8"
+		"\x66\x0f\x7e\xc9\x66\x0f\x6e\x56\x04\xf3\x0f\x7e\x1e\xf3\x0f\x7e\xe3"
+		"\x66\x0f\xd6\x4e\x18\x66\x0f\x7e\x56\x20\x66\x49\x0f\x7e\xe1\xf4";
+	for (int i = 0; i < 64; i++)
+		I.ram[VSL_FIX_DATA + i] = T.ram[VSL_FIX_DATA + i] = (uint8_t)(i * 29 + 3);
+	uint64_t cr4 = vsl_cpu_get_cr(T.cpu, 4) | (1u << 9) | (1u << 10);
+	vsl_cpu_set_cr(I.cpu, 4, cr4);
+	vsl_cpu_set_cr(T.cpu, 4, cr4);
+	/* xmm4 starts with garbage in its upper half */
+	uint8_t junk[16];
+	memset(junk, 0xa5, sizeof(junk));
+	vsl_cpu_set_xmm(I.cpu, 4, junk);
+	vsl_cpu_set_xmm(T.cpu, 4, junk);
+	load(code, sizeof(code) - 1);
+	run_both(100000);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RCX), 0xfffffffdu);
+	ck_assert_uint_ge(stats().sse_native, 6);
+}
+END_TEST
+
 START_TEST(rep_string_fault)
 {
 	/* rep stosl running into a not-present page: #PF with RCX/RDI counting the elements done */
@@ -532,6 +560,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, implicit_operands);
 	tcase_add_test(tc, segment_reads);
 	tcase_add_test(tc, jmp_memory);
+	tcase_add_test(tc, sse_movd_movq);
 	tcase_add_test(tc, dma_over_code);
 	suite_add_tcase(s, tc);
 	return s;
