@@ -8,10 +8,16 @@
  * of helper instructions live in a separate metadata arena. When either
  * fills up, everything is flushed and translation starts over.
  *
- * Look-up. A hash of the linear RIP selects a slot; a block is used only if
- * its RIP, linear address, guest-physical address, mode, CS limit and the
- * generation of its code page (cpu->code_gen, bumped by every guest write
- * to a page marked as holding code) all still match. Blocks never span a
+ * Look-up. A hash of the linear RIP selects a chain of blocks; a block is
+ * used only if its RIP, linear address, guest-physical address, mode, CS
+ * limit and the generation of its code page (cpu->code_gen, bumped by every
+ * guest write to a page marked as holding code) all still match, so the
+ * blocks of a program's pages survive its exit and serve the next exec of
+ * the same file (stale blocks are unlinked when met). In 64-bit mode a
+ * direct-mapped jump cache (struct bt_jc) holds the same key in one cache
+ * line per entry and answers returns, indirect jumps and the dispatcher
+ * first. A code TLB miss is filled by the look-up itself (no fault raised;
+ * a fault is left to the executor's fetch). Blocks never span a
  * page: a block stops before an instruction that would cross it, and such
  * an instruction (like MMIO code) is left to the reference executor, which
  * raises the fault of the second page exactly.
@@ -31,7 +37,7 @@
  *		(flag-free with BMI2: LEA, SARX, JRCXZ)
  *		native insn:  [reload flags] load regs; insn (re-encoded); store regs
  *		memory insn:  lea rdi, EA; flag-free TLB probe (SHRX/SHLX, JRCXZ)
- *		              hit: r8 = host pointer; insn with [r8]
+ *		              hit: r8 = addend; insn with [r8 + rdi]
  *		              miss: the helper below for this one instruction
  *		helper insn:  [store flags] call bt_helper(cpu, h); test eax,eax;
  *		              jz next; mov eax,-1; pop rbx; ret
@@ -43,9 +49,13 @@
  *		rax ? jmp rax : return 0
  *
  * Native instructions are integer instructions in 64-bit mode with register,
- * immediate and at most one memory operand, plus PUSH/POP/CALL/RET; the rest
- * calls bt_helper(), which runs the reference executor's handler for that
- * one instruction. A helper that
+ * immediate and at most one memory operand (implicit RAX/RCX/RDX operands
+ * too: CMPXCHG, CQO, MUL...), SSE integer moves and logic, MOV from a
+ * segment register, PUSH/POP/CALL/RET and JMP through a register or memory;
+ * the rest calls bt_helper(), which runs the reference executor's handler
+ * for that one instruction (REP MOVS/STOS through bt_rep_string, which
+ * copies a page run at a time). A near branch run by a helper continues
+ * through bt_indirect like RET (bt_helper returns 2). A helper that
  * faults, changes RIP, asks for an interrupt poll, changes mode or writes to
  * the block's own code page ends the block with the exact architectural
  * state the reference executor would leave: the block returns -1 and the
@@ -60,9 +70,17 @@
  * it goes through a helper (code pages have no write TLB entries), which
  * then ends the block. bt_indirect() does the full look-up check.
  *
- * Interrupts, single-stepping, STI/MOV SS shadows and the budget's tail are
- * handled by running the reference executor for one instruction at the
- * block boundary (vsl_interp_run), so delivery is the executor's own.
+ * Interrupts are polled at block boundaries with the executor's own poll
+ * (vsl_cpu_poll_intr) when something may have changed the answer (I/O,
+ * MMIO, IF 0->1) and at least every BT_SLICE instructions; single-stepping,
+ * STI/MOV SS shadows and the budget's tail run the reference executor for
+ * one instruction (vsl_interp_run).
+ *
+ * Profiling: built with -DVSL_BT_PERFMAP the translator never flushes (1 GiB
+ * cache), names its blocks in /tmp/perf-PID.map, writes each block's guest
+ * and host bytes to /tmp/bt-blocks-PID.txt and, at exit, the helper calls
+ * per mnemonic to /tmp/bt-helpers-PID.txt (perf does not read maps for
+ * memfd code: match `perf script` addresses against the map yourself).
  */
 #include <errno.h>
 #include <stddef.h>
