@@ -12,13 +12,17 @@
 #                     vessel knows them)
 #   qcow2 -> raw
 #   raw -> qcow2 -c   (compressed)
-# Each case runs RUNS times (default 3) per tool, alternating tools; the
+# Each case runs RUNS times (default 5) per tool, alternating tools; the
 # report gives the medians of wall time and CPU time (user + sys) and the
 # vessel/qemu-img ratios, with the output sizes, as a Markdown table on
-# stdout. Output files are deleted after each run. The machine may be shared:
-# wall times drift with the load, CPU times much less.
+# stdout, then every run's wall time. Output files are deleted after each
+# run. Before every timed run the input is read once with `qemu-img compare
+# IN IN` (untimed, the same for both tools): other benchmarks on a shared
+# machine drop the page cache (echo 3 > drop_caches), and a run that found
+# its input evicted would time the disk instead of the conversion. The
+# machine may be shared: wall times drift with the load, CPU times much less.
 set -eu
-runs=3
+runs=5
 dir=${TMPDIR:-/tmp}
 fmts=""
 while getopts n:d:f: o; do
@@ -62,6 +66,10 @@ qemu-img convert -O qcow2 "$src" "$W/src.qcow2"
 sync
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# read an input image once, so that it is in the page cache (untimed)
+warm() {
+	qemu-img compare "$1" "$1" >/dev/null
+}
 # time one command: "wall cpu" seconds on stdout (cpu = user + sys); the
 # output file is removed afterwards (its size goes to $W/size)
 timeit() { # out cmd...
@@ -74,6 +82,8 @@ timeit() { # out cmd...
 	awk '{ printf "%s %.2f\n", $1, $2 + $3 }' "$W/time"
 }
 
+: > "$W/runs"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "| case | vessel wall (s) | qemu-img wall (s) | wall ratio | vessel CPU (s) | qemu-img CPU (s) | CPU ratio | vessel size (MiB) | qemu-img size (MiB) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 
@@ -83,7 +93,7 @@ run_case() { # label vessel-args... -- qemu-args...
 	vargs="" qargs="" side=v
 	for a in "$@"; do
 		if [ "$a" = "--" ]; then side=q; continue; fi
-		if [ $side = v ]; then vargs="$vargs $a"; else qargs="$qargs $a"; fi
+		if [ $side = v ]; then vargs="$vargs $a"; in=$a; else qargs="$qargs $a"; fi
 	done
 	: > "$W/tv"
 	: > "$W/tq"
@@ -96,13 +106,17 @@ run_case() { # label vessel-args... -- qemu-args...
 	while [ $r -lt "$runs" ]; do
 		# alternate which tool goes first
 		if [ $((r % 2)) -eq 0 ]; then
+			warm "$in"
 			# shellcheck disable=SC2086
 			timeit "$W/out" "$V" img convert $vargs "$W/out" >> "$W/tv"; sv=$(cat "$W/size")
+			warm "$in"
 			# shellcheck disable=SC2086
 			timeit "$W/out" qemu-img convert $qargs "$W/out" >> "$W/tq"; sq=$(cat "$W/size")
 		else
+			warm "$in"
 			# shellcheck disable=SC2086
 			timeit "$W/out" qemu-img convert $qargs "$W/out" >> "$W/tq"; sq=$(cat "$W/size")
+			warm "$in"
 			# shellcheck disable=SC2086
 			timeit "$W/out" "$V" img convert $vargs "$W/out" >> "$W/tv"; sv=$(cat "$W/size")
 		fi
@@ -112,6 +126,10 @@ run_case() { # label vessel-args... -- qemu-args...
 	mq=$(cut -d' ' -f1 "$W/tq" | median)
 	cv=$(cut -d' ' -f2 "$W/tv" | median)
 	cq=$(cut -d' ' -f2 "$W/tq" | median)
+	{
+		echo "- $label: vessel wall $(cut -d' ' -f1 "$W/tv" | tr '\n' ' ')/ CPU $(cut -d' ' -f2 "$W/tv" | tr '\n' ' ')"
+		echo "  qemu-img wall $(cut -d' ' -f1 "$W/tq" | tr '\n' ' ')/ CPU $(cut -d' ' -f2 "$W/tq" | tr '\n' ' ')"
+	} >> "$W/runs"
 	printf '| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f |\n' "$label" "$mv" "$mq" \
 		"$(echo "$mv / $mq" | bc -l)" "$cv" "$cq" "$(echo "$cv / $cq" | bc -l)" \
 		"$(echo "$sv / 1048576" | bc -l)" "$(echo "$sq / 1048576" | bc -l)"
@@ -123,5 +141,9 @@ done
 run_case "qcow2 -> raw" -O raw "$W/src.qcow2" -- -O raw "$W/src.qcow2"
 run_case "raw -> qcow2 -c" -c -O qcow2 "$src" -- -c -O qcow2 "$src"
 echo
+echo "Every run (seconds, in the order they ran):"
+echo
+cat "$W/runs"
+echo
 echo "runs per case: $runs after one warm-up (medians; ratio < 1: vessel is faster);"
-echo "host: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(qemu-img --version | head -1)"
+echo "host: $(nproc) CPUs, load average $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(qemu-img --version | head -1)"
