@@ -65,7 +65,7 @@ stamp() {
 			now=$(date +%s.%N)
 			awk -v a="$now" -v b="$start" -v n="$name" 'BEGIN { printf "%.3f %s\n", a - b, n }'
 			if [ "$name" = true ] && [ -n "${1:-}" ] && [ -s "$1" ]; then
-				kill "$(cat "$1")" 2>/dev/null || true
+				kill "$(cat "$1" 2>/dev/null)" 2>/dev/null || true
 			fi
 			;;
 		esac

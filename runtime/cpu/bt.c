@@ -2035,10 +2035,11 @@ static struct bt_block *bt_lookup(struct vsl_bt *bt, bool translate)
 	const struct vsl_tlb_entry *e = &cpu->tlb_cur->x[(lin >> 12) & (VSL_TLB_SIZE - 1)];
 	/*
 	 * A code TLB miss (every new code page after a CR3 write) is filled
-	 * here when the page translates; else the executor's fetch raises the
-	 * fault.
+	 * here when the page translates, also for bt_indirect (filling sets
+	 * accessed bits at most; it never translates or flushes code); else the
+	 * executor's fetch raises the fault.
 	 */
-	if (e->tag != (lin & ~0xfffull) && (!translate || vsl_mmu_fill_code(cpu, lin) || e->tag != (lin & ~0xfffull)))
+	if (e->tag != (lin & ~0xfffull) && (vsl_mmu_fill_code(cpu, lin) || e->tag != (lin & ~0xfffull)))
 		return NULL;
 	paddr = (e->paddr & ~0xfffull) | (lin & 0xfff);
 	if ((paddr >> 12) >= cpu->ram_pages)
