@@ -971,8 +971,11 @@ static int p2v_fixup(struct vsl_ctx *ctx, const char *stage, struct vsl_bundle_c
 	}
 	if (!bootdir || r < 0)
 		r = vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
-	if (r == 0)
+	if (r == 0) {
+		vsl_info(ctx, "fixing up the copy to boot as a VM with libguestfs (one appliance "
+			 "launch, 15-60 s)");
 		r = vsl_p2v_fixup(ctx, disks, cfg->ndisks, fmt, bootdir, gst, warn);
+	}
 	if (r < 0)
 		vsl_error_prefix(ctx, "guest fix-ups");
 	for (size_t i = 0; i < cfg->ndisks; i++)

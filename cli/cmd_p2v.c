@@ -117,6 +117,9 @@ static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 		break;
 	}
 	vsl_problems_init(&warn);
+	/* the stages (free space found, appliance launches) are shown by default */
+	if (cli->verbosity == 0)
+		vsl_ctx_set_log_level(cli->ctx, VSL_LOG_INFO);
 	r = vsl_p2v(cli->ctx, (const char *const *)argv + optind, (size_t)(argc - optind), out, &o,
 		    &warn, &st);
 	cli_progress_done(cli);
