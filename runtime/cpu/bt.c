@@ -216,6 +216,7 @@ struct bt_tr {
 	uint64_t rip, next, paddr;
 	uint32_t idx, gen;
 	int mode;
+	unsigned extra;      /* instructions of another page inlined after this one (bt_emit_jmp_ret) */
 };
 
 #define CPU_OFF(f) ((int32_t)offsetof(struct vsl_cpu, f))
@@ -1611,6 +1612,94 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	return true;
 }
 
+/*
+ * JMP rel32 to another page whose instruction there is a plain RET (the
+ * kernel's return thunk: every function returns through `jmp
+ * __x86_return_thunk`): the RET is emitted right here, saving a look-up per
+ * return, behind a guard that the target's page still maps through the code
+ * TLB to the same guest-physical page and that page's generation is the one
+ * read at translation (the page is marked as code, so any write bumps it).
+ * The RET counts as one more instruction of this block (t->extra); when the
+ * guard fails the block leaves for the JMP's target as usual, giving that
+ * instruction back to bt->left. false (nothing emitted) when not applicable.
+ */
+static bool bt_emit_jmp_ret(struct bt_tr *t, uint64_t target)
+{
+	struct vsl_cpu *cpu = t->bt->cpu;
+	unsigned ti = (unsigned)((target >> 12) & (VSL_TLB_SIZE - 1));
+	const struct vsl_tlb_entry *e = &cpu->tlb_cur->x[ti];
+
+	if (t->mode != VSL_MODE_LONG64 || !t->bmi2 || e->tag != (target & ~0xfffull) ||
+	    (target & 0xfff) > 0xfff - 1)
+		return false;
+	uint64_t tppage = e->paddr & ~0xfffull;
+	const uint8_t *p = vsl_phys_ptr(cpu, tppage);
+	if (!p || (tppage >> 12) >= cpu->ram_pages || (tppage >> 12) > 0x1fffffff ||
+	    p[target & 0xfff] != 0xc3)
+		return false;
+	vsl_cpu_mark_code(cpu, tppage);
+	uint32_t tgen = cpu->code_gen[tppage >> 12];
+	ZydisDecodedInstruction zi;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->dec[VSL_MODE_LONG64], p + (target & 0xfff), 1, &zi, ops)) ||
+	    zi.mnemonic != ZYDIS_MNEMONIC_RET || zi.operand_count_visible != 0)
+		return false;
+
+	/* guard (the flags are stored and the registers written back: leaving either way) */
+	int32_t ent = (int32_t)(offsetof(struct vsl_tlb, x) + ti * sizeof(struct vsl_tlb_entry));
+	static const uint8_t cmp_jne[] = { 0x48, 0x39, 0xd0, 0x0f, 0x85, 0, 0, 0, 0 }; /* cmp rax,rdx; jne rel32 */
+	static const uint8_t and_page[] = { 0x48, 0x25, 0x00, 0xf0, 0xff, 0xff };     /* and rax, -4096 */
+	uint8_t *fail[3] = { NULL, NULL, NULL };
+	bt_rc_writeback(t);
+	bt_flags_store(t);
+	t->flags_in_host = false;
+	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(tlb_cur));
+	vsl_emit_load64(&t->e, VSL_H_RAX, VSL_H_RCX, ent + (int32_t)offsetof(struct vsl_tlb_entry, tag));
+	vsl_emit_mov_imm(&t->e, VSL_H_RDX, target & ~0xfffull);
+	vsl_emit_bytes(&t->e, cmp_jne, sizeof(cmp_jne));
+	fail[0] = t->e.full ? NULL : t->e.p - 4;
+	vsl_emit_load64(&t->e, VSL_H_RAX, VSL_H_RCX, ent + (int32_t)offsetof(struct vsl_tlb_entry, paddr));
+	vsl_emit_bytes(&t->e, and_page, sizeof(and_page));
+	vsl_emit_mov_imm(&t->e, VSL_H_RDX, tppage);
+	vsl_emit_bytes(&t->e, cmp_jne, sizeof(cmp_jne));
+	fail[1] = t->e.full ? NULL : t->e.p - 4;
+	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(code_gen));
+	vsl_emit_load64(&t->e, VSL_H_RAX, VSL_H_RCX, (int32_t)((tppage >> 12) * 4)); /* (upper half: don't care) */
+	vsl_emit_mov_imm(&t->e, VSL_H_RDX, tgen);
+	static const uint8_t cmp32_jne[] = { 0x39, 0xd0, 0x0f, 0x85, 0, 0, 0, 0 };   /* cmp eax,edx; jne rel32 */
+	vsl_emit_bytes(&t->e, cmp32_jne, sizeof(cmp32_jne));
+	fail[2] = t->e.full ? NULL : t->e.p - 4;
+
+	/* the RET, translated as an instruction of this block at the target */
+	uint64_t rip0 = t->rip, next0 = t->next, paddr0 = t->paddr;
+	uint32_t idx0 = t->idx, gen0 = t->gen;
+	bool ends = false;
+	t->rip = target;
+	t->next = target + 1;
+	t->paddr = tppage | (target & 0xfff);
+	t->idx = idx0 + 1;
+	t->gen = tgen;
+	bool ok = bt_emit_stack(t, &zi, ops, &ends);
+	t->rip = rip0;
+	t->next = next0;
+	t->paddr = paddr0;
+	t->idx = idx0;
+	t->gen = gen0;
+	if (!ok)
+		return false; /* metadata full: the caller's exit below still runs (guard emitted: harmless) */
+	/* guard failed: give the RET back to bt->left, leave for the JMP's target */
+	for (int k = 0; k < 3; k++)
+		if (fail[k])
+			vsl_emit_patch32(fail[k], t->e.p);
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)(uintptr_t)&t->bt->left);
+	static const uint8_t inc_left[] = { 0x48, 0xff, 0x00 }; /* inc qword [rax] */
+	vsl_emit_bytes(&t->e, inc_left, sizeof(inc_left));
+	bt_emit_exit(t, target, target);
+	t->extra = 1;
+	t->bt->st.ret_inlined++;
+	return true;
+}
+
 /* Jcc rel / JMP rel in 64-bit mode: ends the block. false when not one. */
 static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			   const ZydisDecodedOperand *ops, uint64_t rip)
@@ -1713,6 +1802,8 @@ static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(zi, &ops[0], rip, &target)) || !bt_canonical(target))
 		return false;
 	if (jmp) {
+		if (((target ^ t->blk->lin) & ~0xfffull) && bt_emit_jmp_ret(t, target))
+			return true;
 		bt_emit_exit(t, target, target);
 		return true;
 	}
@@ -1893,6 +1984,8 @@ body:
 		} else if (bt_emit_branch(&t, &zi, ops, cur)) {
 			native++;
 			ended = true;
+			n += t.extra;   /* a RET inlined from the JMP's target page */
+			native += t.extra;
 		} else if (bt_emit_stack(&t, &zi, ops, &ended)) {
 			native++;
 		} else if (bt_emit_sse(&t, &zi, ops)) {

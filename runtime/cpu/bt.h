@@ -42,6 +42,7 @@ struct vsl_bt_stats {
 	uint64_t helper_exits;        /* blocks left early from a helper (rip change, fault...) */
 	uint64_t faults;              /* exceptions raised inside translated blocks */
 	uint64_t rep_runs;            /* REP MOVS/STOS runs copied or filled at once (bt_rep_string) */
+	uint64_t ret_inlined;         /* JMPs to a RET on another page translated with the RET */
 };
 
 /* NULL with ctx set on failure (no memory, no memfd). */

@@ -471,6 +471,32 @@ START_TEST(sse_movd_movq)
 }
 END_TEST
 
+START_TEST(jmp_to_ret_other_page)
+{
+	/*
+	 * The kernel's return-thunk pattern: f: jmp thunk (another page); thunk: ret.
+	 * 0x100000: mov $3,%rcx; call thunk (runs it once: its page is in the code TLB);
+	 *   1: call f; dec %rcx; jnz 1b;
+	 *   mov $0x101000,%rsi; movl $0xc3c0ff48,(%rsi) (thunk: inc %rax; ret); call f; hlt
+	 * 0x100040: f: jmp 0x101000        0x101000: ret
+	 */
+	static const char code[] =
+		"\x48\xc7\xc1\x03\x00\x00\x00\xe8\xf4\x0f\x00\x00\xe8\x2f\x00\x00\x00\x48\xff\xc9\x75\xf6"
+		"\x48\xc7\xc6\x00\x10\x10\x00\xc7\x06\x48\xff\xc0\xc3\xe8\x18\x00\x00\x00\xf4";
+	uint8_t buf[0x1001];
+	memset(buf, 0xcc, sizeof(buf));
+	memcpy(buf, code, sizeof(code) - 1);
+	memcpy(buf + 0x40, "\xe9\xbb\x0f\x00\x00", 5);
+	buf[0x1000] = 0xc3;
+	set_gpr(VSL_RAX, 0);
+	load(buf, sizeof(buf));
+	run_both(100000);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 1);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RCX), 0);
+	ck_assert_uint_ge(stats().ret_inlined, 1);
+}
+END_TEST
+
 START_TEST(rep_string_fault)
 {
 	/* rep stosl running into a not-present page: #PF with RCX/RDI counting the elements done */
@@ -561,6 +587,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, segment_reads);
 	tcase_add_test(tc, jmp_memory);
 	tcase_add_test(tc, sse_movd_movq);
+	tcase_add_test(tc, jmp_to_ret_other_page);
 	tcase_add_test(tc, dma_over_code);
 	suite_add_tcase(s, tc);
 	return s;
