@@ -1268,6 +1268,9 @@ static void p2v_ssh_ahead(struct vsl_p2v_ssh *s, uint64_t p)
 		p = s->skip.v[i].off + s->skip.v[i].len;
 	if (p >= s->size || s->pid < 0 || s->lost)
 		return;
+	/* the engine's windows may be smaller than a chunk: the rest is already here */
+	if ((s->pf_have || s->pf_out) && p >= s->pf_off && p < s->pf_off + s->pf_len)
+		return;
 	end = VSL_MIN(p - p % P2V_SSH_CHUNK + P2V_SSH_CHUNK, s->size);
 	if (i < s->skip.n && s->skip.v[i].off < end)
 		end = s->skip.v[i].off;

@@ -123,6 +123,11 @@ freeb=$(sed -n 's/.*"free_bytes":\([0-9]*\).*/\1/p' "$tmp/ssh.json")
 # 24 MiB of files; everything else is free (garbage) or the journal/inode tables
 [ "$sshb" -ge $((24 << 20)) ] || fail "only $sshb bytes fetched: the files are 24 MiB"
 [ "$sshb" -le $((80 << 20)) ] || fail "$sshb bytes fetched for 24 MiB of files: free blocks were transferred"
+# nothing is fetched twice: what the copy read plus the free map's metadata (read-ahead
+# of a 4 MiB chunk must not be asked again for each smaller window of the engine)
+readb=$(sed -n 's/.*"bytes_read":\([0-9]*\).*/\1/p' "$tmp/ssh.json")
+[ "$sshb" -le $((readb + (8 << 20))) ] ||
+	fail "$sshb bytes fetched over ssh for $readb bytes read: data was fetched twice"
 [ "$freeb" -ge $((150 << 20)) ] || fail "free map found only $freeb free bytes"
 echo "t81-p2v-ssh: fetched $sshb of $((256 << 20)) bytes ($freeb free) in $(echo "$t1 - $t0" | bc 2>/dev/null || echo '?') s"
 cpus=$(grep -c '^processor' /proc/cpuinfo)
