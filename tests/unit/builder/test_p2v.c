@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/format.h"
 #include "vessel/p2v.h"
 
@@ -19,28 +20,17 @@ static char tmp[256];
 
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/test_p2v.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	tu_mkdtemp(tmp, sizeof(tmp), "test_p2v");
 }
 
 static void teardown(void)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	ck_assert_int_eq(system(cmd), 0);
+	tu_rmtree(tmp);
 }
 
 static void put_file(const char *rel, const char *text)
 {
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
+	tu_write_file(tu_path(tmp, rel), text, strlen(text));
 }
 
 static void mk(const char *rel)
@@ -49,14 +39,6 @@ static void mk(const char *rel)
 
 	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
 	ck_assert_int_eq(mkdir(path, 0755), 0);
-}
-
-static bool have(const char *tool)
-{
-	char cmd[200];
-
-	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
-	return system(cmd) == 0;
 }
 
 START_TEST(extents_merge_and_order)
@@ -174,25 +156,6 @@ START_TEST(facts_from_fake_tree)
 }
 END_TEST
 
-/* An MBR disk of 64 MiB with one ext4 partition holding 4 MiB of random data. */
-static bool make_ext4_disk(char *path, size_t len)
-{
-	char cmd[2048];
-
-	if (!have("mkfs.ext4") || !have("sfdisk"))
-		return false;
-	snprintf(path, len, "%s/disk.raw", tmp);
-	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && mkdir -p tree && head -c 4194304 /dev/urandom > tree/data &&"
-		 " truncate -s 63M part && mkfs.ext4 -q -F -d tree part >/dev/null 2>&1 &&"
-		 " truncate -s 64M disk.raw &&"
-		 " printf 'label: dos\\nstart=2048, type=83\\n' | sfdisk -q disk.raw >/dev/null &&"
-		 " dd if=part of=disk.raw bs=1M seek=1 conv=notrunc status=none && rm part",
-		 tmp);
-	ck_assert_int_eq(system(cmd), 0);
-	return true;
-}
-
 START_TEST(free_map_of_ext4_partition)
 {
 	struct vsl_ctx *ctx = vsl_ctx_new();
@@ -201,7 +164,7 @@ START_TEST(free_map_of_ext4_partition)
 	char path[512];
 	uint64_t total = 0;
 
-	if (!make_ext4_disk(path, sizeof(path))) {
+	if (!tu_make_ext4_disk(tmp, "disk.raw", false, path, sizeof(path))) {
 		vsl_ctx_free(ctx);
 		return;
 	}
@@ -238,7 +201,7 @@ START_TEST(convert_image_file)
 	static uint8_t x[65536], y[65536];
 	struct stat sb;
 
-	if (!make_ext4_disk(path, sizeof(path))) {
+	if (!tu_make_ext4_disk(tmp, "disk.raw", false, path, sizeof(path))) {
 		vsl_ctx_free(ctx);
 		return;
 	}
@@ -298,7 +261,6 @@ START_TEST(bad_sources)
 	char path[512], out[512];
 	const char *src[2];
 	static uint8_t junk[1 << 20];
-	FILE *f;
 	int before;
 
 	vsl_problems_init(&warn);
@@ -316,10 +278,7 @@ START_TEST(bad_sources)
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)(i * 2654435761u >> 13);
 	memset(junk, 0, 4096); /* no magic a format could claim */
-	f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
-	fclose(f);
+	tu_write_file(path, junk, sizeof(junk));
 	src[0] = path;
 	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &nofix, &warn, &st), 0);
 	ck_assert_uint_eq(warn.count, 1);
@@ -498,8 +457,6 @@ int main(void)
 {
 	Suite *s = suite_create("p2v");
 	TCase *tc = tcase_create("p2v");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
@@ -513,9 +470,5 @@ int main(void)
 	tcase_add_test(tc, guest_device_names);
 	tcase_add_test(tc, fstab_and_cmdline_rewrite);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(s);
 }

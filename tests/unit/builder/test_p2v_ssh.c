@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/format.h"
 #include "vessel/hash.h"
 #include "vessel/p2v.h"
@@ -45,16 +46,12 @@ static const char fake_ssh[] =
 
 static void setup(void)
 {
-	char path[512], *p;
-	FILE *f;
+	const char *path;
+	char *p;
 
-	snprintf(tmp, sizeof(tmp), "/tmp/test_p2v_ssh.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmp));
-	snprintf(path, sizeof(path), "%s/ssh", tmp);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(fake_ssh, f);
-	fclose(f);
+	tu_mkdtemp(tmp, sizeof(tmp), "test_p2v_ssh");
+	path = tu_path(tmp, "ssh");
+	tu_write_file(path, fake_ssh, strlen(fake_ssh));
 	ck_assert_int_eq(chmod(path, 0755), 0);
 	p = vsl_strdup_printf("%s:%s", tmp, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
 	setenv("PATH", p, 1);
@@ -67,34 +64,19 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
-static bool have(const char *tool)
-{
-	char cmd[200];
-
-	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
-	return system(cmd) == 0;
+	tu_rmtree(tmp);
 }
 
 /* A "disk" of n bytes of a fixed pattern (no zero 64 KiB block) at tmp/NAME. */
 static void make_disk(const char *name, size_t n, char *path, size_t len)
 {
 	uint8_t *buf = malloc(n);
-	FILE *f;
 
 	ck_assert_ptr_nonnull(buf);
 	for (size_t i = 0; i < n; i++)
 		buf[i] = (uint8_t)((i * 2654435761u) >> 13) | 1;
 	snprintf(path, len, "%s/%s", tmp, name);
-	f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
-	fclose(f);
+	tu_write_file(path, buf, n);
 	free(buf);
 }
 
@@ -195,11 +177,7 @@ START_TEST(journal_round_trip_and_bad)
 	ck_assert_str_eq(k->disks[1].ident, j->disks[1].ident);
 	ck_assert_str_eq(k->disks[1].source, "ssh://root@h:22/dev/loop0");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		FILE *f = fopen(path, "w");
-
-		ck_assert_ptr_nonnull(f);
-		fputs(bad[i], f);
-		fclose(f);
+		tu_write_file(path, bad[i], strlen(bad[i]));
 		ck_assert_msg(vsl_p2v_journal_read(ctx, path, k) == VSL_ECORRUPT, "accepted %zu", i);
 		ck_assert_ptr_nonnull(strstr(vsl_ctx_error(ctx), path));
 	}
@@ -339,7 +317,7 @@ START_TEST(digest_mismatch_refetched)
 	char path[512], mark[512], *url;
 	int fd;
 
-	if (!have("perl")) {
+	if (!tu_have("perl")) {
 		free(want);
 		free(got);
 		vsl_ctx_free(ctx);
@@ -368,21 +346,33 @@ END_TEST
 /* An MBR disk of 64 MiB, one ext4 partition with 4 MiB of data over random garbage. */
 static bool make_ext4_disk(char *path, size_t len)
 {
-	char cmd[2048];
+	return tu_make_ext4_disk(tmp, "ext.raw", true, path, len);
+}
 
-	if (!have("mkfs.ext4") || !have("sfdisk"))
-		return false;
-	snprintf(path, len, "%s/ext.raw", tmp);
-	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && mkdir -p tree && head -c 4194304 /dev/urandom > tree/data &&"
-		 " head -c 66060288 /dev/urandom > part &&"
-		 " mkfs.ext4 -q -F -E nodiscard -d tree part >/dev/null 2>&1 &&"
-		 " truncate -s 64M ext.raw &&"
-		 " printf 'label: dos\\nstart=2048, type=83\\n' | sfdisk -q ext.raw >/dev/null 2>&1 &&"
-		 " dd if=part of=ext.raw bs=1M seek=1 conv=notrunc status=none && rm -r part tree",
-		 tmp);
-	ck_assert_int_eq(system(cmd), 0);
-	return true;
+/*
+ * The free map of the disk at path (size bytes), read locally into a and
+ * through the fake ssh into b, asserted to be the same extents. Returns the
+ * bytes the session fetched for it.
+ */
+static uint64_t free_maps(struct vsl_ctx *ctx, const char *path, uint64_t size,
+			  struct vsl_p2v_extents *a, struct vsl_p2v_extents *b)
+{
+	struct vsl_p2v_ssh *s = NULL;
+	char *url = url_of(path);
+	uint64_t fetched;
+
+	ck_assert_int_eq(vsl_p2v_free_map(ctx, path, size, a, NULL), 0);
+	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), 0);
+	ck_assert_int_eq(vsl_p2v_ssh_free_map(ctx, s, b, NULL), 0);
+	ck_assert_uint_eq(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		ck_assert_uint_eq(a->v[i].off, b->v[i].off);
+		ck_assert_uint_eq(a->v[i].len, b->v[i].len);
+	}
+	fetched = vsl_p2v_ssh_bytes(s);
+	vsl_p2v_ssh_close(s);
+	free(url);
+	return fetched;
 }
 
 /* The free map through the mirror and the io manager equals the local one. */
@@ -390,32 +380,22 @@ START_TEST(free_map_same_as_local)
 {
 	struct vsl_ctx *ctx = vsl_ctx_new();
 	struct vsl_p2v_extents a = { 0 }, b = { 0 };
-	struct vsl_p2v_ssh *s = NULL;
-	char path[512], *url;
-	uint64_t freeb = 0;
+	char path[512];
+	uint64_t freeb = 0, fetched;
 
 	if (!make_ext4_disk(path, sizeof(path))) {
 		vsl_ctx_free(ctx);
 		return;
 	}
-	ck_assert_int_eq(vsl_p2v_free_map(ctx, path, 64 << 20, &a, NULL), 0);
-	url = url_of(path);
-	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), 0);
-	ck_assert_int_eq(vsl_p2v_ssh_free_map(ctx, s, &b, NULL), 0);
+	fetched = free_maps(ctx, path, 64 << 20, &a, &b);
 	ck_assert_uint_gt(a.n, 0);
-	ck_assert_uint_eq(a.n, b.n);
-	for (size_t i = 0; i < a.n; i++) {
-		ck_assert_uint_eq(a.v[i].off, b.v[i].off);
-		ck_assert_uint_eq(a.v[i].len, b.v[i].len);
+	for (size_t i = 0; i < a.n; i++)
 		freeb += a.v[i].len;
-	}
 	ck_assert_uint_gt(freeb, 40 << 20);
 	/* only metadata was fetched: the partition table, superblocks, bitmaps */
-	ck_assert_uint_lt(vsl_p2v_ssh_bytes(s), 8 << 20);
-	vsl_p2v_ssh_close(s);
+	ck_assert_uint_lt(fetched, 8 << 20);
 	vsl_p2v_extents_fini(&a);
 	vsl_p2v_extents_fini(&b);
-	free(url);
 	vsl_ctx_free(ctx);
 }
 END_TEST
@@ -428,46 +408,34 @@ START_TEST(free_map_logical_partitions)
 {
 	struct vsl_ctx *ctx = vsl_ctx_new();
 	struct vsl_p2v_extents a = { 0 }, b = { 0 };
-	struct vsl_p2v_ssh *s = NULL;
-	char path[512], cmd[2048], *url;
+	char path[512];
 	bool in[3] = { false, false, false };
 	static const uint64_t start[3] = { 2048 * 512ull, 36864 * 512ull, 59392 * 512ull };
 	static const uint64_t size[3] = { 30720 * 512ull, 20480 * 512ull, 40960 * 512ull };
 
-	if (!have("mkfs.ext4") || !have("sfdisk")) {
+	if (!tu_have("mkfs.ext4") || !tu_have("sfdisk")) {
 		vsl_ctx_free(ctx);
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/l.raw", tmp);
-	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && head -c 100663296 /dev/urandom > l.raw &&"
-		 " printf 'label: dos\nstart=2048, size=30720, type=83\nstart=34816, type=5\n"
-		 "start=36864, size=20480, type=83\nstart=59392, size=40960, type=83\n'"
-		 " | sfdisk -q l.raw >/dev/null 2>&1 &&"
-		 " for p in 2048:30720 36864:20480 59392:40960; do"
-		 "  head -c $((${p#*:} * 512)) /dev/urandom > p &&"
-		 "  mkfs.ext4 -q -F -E nodiscard p >/dev/null 2>&1 &&"
-		 "  dd if=p of=l.raw bs=512 seek=${p%%:*} conv=notrunc status=none || exit 1; done;"
-		 " rm p", tmp);
-	ck_assert_int_eq(system(cmd), 0);
-	ck_assert_int_eq(vsl_p2v_free_map(ctx, path, 96 << 20, &a, NULL), 0);
-	url = url_of(path);
-	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), 0);
-	ck_assert_int_eq(vsl_p2v_ssh_free_map(ctx, s, &b, NULL), 0);
-	ck_assert_uint_eq(a.n, b.n);
-	for (size_t i = 0; i < a.n; i++) {
-		ck_assert_uint_eq(a.v[i].off, b.v[i].off);
-		ck_assert_uint_eq(a.v[i].len, b.v[i].len);
+	ck_assert_int_eq(tu_sh("cd '%s' && head -c 100663296 /dev/urandom > l.raw &&"
+			       " printf 'label: dos\nstart=2048, size=30720, type=83\nstart=34816, type=5\n"
+			       "start=36864, size=20480, type=83\nstart=59392, size=40960, type=83\n'"
+			       " | sfdisk -q l.raw >/dev/null 2>&1 &&"
+			       " for p in 2048:30720 36864:20480 59392:40960; do"
+			       "  head -c $((${p#*:} * 512)) /dev/urandom > p &&"
+			       "  mkfs.ext4 -q -F -E nodiscard p >/dev/null 2>&1 &&"
+			       "  dd if=p of=l.raw bs=512 seek=${p%%:*} conv=notrunc status=none || exit 1; done;"
+			       " rm p", tmp), 0);
+	free_maps(ctx, path, 96 << 20, &a, &b);
+	for (size_t i = 0; i < a.n; i++)
 		for (int k = 0; k < 3; k++)
 			if (b.v[i].off >= start[k] && b.v[i].off < start[k] + size[k])
 				in[k] = true;
-	}
 	/* free blocks found in the primary and in both logical partitions */
 	ck_assert(in[0] && in[1] && in[2]);
-	vsl_p2v_ssh_close(s);
 	vsl_p2v_extents_fini(&a);
 	vsl_p2v_extents_fini(&b);
-	free(url);
 	vsl_ctx_free(ctx);
 }
 END_TEST
@@ -477,39 +445,28 @@ START_TEST(free_map_gpt)
 {
 	struct vsl_ctx *ctx = vsl_ctx_new();
 	struct vsl_p2v_extents a = { 0 }, b = { 0 };
-	struct vsl_p2v_ssh *s = NULL;
-	char path[512], cmd[2048], *url;
+	char path[512];
 	uint64_t freeb = 0;
 
-	if (!have("mkfs.ext4") || !have("sfdisk")) {
+	if (!tu_have("mkfs.ext4") || !tu_have("sfdisk")) {
 		vsl_ctx_free(ctx);
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/g.raw", tmp);
-	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && head -c 50331648 /dev/urandom > g.raw &&"
-		 " printf 'label: gpt\nstart=4096, size=61440, type=linux\n'"
-		 " | sfdisk -q g.raw >/dev/null 2>&1 &&"
-		 " head -c 31457280 /dev/urandom > p && mkfs.ext4 -q -F -E nodiscard p >/dev/null 2>&1 &&"
-		 " dd if=p of=g.raw bs=512 seek=4096 conv=notrunc status=none && rm p", tmp);
-	ck_assert_int_eq(system(cmd), 0);
-	ck_assert_int_eq(vsl_p2v_free_map(ctx, path, 48 << 20, &a, NULL), 0);
-	url = url_of(path);
-	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), 0);
-	ck_assert_int_eq(vsl_p2v_ssh_free_map(ctx, s, &b, NULL), 0);
+	ck_assert_int_eq(tu_sh("cd '%s' && head -c 50331648 /dev/urandom > g.raw &&"
+			       " printf 'label: gpt\nstart=4096, size=61440, type=linux\n'"
+			       " | sfdisk -q g.raw >/dev/null 2>&1 &&"
+			       " head -c 31457280 /dev/urandom > p && mkfs.ext4 -q -F -E nodiscard p >/dev/null 2>&1 &&"
+			       " dd if=p of=g.raw bs=512 seek=4096 conv=notrunc status=none && rm p", tmp), 0);
+	free_maps(ctx, path, 48 << 20, &a, &b);
 	ck_assert_uint_gt(a.n, 0);
-	ck_assert_uint_eq(a.n, b.n);
 	for (size_t i = 0; i < a.n; i++) {
-		ck_assert_uint_eq(a.v[i].off, b.v[i].off);
-		ck_assert_uint_eq(a.v[i].len, b.v[i].len);
 		ck_assert_uint_ge(a.v[i].off, 4096 * 512);
 		freeb += a.v[i].len;
 	}
 	ck_assert_uint_gt(freeb, 20 << 20);
-	vsl_p2v_ssh_close(s);
 	vsl_p2v_extents_fini(&a);
 	vsl_p2v_extents_fini(&b);
-	free(url);
 	vsl_ctx_free(ctx);
 }
 END_TEST
@@ -642,8 +599,6 @@ int main(void)
 {
 	Suite *s = suite_create("p2v_ssh");
 	TCase *tc = tcase_create("p2v_ssh");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
@@ -658,9 +613,5 @@ int main(void)
 	tcase_add_test(tc, p2v_resumes_after_lost_transport);
 	tcase_add_test(tc, p2v_interrupted_and_resumed);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(s);
 }

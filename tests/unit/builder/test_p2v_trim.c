@@ -7,12 +7,11 @@
  * that does not exist) is checked.
  */
 #include <check.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/format.h"
 #include "vessel/p2v.h"
 
@@ -23,16 +22,12 @@ static char tmp[256];
 
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/test_p2v_trim.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	tu_mkdtemp(tmp, sizeof(tmp), "test_p2v_trim");
 }
 
 static void teardown(void)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	ck_assert_int_eq(system(cmd), 0);
+	tu_rmtree(tmp);
 }
 
 static void ext_expect(const struct vsl_p2v_extents *e, size_t n, const uint64_t *offlen)
@@ -150,17 +145,13 @@ static struct vsl_image *make_overlay(struct vsl_ctx *ctx)
 	struct vsl_image_opts o = { 0 };
 	const char *kv[] = { "cluster_size=65536", NULL };
 	struct vsl_image *img;
-	int fd;
 
 	ck_assert_ptr_nonnull(buf);
 	memset(buf, 0xab, 1024 * K);
 	memset(buf + 512 * K, 0, 128 * K);
 	snprintf(src, sizeof(src), "%s/src.raw", tmp);
 	snprintf(ov, sizeof(ov), "%s/ov.qcow2", tmp);
-	fd = open(src, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, buf, 1024 * K), (ssize_t)(1024 * K));
-	close(fd);
+	tu_write_file(src, buf, 1024 * K);
 	o.backing_file = src;
 	o.backing_format = "raw";
 	o.kv = kv;
@@ -218,15 +209,11 @@ START_TEST(collect_untouched_overlay)
 	struct vsl_image *img;
 	struct vsl_p2v_extents e = { 0 };
 	char src[300], ov[300];
-	int fd;
 
 	snprintf(src, sizeof(src), "%s/sparse.raw", tmp);
 	snprintf(ov, sizeof(ov), "%s/plain.qcow2", tmp);
 	/* an all-zero (sparse) source: zero, but from the backing file */
-	fd = open(src, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, 4 << 20), 0);
-	close(fd);
+	tu_sparse_file(src, 4 << 20);
 	o.backing_file = src;
 	o.backing_format = "raw";
 	ck_assert_int_eq(vsl_image_create(ctx, ov, "qcow2", 4 << 20, &o, &img), 0);
@@ -246,13 +233,9 @@ START_TEST(fallback_without_appliance)
 	struct vsl_problems warn;
 	static const uint64_t f0[] = { 0, 4096 };
 	char src[300];
-	int fd;
 
 	snprintf(src, sizeof(src), "%s/disk.raw", tmp);
-	fd = open(src, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, 8 << 20), 0);
-	close(fd);
+	tu_sparse_file(src, 8 << 20);
 	vsl_problems_init(&warn);
 	/* the appliance cannot start: its hypervisor does not exist */
 	setenv("LIBGUESTFS_BACKEND", "direct", 1);
@@ -272,12 +255,7 @@ START_TEST(fallback_without_appliance)
 	ck_assert_ptr_nonnull(strstr(warn.items[0].message, "copied whole"));
 	ck_assert_ptr_nonnull(strstr(warn.items[1].message, "disk partition 2: LVM2_member"));
 	/* the temporary overlay is gone: only disk.raw is left */
-	{
-		char cmd[400];
-
-		snprintf(cmd, sizeof(cmd), "test \"$(ls '%s')\" = disk.raw", tmp);
-		ck_assert_int_eq(system(cmd), 0);
-	}
+	ck_assert_int_eq(tu_sh("test \"$(ls '%s')\" = disk.raw", tmp), 0);
 	vsl_problems_fini(&warn);
 	vsl_p2v_areas_fini(&a);
 	vsl_p2v_extents_fini(&f);
@@ -300,7 +278,6 @@ START_TEST(session_without_launch)
 	struct vsl_p2v_trim *t;
 	char q[300], q2[300], other[300], missing[300];
 	const char *paths[4];
-	int fd;
 
 	snprintf(q, sizeof(q), "%s/disk.qcow2", tmp);
 	snprintf(q2, sizeof(q2), "%s/../%s/disk.qcow2", tmp, strrchr(tmp, '/') + 1);
@@ -308,10 +285,7 @@ START_TEST(session_without_launch)
 	snprintf(missing, sizeof(missing), "%s/missing.raw", tmp);
 	ck_assert_int_eq(vsl_image_create(ctx, q, "qcow2", 8 << 20, NULL, &img), 0);
 	vsl_image_close(img);
-	fd = open(other, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, 8 << 20), 0);
-	close(fd);
+	tu_sparse_file(other, 8 << 20);
 	paths[0] = q;
 	paths[1] = missing;
 	paths[2] = q2;  /* the same file again */
@@ -331,25 +305,12 @@ START_TEST(session_without_launch)
 	vsl_p2v_trim_destroy(t);
 	vsl_p2v_trim_destroy(NULL);
 	/* nothing left behind: no overlay directory in TMPDIR */
-	{
-		char cmd[400];
-
-		snprintf(cmd, sizeof(cmd), "test \"$(ls '%s' | tr '\\n' ' ')\" = 'disk.qcow2 other.raw '", tmp);
-		ck_assert_int_eq(system(cmd), 0);
-	}
+	ck_assert_int_eq(tu_sh("test \"$(ls '%s' | tr '\\n' ' ')\" = 'disk.qcow2 other.raw '", tmp), 0);
 	vsl_problems_fini(&warn);
 	vsl_p2v_areas_fini(&a);
 	vsl_ctx_free(ctx);
 }
 END_TEST
-
-static bool have(const char *tool)
-{
-	char cmd[200];
-
-	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
-	return system(cmd) == 0;
-}
 
 /*
  * vsl_p2v_free_map hands xfs to the trimmer, on the whole disk and in a
@@ -362,9 +323,9 @@ START_TEST(free_map_hands_xfs_over)
 	struct vsl_ctx *ctx = vsl_ctx_new();
 	struct vsl_p2v_extents f = { 0 };
 	struct vsl_problems warn;
-	char path[300], cmd[1200];
+	char path[300];
 
-	if (!have("mkfs.xfs") || !have("sfdisk") || !have("mkfs.ext4")) {
+	if (!tu_have("mkfs.xfs") || !tu_have("sfdisk") || !tu_have("mkfs.ext4")) {
 		fprintf(stderr, "free_map_hands_xfs_over: skipped (no mkfs.xfs, sfdisk or mkfs.ext4)\n");
 		vsl_ctx_free(ctx);
 		return;
@@ -375,8 +336,7 @@ START_TEST(free_map_hands_xfs_over)
 	vsl_problems_init(&warn);
 	/* the whole disk */
 	snprintf(path, sizeof(path), "%s/whole.raw", tmp);
-	snprintf(cmd, sizeof(cmd), "truncate -s 320M '%s' && mkfs.xfs -q '%s'", path, path);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(tu_sh("truncate -s 320M '%s' && mkfs.xfs -q '%s'", path, path), 0);
 	ck_assert_int_eq(vsl_p2v_free_map(ctx, path, 320 << 20, &f, &warn), 0);
 	ck_assert_uint_eq(f.n, 0);
 	ck_assert_uint_eq(warn.count, 1);
@@ -385,14 +345,12 @@ START_TEST(free_map_hands_xfs_over)
 	vsl_problems_init(&warn);
 	/* GPT: ext4 in partition 1, xfs in partition 2 */
 	snprintf(path, sizeof(path), "%s/parts.raw", tmp);
-	snprintf(cmd, sizeof(cmd),
-		 "truncate -s 400M '%s' && printf 'label: gpt\\n,64M,L\\n,,L\\n' | "
-		 "sfdisk -q '%s' && truncate -s 64M '%s/p1' && mkfs.ext4 -q -F '%s/p1' && "
-		 "dd if='%s/p1' of='%s' bs=1M seek=1 conv=notrunc,sparse status=none && "
-		 "truncate -s 300M '%s/p2' && mkfs.xfs -q '%s/p2' && "
-		 "dd if='%s/p2' of='%s' bs=1M seek=65 conv=notrunc,sparse status=none",
-		 path, path, tmp, tmp, tmp, path, tmp, tmp, tmp, path);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(tu_sh("truncate -s 400M '%s' && printf 'label: gpt\\n,64M,L\\n,,L\\n' | "
+			       "sfdisk -q '%s' && truncate -s 64M '%s/p1' && mkfs.ext4 -q -F '%s/p1' && "
+			       "dd if='%s/p1' of='%s' bs=1M seek=1 conv=notrunc,sparse status=none && "
+			       "truncate -s 300M '%s/p2' && mkfs.xfs -q '%s/p2' && "
+			       "dd if='%s/p2' of='%s' bs=1M seek=65 conv=notrunc,sparse status=none",
+			       path, path, tmp, tmp, tmp, path, tmp, tmp, tmp, path), 0);
 	ck_assert_int_eq(vsl_p2v_free_map(ctx, path, 400 << 20, &f, &warn), 0);
 	ck_assert_uint_gt(f.n, 0);  /* ext4's free blocks */
 	ck_assert_uint_le(f.v[f.n - 1].off + f.v[f.n - 1].len, 65 << 20);
@@ -408,8 +366,6 @@ int main(void)
 {
 	Suite *s = suite_create("p2v_trim");
 	TCase *tc = tcase_create("p2v_trim");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
@@ -422,9 +378,5 @@ int main(void)
 	tcase_add_test(tc, free_map_hands_xfs_over);
 	tcase_add_test(tc, session_without_launch);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(s);
 }

@@ -4,10 +4,12 @@
  */
 #include "tests/unit/helpers/testutil.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vessel/bundle.h"
 #include "vessel/format.h"
@@ -91,6 +93,35 @@ int tu_sh(const char *fmt, ...)
 bool tu_have_qemu_img(void)
 {
 	return system("qemu-img --version >/dev/null 2>&1") == 0;
+}
+
+bool tu_have(const char *tool)
+{
+	return tu_sh("command -v '%s' >/dev/null 2>&1", tool) == 0;
+}
+
+void tu_sparse_file(const char *path, uint64_t size)
+{
+	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+
+	ck_assert_msg(fd >= 0, "cannot create %s", path);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+}
+
+bool tu_make_ext4_disk(const char *dir, const char *name, bool garbage, char *path, size_t len)
+{
+	if (!tu_have("mkfs.ext4") || !tu_have("sfdisk"))
+		return false;
+	ck_assert_uint_lt((size_t)snprintf(path, len, "%s/%s", dir, name), len);
+	ck_assert_int_eq(tu_sh("cd '%s' && mkdir -p tree && head -c 4194304 /dev/urandom > tree/data &&"
+			       " %s && mkfs.ext4 -q -F %s-d tree part >/dev/null 2>&1 &&"
+			       " truncate -s 64M '%s' &&"
+			       " printf 'label: dos\\nstart=2048, type=83\\n' | sfdisk -q '%s' >/dev/null 2>&1 &&"
+			       " dd if=part of='%s' bs=1M seek=1 conv=notrunc status=none && rm -r part tree",
+			       dir, garbage ? "head -c 66060288 /dev/urandom > part" : "truncate -s 63M part",
+			       garbage ? "-E nodiscard " : "", name, name, name), 0);
+	return true;
 }
 
 const char *tu_path(const char *dir, const char *name)

@@ -1,8 +1,9 @@
 /*
  * Boilerplate shared by the Check suites: running a suite from main(), a
  * temporary directory per test, reading a whole file, deterministic random
- * data, shell commands built with printf, probing for qemu-img, and
- * writing, checking and reading disk images through the formats library.
+ * data, shell commands built with printf, probing for qemu-img and other
+ * tools, sparse files and ext4 disk fixtures, and writing, checking and
+ * reading disk images through the formats library.
  *
  * Every helper that can fail asserts (ck_assert), so a suite calls them
  * from a test or a checked fixture and needs no error handling of its own.
@@ -45,6 +46,21 @@ int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Whether qemu-img runs here (tests using it as an oracle skip otherwise). */
 bool tu_have_qemu_img(void);
+
+/* Whether the shell finds tool (`command -v`): tests needing it skip otherwise. */
+bool tu_have(const char *tool);
+
+/* Create path (or cut an existing file) as a sparse file of size bytes; asserts. */
+void tu_sparse_file(const char *path, uint64_t size);
+
+/*
+ * Make dir/name: a 64 MiB MBR disk with one ext4 partition from 1 MiB to the
+ * end whose files hold 4 MiB of random data, and put its path in path. With
+ * garbage, the partition's unused blocks hold random bytes (mkfs.ext4 -E
+ * nodiscard over /dev/urandom) instead of zeroes. false, with nothing made,
+ * when mkfs.ext4 or sfdisk is not installed; asserts that the commands ran.
+ */
+bool tu_make_ext4_disk(const char *dir, const char *name, bool garbage, char *path, size_t len);
 
 /* dir/name, in one of four rotating static buffers (so a few can be live at once). */
 const char *tu_path(const char *dir, const char *name);
