@@ -116,7 +116,7 @@ static int build_rm_one(const char *path, const struct stat *st, int flag, struc
 	return 0;
 }
 
-static void build_rmtree(const char *dir)
+void vsl_builder_rmtree(const char *dir)
 {
 	nftw(dir, build_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -262,7 +262,7 @@ static void build_reap_stale(struct build *b)
 			goto next; /* kept by --keep-failed, or not ours */
 		if (flock(fd, LOCK_EX | LOCK_NB) < 0)
 			goto next; /* a build that is running */
-		build_rmtree(path);
+		vsl_builder_rmtree(path);
 		if (lstat(path, &st) < 0) {
 			int pid = atoi(name + pl);
 			vsl_warn(b->ctx, "removed %s, the staging directory of a build that was "
@@ -1113,7 +1113,7 @@ static void build_cache_put(struct build *b)
 	if (ok && rename(tmp, dir) < 0)
 		ok = false;
 	if (!ok && tmp)
-		build_rmtree(tmp);
+		vsl_builder_rmtree(tmp);
 	vsl_ctx_clear(b->ctx); /* the cache is best effort */
 	free(dir);
 	free(tmp);
@@ -1149,7 +1149,7 @@ static int build_commit(struct build *b)
 		if (old)
 			rename(old, b->out);
 	} else if (old) {
-		build_rmtree(old);
+		vsl_builder_rmtree(old);
 	}
 	free(old);
 	return rc;
@@ -1374,7 +1374,7 @@ out:
 		} else {
 			struct stat st;
 			if (lstat(b.tmp, &st) == 0)
-				build_rmtree(b.tmp);
+				vsl_builder_rmtree(b.tmp);
 		}
 	}
 	build_unlock_staging(&b);

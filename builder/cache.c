@@ -28,6 +28,8 @@
 
 #include "vessel/builder.h"
 
+#include "builder/builder_int.h"
+
 struct cache_entry {
 	char *rel;            /* relative to the cache directory */
 	bool dir;
@@ -47,13 +49,6 @@ static int cache_sum_one(const char *path, const struct stat *st, int flag, stru
 	(void)path; (void)flag; (void)ftw;
 	if (S_ISREG(st->st_mode))
 		cache_tree_bytes += (uint64_t)st->st_blocks * 512;
-	return 0;
-}
-
-static int cache_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	remove(path);
 	return 0;
 }
 
@@ -171,7 +166,7 @@ int vsl_cache_prune(struct vsl_ctx *ctx, const char *cache, uint64_t keep_bytes,
 		snprintf(path, sizeof(path), "%s/%s", cache, e->rel);
 		if (!dry_run) {
 			if (e->dir)
-				nftw(path, cache_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+				vsl_builder_rmtree(path);
 			else
 				unlink(path);
 			if (access(path, F_OK) == 0) {

@@ -29,7 +29,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <guestfs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +39,8 @@
 #include "vessel/builder.h"
 #include "vessel/convert.h"
 #include "vessel/hash.h"
+
+#include "builder/builder_int.h"
 
 struct disk_fs {
 	struct vsl_ctx *ctx;
@@ -459,13 +460,6 @@ static bool disk_on_host(const struct vsl_recipe *r, size_t di)
 	return true;
 }
 
-static int disk_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	remove(path);
-	return 0;
-}
-
 /* Write the tree under root (a fresh private directory). */
 static int disk_extract(struct vsl_ctx *ctx, struct vsl_tree *t, const char *root, int64_t mtime)
 {
@@ -731,7 +725,7 @@ out:
 	if (rc < 0 && !strstr(vsl_ctx_error(ctx), "disk '"))
 		vsl_error_prefix(ctx, "disk '%s'", d->name);
 	if (made)
-		nftw(work, disk_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		vsl_builder_rmtree(work);
 	vsl_tree_fini(&t);
 	free(work); free(root); free(raw); free(script); free(fix); free(target); free(spec);
 	return rc;
