@@ -1179,6 +1179,27 @@ static int rp_source_ref(struct rp *p, const struct ynode *n, const char *what, 
 	return -1;
 }
 
+/*
+ * A source's tarball or path (node n, named what): src->path becomes its
+ * host path, which must be a regular file, or also a directory with dirs.
+ */
+static void rp_source_path(struct rp *p, const struct ynode *n, const char *what, bool dirs,
+			   struct vsl_recipe_source *src)
+{
+	char *v = rp_str(p, n, what);
+	struct stat st;
+
+	if (!v)
+		return;
+	src->path = rp_host_path(p, v);
+	if (src->path && stat(src->path, &st) < 0)
+		rp_err(p, n, "source '%s': '%s': %s", src->name, v, strerror(errno));
+	else if (src->path && !S_ISREG(st.st_mode) && !(dirs && S_ISDIR(st.st_mode)))
+		rp_err(p, n, "source '%s': '%s' is %s", src->name, v,
+		       dirs ? "neither a file nor a directory" : "not a file");
+	free(v);
+}
+
 static void rp_sources(struct rp *p, const struct ynode *s)
 {
 	static const char *const keys[] = { "name", "path", "tarball", "package", "sha256",
@@ -1191,7 +1212,6 @@ static void rp_sources(struct rp *p, const struct ynode *s)
 	for (size_t i = 0; r->sources && i < s->n; i++) {
 		const struct ynode *e = s->kids[i], *name, *path, *pkg, *sha, *dep, *tar;
 		struct vsl_recipe_source src = { .loc = rp_loc(e), .depends = true };
-		struct stat st;
 
 		if (!rp_want(p, e, YN_MAP, "sources entry"))
 			continue;
@@ -1223,30 +1243,11 @@ static void rp_sources(struct rp *p, const struct ynode *s)
 		}
 		src.name = strdup(name->str);
 		if (tar) {
-			char *v = rp_str(p, tar, "sources tarball");
 			src.kind = VSL_SOURCE_TARBALL;
-			if (v) {
-				src.path = rp_host_path(p, v);
-				if (src.path && stat(src.path, &st) < 0)
-					rp_err(p, tar, "source '%s': '%s': %s", src.name, v,
-					       strerror(errno));
-				else if (src.path && !S_ISREG(st.st_mode))
-					rp_err(p, tar, "source '%s': '%s' is not a file", src.name, v);
-				free(v);
-			}
+			rp_source_path(p, tar, "sources tarball", false, &src);
 		} else if (path) {
-			char *v = rp_str(p, path, "sources path");
 			src.kind = VSL_SOURCE_PATH;
-			if (v) {
-				src.path = rp_host_path(p, v);
-				if (src.path && stat(src.path, &st) < 0)
-					rp_err(p, path, "source '%s': '%s': %s", src.name, v,
-					       strerror(errno));
-				else if (src.path && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-					rp_err(p, path, "source '%s': '%s' is neither a file nor a "
-							"directory", src.name, v);
-				free(v);
-			}
+			rp_source_path(p, path, "sources path", true, &src);
 		} else {
 			src.kind = VSL_SOURCE_PACKAGE;
 			src.package = rp_str(p, pkg, "sources package");

@@ -92,6 +92,42 @@ START_TEST(depends_switch)
 }
 END_TEST
 
+/* A tarball must be a file; a path a file or a directory; either must exist. */
+START_TEST(source_paths_checked)
+{
+	int rc;
+	struct vsl_recipe *r;
+
+	r = parse("vessel: 1\nmachine: {name: m}\n"
+		  "boot:\n  kernel: linux-image-amd64\n"
+		  "  initramfs:\n    packages: [busybox]\n"
+		  "sources:\n  - {name: d, path: /tmp}\n"
+		  "  - {name: f, path: /etc/passwd}\n"
+		  "  - {name: t, tarball: /etc/passwd}\n", NULL, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(r->nsources, 3);
+	ck_assert_str_eq(r->sources[0].path, "/tmp");
+	ck_assert_int_eq(r->sources[0].kind, VSL_SOURCE_PATH);
+	ck_assert_str_eq(r->sources[2].path, "/etc/passwd");
+	ck_assert_int_eq(r->sources[2].kind, VSL_SOURCE_TARBALL);
+	vsl_recipe_free(r);
+	r = parse("vessel: 1\nmachine: {name: m}\n"
+		  "boot:\n  kernel: linux-image-amd64\n"
+		  "  initramfs:\n    packages: [busybox]\n"
+		  "sources:\n  - {name: a, tarball: /tmp}\n"
+		  "  - {name: b, path: /dev/null}\n"
+		  "  - {name: c, tarball: /nonexistent/c.tar}\n"
+		  "  - {name: e, path: /nonexistent/e}\n", NULL, &rc);
+	ck_assert_int_eq(rc, VSL_EINVAL);
+	ck_assert(has_diag(r, "t.yaml:8:24: source 'a': '/tmp' is not a file"));
+	ck_assert(has_diag(r, "source 'b': '/dev/null' is neither a file nor a directory"));
+	ck_assert(has_diag(r, "source 'c': '/nonexistent/c.tar': No such file or directory"));
+	ck_assert(has_diag(r, "source 'e': '/nonexistent/e': No such file or directory"));
+	ck_assert_uint_eq(vsl_recipe_ndiags(r), 4);
+	vsl_recipe_free(r);
+}
+END_TEST
+
 START_TEST(machine_fields)
 {
 	int rc;
@@ -410,6 +446,7 @@ int main(void)
 
 	tcase_add_test(tc, minimal_defaults);
 	tcase_add_test(tc, depends_switch);
+	tcase_add_test(tc, source_paths_checked);
 	tcase_add_test(tc, machine_fields);
 	tcase_add_test(tc, unknown_keys_suggest);
 	tcase_add_test(tc, version_checks);
