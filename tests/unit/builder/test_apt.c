@@ -46,28 +46,18 @@ static int ncalls(void)
 
 static void setup(void)
 {
-	char bin[300], *path;
-	const char *p = getenv("PATH");
+	char bin[300];
 
 	tu_mkdtemp(dir, sizeof(dir), "vsl-apt");
 	snprintf(bin, sizeof(bin), "%s/bin", dir);
 	ck_assert_int_eq(mkdir(bin, 0755), 0);
 	snprintf(cache, sizeof(cache), "%s/cache", dir);
 	snprintf(calls, sizeof(calls), "%s/calls", dir);
-	old_path = strdup(p ? p : "/usr/bin:/bin");
-	path = malloc(strlen(bin) + strlen(old_path) + 2);
-	ck_assert_ptr_nonnull(path);
-	sprintf(path, "%s:%s", bin, old_path);
-	setenv("PATH", path, 1);
-	free(path);
+	old_path = tu_path_prepend(bin);
 	/* the fakes' answers must not be confused with a real apt's (the cache key
 	 * includes APT_CONFIG's name) */
 	snprintf(conf, sizeof(conf), "%s/apt.conf", dir);
-	{
-		FILE *cf = fopen(conf, "w");
-		ck_assert_ptr_nonnull(cf);
-		fclose(cf);
-	}
+	tu_write_file(conf, "", 0);
 	setenv("APT_CONFIG", conf, 1);
 }
 

@@ -17,51 +17,37 @@
 
 static char dir[256];
 
+static void settime(const char *rel, time_t t)
+{
+	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
+
+	ck_assert_int_eq(utimensat(AT_FDCWD, tu_path(dir, rel), ts, 0), 0);
+}
+
 /* A file of size bytes (non-zero data: allocated) with mtime t. */
 static void mkentry(const char *rel, size_t size, time_t t)
 {
-	char path[512];
-	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
 	char *buf = malloc(size);
-	FILE *f;
 
 	ck_assert_ptr_nonnull(buf);
 	memset(buf, 'x', size);
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(buf, 1, size, f), size);
-	ck_assert_int_eq(fclose(f), 0);
+	tu_write_file(tu_path(dir, rel), buf, size);
 	free(buf);
-	ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
-}
-
-static void settime(const char *rel, time_t t)
-{
-	char path[512];
-	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+	settime(rel, t);
 }
 
 /* Allocated bytes, as the pruner counts them. */
 static uint64_t alloc(const char *rel)
 {
-	char path[512];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(stat(tu_path(dir, rel), &st), 0);
 	return (uint64_t)st.st_blocks * 512;
 }
 
 static bool exists(const char *rel)
 {
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	return access(path, F_OK) == 0;
+	return access(tu_path(dir, rel), F_OK) == 0;
 }
 
 struct seen {

@@ -47,15 +47,12 @@ static const char fake_ssh[] =
 static void setup(void)
 {
 	const char *path;
-	char *p;
 
 	tu_mkdtemp(tmp, sizeof(tmp), "test_p2v_ssh");
 	path = tu_path(tmp, "ssh");
 	tu_write_file(path, fake_ssh, strlen(fake_ssh));
 	ck_assert_int_eq(chmod(path, 0755), 0);
-	p = vsl_strdup_printf("%s:%s", tmp, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-	setenv("PATH", p, 1);
-	free(p);
+	free(tu_path_prepend(tmp));
 	unsetenv("FAKE_SSH_MODE");
 	unsetenv("VESSEL_P2V_SSH_FAIL_AFTER");
 	unsetenv("VESSEL_P2V_SSH_DROP_AFTER");
@@ -401,6 +398,29 @@ START_TEST(free_map_same_as_local)
 END_TEST
 
 /*
+ * tmp/name: size bytes of random garbage, partitioned by the sfdisk script
+ * table, with an ext4 filesystem (over garbage too) put in each of parts
+ * ("START:SECTORS ...", 512-byte sectors). false when mkfs.ext4 or sfdisk
+ * is missing.
+ */
+static bool make_parted_disk(const char *name, uint64_t size, const char *table,
+			     const char *parts, char *path, size_t len)
+{
+	if (!tu_have("mkfs.ext4") || !tu_have("sfdisk"))
+		return false;
+	snprintf(path, len, "%s/%s", tmp, name);
+	ck_assert_int_eq(tu_sh("cd '%s' && head -c %llu /dev/urandom > '%s' &&"
+			       " printf '%s' | sfdisk -q '%s' >/dev/null 2>&1 &&"
+			       " for p in %s; do"
+			       "  head -c $((${p#*:} * 512)) /dev/urandom > p &&"
+			       "  mkfs.ext4 -q -F -E nodiscard p >/dev/null 2>&1 &&"
+			       "  dd if=p of='%s' bs=512 seek=${p%%:*} conv=notrunc status=none || exit 1;"
+			       " done && rm p", tmp, (unsigned long long)size, name, table, name, parts,
+			       name), 0);
+	return true;
+}
+
+/*
  * Logical partitions: their EBRs are chained through the extended one, so
  * the mirror must be probed again as each is found (p2v_partitions).
  */
@@ -413,20 +433,13 @@ START_TEST(free_map_logical_partitions)
 	static const uint64_t start[3] = { 2048 * 512ull, 36864 * 512ull, 59392 * 512ull };
 	static const uint64_t size[3] = { 30720 * 512ull, 20480 * 512ull, 40960 * 512ull };
 
-	if (!tu_have("mkfs.ext4") || !tu_have("sfdisk")) {
+	if (!make_parted_disk("l.raw", 96 << 20,
+			      "label: dos\nstart=2048, size=30720, type=83\nstart=34816, type=5\n"
+			      "start=36864, size=20480, type=83\nstart=59392, size=40960, type=83\n",
+			      "2048:30720 36864:20480 59392:40960", path, sizeof(path))) {
 		vsl_ctx_free(ctx);
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/l.raw", tmp);
-	ck_assert_int_eq(tu_sh("cd '%s' && head -c 100663296 /dev/urandom > l.raw &&"
-			       " printf 'label: dos\nstart=2048, size=30720, type=83\nstart=34816, type=5\n"
-			       "start=36864, size=20480, type=83\nstart=59392, size=40960, type=83\n'"
-			       " | sfdisk -q l.raw >/dev/null 2>&1 &&"
-			       " for p in 2048:30720 36864:20480 59392:40960; do"
-			       "  head -c $((${p#*:} * 512)) /dev/urandom > p &&"
-			       "  mkfs.ext4 -q -F -E nodiscard p >/dev/null 2>&1 &&"
-			       "  dd if=p of=l.raw bs=512 seek=${p%%:*} conv=notrunc status=none || exit 1; done;"
-			       " rm p", tmp), 0);
 	free_maps(ctx, path, 96 << 20, &a, &b);
 	for (size_t i = 0; i < a.n; i++)
 		for (int k = 0; k < 3; k++)
@@ -448,16 +461,11 @@ START_TEST(free_map_gpt)
 	char path[512];
 	uint64_t freeb = 0;
 
-	if (!tu_have("mkfs.ext4") || !tu_have("sfdisk")) {
+	if (!make_parted_disk("g.raw", 48 << 20, "label: gpt\nstart=4096, size=61440, type=linux\n",
+			      "4096:61440", path, sizeof(path))) {
 		vsl_ctx_free(ctx);
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/g.raw", tmp);
-	ck_assert_int_eq(tu_sh("cd '%s' && head -c 50331648 /dev/urandom > g.raw &&"
-			       " printf 'label: gpt\nstart=4096, size=61440, type=linux\n'"
-			       " | sfdisk -q g.raw >/dev/null 2>&1 &&"
-			       " head -c 31457280 /dev/urandom > p && mkfs.ext4 -q -F -E nodiscard p >/dev/null 2>&1 &&"
-			       " dd if=p of=g.raw bs=512 seek=4096 conv=notrunc status=none && rm p", tmp), 0);
 	free_maps(ctx, path, 48 << 20, &a, &b);
 	ck_assert_uint_gt(a.n, 0);
 	for (size_t i = 0; i < a.n; i++) {

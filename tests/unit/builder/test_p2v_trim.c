@@ -224,6 +224,14 @@ START_TEST(collect_untouched_overlay)
 }
 END_TEST
 
+/* The appliance cannot start (its hypervisor does not exist); overlays go to tmp. */
+static void no_appliance(void)
+{
+	setenv("LIBGUESTFS_BACKEND", "direct", 1);
+	setenv("LIBGUESTFS_HV", "/nonexistent/vessel-test-qemu", 1);
+	setenv("TMPDIR", tmp, 1);
+}
+
 /* No usable libguestfs: every area is reported as copied whole, the map is kept. */
 START_TEST(fallback_without_appliance)
 {
@@ -237,10 +245,7 @@ START_TEST(fallback_without_appliance)
 	snprintf(src, sizeof(src), "%s/disk.raw", tmp);
 	tu_sparse_file(src, 8 << 20);
 	vsl_problems_init(&warn);
-	/* the appliance cannot start: its hypervisor does not exist */
-	setenv("LIBGUESTFS_BACKEND", "direct", 1);
-	setenv("LIBGUESTFS_HV", "/nonexistent/vessel-test-qemu", 1);
-	setenv("TMPDIR", tmp, 1);
+	no_appliance();
 	ext_fill(ctx, &f, 1, f0);
 	/* no areas: nothing to do, no launch */
 	ck_assert_int_eq(vsl_p2v_trim_free(ctx, NULL, src, 8 << 20, &a, &f, &warn), 0);
@@ -330,9 +335,7 @@ START_TEST(free_map_hands_xfs_over)
 		vsl_ctx_free(ctx);
 		return;
 	}
-	setenv("LIBGUESTFS_BACKEND", "direct", 1);
-	setenv("LIBGUESTFS_HV", "/nonexistent/vessel-test-qemu", 1);
-	setenv("TMPDIR", tmp, 1);
+	no_appliance();
 	vsl_problems_init(&warn);
 	/* the whole disk */
 	snprintf(path, sizeof(path), "%s/whole.raw", tmp);

@@ -27,6 +27,12 @@ static bool has_diag(const struct vsl_recipe *r, const char *needle)
 	return false;
 }
 
+/* The start of a recipe booting Debian's kernel with busybox, for the tests of other sections. */
+#define BUSYBOX_BOOT \
+	"vessel: 1\nmachine: {name: m}\n" \
+	"boot:\n  kernel: linux-image-amd64\n" \
+	"  initramfs:\n    packages: [busybox]\n"
+
 static const char minimal[] =
 	"vessel: 1\n"
 	"machine:\n"
@@ -69,9 +75,8 @@ START_TEST(depends_switch)
 	/* default: package lists and package sources come with their dependencies */
 	ck_assert(r->packages_depends);
 	vsl_recipe_free(r);
-	r = parse("vessel: 1\nmachine: {name: m}\n"
-		  "boot:\n  kernel: linux-image-amd64\n"
-		  "  initramfs:\n    packages: [busybox]\n    depends: false\n"
+	r = parse(BUSYBOX_BOOT
+		  "    depends: false\n"
 		  "sources:\n  - {name: a, package: busybox}\n"
 		  "  - {name: b, package: busybox, depends: no}\n", NULL, &rc);
 	ck_assert_int_eq(rc, 0);
@@ -80,9 +85,8 @@ START_TEST(depends_switch)
 	ck_assert(r->sources[0].depends);
 	ck_assert(!r->sources[1].depends);
 	vsl_recipe_free(r);
-	r = parse("vessel: 1\nmachine: {name: m}\n"
-		  "boot:\n  kernel: linux-image-amd64\n"
-		  "  initramfs:\n    packages: [busybox]\n    depends: maybe\n"
+	r = parse(BUSYBOX_BOOT
+		  "    depends: maybe\n"
 		  "sources:\n  - {name: a, path: ., depends: true}\n", NULL, &rc);
 	ck_assert_int_eq(rc, VSL_EINVAL);
 	ck_assert(has_diag(r, "t.yaml:7:14: boot.initramfs.depends: expected true or false, "
@@ -98,9 +102,7 @@ START_TEST(source_paths_checked)
 	int rc;
 	struct vsl_recipe *r;
 
-	r = parse("vessel: 1\nmachine: {name: m}\n"
-		  "boot:\n  kernel: linux-image-amd64\n"
-		  "  initramfs:\n    packages: [busybox]\n"
+	r = parse(BUSYBOX_BOOT
 		  "sources:\n  - {name: d, path: /tmp}\n"
 		  "  - {name: f, path: /etc/passwd}\n"
 		  "  - {name: t, tarball: /etc/passwd}\n", NULL, &rc);
@@ -111,9 +113,7 @@ START_TEST(source_paths_checked)
 	ck_assert_str_eq(r->sources[2].path, "/etc/passwd");
 	ck_assert_int_eq(r->sources[2].kind, VSL_SOURCE_TARBALL);
 	vsl_recipe_free(r);
-	r = parse("vessel: 1\nmachine: {name: m}\n"
-		  "boot:\n  kernel: linux-image-amd64\n"
-		  "  initramfs:\n    packages: [busybox]\n"
+	r = parse(BUSYBOX_BOOT
 		  "sources:\n  - {name: a, tarball: /tmp}\n"
 		  "  - {name: b, path: /dev/null}\n"
 		  "  - {name: c, tarball: /nonexistent/c.tar}\n"

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/unit/helpers/testutil.h"
 #include "vessel/builder.h"
 #include "vessel/recipe.h"
 
@@ -300,17 +301,6 @@ START_TEST(tarball_sources)
 }
 END_TEST
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = malloc(1 << 20);
-
-	ck_assert_ptr_nonnull(f);
-	*len = fread(buf, 1, 1 << 20, f);
-	fclose(f);
-	return buf;
-}
-
 START_TEST(initramfs_reproducible)
 {
 	struct vsl_ctx *ctx = vsl_ctx_new();
@@ -334,8 +324,8 @@ START_TEST(initramfs_reproducible)
 	ck_assert_int_eq(vsl_tree_add_symlink(ctx, &t, "/bin/sh", "busybox"), 0);
 	ck_assert_int_eq(vsl_initramfs_write(ctx, &t, p1, 1234), 0);
 	ck_assert_int_eq(vsl_initramfs_write(ctx, &t, p2, 1234), 0);
-	a = slurp(p1, &l1);
-	b = slurp(p2, &l2);
+	a = tu_slurp(p1, &l1);
+	b = tu_slurp(p2, &l2);
 	ck_assert_uint_eq(l1, l2);
 	ck_assert(memcmp(a, b, l1) == 0);
 	ck_assert_uint_eq((unsigned char)a[0], 0x1f); /* gzip */
@@ -490,8 +480,6 @@ int main(void)
 {
 	Suite *s = suite_create("tree");
 	TCase *tc = tcase_create("tree");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, normpath);
 	tcase_add_test(tc, tree_rules);
@@ -503,9 +491,5 @@ int main(void)
 	tcase_add_test(tc, root_password_reproducible_and_secret);
 	tcase_add_test(tc, depends_match);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(s);
 }

@@ -64,7 +64,7 @@ void tu_write_file(const char *path, const void *data, size_t n)
 
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-	fclose(f);
+	ck_assert_int_eq(fclose(f), 0);
 }
 
 void tu_fill_random(uint8_t *p, size_t n, uint64_t seed)
@@ -93,6 +93,20 @@ int tu_sh(const char *fmt, ...)
 bool tu_have_qemu_img(void)
 {
 	return system("qemu-img --version >/dev/null 2>&1") == 0;
+}
+
+char *tu_path_prepend(const char *dir)
+{
+	const char *p = getenv("PATH");
+	char *old = strdup(p ? p : "/usr/bin:/bin");
+	char *path = malloc(strlen(dir) + strlen(old ? old : "") + 2);
+
+	ck_assert_ptr_nonnull(old);
+	ck_assert_ptr_nonnull(path);
+	sprintf(path, "%s:%s", dir, old);
+	ck_assert_int_eq(setenv("PATH", path, 1), 0);
+	free(path);
+	return old;
 }
 
 bool tu_have(const char *tool)

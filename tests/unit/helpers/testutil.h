@@ -47,6 +47,13 @@ int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Whether qemu-img runs here (tests using it as an oracle skip otherwise). */
 bool tu_have_qemu_img(void);
 
+/*
+ * Put dir first in PATH (after it what PATH was, /usr/bin:/bin when unset),
+ * so that fake tools there shadow the real ones; returns the old value
+ * (malloc'd) for restoring it.
+ */
+char *tu_path_prepend(const char *dir);
+
 /* Whether the shell finds tool (`command -v`): tests needing it skip otherwise. */
 bool tu_have(const char *tool);
 
