@@ -930,6 +930,23 @@ out:
 
 /* ---- 7. the bundle ---- */
 
+/*
+ * A host file the build read (a source, a disk image) as a provenance entry
+ * "file:PATH" with its digest; none without a digest. -1 when out of memory.
+ */
+static int build_file_source(struct vsl_bundle_config *cfg, const char *path, const char *digest)
+{
+	struct vsl_bundle_source *s;
+
+	if (!digest)
+		return 0;
+	if (!(s = vsl_bundle_config_add_source(cfg)))
+		return -1;
+	s->uri = vsl_strdup_printf("file:%s", path);
+	s->sha256 = strdup(digest);
+	return 0;
+}
+
 static int build_config(struct build *b)
 {
 	const struct vsl_recipe *r = b->r;
@@ -988,22 +1005,12 @@ static int build_config(struct build *b)
 		s->uri = vsl_strdup_printf("deb:%s=%s", b->pkgs[i].name, b->pkgs[i].version);
 		s->sha256 = strdup(b->pkgs[i].sha256);
 	}
-	for (size_t i = 0; i < r->nsources; i++) {
-		if (!b->src_digest[i])
-			continue;
-		if (!(s = vsl_bundle_config_add_source(&cfg)))
+	for (size_t i = 0; i < r->nsources; i++)
+		if (build_file_source(&cfg, r->sources[i].path, b->src_digest[i]) < 0)
 			goto oom;
-		s->uri = vsl_strdup_printf("file:%s", r->sources[i].path);
-		s->sha256 = strdup(b->src_digest[i]);
-	}
-	for (size_t i = 0; i < r->ndisks; i++) {
-		if (!b->disk_digest[i])
-			continue;
-		if (!(s = vsl_bundle_config_add_source(&cfg)))
+	for (size_t i = 0; i < r->ndisks; i++)
+		if (build_file_source(&cfg, r->disks[i].image, b->disk_digest[i]) < 0)
 			goto oom;
-		s->uri = vsl_strdup_printf("file:%s", r->disks[i].image);
-		s->sha256 = strdup(b->disk_digest[i]);
-	}
 	rc = vsl_bundle_write_config(b->ctx, b->tmp, &cfg);
 	if (rc < 0)
 		vsl_error_prefix(b->ctx, "vessel.yaml");
