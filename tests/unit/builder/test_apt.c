@@ -209,14 +209,9 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("apt");
-	TCase *tc = tcase_create("apt");
+	const TTest *const tests[] = {
+		parse_simulation, closure_cached, closure_errors, resolve_pinned, NULL
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, parse_simulation);
-	tcase_add_test(tc, closure_cached);
-	tcase_add_test(tc, closure_errors);
-	tcase_add_test(tc, resolve_pinned);
-	suite_add_tcase(s, tc);
-	return tu_run_suite(s);
+	return tu_run_tests("apt", setup, teardown, 0, tests);
 }

@@ -155,12 +155,9 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cache");
-	TCase *tc = tcase_create("cache");
+	const TTest *const tests[] = {
+		prune_keeps_newest, prune_dry_run_and_empty, NULL
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, prune_keeps_newest);
-	tcase_add_test(tc, prune_dry_run_and_empty);
-	suite_add_tcase(s, tc);
-	return tu_run_suite(s);
+	return tu_run_tests("cache", setup, teardown, 0, tests);
 }

@@ -455,20 +455,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("p2v");
-	TCase *tc = tcase_create("p2v");
+	const TTest *const tests[] = {
+		extents_merge_and_order, filter_reads_free_as_zero, facts_from_fake_tree,
+		free_map_of_ext4_partition, convert_image_file, bad_sources, source_vanishes,
+		guest_device_names, fstab_and_cmdline_rewrite, NULL
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, extents_merge_and_order);
-	tcase_add_test(tc, filter_reads_free_as_zero);
-	tcase_add_test(tc, facts_from_fake_tree);
-	tcase_add_test(tc, free_map_of_ext4_partition);
-	tcase_add_test(tc, convert_image_file);
-	tcase_add_test(tc, bad_sources);
-	tcase_add_test(tc, source_vanishes);
-	tcase_add_test(tc, guest_device_names);
-	tcase_add_test(tc, fstab_and_cmdline_rewrite);
-	suite_add_tcase(s, tc);
-	return tu_run_suite(s);
+	return tu_run_tests("p2v", setup, teardown, 60, tests);
 }

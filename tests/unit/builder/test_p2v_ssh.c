@@ -599,21 +599,12 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("p2v_ssh");
-	TCase *tc = tcase_create("p2v_ssh");
+	const TTest *const tests[] = {
+		url_parse, journal_round_trip_and_bad, session_reads_verified, session_errors,
+		digest_mismatch_refetched, free_map_same_as_local, free_map_logical_partitions,
+		free_map_gpt, p2v_resumes_after_lost_transport, p2v_interrupted_and_resumed,
+		NULL
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, url_parse);
-	tcase_add_test(tc, journal_round_trip_and_bad);
-	tcase_add_test(tc, session_reads_verified);
-	tcase_add_test(tc, session_errors);
-	tcase_add_test(tc, digest_mismatch_refetched);
-	tcase_add_test(tc, free_map_same_as_local);
-	tcase_add_test(tc, free_map_logical_partitions);
-	tcase_add_test(tc, free_map_gpt);
-	tcase_add_test(tc, p2v_resumes_after_lost_transport);
-	tcase_add_test(tc, p2v_interrupted_and_resumed);
-	suite_add_tcase(s, tc);
-	return tu_run_suite(s);
+	return tu_run_tests("p2v_ssh", setup, teardown, 120, tests);
 }

@@ -367,19 +367,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("p2v_trim");
-	TCase *tc = tcase_create("p2v_trim");
+	const TTest *const tests[] = {
+		areas_in_order, trimmed_types, merge_free_maps, collect_discarded_clusters,
+		collect_untouched_overlay, fallback_without_appliance, free_map_hands_xfs_over,
+		session_without_launch, NULL
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, areas_in_order);
-	tcase_add_test(tc, trimmed_types);
-	tcase_add_test(tc, merge_free_maps);
-	tcase_add_test(tc, collect_discarded_clusters);
-	tcase_add_test(tc, collect_untouched_overlay);
-	tcase_add_test(tc, fallback_without_appliance);
-	tcase_add_test(tc, free_map_hands_xfs_over);
-	tcase_add_test(tc, session_without_launch);
-	suite_add_tcase(s, tc);
-	return tu_run_suite(s);
+	return tu_run_tests("p2v_trim", setup, teardown, 60, tests);
 }

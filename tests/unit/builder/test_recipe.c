@@ -441,22 +441,12 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("recipe");
-	TCase *tc = tcase_create("schema");
+	const TTest *const tests[] = {
+		minimal_defaults, depends_switch, source_paths_checked, machine_fields,
+		unknown_keys_suggest, version_checks, variables_precedence_and_taint,
+		undefined_variable_position, sensitive_not_in_clear_fields,
+		steps_and_references, hostile_input, mutations_never_crash, NULL
+	};
 
-	tcase_add_test(tc, minimal_defaults);
-	tcase_add_test(tc, depends_switch);
-	tcase_add_test(tc, source_paths_checked);
-	tcase_add_test(tc, machine_fields);
-	tcase_add_test(tc, unknown_keys_suggest);
-	tcase_add_test(tc, version_checks);
-	tcase_add_test(tc, variables_precedence_and_taint);
-	tcase_add_test(tc, undefined_variable_position);
-	tcase_add_test(tc, sensitive_not_in_clear_fields);
-	tcase_add_test(tc, steps_and_references);
-	tcase_add_test(tc, hostile_input);
-	tcase_add_test(tc, mutations_never_crash);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return tu_run_suite(s);
+	return tu_run_tests("recipe", NULL, NULL, 60, tests);
 }

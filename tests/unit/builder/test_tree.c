@@ -478,18 +478,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("tree");
-	TCase *tc = tcase_create("tree");
+	const TTest *const tests[] = {
+		normpath, tree_rules, deb_good, deb_hostile, tarball_sources,
+		initramfs_reproducible, steps_on_tree, root_password_reproducible_and_secret,
+		depends_match, NULL
+	};
 
-	tcase_add_test(tc, normpath);
-	tcase_add_test(tc, tree_rules);
-	tcase_add_test(tc, deb_good);
-	tcase_add_test(tc, deb_hostile);
-	tcase_add_test(tc, tarball_sources);
-	tcase_add_test(tc, initramfs_reproducible);
-	tcase_add_test(tc, steps_on_tree);
-	tcase_add_test(tc, root_password_reproducible_and_secret);
-	tcase_add_test(tc, depends_match);
-	suite_add_tcase(s, tc);
-	return tu_run_suite(s);
+	return tu_run_tests("tree", NULL, NULL, 0, tests);
 }

@@ -26,6 +26,22 @@ int tu_run_suite(Suite *s)
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+int tu_run_tests(const char *name, SFun setup, SFun teardown, double timeout,
+		 const TTest *const *tests)
+{
+	Suite *s = suite_create(name);
+	TCase *tc = tcase_create(name);
+
+	if (setup || teardown)
+		tcase_add_checked_fixture(tc, setup, teardown);
+	if (timeout > 0)
+		tcase_set_timeout(tc, timeout);
+	for (; *tests; tests++)
+		tcase_add_test(tc, *tests);
+	suite_add_tcase(s, tc);
+	return tu_run_suite(s);
+}
+
 void tu_mkdtemp(char *dir, size_t size, const char *prefix)
 {
 	int n = snprintf(dir, size, "/tmp/%s-XXXXXX", prefix);

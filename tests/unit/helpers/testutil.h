@@ -23,6 +23,15 @@ struct vsl_problems;
 /* Run every test of s (CK_NORMAL), free it; EXIT_SUCCESS when none failed. */
 int tu_run_suite(Suite *s);
 
+/*
+ * The whole main() of a suite of one case: a suite and a case both named
+ * name, with the checked fixture setup/teardown when given (either may be
+ * NULL), a timeout in seconds (0: Check's default), and the NULL-terminated
+ * tests in order; runs it with tu_run_suite.
+ */
+int tu_run_tests(const char *name, SFun setup, SFun teardown, double timeout,
+		 const TTest *const *tests);
+
 /* Create /tmp/<prefix>-XXXXXX into dir (size bytes); asserts on failure. */
 void tu_mkdtemp(char *dir, size_t size, const char *prefix);
 
