@@ -52,6 +52,10 @@ cat "$tmp/err"
 
 "$VESSEL" inspect "$tmp/srv.vessel" >"$tmp/inspect" || fail "vessel inspect rejects the bundle"
 grep -q '^vessel: guest: linux debian 12\.' "$tmp/err" || fail "guest not reported as Debian 12"
+# the copied initramfs was checked (and has virtio_pci + virtio_blk)
+grep -q 'initramfs has virtio\|initramfs rebuilt' "$tmp/err" ||
+	fail "the fix-ups did not find virtio drivers in the initramfs"
+grep -q 'initramfs.*lacks\|initramfs not checked' "$tmp/err" && fail "initramfs check: $(cat "$tmp/err")"
 # the bundle records it (vessel.yaml guest:), and inspect shows it, also as JSON
 grep '^guest ' "$tmp/inspect"
 grep -q '^guest  *linux debian 12\.[0-9]' "$tmp/inspect" ||

@@ -69,6 +69,9 @@ t0=$(date +%s)
 "$VESSEL" p2v "$loop" -o "$tmp/srv.vessel" 2>"$tmp/err" || fail "vessel p2v $loop failed: $(cat "$tmp/err")"
 t1=$(date +%s)
 cat "$tmp/err"
+grep -q 'guest: linux debian 12\.' "$tmp/err" || fail "the guest was not found as Debian 12"
+grep -q 'initramfs has virtio\|initramfs rebuilt' "$tmp/err" ||
+	fail "the fix-ups did not find virtio drivers in the initramfs"
 uuid=$(sed -n 's/.*cmdline:.*root=UUID=\([0-9a-f-]*\).*/\1/p' "$tmp/srv.vessel/vessel.yaml")
 [ -n "$uuid" ] || fail "vessel.yaml boots no root=UUID=: $(cat "$tmp/srv.vessel/vessel.yaml")"
 # hash the source while the guest boots (3 GiB: half a minute on a loaded host)
@@ -76,8 +79,8 @@ sha256sum <"$loop" >"$tmp/after" &
 hpid=$!
 
 # Boot in the background; the console goes to a log that is polled for the
-# login prompt. 512 MiB: the bundle asks for this host's memory, which may
-# be more than vessel allows.
+# login prompt. 512 MiB: the bundle asks for this host's memory (MemTotal),
+# and the guest kernel's start-up work grows with the memory size.
 "$VESSEL" -v run ${VESSEL_ENGINE:+--engine "$VESSEL_ENGINE"} -m 512M --no-reboot \
 	--console "$tmp/console.log" "$tmp/srv.vessel" </dev/null >/dev/null 2>"$tmp/err" &
 pid=$!
