@@ -185,10 +185,10 @@ out:
 
 /* ---- free blocks ---- */
 
-/* Free ranges of the ext2/3/4 filesystem at byte offset `off` of the disk. */
-static int p2v_ext_free(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, uint64_t off,
-			uint64_t plen, const char *where, struct vsl_p2v_extents *fmap,
-			struct vsl_problems *warn)
+/* Free ranges of the ext2/3/4 filesystem at byte offset `off` of the reader. */
+int vsl_p2v_ext_free(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, uint64_t off,
+		     uint64_t plen, const char *where, struct vsl_p2v_extents *fmap,
+		     struct vsl_problems *warn)
 {
 	char opts[64], name[64];
 	ext2_filsys fs = NULL;
@@ -201,7 +201,7 @@ static int p2v_ext_free(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, ui
 		before += fmap->v[i].len;
 	snprintf(opts, sizeof(opts), "offset=%llu", (unsigned long long)off);
 	/* no EXT2_FLAG_RW: unix_io opens the device O_RDONLY; vsl_p2v_io never writes */
-	if (rd->fetch) {
+	if (rd->fetch || rd->segs) {
 		vsl_p2v_io_name(rd, name, sizeof(name));
 		err = ext2fs_open2(name, opts, EXT2_FLAG_64BITS, 0, 0, vsl_p2v_io_manager(), &fs);
 	} else {
@@ -257,8 +257,7 @@ out:
 	return r;
 }
 
-/* Filesystem type of [off, off+len) of fd, into type ("" when none known). */
-static void p2v_probe_type(int fd, uint64_t off, uint64_t len, char *type, size_t tlen)
+void vsl_p2v_probe_type(int fd, uint64_t off, uint64_t len, char *type, size_t tlen)
 {
 	blkid_probe pr = blkid_new_probe();
 	const char *v = NULL;
@@ -290,7 +289,11 @@ static int p2v_fetch_ends(const struct vsl_p2v_reader *rd, uint64_t off, uint64_
 	return r;
 }
 
-/* ta: where areas for vsl_p2v_trim_free go (xfs, LVM, ...); NULL: none (copied whole) */
+/*
+ * ta: where areas for vsl_p2v_trim_free go (xfs, LVM, ...; local disks);
+ * NULL: none. ssh sources ask the remote's tools about xfs and LVM instead
+ * (builder/p2v_remote_fs.c).
+ */
 static int p2v_area(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, uint64_t off,
 		    uint64_t len, const char *where, struct vsl_p2v_extents *fmap,
 		    struct vsl_p2v_areas *ta, struct vsl_problems *warn)
@@ -300,15 +303,17 @@ static int p2v_area(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, uint64
 
 	if (r < 0)
 		return ctx == rd->ctx ? r : vsl_set_error(ctx, 0, r, "%s", vsl_ctx_error(rd->ctx));
-	p2v_probe_type(rd->fd, off, len, type, sizeof(type));
+	vsl_p2v_probe_type(rd->fd, off, len, type, sizeof(type));
 	if (!strcmp(type, "ext2") || !strcmp(type, "ext3") || !strcmp(type, "ext4"))
-		return p2v_ext_free(ctx, rd, off, len, where, fmap, warn);
+		return vsl_p2v_ext_free(ctx, rd, off, len, where, fmap, warn);
 	if (!strcmp(type, "crypto_LUKS"))
 		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 				 "%s: encrypted volume (LUKS): copied as opaque data", where);
 	else if (!type[0])
 		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 				 "%s: no filesystem recognised: copied as opaque data", where);
+	else if (rd->ssh && (!strcmp(type, "xfs") || !strcmp(type, "LVM2_member")))
+		return vsl_p2v_remote_free(ctx, rd, off, len, type, where, fmap, warn);
 	else if (ta && vsl_p2v_trim_type(type))
 		return vsl_p2v_areas_add(ctx, ta, off, len, type, where);
 	else if (strcmp(type, "swap"))

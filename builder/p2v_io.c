@@ -12,7 +12,8 @@
  * libext2fs hands an io manager only a name string, so the name carries the
  * reader's address ("vsl-p2v:0x..."); the reader must outlive the channel.
  * There is no cache: the mirror file and the page cache behind it are one,
- * and the fetch callback remembers what it already fetched.
+ * and the fetch callback remembers what it already fetched. A reader with
+ * segments (a logical volume of an ssh source) is read through them.
  *
  * Every write entry point fails with EXT2_ET_RO_FILSYS: the source is only
  * ever read, whatever libext2fs tries.
@@ -95,6 +96,28 @@ static errcode_t p2v_io_set_blksize(io_channel ch, int blksize)
 	return 0;
 }
 
+/*
+ * Reader offset off -> fd offset, and how many bytes from there stay
+ * contiguous on the fd (at most want). 0 bytes: off is in no segment.
+ */
+static uint64_t p2v_io_map(const struct vsl_p2v_reader *rd, uint64_t off, uint64_t want,
+			   uint64_t *doff)
+{
+	if (!rd->segs) {
+		*doff = off;
+		return want;
+	}
+	for (size_t i = 0; i < rd->nsegs; i++) {
+		const struct vsl_p2v_seg *g = &rd->segs[i];
+
+		if (off >= g->loff && off - g->loff < g->len) {
+			*doff = g->doff + (off - g->loff);
+			return VSL_MIN(want, g->len - (off - g->loff));
+		}
+	}
+	return 0;
+}
+
 /* count < 0 means -count bytes (libext2fs's convention for sub-block reads). */
 static errcode_t p2v_io_read64(io_channel ch, unsigned long long block, int count, void *data)
 {
@@ -110,12 +133,17 @@ static errcode_t p2v_io_read64(io_channel ch, unsigned long long block, int coun
 		memset(data, 0, (size_t)len);
 		return EXT2_ET_SHORT_READ;
 	}
-	if (rd->fetch && rd->fetch(rd->opaque, off, len) < 0)
-		return EXT2_ET_SHORT_READ; /* the reader's ctx says why */
 	while (got < len) {
-		ssize_t n = pread(rd->fd, (char *)data + got, (size_t)(len - got),
-				  (off_t)(off + got));
+		uint64_t doff, run = p2v_io_map(rd, off + got, len - got, &doff);
+		ssize_t n;
 
+		if (!run) {
+			memset((char *)data + got, 0, (size_t)(len - got));
+			return EXT2_ET_SHORT_READ;
+		}
+		if (rd->fetch && rd->fetch(rd->opaque, doff, run) < 0)
+			return EXT2_ET_SHORT_READ; /* the reader's ctx says why */
+		n = pread(rd->fd, (char *)data + got, (size_t)run, (off_t)doff);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {

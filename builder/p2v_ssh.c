@@ -27,6 +27,14 @@
  *	N (network cards)   "D N\n" + "NAME MAC\n"... for each /sys/class/net/NAME with a device
  *	M (in use?)         "U 1" when the disk or a partition of it is mounted, a swap
  *	                    or held (device-mapper, LVM, MD), else "U 0"
+ *	B (partitions)      "D N\n" + "NAME START SIZE\n"... from /sys/class/block/DISK/
+ *	X DEV (xfs)         "D N\n" + xfs_db -r output (sb 0 and freesp -d), "rc=N",
+ *	                    xfs_logprint -t's "state:" line
+ *	L DEV (LVM)         "D N\n" + "pvs", lvm pvs of DEV, "rc=N", "lvs", lvm lvs -a
+ *	                    of DEV's VG, "rc=N" (lvm --readonly: no locks taken)
+ *
+ * (X and L replies are cut at 32 MiB; a cut reply lacks its last "rc=" and
+ * is taken as malformed, so the area is copied whole.)
  *
  * (the rc= and digest words come in either order). The data of a chunk is
  * padded to exactly LEN with zeroes when dd comes up short, so the framing
@@ -117,6 +125,20 @@ static const char p2v_ssh_script[] =
 	"if grep -q \"^$p[[:space:]]\" /proc/mounts /proc/swaps 2>/dev/null; then u=1; fi; done; "
 	"for h in /sys/class/block/$n/holders/* /sys/class/block/$n/$n*/holders/*; do "
 	"if [ -e \"$h\" ]; then u=1; fi; done; echo \"U $u\";; "
+	"B) b=$(readlink -f \"$d\"); n=${b##*/}; v=$(for p in /sys/class/block/$n/$n*; do "
+	"if [ -r \"$p/start\" ]; then echo \"${p##*/} $(cat \"$p/start\") $(cat \"$p/size\")\"; "
+	"fi; done; echo x); v=${v%x}; printf \"D %s\\n%s\" \"${#v}\" \"$v\";; "
+	"X) v=$( { xfs_db -r -c \"sb 0\" -c \"p blocksize agblocks agcount dblocks\" "
+	"-c \"freesp -d\" \"$o\" 2>/dev/null; echo \"rc=$?\"; xfs_logprint -t \"$o\" 2>/dev/null "
+	"| grep \"state:\"; } | head -c 33554432; echo x); v=${v%x}; "
+	"printf \"D %s\\n%s\" \"${#v}\" \"$v\";; "
+	"L) g=$(lvm pvs --readonly --noheadings -o vg_name \"$o\" 2>/dev/null | tr -d \" \"); "
+	"v=$( { echo pvs; lvm pvs --readonly --noheadings --nosuffix --units b --separator : "
+	"-o pv_name,vg_name,pe_start,vg_extent_size,pv_pe_count \"$o\" 2>/dev/null; "
+	"echo \"rc=$?\"; echo lvs; if [ -n \"$g\" ]; then lvm lvs --readonly -a --noheadings "
+	"--nosuffix --units b --separator : -o lv_name,vg_name,segtype,seg_start_pe,seg_size_pe,"
+	"devices,lv_path,lv_active \"$g\" 2>/dev/null; echo \"rc=$?\"; else echo rc=0; fi; } "
+	"| head -c 33554432; echo x); v=${v%x}; printf \"D %s\\n%s\" \"${#v}\" \"$v\";; "
 	"Q) exit 0;; "
 	"*) echo \"E request\";; "
 	"esac; done";
@@ -1018,8 +1040,12 @@ int vsl_p2v_ssh_read(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t off, v
 
 /* ---- machine facts ---- */
 
-/* A "D N" reply of a P or N request, as a heap string (NULs are not expected). */
-static int p2v_ssh_text(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, const char *req, char **out)
+/*
+ * A "D N" reply (N at most max) of a P, N, B, X or L request, as a heap
+ * string (NULs are not expected); what: for messages ("reading the machine's facts").
+ */
+static int p2v_ssh_text(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, const char *req,
+			unsigned long long max, const char *what, char **out)
 {
 	char line[128], tail;
 	unsigned long long n;
@@ -1033,18 +1059,18 @@ static int p2v_ssh_text(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, const char *
 	r = p2v_ssh_send(s, "%s\n", req);
 	if (r == 0)
 		r = p2v_ssh_line(s, line, sizeof(line), P2V_SSH_IDLE_MS);
-	if (r == 0 && (sscanf(line, "D %llu%c", &n, &tail) != 1 || n > 2 * P2V_SSH_FILE_MAX))
+	if (r == 0 && (sscanf(line, "D %llu%c", &n, &tail) != 1 || n > max))
 		r = P2V_SSH_LOST;
 	if (r < 0)
 		return vsl_set_error(ctx, 0, VSL_EIO, "%s: ssh connection to %s failed while "
-				     "reading the machine's facts", s->source, s->url.host);
+				     "%s", s->source, s->url.host, what);
 	buf = malloc((size_t)n + 1);
 	if (!buf)
 		return vsl_set_error(ctx, 0, VSL_ENOMEM, "out of memory");
 	if (p2v_ssh_bytes_in(s, buf, (size_t)n) < 0) {
 		free(buf);
 		return vsl_set_error(ctx, 0, VSL_EIO, "%s: ssh connection to %s failed while "
-				     "reading the machine's facts", s->source, s->url.host);
+				     "%s", s->source, s->url.host, what);
 	}
 	buf[n] = 0;
 	*out = buf;
@@ -1081,7 +1107,8 @@ int vsl_p2v_ssh_facts_dir(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, const char
 		char req[64];
 
 		snprintf(req, sizeof(req), "P %s", f);
-		r = p2v_ssh_text(ctx, s, req, &text);
+		r = p2v_ssh_text(ctx, s, req, 2 * P2V_SSH_FILE_MAX, "reading the machine's facts",
+				 &text);
 		if (r == 0 && text[0]) {
 			snprintf(path, sizeof(path), "%s%s", dir, f);
 			r = p2v_ssh_put(ctx, path, text);
@@ -1090,7 +1117,8 @@ int vsl_p2v_ssh_facts_dir(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, const char
 		text = NULL;
 	}
 	if (r == 0)
-		r = p2v_ssh_text(ctx, s, "N", &text);
+		r = p2v_ssh_text(ctx, s, "N", 2 * P2V_SSH_FILE_MAX, "reading the machine's facts",
+				 &text);
 	/* "NAME MAC" lines: NAME/address and an empty NAME/device */
 	for (char *line = text, *next; r == 0 && line && *line; line = next) {
 		char *sp, *nl = strchr(line, '\n');
@@ -1116,6 +1144,35 @@ int vsl_p2v_ssh_facts_dir(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, const char
 	}
 	free(text);
 	return r;
+}
+
+/* ---- the remote's filesystem tools ---- */
+
+int vsl_p2v_ssh_query(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, enum vsl_p2v_ssh_query q,
+		      const char *dev, char **out)
+{
+	static const char *const what[] = { "listing the disk's partitions",
+					    "asking xfs_db about an xfs filesystem",
+					    "asking lvm about a physical volume" };
+	char req[600];
+
+	*out = NULL;
+	if (q == VSL_P2V_SSH_PARTS) {
+		snprintf(req, sizeof(req), "B");
+	} else {
+		if (!dev || dev[0] != '/' || strlen(dev) > 512 ||
+		    !p2v_ssh_chars(dev, strlen(dev), "/._+:-"))
+			return vsl_set_error(ctx, 0, VSL_EINVAL, "%s: remote device path \"%s\" "
+					     "not asked about (unexpected characters)", s->source,
+					     dev ? dev : "");
+		snprintf(req, sizeof(req), "%s %s", q == VSL_P2V_SSH_XFS ? "X" : "L", dev);
+	}
+	return p2v_ssh_text(ctx, s, req, (32ull << 20) + 4096, what[q], out);
+}
+
+const char *vsl_p2v_ssh_path(const struct vsl_p2v_ssh *s)
+{
+	return s->url.path;
 }
 
 /* ---- the free map: a sparse local mirror filled on demand ---- */
@@ -1187,7 +1244,8 @@ int vsl_p2v_ssh_free_map(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s,
 {
 	struct p2v_ssh_mirror m = { .s = s, .ctx = ctx, .fd = -1, .gran = 64 << 10 };
 	struct vsl_p2v_reader rd = { .name = s->source, .size = s->size,
-				     .fetch = p2v_mirror_fetch, .opaque = &m, .ctx = ctx };
+				     .fetch = p2v_mirror_fetch, .opaque = &m, .ctx = ctx,
+				     .ssh = s };
 	const char *tmpdir = getenv("TMPDIR");
 	char *path;
 	uint64_t before = s->bytes;

@@ -111,9 +111,32 @@ struct vsl_p2v_reader {
 	void *opaque;
 	struct vsl_ctx *ctx;         /* where fetch errors are set (for libext2fs reads) */
 	struct vsl_p2v_trim *trim;   /* xfs/LVM appliance session (p2v_trim.c); NULL: own launch */
+	struct vsl_p2v_ssh *ssh;     /* ssh source: xfs/LVM through the remote's own tools */
+	/*
+	 * NULL: reader offsets are fd offsets. Else the reader is a logical volume:
+	 * [seg[i].loff, +len) reads fd at seg[i].doff (sorted by loff, covering
+	 * [0, size); fetch gets fd offsets).
+	 */
+	const struct vsl_p2v_seg *segs;
+	size_t nsegs;
+};
+/* A piece of a logical volume: its bytes [loff, loff+len) are disk bytes [doff, doff+len). */
+struct vsl_p2v_seg {
+	uint64_t loff, doff, len;
 };
 int vsl_p2v_free_map_reader(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd,
 			    struct vsl_p2v_extents *fmap, struct vsl_problems *warn);
+
+/*
+ * Free ranges of the ext2/3/4 filesystem at reader offset off (plen bytes)
+ * appended to *fmap in reader offsets; problems (unreadable, journal needing
+ * recovery, ...) are warnings and the filesystem is then copied whole.
+ */
+int vsl_p2v_ext_free(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, uint64_t off,
+		     uint64_t plen, const char *where, struct vsl_p2v_extents *fmap,
+		     struct vsl_problems *warn);
+/* libblkid's TYPE of [off, off+len) of fd ("" when none is known). */
+void vsl_p2v_probe_type(int fd, uint64_t off, uint64_t len, char *type, size_t tlen);
 
 /*
  * libext2fs I/O manager (builder/p2v_io.c) reading a struct vsl_p2v_reader:
@@ -326,6 +349,73 @@ int vsl_p2v_ssh_free_map(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s,
  */
 int vsl_p2v_ssh_image(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, uint64_t skip_below,
 		      struct vsl_image **out);
+
+/*
+ * Ask the remote for filesystem facts with its own tools, read-only
+ * (builder/p2v_ssh.c); *out is a heap string (caller frees):
+ *   VSL_P2V_SSH_PARTS  ""     : "NAME START SIZE" lines (512-byte sectors) for
+ *                              each partition of the disk in /sys/class/block;
+ *   VSL_P2V_SSH_XFS    DEV    : xfs_db -r (sb 0: blocksize agblocks agcount
+ *                              dblocks; freesp -d), "rc=N", xfs_logprint -t's
+ *                              "state:" line;
+ *   VSL_P2V_SSH_LVM    DEV    : "pvs", lvm pvs of DEV, "rc=N", "lvs", lvm lvs -a
+ *                              of its VG, "rc=N" (lvm --readonly: no locks).
+ * DEV must be a path of [A-Za-z0-9/._+:-] (VSL_EINVAL otherwise). A reply
+ * over 32 MiB is VSL_ERANGE. Transport failures are VSL_EIO.
+ */
+enum vsl_p2v_ssh_query { VSL_P2V_SSH_PARTS, VSL_P2V_SSH_XFS, VSL_P2V_SSH_LVM };
+int vsl_p2v_ssh_query(struct vsl_ctx *ctx, struct vsl_p2v_ssh *s, enum vsl_p2v_ssh_query q,
+		      const char *dev, char **out);
+/* The remote disk's path as given in the URL ("/dev/sda"). */
+const char *vsl_p2v_ssh_path(const struct vsl_p2v_ssh *s);
+
+/* ---- xfs and LVM of ssh sources through the remote's tools (builder/p2v_remote_fs.c) ---- */
+
+/* An xfs_db reply (VSL_P2V_SSH_XFS) parsed. */
+struct vsl_p2v_xfs {
+	uint64_t blocksize, agblocks, agcount, dblocks;
+	bool dirty;                  /* xfs_logprint says the log is not clean */
+	struct vsl_p2v_extents free; /* bytes from the filesystem's start, sorted */
+};
+/*
+ * Parse text. A missing tool is VSL_ENOENT ("xfs_db not found on the
+ * remote"), a failed one VSL_EIO, malformed or inconsistent output
+ * VSL_ECORRUPT naming the line. Fini x with vsl_p2v_xfs_fini even on failure.
+ */
+int vsl_p2v_xfs_parse(struct vsl_ctx *ctx, const char *text, struct vsl_p2v_xfs *x);
+void vsl_p2v_xfs_fini(struct vsl_p2v_xfs *x);
+
+/* An lvm reply (VSL_P2V_SSH_LVM) parsed: the PV and the LVs of its VG. */
+struct vsl_p2v_lvm_lv {
+	char name[128];              /* "root"; hidden LVs in brackets: "[pool_tdata]" */
+	char path[256];              /* "/dev/vg/root"; "" for hidden LVs */
+	bool active;                 /* lv_active says "active" */
+	bool simple;                 /* every segment is linear on this PV */
+	bool here;                   /* some segment uses this PV */
+	struct vsl_p2v_seg *segs;    /* simple: LV bytes -> bytes from the PV's start */
+	size_t nsegs;
+};
+struct vsl_p2v_lvm {
+	char pv[256], vg[128];
+	uint64_t pe_start, extent, pe_count; /* bytes, bytes, extents */
+	struct vsl_p2v_lvm_lv *lv;
+	size_t nlv;
+	uint8_t *used;               /* one byte per PV extent: some LV uses it */
+};
+/* Like vsl_p2v_xfs_parse (ENOENT: lvm missing; EIO: lvm failed, or the PV is in no VG). */
+int vsl_p2v_lvm_parse(struct vsl_ctx *ctx, const char *text, struct vsl_p2v_lvm *l);
+void vsl_p2v_lvm_fini(struct vsl_p2v_lvm *l);
+
+/*
+ * Free ranges of the area [off, off+len) of rd's disk holding libblkid TYPE
+ * type ("xfs", "LVM2_member"), asked of the remote of rd->ssh, merged into
+ * *fmap. Whatever the remote cannot tell (tool missing or failing, an LV
+ * not linear on this PV or not active for xfs_db) is copied whole and said
+ * in warn. Errors only for transport failures and out of memory.
+ */
+int vsl_p2v_remote_free(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, uint64_t off,
+			uint64_t len, const char *type, const char *where,
+			struct vsl_p2v_extents *fmap, struct vsl_problems *warn);
 
 /*
  * Resume journal (NAME.vessel.p2v-partial/p2v-journal, builder/p2v_resume.c):
