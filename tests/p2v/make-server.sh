@@ -103,12 +103,13 @@ dd if="$work/part.img" of="$work/disk.raw" bs=1M seek=1 conv=notrunc,sparse stat
 rm -f "$work/part.img"
 
 # 4. GRUB, as the installer does it, from a chroot on the mounted partition.
-#    This kernel does not scan loop partition tables (no MSDOS_PARTITION
-#    here), so partx adds the partition (BLKPG) for grub-probe to find.
-loop=$(losetup -f --show "$work/disk.raw")
-partx -a "$loop"
+#    losetup -P asks the kernel to scan the partition table; a kernel built
+#    without MSDOS_PARTITION (this build host's) does not, and then partx
+#    adds the partition itself (BLKPG) for grub-probe to find.
+loop=$(losetup -P -f --show "$work/disk.raw")
 for i in 1 2 3 4 5 6 7 8 9 10; do
 	[ -b "${loop}p1" ] && break
+	[ "$i" = 3 ] && { partx -a "$loop" 2>/dev/null || true; }
 	sleep 0.5
 done
 [ -b "${loop}p1" ] || { echo "make-server: ${loop}p1 did not appear" >&2; exit 1; }
@@ -129,7 +130,7 @@ for m in sys proc dev/pts dev; do
 	umount "$work/mnt/$m"
 done
 umount "$work/mnt"
-partx -d "$loop"
+partx -d "$loop" 2>/dev/null || true
 losetup -d "$loop"
 loop=
 mv "$work/disk.raw" "$img"
