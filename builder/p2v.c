@@ -7,7 +7,10 @@
  * a "filter" image whose block_status reports the free blocks as zero: the
  * engine then neither reads nor writes them. The free blocks come from
  * libblkid (partition tables, filesystem types) and libext2fs (block
- * bitmaps), both opened read-only on the raw disk.
+ * bitmaps), both opened read-only on the raw disk; p2v_area dispatches each
+ * area by its type: ext2/3/4 here, xfs/LVM to the trim overlay for local
+ * disks (p2v_trim.c) or to the remote's xfs_db and lvm for ssh sources
+ * (p2v_remote_fs.c).
  *
  * The source is opened O_RDONLY through the formats library and by the two
  * libraries above, and nothing else: no overlay, no fix-up touches it.

@@ -22,7 +22,8 @@
  * A source "ssh://[USER@]HOST[:PORT]/dev/sdX" is a disk of another machine,
  * read through one ssh session (builder/p2v_ssh.c) in sha256-verified
  * chunks, with the same free map (through a sparse local mirror) and that
- * machine's facts.
+ * machine's facts; its xfs and LVM areas are mapped by the remote's own
+ * xfs_db and lvm, read-only (builder/p2v_remote_fs.c).
  *
  * The bundle is written to a staging directory beside out and renamed into
  * place at the end; on any failure the staging directory is removed, except
@@ -297,8 +298,8 @@ int vsl_p2v_ssh_parse(struct vsl_ctx *ctx, const char *url, struct vsl_p2v_ssh_u
  * BatchMode=yes`, so ~/.ssh/config applies and a password prompt never
  * hangs) runs a POSIX sh loop on the remote that answers requests on
  * stdin with byte-counted replies on stdout (see p2v_ssh.c). The remote is
- * only ever read: dd, head, sha256sum, blockdev/stat, cat; no files are
- * written there.
+ * only ever read: dd, head, sha256sum, blockdev/stat, cat, and for the free
+ * map xfs_db -r, xfs_logprint and lvm --readonly; no files are written there.
  */
 struct vsl_p2v_ssh;
 struct vsl_p2v_opts;
