@@ -339,8 +339,9 @@ END_TEST
 /*
  * A whole-disk xfs (300 MiB, the smallest mkfs.xfs makes, sparse but for
  * 16 MiB of garbage at 100 MiB) read over the fake ssh: xfs_db on the
- * "remote" finds all but the log and headers free, garbage included; without xfs_db
- * there, nothing is free and a warning says why.
+ * "remote" finds all but the log and headers free, garbage included; as a
+ * partition of a disk file it has no device on the "remote" (copied
+ * whole); without xfs_db there, nothing is free and a warning says why.
  */
 START_TEST(ssh_xfs_free_map)
 {
@@ -374,6 +375,29 @@ START_TEST(ssh_xfs_free_map)
 	vsl_p2v_ssh_close(s);
 	vsl_p2v_extents_fini(&f);
 	vsl_problems_fini(&warn);
+
+	/*
+	 * The same xfs as partition 1 of a GPT disk file: the "remote" has no
+	 * /sys/class/block entry for a file's partitions, so there is no device
+	 * to give xfs_db and the partition is copied whole, with a warning.
+	 */
+	ck_assert_int_eq(tu_sh("cd '%s' && truncate -s 302M p.raw && dd if=x.raw of=p.raw bs=1M"
+			       " seek=1 conv=notrunc,sparse status=none && printf 'label: gpt\n"
+			       "start=2048, size=614400\n' | sfdisk -q p.raw >/dev/null 2>&1", tmp),
+			 0);
+	{
+		char *purl = vsl_strdup_printf("ssh://root@fakehost%s", tu_path(tmp, "p.raw"));
+
+		vsl_problems_init(&warn);
+		ck_assert_int_eq(vsl_p2v_ssh_open(ctx, purl, NULL, &s), 0);
+		ck_assert_int_eq(vsl_p2v_ssh_free_map(ctx, s, &f, &warn), 0);
+		ck_assert_uint_eq(f.n, 0);
+		ck_assert(tu_has_problem(&warn, "the remote has no device for this partition"));
+		vsl_p2v_ssh_close(s);
+		vsl_p2v_extents_fini(&f);
+		vsl_problems_fini(&warn);
+		free(purl);
+	}
 
 	setenv("FAKE_SSH_MODE", "notools", 1);
 	vsl_problems_init(&warn);
