@@ -15,10 +15,12 @@
  * uses are free. Each LV whose segments are all linear on this PV is read
  * through those segments: ext2/3/4 with libext2fs (vsl_p2v_ext_free on a
  * reader with segments), xfs with xfs_db on the LV's device when the LV is
- * active on the remote (nothing is ever activated there). Anything else, a
- * missing or failing tool, a dirty xfs log (the on-disk free-space btrees
- * may predate allocations only in the log) or output that does not parse,
- * is copied whole with a warning: being wrong here would lose data, being
+ * active on the remote (nothing is ever activated there). Hidden LVs (RAID
+ * images, thin pool data) are never read as filesystems: a RAID5 image may
+ * begin with a superblock whose bitmaps describe striped data. Anything
+ * else, a missing or failing tool, a dirty xfs log (the on-disk free-space
+ * btrees may predate allocations only in the log) or output that does not
+ * parse, is copied whole with a warning: being wrong here would lose data, being
  * cautious only costs bytes.
  */
 #include <errno.h>
@@ -93,8 +95,10 @@ int vsl_p2v_xfs_parse(struct vsl_ctx *ctx, const char *text, struct vsl_p2v_xfs 
 
 		lineno++;
 		if (have_rc) {
-			if (strstr(line, "state:"))
+			if (strstr(line, "state:")) {
 				clean = strstr(line, "<CLEAN>") != NULL;
+				x->log_known = true;
+			}
 			continue;
 		}
 		if (remote_rc(line, &rc) == 0) {
@@ -262,7 +266,7 @@ static int remote_lvs_line(struct vsl_ctx *ctx, struct vsl_p2v_lvm *l, char *lin
 	bool on_us = false, linear;
 
 	if (nf != 8 || remote_u64(f[3], &start) || remote_u64(f[4], &size) || !f[0][0] ||
-	    start > l->pe_count * 1024 || size > UINT32_MAX)
+	    start > UINT32_MAX || size > UINT32_MAX)
 		return vsl_set_error(ctx, 0, VSL_ECORRUPT, "lvm lvs output line %u: expected "
 				     "\"lv:vg:segtype:start:size:devices:path:active\"", lineno);
 	lv = remote_lv(l, f[0]);
@@ -315,6 +319,11 @@ static int remote_lvs_line(struct vsl_ctx *ctx, struct vsl_p2v_lvm *l, char *lin
 		dv = comma + 1;
 	}
 	if (!linear || ndev != 1 || !on_us)
+		lv->simple = false;
+	if (!linear)
+		lv->nonlinear = true;
+	/* hidden LVs (RAID images, thin pool data, ...) are parts of others: never read as a filesystem */
+	if (f[0][0] == '[')
 		lv->simple = false;
 	return 0;
 }
@@ -525,6 +534,12 @@ static int remote_xfs(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, cons
 				 dev, vsl_ctx_error(ctx));
 		return 0;
 	}
+	if (!x->log_known) {
+		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
+				 "%s: xfs: the state of its log is not known (xfs_logprint "
+				 "missing or failing on the remote): free blocks copied too", where);
+		return 0;
+	}
 	if (x->dirty) {
 		vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 				 "%s: xfs log not clean (mounted, or not cleanly unmounted; the "
@@ -663,11 +678,11 @@ static int remote_lvm(struct vsl_ctx *ctx, const struct vsl_p2v_reader *rd, cons
 	for (size_t i = 0; r == 0 && i < l.nlv; i++) {
 		if (l.lv[i].simple)
 			r = remote_lv_free(ctx, rd, &l.lv[i], base, where, a, warn);
-		else if (l.lv[i].here)
+		else if (l.lv[i].name[0] != '[' && (l.lv[i].here || l.lv[i].nonlinear))
 			vsl_problems_add(warn, VSL_PROBLEM_WARNING, "", 0, 0,
 					 "%s: LV %s is not linear on this PV (striped, RAID, thin, "
-					 "or spanning other disks): its extents here are copied whole",
-					 where, l.lv[i].name);
+					 "or spanning other disks): whatever it has here is copied "
+					 "whole", where, l.lv[i].name);
 	}
 out:
 	vsl_p2v_lvm_fini(&l);

@@ -375,7 +375,8 @@ const char *vsl_p2v_ssh_path(const struct vsl_p2v_ssh *s);
 /* An xfs_db reply (VSL_P2V_SSH_XFS) parsed. */
 struct vsl_p2v_xfs {
 	uint64_t blocksize, agblocks, agcount, dblocks;
-	bool dirty;                  /* xfs_logprint says the log is not clean */
+	bool dirty;                  /* the log is not known to be clean */
+	bool log_known;              /* xfs_logprint gave the log's state */
 	struct vsl_p2v_extents free; /* bytes from the filesystem's start, sorted */
 };
 /*
@@ -393,6 +394,7 @@ struct vsl_p2v_lvm_lv {
 	bool active;                 /* lv_active says "active" */
 	bool simple;                 /* every segment is linear on this PV */
 	bool here;                   /* some segment uses this PV */
+	bool nonlinear;              /* some segment is not "linear" */
 	struct vsl_p2v_seg *segs;    /* simple: LV bytes -> bytes from the PV's start */
 	size_t nsegs;
 };

@@ -106,7 +106,7 @@ START_TEST(xfs_parse_real)
 	ck_assert_uint_eq(x.agblocks, 19200);
 	ck_assert_uint_eq(x.agcount, 4);
 	ck_assert_uint_eq(x.dblocks, 76800);
-	ck_assert(!x.dirty);
+	ck_assert(!x.dirty && x.log_known);
 	/* 16 + 6 + 2806 + 57556 blocks, adjacent extents merged: 6..15 in each AG is one run */
 	ck_assert_uint_eq(ext_total(&x.free), 60384ull * 4096);
 	ck_assert_uint_eq(x.free.v[0].off, 6ull * 4096);
@@ -124,11 +124,11 @@ START_TEST(xfs_parse_real)
 	ck_assert_ptr_nonnull(dirty);
 	memcpy(strstr(dirty, "<CLEAN>"), "<DIRTY>", 7);
 	ck_assert_int_eq(vsl_p2v_xfs_parse(ctx, dirty, &x), 0);
-	ck_assert(x.dirty);
+	ck_assert(x.dirty && x.log_known);
 	vsl_p2v_xfs_fini(&x);
 	*strstr(dirty, "    log tail") = 0;
 	ck_assert_int_eq(vsl_p2v_xfs_parse(ctx, dirty, &x), 0);
-	ck_assert(x.dirty);
+	ck_assert(x.dirty && !x.log_known);
 	vsl_p2v_xfs_fini(&x);
 	free(dirty);
 	vsl_ctx_free(ctx);
@@ -187,7 +187,7 @@ END_TEST
 /*
  * The reply to "L /dev/loop1": real lvm output (a 300 MiB PV with LVs e4 of
  * 25 extents and x of 15), plus hand-made lines: a second segment of e4, a
- * striped LV and one on another PV only.
+ * striped LV, one on another PV only and a RAID1 LV with its image here.
  */
 static const char lvm_real[] =
 	"pvs\n"
@@ -199,6 +199,8 @@ static const char lvm_real[] =
 	"  e4:vslp2vtest:linear:25:5:/dev/loop1(60):/dev/vslp2vtest/e4:unknown\n"
 	"  st:vslp2vtest:striped:0:4:/dev/loop1(50),/dev/loop2(0):/dev/vslp2vtest/st:unknown\n"
 	"  far:vslp2vtest:linear:0:8:/dev/loop2(10):/dev/vslp2vtest/far:unknown\n"
+	"  r:vslp2vtest:raid1:0:2:[r_rimage_0](0),[r_rimage_1](0):/dev/vslp2vtest/r:unknown\n"
+	"  [r_rimage_0]:vslp2vtest:linear:0:2:/dev/loop1(70)::unknown\n"
 	"rc=0\n";
 
 START_TEST(lvm_parse_real)
@@ -213,7 +215,7 @@ START_TEST(lvm_parse_real)
 	ck_assert_uint_eq(l.pe_start, 1 << 20);
 	ck_assert_uint_eq(l.extent, 4 << 20);
 	ck_assert_uint_eq(l.pe_count, 74);
-	ck_assert_uint_eq(l.nlv, 4);
+	ck_assert_uint_eq(l.nlv, 6);
 	ck_assert_str_eq(l.lv[0].name, "e4");
 	ck_assert(l.lv[0].simple && l.lv[0].here && !l.lv[0].active);
 	ck_assert_uint_eq(l.lv[0].nsegs, 2);
@@ -224,12 +226,16 @@ START_TEST(lvm_parse_real)
 	ck_assert(l.lv[1].simple && l.lv[1].active);
 	ck_assert(!l.lv[2].simple && l.lv[2].here);  /* striped */
 	ck_assert(!l.lv[3].simple && !l.lv[3].here); /* on another PV */
+	ck_assert(!l.lv[3].nonlinear && l.lv[2].nonlinear);
+	ck_assert(!l.lv[4].simple && !l.lv[4].here && l.lv[4].nonlinear); /* raid1 */
+	ck_assert_str_eq(l.lv[5].name, "[r_rimage_0]");
+	ck_assert(!l.lv[5].simple && l.lv[5].here); /* hidden: never read as a filesystem */
 	for (uint64_t e = 0; e < l.pe_count; e++)
 		nused += l.used[e];
-	/* 0-39 (e4, x), 50-53 (the stripe, marked whole), 60-64 (e4) */
-	ck_assert_uint_eq(nused, 25 + 15 + 4 + 5);
+	/* 0-39 (e4, x), 50-53 (the stripe, marked whole), 60-64 (e4), 70-71 (RAID image) */
+	ck_assert_uint_eq(nused, 25 + 15 + 4 + 5 + 2);
 	ck_assert(!l.used[40] && !l.used[49] && l.used[50] && !l.used[54] && l.used[64] &&
-		  !l.used[65] && !l.used[73]);
+		  !l.used[65] && l.used[71] && !l.used[72] && !l.used[73]);
 	vsl_p2v_lvm_fini(&l);
 	vsl_ctx_free(ctx);
 }
