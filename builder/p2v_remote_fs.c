@@ -30,6 +30,12 @@
 
 #include "vessel/p2v.h"
 
+/*
+ * Extents of a PV that are mapped (one byte each): 2^26 is 256 TiB of 4 MiB
+ * extents; a bigger PV, or a bogus count, is copied whole.
+ */
+#define P2V_REMOTE_MAX_PE (1ull << 26)
+
 /* ---- parsing ---- */
 
 /* The next line of *p (NUL-terminated copy in buf, truncated), or NULL at the end. */
@@ -371,7 +377,7 @@ int vsl_p2v_lvm_parse(struct vsl_ctx *ctx, const char *text, struct vsl_p2v_lvm 
 			if (nf != 5 || remote_u64(f[2], &l->pe_start) ||
 			    remote_u64(f[3], &l->extent) || remote_u64(f[4], &l->pe_count) ||
 			    !f[0][0] || l->extent < 512 || l->extent > (1ull << 40) ||
-			    l->pe_count > (1ull << 32) || l->pe_start > (1ull << 40)) {
+			    l->pe_count > P2V_REMOTE_MAX_PE || l->pe_start > (1ull << 40)) {
 				r = vsl_set_error(ctx, 0, VSL_ECORRUPT, "lvm pvs output line %u: "
 						  "expected \"pv:vg:pe_start:extent_size:pe_count\"",
 						  lineno);

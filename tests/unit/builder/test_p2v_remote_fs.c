@@ -260,6 +260,8 @@ START_TEST(lvm_parse_bad)
 		  "pvs output line 2" },
 		{ "pvs\n  /dev/sda2:vg:1048576:4194304:99999999999999\nrc=0\nlvs\nrc=0\n",
 		  VSL_ECORRUPT, "pvs output line 2" },
+		{ "pvs\n  /dev/sda2:vg:1048576:4194304:1073741824\nrc=0\nlvs\nrc=0\n",
+		  VSL_ECORRUPT, "pvs output line 2" }, /* no 1 GiB extent map */
 		{ "pvs\n  /dev/sda2:vg:1048576:4194304:10\nrc=0\nlvs\n  a:vg:linear:x:1:/dev/sda2(0):"
 		  "/dev/vg/a:\nrc=0\n", VSL_ECORRUPT, "lvs output line 5" },
 		{ "pvs\n  /dev/sda2:vg:1048576:4194304:10\nrc=0\nlvs\n  a:vg:linear:0:1\nrc=0\n",
