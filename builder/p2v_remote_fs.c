@@ -112,6 +112,11 @@ int vsl_p2v_xfs_parse(struct vsl_ctx *ctx, const char *text, struct vsl_p2v_xfs 
 			continue;
 		}
 		if (sscanf(line, " %31s = %llu%c", key, &a, &tail) == 2) {
+			if (table || n) {
+				r = vsl_set_error(ctx, 0, VSL_ECORRUPT, "xfs_db output line %u: "
+						  "geometry after the free extents", lineno);
+				break;
+			}
 			if (!strcmp(key, "blocksize"))
 				x->blocksize = a;
 			else if (!strcmp(key, "agblocks"))
@@ -142,7 +147,9 @@ int vsl_p2v_xfs_parse(struct vsl_ctx *ctx, const char *text, struct vsl_p2v_xfs 
 					  "extents before the superblock's geometry", lineno);
 			break;
 		}
-		if (a >= x->agcount || b >= x->agblocks || !c || c > x->agblocks - b ||
+		/* xfs keeps agcount and agblocks in 32 bits: a * agblocks cannot wrap */
+		if (x->agcount > UINT32_MAX || x->agblocks > UINT32_MAX || a >= x->agcount ||
+		    b >= x->agblocks || !c || c > x->agblocks - b ||
 		    a * x->agblocks + b + c > x->dblocks) {
 			r = vsl_set_error(ctx, 0, VSL_ECORRUPT, "xfs_db output line %u: free extent "
 					  "%llu/%llu+%llu outside the filesystem (%llu AGs of %llu "
@@ -163,8 +170,8 @@ int vsl_p2v_xfs_parse(struct vsl_ctx *ctx, const char *text, struct vsl_p2v_xfs 
 			v = nv;
 			cap = nc;
 		}
-		v[n].off = (a * x->agblocks + b) * x->blocksize;
-		v[n].len = c * x->blocksize;
+		v[n].off = a * x->agblocks + b; /* in blocks until the geometry is checked */
+		v[n].len = c;
 		n++;
 	}
 	if (r == 0 && !have_rc)
@@ -185,14 +192,15 @@ int vsl_p2v_xfs_parse(struct vsl_ctx *ctx, const char *text, struct vsl_p2v_xfs 
 		if (x->free.n) {
 			struct vsl_p2v_extent *last = &x->free.v[x->free.n - 1];
 
-			if (v[i].off < last->off + last->len) {
+			if (v[i].off * x->blocksize < last->off + last->len) {
 				r = vsl_set_error(ctx, 0, VSL_ECORRUPT, "xfs_db lists overlapping "
-						  "free extents (at byte %llu)",
+						  "free extents (at block %llu)",
 						  (unsigned long long)v[i].off);
 				break;
 			}
 		}
-		r = vsl_p2v_extents_add(ctx, &x->free, v[i].off, v[i].len);
+		r = vsl_p2v_extents_add(ctx, &x->free, v[i].off * x->blocksize,
+					v[i].len * x->blocksize);
 	}
 	free(v);
 	return r;

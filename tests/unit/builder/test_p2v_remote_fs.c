@@ -168,6 +168,12 @@ START_TEST(xfs_parse_bad)
 		  "overlapping" },
 		{ "blocksize = 4096\nagblocks = 100\nagcount = 1\ndblocks = 100\n"
 		  "    agno    agbno      len\n 0 10 5 junk\nrc=0\n", VSL_ECORRUPT, "expected" },
+		{ "blocksize = 4096\nagblocks = 100\nagcount = 1\ndblocks = 100\n"
+		  "    agno    agbno      len\n 0 10 5\nblocksize = 65536\nrc=0\n", VSL_ECORRUPT,
+		  "geometry after" },
+		{ "blocksize = 4096\nagblocks = 4294967296\nagcount = 4294967296\n"
+		  "dblocks = 18446744073709551615\n    agno    agbno      len\n"
+		  " 4294967295 0 1\nrc=0\n", VSL_ECORRUPT, "outside the filesystem" },
 	};
 	struct vsl_ctx *ctx = vsl_ctx_new();
 
@@ -293,6 +299,47 @@ START_TEST(lvm_parse_bad)
 		ck_assert(!l.lv[0].simple);
 		ck_assert(l.used[8] && l.used[9]);
 		vsl_p2v_lvm_fini(&l);
+	}
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
+/* Fixtures cut short and with bytes changed: any result, never a crash or a leak (ASan). */
+START_TEST(parsers_survive_mutations)
+{
+	static const char subst[] = "0123456789:()[] \n=-x";
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+	for (int i = 0; i < 4000; i++) {
+		const char *src = i & 1 ? lvm_real : xfs_real;
+		size_t n = strlen(src);
+		char *t = strdup(src);
+
+		ck_assert_ptr_nonnull(t);
+		for (int k = 0; k < 1 + i % 4; k++) {
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			t[(rng >> 33) % n] = subst[(rng >> 20) % (sizeof(subst) - 1)];
+		}
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		if (i % 3 == 0)
+			t[(rng >> 33) % n] = 0;
+		if (i & 1) {
+			struct vsl_p2v_lvm l;
+
+			if (vsl_p2v_lvm_parse(ctx, t, &l) == 0)
+				ck_assert_uint_le(l.pe_count, 1ull << 26);
+			vsl_p2v_lvm_fini(&l);
+		} else {
+			struct vsl_p2v_xfs x;
+
+			if (vsl_p2v_xfs_parse(ctx, t, &x) == 0)
+				for (size_t e = 0; e < x.free.n; e++)
+					ck_assert_uint_le(x.free.v[e].off + x.free.v[e].len,
+							  x.dblocks * x.blocksize);
+			vsl_p2v_xfs_fini(&x);
+		}
+		free(t);
 	}
 	vsl_ctx_free(ctx);
 }
@@ -425,8 +472,8 @@ END_TEST
 int main(void)
 {
 	const TTest *const tests[] = {
-		xfs_parse_real, xfs_parse_bad, lvm_parse_real, lvm_parse_bad, ext_through_segments,
-		ssh_xfs_free_map, NULL
+		xfs_parse_real, xfs_parse_bad, lvm_parse_real, lvm_parse_bad,
+		parsers_survive_mutations, ext_through_segments, ssh_xfs_free_map, NULL
 	};
 
 	return tu_run_tests("p2v_remote_fs", setup, teardown, 120, tests);
