@@ -132,6 +132,34 @@ static void run_on_signal(int sig)
 	raise(sig);
 }
 
+/*
+ * SIGTERM, SIGINT and SIGHUP stop the machine at the next slice boundary, so
+ * that its disks are flushed and the bundle's MANIFEST sealed again; a
+ * second signal ends vessel at once.
+ */
+static struct vsl_machine *volatile run_machine;
+static volatile sig_atomic_t run_stop_signal;
+
+static void run_on_stop_signal(int sig)
+{
+	struct vsl_machine *m = run_machine;
+
+	if (run_stop_signal || !m) {
+		run_on_signal(sig);
+		return;
+	}
+	run_stop_signal = sig;
+	vsl_machine_quit(m);
+	signal(sig, run_on_signal);
+}
+
+static void run_catch_stop_signals(void)
+{
+	signal(SIGTERM, run_on_stop_signal);
+	signal(SIGHUP, run_on_stop_signal);
+	signal(SIGINT, run_on_stop_signal);
+}
+
 static void run_raw_mode(void)
 {
 	struct termios t;
@@ -144,8 +172,7 @@ static void run_raw_mode(void)
 		return;
 	run_termios_saved = 1;
 	atexit(run_restore_term);
-	signal(SIGTERM, run_on_signal);
-	signal(SIGHUP, run_on_signal);
+	run_catch_stop_signals();
 	signal(SIGQUIT, run_on_signal);
 }
 
@@ -531,7 +558,10 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 			run_raw_mode();
 		}
 		t0 = run_host_seconds();
+		run_catch_stop_signals();
+		run_machine = m;
 		r = vsl_machine_run(m, &why);
+		run_machine = NULL;
 		vsl_machine_get_stats(m, &st);
 		if (stats || cli->verbosity > 0) {
 			double secs = run_host_seconds() - t0;
@@ -554,7 +584,7 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 			vsl_machine_free(m);
 			vsl_virtio_set_free(vs);
 			status = VSL_EXIT_FAIL;
-			goto out;
+			goto seal; /* the guest may have written its disks before it failed */
 		}
 		vsl_machine_free(m);
 		vsl_virtio_set_free(vs);
@@ -566,6 +596,14 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 			continue;
 		}
 		run_restore_term();
+		if (why == VSL_STOP_QUIT && run_stop_signal) {
+			fprintf(stderr, "vessel: run: stopped by signal %d (%s): the guest did not shut "
+					"down; its disks are flushed%s\n", (int)run_stop_signal,
+				strsignal(run_stop_signal),
+				disks.bundle ? " and the bundle's MANIFEST sealed" : "");
+			status = VSL_EXIT_FAIL;
+			break;
+		}
 		if (why == VSL_STOP_QUIT)
 			fprintf(stderr, "vessel: run: stopped from the console (Ctrl-A x)\n");
 		else if (why == VSL_STOP_RESET)
@@ -575,6 +613,7 @@ static int run_run(struct vsl_cli *cli, int argc, char **argv)
 		status = VSL_EXIT_OK;
 		break;
 	}
+seal:
 	/* the guest may have written the bundle's disks: MANIFEST hashes them anew */
 	if (disks.bundle && vsl_bundle_write_manifest(cli->ctx, disks.bundle) < 0)
 		status = cli_fail(cli, "run");
@@ -651,5 +690,7 @@ const struct vsl_cmd vsl_cmd_run = {
 	"Exit status: 0 when the guest powers off (ACPI S5), or reboots with --no-reboot,\n"
 	"or the console user quits; 1 on a guest crash (triple fault, CPU error, a halt\n"
 	"that can never resume: the guest registers and last instructions are printed)\n"
-	"or a setup error; 2 on a usage error.\n",
+	"or a setup error; 2 on a usage error. SIGTERM, SIGINT or SIGHUP stop the guest\n"
+	"where it is (its disks flushed, a bundle's MANIFEST sealed again) with status 1;\n"
+	"a second signal ends vessel at once.\n",
 };

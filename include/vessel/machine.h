@@ -190,6 +190,12 @@ void vsl_machine_free(struct vsl_machine *m);
  * or a negative VSL_E* with *why = VSL_STOP_FAULT and the message in ctx.
  */
 int vsl_machine_run(struct vsl_machine *m, enum vsl_machine_stop *why);
+/*
+ * Ask a running machine to stop as if the console user quit: vsl_machine_run
+ * returns 0 with VSL_STOP_QUIT at the next slice boundary. Async-signal-safe
+ * (a flag and a CPU kick), for SIGTERM handlers.
+ */
+void vsl_machine_quit(struct vsl_machine *m);
 /* Guest registers and the last instructions, for fault reports (into buf). */
 void vsl_machine_dump(const struct vsl_machine *m, char *buf, size_t len);
 void vsl_machine_get_stats(const struct vsl_machine *m, struct vsl_machine_stats *st);

@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,7 @@ struct vsl_machine {
 	size_t in_head, in_n;
 	bool in_eof;
 	bool quit;
+	volatile sig_atomic_t quit_async; /* vsl_machine_quit, from a signal handler */
 	uint64_t last_poll_host;
 	uint64_t host_start;
 	uint8_t *unknown_ports;    /* bitmap: logged once */
@@ -666,6 +668,13 @@ void vsl_machine_free(struct vsl_machine *m)
 
 /* ---- the run loop --------------------------------------------------------- */
 
+void vsl_machine_quit(struct vsl_machine *m)
+{
+	m->quit_async = 1;
+	if (m->cpu)
+		vsl_cpu_kick(m->cpu);
+}
+
 static int pc_fault(struct vsl_machine *m, enum vsl_machine_stop *why, int code, const char *msg)
 {
 	*why = VSL_STOP_FAULT;
@@ -727,9 +736,10 @@ int vsl_machine_run(struct vsl_machine *m, enum vsl_machine_stop *why)
 		struct vsl_cpu_exit ex = { 0 };
 		uint64_t now, deadline, budget, host;
 
-		if (m->stop_req || m->quit) {
+		if (m->stop_req || m->quit || m->quit_async) {
 			pc_console_flush(m);
-			*why = m->quit ? VSL_STOP_QUIT : (enum vsl_machine_stop)m->stop_req;
+			*why = m->quit || m->quit_async ? VSL_STOP_QUIT :
+				(enum vsl_machine_stop)m->stop_req;
 			return 0;
 		}
 		vsl_clock_run_timers(m->clk);

@@ -6,7 +6,8 @@
 # translator): the guest's own Debian kernel and initramfs (copied out by the
 # fix-ups) must mount the root filesystem by UUID from /dev/vda1 (virtio-blk)
 # and systemd must bring up the serial getty ("p2v-server login:"). Then
-# vessel is killed (there is no password to log in and power off with).
+# vessel is stopped with SIGTERM (there is no password to log in and power
+# off with): the bundle must still verify afterwards.
 # Also checks: the source is bit-identical afterwards, the guest's libc runs
 # (no "CPU ISA level is lower than required"), the root fs is mounted
 # read-write (fstab by UUID worked), no unit failed.
@@ -102,9 +103,17 @@ t3=$(date +%s)
 # vessel's own CPU time (user + system ticks of /proc/PID/stat; the comm
 # field has no spaces): wall time on a shared host says little
 cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) / hz }' "/proc/$pid/stat" 2>/dev/null)
+# SIGTERM stops the guest where it is: disks flushed, MANIFEST sealed again
 kill "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
 pid=
+[ $rc = 1 ] || fail "vessel run exited $rc on SIGTERM (want 1): $(tail -n 3 "$tmp/err")"
+grep -q "stopped by signal .*MANIFEST sealed" "$tmp/err" ||
+	fail "no stop message on SIGTERM: $(tail -n 3 "$tmp/err")"
+"$VESSEL" inspect "$tmp/srv.vessel" >"$tmp/inspect" 2>&1 ||
+	fail "the bundle does not verify after SIGTERM: $(cat "$tmp/inspect")"
+grep -q 'all digests match' "$tmp/inspect" || fail "inspect did not verify the digests: $(cat "$tmp/inspect")"
 wait "$hpid" || fail "hashing the source failed"
 hpid=
 [ "$(cut -d' ' -f1 "$tmp/after")" = "$before" ] || fail "the source changed"
