@@ -156,7 +156,7 @@ static int p2v_run(struct vsl_cli *cli, int argc, char **argv)
 			st.guest.product, st.guest.root_dev, st.guest.root_uuid[0] ? st.guest.root_uuid : "?",
 			st.guest.fstab_changed, st.guest.grub_changed,
 			st.guest.initramfs_rebuilt ? "rebuilt" :
-			st.guest.initramfs_has_virtio ? "has virtio (MODULES=most)" : "unchanged",
+			st.guest.initramfs_has_virtio ? "has virtio_pci and virtio_blk" : "unchanged",
 			st.guest.kernel_version[0] ? st.guest.kernel_version : "none (firmware boot)");
 	return VSL_EXIT_OK;
 }
@@ -214,7 +214,7 @@ const struct vsl_cmd vsl_cmd_p2v = {
 		"GRUB command line gets a serial console (console=ttyS0,115200); virtio_pci,\n"
 		"virtio_blk, virtio_net and virtio_scsi are added to\n"
 		"/etc/initramfs-tools/modules and the guest's update-initramfs is run\n"
-		"(unless MODULES=most, Debian's default, which already includes them);\n"
+		"when the copied initramfs (read on the host) lacks virtio_pci or virtio_blk;\n"
 		"VMware and VirtualBox guest tools are purged. The newest kernel and its\n"
 		"initramfs are copied to boot/ and the bundle boots them directly with\n"
 		"root=UUID=...; without a kernel (or with --no-fixup) it boots from disk0\n"

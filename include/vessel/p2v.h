@@ -258,7 +258,7 @@ struct vsl_p2v_guest {
 	char kernel_version[128];    /* "6.1.0-28-amd64"; "" when none was found */
 	unsigned fstab_changed, grub_changed;
 	bool initramfs_rebuilt;      /* update-initramfs was run */
-	bool initramfs_has_virtio;   /* rebuilt, or MODULES=most (all block drivers) */
+	bool initramfs_has_virtio;   /* virtio_pci and virtio_blk found in it (or built in) */
 	bool tools_removed;
 };
 
@@ -267,8 +267,9 @@ struct vsl_p2v_guest {
  * one libguestfs launch; the source is never opened. Fixes: fstab and
  * GRUB device paths to UUIDs, serial console on the kernel command line,
  * virtio modules in the initramfs (listed in /etc/initramfs-tools/modules;
- * the guest's own update-initramfs is run unless initramfs.conf says
- * MODULES=most, which already includes every block driver), VMware/VirtualBox guest tools removed. The newest
+ * the guest's own update-initramfs is run when the copied initramfs, read
+ * on the host, lacks virtio_pci or virtio_blk), VMware/VirtualBox guest
+ * tools removed. The newest
  * kernel and its initramfs are copied to bootdir/vmlinuz and
  * bootdir/initrd.img. A guest that is not Linux, or has no OS, is
  * reported in warn and left untouched (g->found false or type != linux).
