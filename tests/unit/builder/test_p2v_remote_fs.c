@@ -3,9 +3,11 @@
  * (builder/p2v_remote_fs.c, the X/L/B requests of p2v_ssh.c, segments in
  * p2v_io.c): parsing of real xfs_db and lvm output captured on Debian 12
  * (xfsprogs 6.1, lvm2 2.03.16) and of malformed variants (a clear error,
- * never a crash); ext4 read through LV segments; and end to end through a
- * fake `ssh` (first in PATH, it runs the remote command with the local sh)
- * on a whole-disk xfs image, with and without xfs_db on the "remote".
+ * never a crash, also under mutation); ext4 read through LV segments; and
+ * end to end through a fake `ssh` (first in PATH, it runs the remote command
+ * with the local sh): a whole-disk xfs image with and without xfs_db on the
+ * "remote", and a whole-disk PV (real label, a stand-in lvm giving the
+ * report) whose free map must match block for block.
  */
 #include <check.h>
 #include <stdio.h>
@@ -24,12 +26,23 @@ static const char fake_ssh[] =
 	"#!/bin/sh\n"
 	"# fake ssh for test_p2v_remote_fs: the last argument is the remote command\n"
 	"for a; do last=$a; done\n"
+	"if [ \"$FAKE_SSH_MODE\" = fakelvm ]; then PATH=$FAKE_LVM_DIR:$PATH exec sh -c \"$last\"; fi\n"
 	"if [ \"$FAKE_SSH_MODE\" = notools ]; then\n"
 	"  mkdir -p \"$FAKE_SSH_BIN\"; for t in sh dd head sha256sum cat readlink stat grep tr\n"
 	"  do p=$(command -v $t) && ln -sf \"$p\" \"$FAKE_SSH_BIN/$t\"; done\n"
 	"  PATH=$FAKE_SSH_BIN exec sh -c \"$last\"\n"
 	"fi\n"
 	"exec sh -c \"$last\"\n";
+
+/* A stand-in for the remote's lvm: canned reports from FAKE_PVS and FAKE_LVS. */
+static const char fake_lvm[] =
+	"#!/bin/sh\n"
+	"case \"$*\" in\n"
+	"*\"-o vg_name\"*) echo \"  vgt\";;\n"
+	"*pvs*) printf '%s\\n' \"$FAKE_PVS\";;\n"
+	"*lvs*) printf '%s\\n' \"$FAKE_LVS\";;\n"
+	"*) exit 3;;\n"
+	"esac\n";
 
 static void setup(void)
 {
@@ -469,11 +482,161 @@ START_TEST(ssh_xfs_free_map)
 }
 END_TEST
 
+/* LVM's label checksum: CRC-32 (reflected, 0xEDB88320) from 0xf597a6cf, no final xor. */
+static uint32_t lvm_crc(const uint8_t *p, size_t n)
+{
+	uint32_t crc = 0xf597a6cf;
+
+	for (size_t i = 0; i < n; i++) {
+		crc ^= p[i];
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
+	}
+	return crc;
+}
+
+/* Mark [off, off+len) in a 4 KiB-granular map of the disk. */
+static void mark(uint8_t *map, uint64_t off, uint64_t len)
+{
+	for (uint64_t b = off / 4096; b < (off + len) / 4096; b++)
+		map[b] = 1;
+}
+
+#define PV_EXT(e) ((1ull << 20) + (uint64_t)(e) * (4ull << 20))
+
+/*
+ * A whole-disk PV (a real LVM label; the remote's lvm is a stand-in giving
+ * the report) with: LV e4, ext4 in two segments stored in swapped order
+ * (PV extents 10-13 then 2-5); LV xf, xfs at extents 20-27, active, its
+ * lv_path an image of the same bytes; LV st, striped onto this PV and
+ * another. The free map must be exactly: the extents no LV uses (0-1, 6-9,
+ * 14-19, 28-29, 38-39; st's 8 extents count as used here), e4's free blocks
+ * mapped through its segments and xf's free blocks from xfs_db; st warned.
+ */
+START_TEST(ssh_lvm_free_map)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_p2v_extents f = { 0 }, ef = { 0 };
+	struct vsl_problems warn;
+	struct vsl_p2v_ssh *s;
+	struct vsl_p2v_reader er = { 0 };
+	struct vsl_p2v_xfs x;
+	const uint64_t disk = PV_EXT(40);
+	uint8_t *want, *got, label[512] = { 0 };
+	char *url, *lvs, *text;
+	size_t tlen;
+	FILE *fp;
+
+	if (!tu_have("mkfs.ext4") || !tu_have("mkfs.xfs") || !tu_have("xfs_db") ||
+	    !tu_have("xfs_logprint")) {
+		fprintf(stderr, "ssh_lvm_free_map: skipped, no e2fsprogs or xfsprogs\n");
+		vsl_ctx_free(ctx);
+		return;
+	}
+	ck_assert_int_eq(tu_sh("cd '%s' && truncate -s %llu d.raw && mkdir t &&"
+			       " head -c 3000000 /dev/urandom > t/f &&"
+			       " head -c 33554432 /dev/urandom > e4.img &&"
+			       " mkfs.ext4 -q -F -b 4096 -E nodiscard -d t e4.img >/dev/null 2>&1 &&"
+			       " truncate -s 32M xf.img &&"
+			       " dd if=/dev/urandom of=xf.img bs=1M count=16 conv=notrunc status=none &&"
+			       " TEST_DIR=. TEST_DEV=xf.img QA_CHECK_FS=1 mkfs.xfs -q -f -K xf.img"
+			       " >/dev/null 2>&1 &&"
+			       " dd if=e4.img of=d.raw bs=1M count=16 seek=41 conv=notrunc status=none &&"
+			       " dd if=e4.img of=d.raw bs=1M skip=16 count=16 seek=9 conv=notrunc"
+			       " status=none &&"
+			       " dd if=xf.img of=d.raw bs=1M seek=81 conv=notrunc status=none &&"
+			       " mkdir lvmbin", tmp, (unsigned long long)disk), 0);
+	/* the PV label in sector 1: "LABELONE", its sector, crc, offset 32, "LVM2 001", uuid */
+	memcpy(label, "LABELONE", 8);
+	label[8] = 1;
+	label[20] = 32;
+	memcpy(label + 24, "LVM2 001", 8);
+	memcpy(label + 32, "vesselvesselvesselvesselvesselve", 32);
+	{
+		uint32_t c = lvm_crc(label + 20, sizeof(label) - 20);
+
+		for (int k = 0; k < 4; k++)
+			label[16 + k] = (uint8_t)(c >> (8 * k));
+	}
+	fp = fopen(tu_path(tmp, "d.raw"), "r+b");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(fseek(fp, 512, SEEK_SET), 0);
+	ck_assert_uint_eq(fwrite(label, 1, sizeof(label), fp), sizeof(label));
+	ck_assert_int_eq(fclose(fp), 0);
+	tu_write_file(tu_path(tmp, "lvmbin/lvm"), fake_lvm, strlen(fake_lvm));
+	ck_assert_int_eq(chmod(tu_path(tmp, "lvmbin/lvm"), 0755), 0);
+
+	lvs = vsl_strdup_printf("  e4:vgt:linear:0:4:/dev/fakepv(10):/dev/vgt/e4:\n"
+				"  e4:vgt:linear:4:4:/dev/fakepv(2):/dev/vgt/e4:\n"
+				"  xf:vgt:linear:0:8:/dev/fakepv(20):%s:active\n"
+				"  st:vgt:striped:0:8:/dev/fakepv(30),/dev/other(0):/dev/vgt/st:",
+				tu_path(tmp, "xf.img"));
+	setenv("FAKE_PVS", "  /dev/fakepv:vgt:1048576:4194304:40", 1);
+	setenv("FAKE_LVS", lvs, 1);
+	setenv("FAKE_LVM_DIR", tu_path(tmp, "lvmbin"), 1);
+	setenv("FAKE_SSH_MODE", "fakelvm", 1);
+	url = vsl_strdup_printf("ssh://root@fakehost%s", tu_path(tmp, "d.raw"));
+	vsl_problems_init(&warn);
+	ck_assert_int_eq(vsl_p2v_ssh_open(ctx, url, NULL, &s), 0);
+	ck_assert_int_eq(vsl_p2v_ssh_free_map(ctx, s, &f, &warn), 0);
+	vsl_p2v_ssh_close(s);
+	ck_assert_msg(warn.count == 1, "%zu warnings, first: %s", warn.count,
+		      warn.count ? warn.items[0].message : "");
+	ck_assert(tu_has_problem(&warn, "LV st is not linear on this PV"));
+
+	/* what it must be */
+	want = calloc(disk / 4096, 1);
+	got = calloc(disk / 4096, 1);
+	ck_assert(want && got);
+	for (int e = 0; e < 40; e++)
+		if (!((e >= 2 && e <= 5) || (e >= 10 && e <= 13) || (e >= 20 && e <= 27) ||
+		      (e >= 30 && e <= 37)))
+			mark(want, PV_EXT(e), 4 << 20);
+	er = (struct vsl_p2v_reader){ .name = tu_path(tmp, "e4.img"), .size = 32 << 20,
+				      .ctx = ctx };
+	er.fd = open(er.name, O_RDONLY);
+	ck_assert_int_ge(er.fd, 0);
+	ck_assert_int_eq(vsl_p2v_ext_free(ctx, &er, 0, 32 << 20, "e4", &ef, NULL), 0);
+	close(er.fd);
+	ck_assert_uint_gt(ext_total(&ef), 16u << 20);
+	for (size_t i = 0; i < ef.n; i++)
+		for (uint64_t o = ef.v[i].off; o < ef.v[i].off + ef.v[i].len; o += 4096)
+			mark(want, o < (16u << 20) ? PV_EXT(10) + o : PV_EXT(2) + o - (16u << 20),
+			     4096);
+	ck_assert_int_eq(tu_sh("cd '%s' && { xfs_db -r -c 'sb 0' -c 'p blocksize agblocks agcount"
+			       " dblocks' -c 'freesp -d' xf.img; echo rc=$?; } > xf.txt", tmp), 0);
+	text = tu_slurp(tu_path(tmp, "xf.txt"), &tlen);
+	ck_assert_int_eq(vsl_p2v_xfs_parse(ctx, text, &x), 0);
+	ck_assert_uint_gt(ext_total(&x.free), 8u << 20);
+	for (size_t i = 0; i < x.free.n; i++)
+		mark(want, PV_EXT(20) + x.free.v[i].off, x.free.v[i].len);
+	for (size_t i = 0; i < f.n; i++) {
+		ck_assert_uint_eq(f.v[i].off % 4096, 0);
+		ck_assert_uint_eq(f.v[i].len % 4096, 0);
+		mark(got, f.v[i].off, f.v[i].len);
+	}
+	for (uint64_t b = 0; b < disk / 4096; b++)
+		ck_assert_msg(want[b] == got[b], "4 KiB block %llu (byte %llu): free %d, expected %d",
+			      (unsigned long long)b, (unsigned long long)b * 4096, got[b], want[b]);
+	vsl_p2v_xfs_fini(&x);
+	free(text);
+	free(want);
+	free(got);
+	free(url);
+	free(lvs);
+	vsl_p2v_extents_fini(&f);
+	vsl_p2v_extents_fini(&ef);
+	vsl_problems_fini(&warn);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const tests[] = {
 		xfs_parse_real, xfs_parse_bad, lvm_parse_real, lvm_parse_bad,
-		parsers_survive_mutations, ext_through_segments, ssh_xfs_free_map, NULL
+		parsers_survive_mutations, ext_through_segments, ssh_xfs_free_map, ssh_lvm_free_map,
+		NULL
 	};
 
 	return tu_run_tests("p2v_remote_fs", setup, teardown, 120, tests);
