@@ -285,6 +285,18 @@ START_TEST(bad_sources)
 	ck_assert_ptr_nonnull(strstr(warn.items[0].message, "opaque"));
 	ck_assert_uint_eq(st.bytes_read, sizeof(junk));
 
+	/* an encrypted volume (a LUKS1 header on the whole disk): reported, copied as opaque data */
+	memcpy(junk, "LUKS\xba\xbe\x00\x01", 8);
+	tu_write_file(path, junk, sizeof(junk));
+	snprintf(out, sizeof(out), "%s/luks.vessel", tmp);
+	vsl_problems_fini(&warn);
+	vsl_problems_init(&warn);
+	ck_assert_int_eq(vsl_p2v(ctx, src, 1, out, &nofix, &warn, &st), 0);
+	ck_assert_uint_eq(warn.count, 1);
+	ck_assert_ptr_nonnull(strstr(warn.items[0].message, "encrypted volume (LUKS)"));
+	ck_assert_uint_eq(st.bytes_read, sizeof(junk));
+	snprintf(out, sizeof(out), "%s/o.vessel", tmp);
+
 	/* a good disk then a missing one: nothing left behind */
 	snprintf(out, sizeof(out), "%s/o2.vessel", tmp);
 	before = entries();
