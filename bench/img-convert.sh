@@ -12,6 +12,7 @@
 #                     vessel knows them)
 #   qcow2 -> raw
 #   raw -> qcow2 -c   (compressed)
+#   raw -> vmdk -o subformat=streamOptimized   (compressed; when vmdk is in -f)
 # Each case runs RUNS times (default 5) per tool, alternating tools; the
 # report gives the medians of wall time and CPU time (user + sys) and the
 # vessel/qemu-img ratios, with the output sizes, as a Markdown table on
@@ -140,6 +141,11 @@ for f in $fmts; do
 done
 run_case "qcow2 -> raw" -O raw "$W/src.qcow2" -- -O raw "$W/src.qcow2"
 run_case "raw -> qcow2 -c" -c -O qcow2 "$src" -- -c -O qcow2 "$src"
+case " $fmts " in
+*" vmdk "*)
+	run_case "raw -> vmdk streamOptimized" -O vmdk -o subformat=streamOptimized "$src" -- \
+		-O vmdk -o subformat=streamOptimized "$src" ;;
+esac
 echo
 echo "Every run (seconds, in the order they ran):"
 echo
