@@ -25,6 +25,7 @@
 set -u
 
 : "${VESSEL:?}"
+top=$(cd "$(dirname "$0")/../.." && pwd)
 skip() { echo "t84-p2v-ssh-xfs-lvm: skip: $*"; exit 77; }
 fail() { echo "t84-p2v-ssh-xfs-lvm: FAIL: $*"; [ -n "${tmp:-}" ] && [ -f "$tmp/ssh.err" ] && cat "$tmp/ssh.err"; exit 1; }
 MiB=1048576
@@ -67,42 +68,8 @@ mkxfs() { TEST_DIR=$tmp TEST_DEV=$1 QA_CHECK_FS=1 mkfs.xfs -q -f -K "$1" >/dev/n
 detach() { losetup -d "$1"; grep -vx "$1" "$tmp/loops" >"$tmp/loops.new"; mv "$tmp/loops.new" "$tmp/loops"; }
 
 # ---- sshd on loopback ----
-ssh-keygen -q -t ed25519 -N '' -f "$tmp/host_key" || fail "ssh-keygen (host)"
-ssh-keygen -q -t ed25519 -N '' -f "$tmp/id" || fail "ssh-keygen (client)"
-cp "$tmp/id.pub" "$tmp/authorized_keys"
-chmod 600 "$tmp/authorized_keys"
-mkdir -p /run/sshd
-port=
-for try in 1 2 3 4 5 6 7 8; do
-	p=$(( 20000 + ($$ * 11 + try * 7907) % 40000 ))
-	cat >"$tmp/sshd_config" <<EOF
-Port $p
-ListenAddress 127.0.0.1
-HostKey $tmp/host_key
-AuthorizedKeysFile $tmp/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PidFile $tmp/sshd.pid
-LogLevel ERROR
-EOF
-	/usr/sbin/sshd -D -e -f "$tmp/sshd_config" 2>"$tmp/sshd.log" &
-	sshd_pid=$!
-	sleep 0.5
-	if kill -0 "$sshd_pid" 2>/dev/null; then
-		port=$p
-		break
-	fi
-	sshd_pid=
-done
-[ -n "$port" ] || skip "sshd does not start here: $(tail -2 "$tmp/sshd.log")"
-sshopts="--identity $tmp/id --ssh-option StrictHostKeyChecking=no --ssh-option UserKnownHostsFile=$tmp/known_hosts --ssh-option LogLevel=ERROR"
-ssh -i "$tmp/id" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile="$tmp/known_hosts" \
-	-o LogLevel=ERROR -p "$port" root@127.0.0.1 true 2>"$tmp/ssh.err0" ||
-	skip "cannot log in to the test sshd: $(cat "$tmp/ssh.err0")"
+. "$top/tests/p2v/test-sshd.sh"
+start_test_sshd
 
 # ---- the source disk ----
 p1off=$MiB
