@@ -15,22 +15,19 @@
 #include <unistd.h>
 
 #include "builder/p2v_fixup.h"
+#include "tests/unit/helpers/testutil.h"
 
 static char tmp[256];
 static const char *const need[] = { "virtio_pci", "virtio_blk", "virtio-rng", NULL };
 
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/test_p2v_fixup.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	tu_mkdtemp(tmp, sizeof(tmp), "test_p2v_fixup");
 }
 
 static void teardown(void)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	ck_assert_int_eq(system(cmd), 0);
+	tu_rmtree(tmp);
 }
 
 /*
@@ -188,19 +185,9 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("p2v_fixup");
-	TCase *tc = tcase_create("initramfs");
-	SRunner *sr;
-	int failed;
+	const TTest *const tests[] = {
+		one_compressed_archive, early_cpio_then_compressed, bad_initramfs, NULL
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, one_compressed_archive);
-	tcase_add_test(tc, early_cpio_then_compressed);
-	tcase_add_test(tc, bad_initramfs);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_tests("p2v_fixup", setup, teardown, 0, tests);
 }
