@@ -189,6 +189,15 @@ struct vsl_bt {
 	uint64_t icount_base;
 	/* instructions the chained blocks may still run; each block's entry subtracts its length */
 	int64_t left, left0;
+	/*
+	 * inline RDTSC (bt_emit_rdtsc): the instruction count at the end of
+	 * the slice (icount_base + left0), and the virtual TSC as
+	 * tsc_k * icount + tsc_c + cpu->tsc_offset, valid when tsc_ok
+	 * (measured from the clock at the start of each vsl_bt_run)
+	 */
+	uint64_t ic_end;
+	uint64_t tsc_k, tsc_c;
+	uint64_t tsc_ok;
 	struct bt_exit *last_exit;   /* the unchained direct exit just taken, or NULL */
 	bool bmi2;
 	struct vsl_bt_stats st;
@@ -217,6 +226,10 @@ struct bt_tr {
 	uint32_t idx, gen;
 	int mode;
 	unsigned extra;      /* instructions of another page inlined after this one (bt_emit_jmp_ret) */
+	/* inline RDTSC: imm32 sites patched with idx - ninsn once the block's length is known */
+	uint8_t *tsc_fix[4];
+	uint32_t tsc_idx[4];
+	unsigned ntsc;
 };
 
 #define CPU_OFF(f) ((int32_t)offsetof(struct vsl_cpu, f))
@@ -788,6 +801,7 @@ static bool bt_native_mnemonic(ZydisMnemonic m)
 	case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_SHLD:
 	case ZYDIS_MNEMONIC_SHRD: case ZYDIS_MNEMONIC_CLC: case ZYDIS_MNEMONIC_STC:
 	case ZYDIS_MNEMONIC_CMC: case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_PAUSE:
+	case ZYDIS_MNEMONIC_LFENCE:
 	case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR:
 	case ZYDIS_MNEMONIC_CMOVB: case ZYDIS_MNEMONIC_CMOVBE: case ZYDIS_MNEMONIC_CMOVL:
 	case ZYDIS_MNEMONIC_CMOVLE: case ZYDIS_MNEMONIC_CMOVNB: case ZYDIS_MNEMONIC_CMOVNBE:
@@ -1022,7 +1036,8 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 
 	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || !bt_native_mnemonic(zi->mnemonic))
 		return false;
-	if (zi->mnemonic == ZYDIS_MNEMONIC_NOP || zi->mnemonic == ZYDIS_MNEMONIC_PAUSE)
+	if (zi->mnemonic == ZYDIS_MNEMONIC_NOP || zi->mnemonic == ZYDIS_MNEMONIC_PAUSE ||
+	    zi->mnemonic == ZYDIS_MNEMONIC_LFENCE)
 		return true; /* no architectural effect, even with a memory operand */
 	/* xchg eax,eax would be re-encoded as NOP (90), which does not zero-extend */
 	if (zi->mnemonic == ZYDIS_MNEMONIC_XCHG && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -1453,6 +1468,86 @@ static bool bt_emit_sse(struct bt_tr *t, const ZydisDecodedInstruction *zi, cons
  * to tell user from kernel frames): the zero-extended selector, without
  * ending the block. false when not one.
  */
+/*
+ * RDTSC / RDTSCP without a helper call. The virtual TSC is a linear
+ * function of the instruction count (bt->tsc_k, bt->tsc_c, measured by
+ * bt_tsc_setup), so the value the executor would return at this
+ * instruction is computed from the slice's counters as bt_helper computes
+ * the instruction count:
+ *	icount = bt->ic_end - bt->left + (idx - ninsn)
+ *	tsc    = tsc_k * icount + tsc_c + cpu->tsc_offset
+ * When the clock is not known to be linear (tsc_ok 0) or CR4.TSD is set
+ * (a #GP at CPL > 0 is possible) the executor's handler runs instead.
+ */
+static bool bt_emit_rdtsc(struct bt_tr *t, const ZydisDecodedInstruction *zi,
+			  const ZydisDecodedOperand *ops)
+{
+	bool rdtscp = zi->mnemonic == ZYDIS_MNEMONIC_RDTSCP;
+	bool dirty_before[BT_NCACHE];
+
+	if ((zi->mnemonic != ZYDIS_MNEMONIC_RDTSC && !rdtscp) || t->ntsc >= 4)
+		return false;
+	struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
+	if (!h)
+		return false;
+	bt_rc_evict(t, VSL_RAX);
+	bt_rc_evict(t, VSL_RDX);
+	if (rdtscp)
+		bt_rc_evict(t, VSL_RCX);
+	bt_flags_store(t);
+	t->flags_in_host = false;
+	memcpy(dirty_before, t->rc_dirty, sizeof(dirty_before));
+
+	int32_t d_ic = (int32_t)(offsetof(struct vsl_bt, ic_end) - offsetof(struct vsl_bt, left));
+	int32_t d_k = (int32_t)(offsetof(struct vsl_bt, tsc_k) - offsetof(struct vsl_bt, left));
+	int32_t d_c = (int32_t)(offsetof(struct vsl_bt, tsc_c) - offsetof(struct vsl_bt, left));
+	int32_t d_ok = (int32_t)(offsetof(struct vsl_bt, tsc_ok) - offsetof(struct vsl_bt, left));
+	int32_t cr4 = CPU_OFF(cr4);
+	struct vsl_emit *e = &t->e;
+
+	vsl_emit_mov_imm(e, VSL_H_RAX, (uint64_t)(uintptr_t)&t->bt->left);
+	/* cmp qword [rax + d_ok], 0; je slow */
+	vsl_emit_bytes(e, (const uint8_t[]){ 0x48, 0x83, 0xb8 }, 3);
+	vsl_emit_u32(e, (uint32_t)d_ok);
+	vsl_emit_u8(e, 0);
+	uint8_t *slow1 = vsl_emit_jcc32(e, 0x4);
+	/* test byte [rbx + cr4], TSD; jnz slow */
+	vsl_emit_bytes(e, (const uint8_t[]){ 0xf6, 0x83 }, 2);
+	vsl_emit_u32(e, (uint32_t)cr4);
+	vsl_emit_u8(e, (uint8_t)VSL_CR4_TSD);
+	uint8_t *slow2 = vsl_emit_jcc32(e, 0x5);
+	vsl_emit_load64(e, VSL_H_RCX, VSL_H_RAX, d_ic);
+	vsl_emit_bytes(e, (const uint8_t[]){ 0x48, 0x2b, 0x08 }, 3);       /* sub rcx, [rax] */
+	vsl_emit_bytes(e, (const uint8_t[]){ 0x48, 0x81, 0xc1 }, 3);       /* add rcx, imm32 */
+	uint8_t *fix = e->p;
+	vsl_emit_u32(e, 0);
+	vsl_emit_bytes(e, (const uint8_t[]){ 0x48, 0x0f, 0xaf, 0x88 }, 4); /* imul rcx, [rax + d_k] */
+	vsl_emit_u32(e, (uint32_t)d_k);
+	vsl_emit_bytes(e, (const uint8_t[]){ 0x48, 0x03, 0x88 }, 3);       /* add rcx, [rax + d_c] */
+	vsl_emit_u32(e, (uint32_t)d_c);
+	vsl_emit_bytes(e, (const uint8_t[]){ 0x48, 0x03, 0x8b }, 3);       /* add rcx, [rbx + tsc_offset] */
+	vsl_emit_u32(e, (uint32_t)CPU_OFF(tsc_offset));
+	vsl_emit_bytes(e, (const uint8_t[]){ 0x89, 0xc8 }, 2);             /* mov eax, ecx */
+	vsl_emit_bytes(e, (const uint8_t[]){ 0x48, 0xc1, 0xe9, 0x20 }, 4); /* shr rcx, 32 */
+	vsl_emit_store64(e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(VSL_RAX));
+	vsl_emit_store64(e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RDX));
+	if (rdtscp) {
+		/* mov eax, dword [rbx + tsc_aux] */
+		vsl_emit_bytes(e, (const uint8_t[]){ 0x8b, 0x83 }, 2);
+		vsl_emit_u32(e, (uint32_t)CPU_OFF(tsc_aux));
+		vsl_emit_store64(e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(VSL_RCX));
+	}
+	uint8_t *done = vsl_emit_jmp32(e);
+	if (e->full || !slow1 || !slow2 || !done)
+		return true; /* the block is discarded */
+	t->tsc_fix[t->ntsc] = fix;
+	t->tsc_idx[t->ntsc++] = t->idx;
+	vsl_emit_patch32(slow1, e->p);
+	vsl_emit_patch32(slow2, e->p);
+	bt_emit_slow_path(t, h, dirty_before, false, false, false, false, done);
+	return true;
+}
+
 static bool bt_emit_sreg_read(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			      const ZydisDecodedOperand *ops)
 {
@@ -1996,6 +2091,8 @@ body:
 			native++;
 		} else if (bt_emit_sse(&t, &zi, ops)) {
 			native++;
+		} else if (bt_emit_rdtsc(&t, &zi, ops)) {
+			native++;
 		} else {
 			struct bt_hinsn *h = bt_new_hinsn(&t, &zi, ops);
 			if (!h)
@@ -2031,6 +2128,10 @@ body:
 		return NULL;
 	}
 	b->ninsn = (uint16_t)n;
+	for (unsigned k = 0; k < t.ntsc; k++) {
+		int32_t rel = (int32_t)t.tsc_idx[k] - (int32_t)n;
+		memcpy(t.tsc_fix[k], &rel, 4);
+	}
 	if (t.hostflags) {
 		int32_t neg = -(int32_t)n;
 		memcpy(sub_imm, &neg, 4);
@@ -2211,6 +2312,42 @@ static const uint8_t *bt_indirect(struct vsl_cpu *cpu)
 /* ------------------------------------------------------------------ */
 /* dispatcher */
 
+/*
+ * Measure the virtual TSC as a function of the instruction count for the
+ * run about to start (at most budget instructions, with the clock's other
+ * terms fixed meanwhile: halted time is added between runs): with the
+ * default 1 GHz TSC it is the clock's ns, whose value at icount, icount + 1
+ * and icount + budget must lie on one line; otherwise tsc_ok stays 0 and
+ * RDTSC runs the executor's handler.
+ */
+static void bt_tsc_setup(struct vsl_bt *bt, uint64_t budget)
+{
+	struct vsl_cpu *cpu = bt->cpu;
+	uint64_t ic = cpu->icount;
+
+	bt->tsc_ok = 0;
+	if (cpu->env.tsc_khz && cpu->env.tsc_khz != 1000000)
+		return;
+	if (!cpu->env.now_ns) {
+		bt->tsc_k = 1;
+		bt->tsc_c = 0;
+		bt->tsc_ok = 1;
+		return;
+	}
+	uint64_t ns0 = cpu->env.now_ns(cpu->env.opaque);
+	cpu->icount = ic + 1;
+	uint64_t ns1 = cpu->env.now_ns(cpu->env.opaque);
+	cpu->icount = ic + budget;
+	uint64_t nse = cpu->env.now_ns(cpu->env.opaque);
+	cpu->icount = ic;
+	uint64_t k = ns1 - ns0;
+	if (ns1 < ns0 || k > (1u << 20) || budget > (1ull << 40) || nse != ns0 + k * budget)
+		return;
+	bt->tsc_k = k;
+	bt->tsc_c = ns0 - k * ic;
+	bt->tsc_ok = 1;
+}
+
 int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 {
 	struct vsl_bt *bt = cpu->bt;
@@ -2222,6 +2359,7 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 	uint64_t pending_flushes = 0;
 
 	cpu->unimpl = NULL;
+	bt_tsc_setup(bt, budget);
 	while (done < budget) {
 		if (cpu->kick) {
 			cpu->kick = 0;
@@ -2287,6 +2425,7 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 		if (slice < b->ninsn)
 			slice = b->ninsn;
 		bt->left = bt->left0 = (int64_t)slice;
+		bt->ic_end = bt->icount_base + slice;
 		bt->last_exit = NULL;
 		int r = b->code(cpu);
 		uint64_t n = (uint64_t)(bt->left0 - bt->left);

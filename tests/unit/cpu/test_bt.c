@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "runtime/cpu/bt.h"
+#include "runtime/cpu/cpu_internal.h"
 #include "tests/unit/helpers/cpu_fixture.h"
 
 static struct vsl_cpu_fixture I, T;
@@ -557,6 +558,73 @@ START_TEST(flag_instructions)
 }
 END_TEST
 
+/* clocks for the inline RDTSC: linear in the instruction count, and not */
+static uint64_t clock_linear(void *opaque)
+{
+	const struct vsl_cpu *cpu = opaque;
+
+	return cpu->icount * 3 + 1000;
+}
+
+static uint64_t clock_square(void *opaque)
+{
+	const struct vsl_cpu *cpu = opaque;
+
+	return cpu->icount * cpu->icount;
+}
+
+/*
+ * mov $50,%r12d; 1: rdtsc; shl $32,%rdx; or %rax,%rdx; add %rdx,%r8;
+ * rol $7,%r8; lfence; rdtscp; add %rax,%r10; add %rdx,%r11; add %rcx,%r11;
+ * cmp $25,%r12d; jne 2f; mov $0x10,%ecx; mov $0x1234,%eax; xor %edx,%edx;
+ * wrmsr (IA32_TSC); 2: dec %r12d; jnz 1b; hlt
+ */
+static const char rdtsc_loop[] =
+	"\x41\xbc\x32\x00\x00\x00\x0f\x31\x48\xc1\xe2\x20\x48\x09\xc2\x49\x01\xd0\x49\xc1"
+	"\xc0\x07\x0f\xae\xe8\x0f\x01\xf9\x49\x01\xc2\x49\x01\xd3\x49\x01\xcb\x41\x83\xfc"
+	"\x19\x75\x0e\xb9\x10\x00\x00\x00\xb8\x34\x12\x00\x00\x31\xd2\x0f\x30\x41\xff\xcc"
+	"\x75\xc8\xf4";
+
+static void rdtsc_clock(uint64_t (*fn)(void *))
+{
+	I.cpu->env.now_ns = fn;
+	I.cpu->env.opaque = I.cpu;
+	T.cpu->env.now_ns = fn;
+	T.cpu->env.opaque = T.cpu;
+}
+
+START_TEST(rdtsc_inline)
+{
+	/* a clock linear in the instruction count: RDTSC/RDTSCP inline, same values */
+	rdtsc_clock(clock_linear);
+	I.cpu->tsc_aux = 7;
+	T.cpu->tsc_aux = 7;
+	RUN(rdtsc_loop);
+	ck_assert_uint_ne(vsl_cpu_get_gpr(T.cpu, VSL_R8), 0);
+	/* only WRMSR and HLT left to the executor's handlers */
+	struct vsl_bt_stats st = stats();
+	ck_assert_uint_le(st.insns_translated - st.insns_native, 3);
+	/* a budget ending inside the loop: the same count, the same values */
+	load(rdtsc_loop, sizeof(rdtsc_loop) - 1);
+	run_both(333);
+}
+END_TEST
+
+START_TEST(rdtsc_fallback)
+{
+	/* a clock that is not linear in the count: the executor's handler, same values */
+	rdtsc_clock(clock_square);
+	RUN(rdtsc_loop);
+	ck_assert_uint_ne(vsl_cpu_get_gpr(T.cpu, VSL_R8), 0);
+	/* CR4.TSD at CPL 0: still allowed, through the handler */
+	rdtsc_clock(clock_linear);
+	I.cpu->cr4 |= VSL_CR4_TSD;
+	T.cpu->cr4 |= VSL_CR4_TSD;
+	RUN(rdtsc_loop);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), -1);
+}
+END_TEST
+
 static Suite *bt_suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -589,6 +657,8 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, sse_movd_movq);
 	tcase_add_test(tc, jmp_to_ret_other_page);
 	tcase_add_test(tc, dma_over_code);
+	tcase_add_test(tc, rdtsc_inline);
+	tcase_add_test(tc, rdtsc_fallback);
 	suite_add_tcase(s, tc);
 	return s;
 }
