@@ -51,7 +51,8 @@
  * Native instructions are integer instructions in 64-bit mode with register,
  * immediate and at most one memory operand (implicit RAX/RCX/RDX operands
  * too: CMPXCHG, CQO, MUL...), SSE integer moves and logic, MOV from a
- * segment register, PUSH/POP/CALL/RET and JMP through a register or memory;
+ * segment register, PUSH/POP/CALL/RET, JMP through a register or memory and
+ * RDTSC/RDTSCP (computed from the slice's counters, bt_emit_rdtsc);
  * the rest calls bt_helper(), which runs the reference executor's handler
  * for that one instruction (REP MOVS/STOS through bt_rep_string, which
  * copies a page run at a time). A near branch run by a helper continues
