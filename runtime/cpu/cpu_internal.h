@@ -239,6 +239,12 @@ struct vsl_cpu {
 	struct vsl_tlb tlb[2];
 	struct vsl_tlb *tlb_cur;
 	bool tlb_large;         /* a 2M/1G page was cached (INVLPG flushes all) */
+	/*
+	 * which 2M (bit (lin >> 21) % 256) and 1G/4M (bit (lin >> 30) % 256)
+	 * regions large pages were walked in since tlb_large was last cleared:
+	 * INVLPG scans the TLBs for large-page pieces only when lin's bit is set
+	 */
+	uint64_t tlb_large_2m[4], tlb_large_1g[4];
 
 	/* decoded-instruction cache and code-page tracking */
 	ZydisDecoder dec[VSL_MODE_COUNT];

@@ -124,11 +124,24 @@ static void mmu_store_pte(struct vsl_cpu *cpu, uint64_t paddr, uint64_t v)
 	vsl_phys_write(cpu, paddr, &v, 8);
 }
 
+/* a large page was walked for lin (flags bit 1: 2M piece, bit 2: 1G/4M piece) */
+static void mmu_note_large(struct vsl_cpu *cpu, uint64_t lin, unsigned flags)
+{
+	unsigned shift = (flags & 4) ? 30 : 21, r = (unsigned)(lin >> shift) & 255;
+	uint64_t *map = (flags & 4) ? cpu->tlb_large_1g : cpu->tlb_large_2m;
+
+	cpu->tlb_large = true;
+	map[r >> 6] |= 1ull << (r & 63);
+}
+
 void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 {
 	cpu->st.tlb_flushes++;
-	if (global_too)
+	if (global_too) {
 		cpu->tlb_large = false;
+		memset(cpu->tlb_large_2m, 0, sizeof(cpu->tlb_large_2m));
+		memset(cpu->tlb_large_1g, 0, sizeof(cpu->tlb_large_1g));
+	}
 	for (int t = 0; t < 2; t++) {
 		struct vsl_tlb *tlb = &cpu->tlb[t];
 		if (global_too) {
@@ -162,6 +175,10 @@ void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
 	 */
 	if (!cpu->tlb_large)
 		return;
+	unsigned r2 = (unsigned)(lin >> 21) & 255, r1 = (unsigned)(lin >> 30) & 255;
+	if (!(cpu->tlb_large_2m[r2 >> 6] & (1ull << (r2 & 63))) &&
+	    !(cpu->tlb_large_1g[r1 >> 6] & (1ull << (r1 & 63))))
+		return; /* no large page walked in lin's 2M or 1G region */
 	for (int t = 0; t < 2; t++) {
 		struct vsl_tlb_entry *all = &cpu->tlb[t].rd[0];
 		for (unsigned k = 0; k < 3 * VSL_TLB_SIZE; k++) {
@@ -251,8 +268,8 @@ static int mmu_walk64(struct vsl_cpu *cpu, uint64_t lin, int acc, bool user, uin
 	*paddr = base | (lin & (page_size - 1));
 	*flags = ((last & PTE_G) && (cpu->cr4 & VSL_CR4_PGE)) ? 1 : 0;
 	if (page_size > 4096) {
-		cpu->tlb_large = true;
 		*flags |= page_size == (1ull << 30) ? 4 : 2;
+		mmu_note_large(cpu, lin, *flags);
 	}
 	/*
 	 * A TLB entry may only be filled for write when the page is writable
@@ -352,8 +369,8 @@ static int mmu_walk_legacy(struct vsl_cpu *cpu, uint64_t lin, int acc, bool user
 	*paddr = base | (lin & (page_size - 1));
 	*flags = ((ent[n - 1] & PTE_G) && (cpu->cr4 & VSL_CR4_PGE)) ? 1 : 0;
 	if (page_size > 4096) {
-		cpu->tlb_large = true;
 		*flags |= page_size == (2ull << 20) ? 2 : 4;
+		mmu_note_large(cpu, lin, *flags);
 	}
 	return 0;
 }

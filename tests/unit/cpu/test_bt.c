@@ -625,6 +625,33 @@ START_TEST(rdtsc_fallback)
 }
 END_TEST
 
+START_TEST(invlpg_large_page)
+{
+	/*
+	 * mov (%rbx),%rax; mov %rcx,(%rdx) (PD[2] -> the 2M page at 6M);
+	 * invlpg 0x1000(%rbx) (another 4K piece of the same 2M page);
+	 * mov (%rbx),%r8 (the new page); invlpg 0x3000 (a 4K region);
+	 * mov 0x800(%rbx),%r9; hlt
+	 */
+	static const uint64_t m1 = 0x1111111111111111ull, m2 = 0x2222222222222222ull,
+			      m3 = 0x3333333333333333ull;
+	struct vsl_cpu_fixture *fs[2] = { &I, &T };
+	for (int k = 0; k < 2; k++) {
+		memcpy(fs[k]->ram + 0x400000, &m1, 8);
+		memcpy(fs[k]->ram + 0x600000, &m2, 8);
+		memcpy(fs[k]->ram + 0x600800, &m3, 8);
+	}
+	set_gpr(VSL_RBX, 0x400000);
+	set_gpr(VSL_RDX, VSL_FIX_PML4 + 0x2000 + 2 * 8);
+	set_gpr(VSL_RCX, 0x600000 | 0x87);
+	RUN("\x48\x8b\x03\x48\x89\x0a\x0f\x01\xbb\x00\x10\x00\x00\x4c\x8b\x03\x0f\x01\x3c\x25\x00\x30"
+	    "\x00\x00\x4c\x8b\x8b\x00\x08\x00\x00\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), m1);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_R8), m2);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_R9), m3);
+}
+END_TEST
+
 static Suite *bt_suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -659,6 +686,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, dma_over_code);
 	tcase_add_test(tc, rdtsc_inline);
 	tcase_add_test(tc, rdtsc_fallback);
+	tcase_add_test(tc, invlpg_large_page);
 	suite_add_tcase(s, tc);
 	return s;
 }
