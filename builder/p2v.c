@@ -26,6 +26,7 @@
 #include <ext2fs/ext2fs.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -693,6 +694,48 @@ static void p2v_rmtree(const char *dir)
 	nftw(dir, p2v_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/*
+ * Remove the staging directories OUT.p2v-PID beside out that runs killed
+ * before they could clean up (SIGKILL, power loss) left behind: those whose
+ * process is gone. A live process's directory is left alone.
+ */
+static void p2v_remove_stale(struct vsl_ctx *ctx, const char *out)
+{
+	const char *slash = strrchr(out, '/');
+	const char *base = slash ? slash + 1 : out;
+	char *dir = slash ? vsl_strdup_printf("%.*s", (int)(slash - out) + (slash == out), out) :
+			   vsl_strdup_printf(".");
+	size_t blen = strlen(base);
+	struct dirent *de;
+	DIR *d;
+
+	if (!dir)
+		return;
+	d = opendir(dir);
+	while (d && (de = readdir(d))) {
+		const char *tail = de->d_name + blen;
+		char *path;
+		long pid;
+
+		if (strncmp(de->d_name, base, blen) || strncmp(tail, ".p2v-", 5) || !tail[5] ||
+		    strspn(tail + 5, "0123456789") != strlen(tail + 5))
+			continue;
+		pid = strtol(tail + 5, NULL, 10);
+		if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		path = vsl_strdup_printf("%s/%s", dir, de->d_name);
+		if (!path)
+			break;
+		p2v_rmtree(path);
+		vsl_warn(ctx, "removed %s, the staging directory of a p2v run that was killed (pid %ld)",
+			 path, pid);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+}
+
 /* Bundle name from "path/to/NAME.vessel": [A-Za-z0-9][A-Za-z0-9._-]*. */
 static char *p2v_default_name(const char *out)
 {
@@ -1073,6 +1116,7 @@ int vsl_p2v(struct vsl_ctx *ctx, const char *const *sources, size_t n, const cha
 		goto out;
 	}
 	p2v_rmtree(stage); /* left over by a killed run of the same pid */
+	p2v_remove_stale(ctx, out);
 	/* a copy interrupted by a lost ssh transport is resumed (builder/p2v_resume.c) */
 	r = vsl_p2v_resume_claim(ctx, out, stage, fmt, sources, n, ssh, &jr);
 	if (r == 0 && !jr)

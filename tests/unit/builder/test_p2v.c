@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/unit/helpers/testutil.h"
@@ -325,6 +326,44 @@ static void vanish(void *opaque, const char *what, uint64_t done, uint64_t total
 		ck_assert_int_eq(truncate(path, 4096), 0);
 }
 
+/* a staging directory left by a killed run is removed; a live run's is not */
+START_TEST(stale_staging_removed)
+{
+	struct vsl_ctx *ctx = vsl_ctx_new();
+	struct vsl_p2v_opts nofix = { .no_fixup = true };
+	struct vsl_p2v_stats st;
+	struct vsl_problems warn;
+	static uint8_t disk[64 << 10];
+	char src[512], out[512], dead[600], live[600];
+	const char *srcs[1] = { src };
+	struct stat sb;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid); /* pid is now a process that is gone */
+	snprintf(src, sizeof(src), "%s/small.raw", tmp);
+	disk[100] = 1;
+	tu_write_file(src, disk, sizeof(disk));
+	snprintf(out, sizeof(out), "%s/s.vessel", tmp);
+	snprintf(dead, sizeof(dead), "%s.p2v-%ld", out, (long)pid);
+	snprintf(live, sizeof(live), "%s.p2v-%ld", out, (long)getppid());
+	ck_assert_int_eq(mkdir(dead, 0755), 0);
+	snprintf(src, sizeof(src), "%s/junk", dead);
+	tu_write_file(src, "x", 1);
+	snprintf(src, sizeof(src), "%s/small.raw", tmp);
+	ck_assert_int_eq(mkdir(live, 0755), 0);
+	vsl_problems_init(&warn);
+	ck_assert_int_eq(vsl_p2v(ctx, srcs, 1, out, &nofix, &warn, &st), 0);
+	ck_assert_int_eq(stat(dead, &sb), -1);
+	ck_assert_int_eq(stat(live, &sb), 0);
+	ck_assert_int_eq(stat(out, &sb), 0);
+	vsl_problems_fini(&warn);
+	vsl_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(source_vanishes)
 {
 	struct vsl_ctx *ctx = vsl_ctx_new();
@@ -469,7 +508,7 @@ int main(void)
 {
 	const TTest *const tests[] = {
 		extents_merge_and_order, filter_reads_free_as_zero, facts_from_fake_tree,
-		free_map_of_ext4_partition, convert_image_file, bad_sources, source_vanishes,
+		free_map_of_ext4_partition, convert_image_file, bad_sources, stale_staging_removed, source_vanishes,
 		guest_device_names, fstab_and_cmdline_rewrite, NULL
 	};
 
