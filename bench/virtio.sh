@@ -40,19 +40,9 @@ mb=${BENCH_MB:-256}
 disk_mb=$mb
 guest=${VESSEL_GUEST_DIR:-$top/build/guest}
 kernel=$("$top/scripts/fetch-guest.sh" -d "$guest" | sed -n 's/^kernel=//p')
-deb=$(ls "$guest"/debs/linux-image-*.deb | head -n 1)
-mkdir "$work/m"
-dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/m" --wildcards '*/drivers/virtio/virtio*.ko' \
-	'*/drivers/block/virtio_blk.ko' '*/drivers/net/virtio_net.ko' '*/drivers/net/net_failover.ko' \
-	'*/net/core/failover.ko' 2>/dev/null
 modlist="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk failover net_failover virtio_net"
-mods=
-for m in $modlist; do
-	f=$(find "$work/m" -name "$m.ko" | head -n 1)
-	[ -n "$f" ] || { echo "bench/virtio: module $m.ko not in $deb" >&2; exit 1; }
-	cp "$f" "$work/"
-	mods="$mods $work/$m.ko"
-done
+mods=$("$top/scripts/guest-modules.sh" "$guest" "$work" $modlist) ||
+	{ echo "bench/virtio: the virtio modules are not available" >&2; exit 1; }
 
 cat >"$work/init" <<INIT
 #!/bin/sh

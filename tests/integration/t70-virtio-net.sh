@@ -40,18 +40,8 @@ if ! "$top/scripts/fetch-guest.sh" -d "$guest" >"$work/fetch.out" 2>"$work/fetch
 fi
 kernel=$(sed -n 's/^kernel=//p' "$work/fetch.out")
 busybox=$(sed -n 's/^busybox=//p' "$work/fetch.out")
-deb=$(ls "$guest"/debs/linux-image-*.deb 2>/dev/null | head -n 1)
-[ -n "$deb" ] || { echo "t70-virtio-net: no kernel .deb cached in $guest/debs"; exit 77; }
-mkdir "$work/m"
-dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/m" --wildcards '*/drivers/virtio/virtio*.ko' \
-	'*/drivers/net/virtio_net.ko' '*/drivers/net/net_failover.ko' '*/net/core/failover.ko' 2>/dev/null
-mods=
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net; do
-	f=$(find "$work/m" -name "$m.ko" | head -n 1)
-	[ -n "$f" ] || { echo "t70-virtio-net: module $m.ko not in $deb"; exit 77; }
-	cp "$f" "$work/"
-	mods="$mods $work/$m.ko"
-done
+mods=$("$top/scripts/guest-modules.sh" "$guest" "$work" virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net) ||
+	{ echo "t70-virtio-net: the virtio modules are not available here"; exit 77; }
 
 # a free loopback port for the forward
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18080)

@@ -32,18 +32,8 @@ if ! "$top/scripts/fetch-guest.sh" -d "$guest" >"$work/fetch.out" 2>"$work/fetch
 	exit 77
 fi
 kernel=$(sed -n 's/^kernel=//p' "$work/fetch.out")
-deb=$(ls "$guest"/debs/linux-image-*.deb 2>/dev/null | head -n 1)
-[ -n "$deb" ] || { echo "t72-virtio-kill: no kernel .deb cached in $guest/debs"; exit 77; }
-mkdir "$work/m"
-dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/m" --wildcards '*/drivers/virtio/virtio*.ko' \
-	'*/drivers/block/virtio_blk.ko' 2>/dev/null
-mods=
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
-	f=$(find "$work/m" -name "$m.ko" | head -n 1)
-	[ -n "$f" ] || { echo "t72-virtio-kill: module $m.ko not in $deb"; exit 77; }
-	cp "$f" "$work/"
-	mods="$mods $work/$m.ko"
-done
+mods=$("$top/scripts/guest-modules.sh" "$guest" "$work" virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk) ||
+	{ echo "t72-virtio-kill: the virtio modules are not available here"; exit 77; }
 
 # the data that must survive: random, chosen on the host for this run
 head -c 1048576 /dev/urandom >"$work/pattern" || exit 1
