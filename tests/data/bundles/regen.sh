@@ -81,21 +81,8 @@ manifest valid-bios.vessel
 
 # The same with the optional guest: mapping (what p2v records).
 rm -rf valid-guest.vessel
-mkdir -p valid-guest.vessel/disks
-qemu-img create -q -f raw valid-guest.vessel/disks/boot.img 64K
-cat > valid-guest.vessel/vessel.yaml <<'Y'
-vessel-bundle: 1
-name: legacy-server
-arch: x86_64
-cpus: 1
-memory: 16M
-boot:
-  firmware: bios
-  disk: boot
-disks:
-- name: boot
-  file: disks/boot.img
-  format: raw
+cp -r valid-bios.vessel valid-guest.vessel
+cat >> valid-guest.vessel/vessel.yaml <<'Y'
 guest:
   os: linux
   distro: debian
