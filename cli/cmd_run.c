@@ -172,7 +172,7 @@ static void run_raw_mode(void)
 		return;
 	run_termios_saved = 1;
 	atexit(run_restore_term);
-	run_catch_stop_signals();
+	/* SIGTERM, SIGINT, SIGHUP: run_catch_stop_signals, before each run */
 	signal(SIGQUIT, run_on_signal);
 }
 
