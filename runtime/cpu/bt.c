@@ -227,6 +227,15 @@ struct bt_tr {
 	uint32_t idx, gen;
 	int mode;
 	unsigned extra;      /* instructions of another page inlined after this one (bt_emit_jmp_ret) */
+	/* slow paths of inline memory accesses, emitted after the block's last exit */
+	struct bt_slow {
+		struct bt_hinsn *h;
+		uint8_t *miss[2], *resume;
+		int8_t rc_guest[BT_NCACHE];
+		bool dirty_before[BT_NCACHE];
+		bool in0, dirty0, in1, dirty1;
+	} slow[BT_MAX_INSNS + 4];
+	unsigned nslow;
 	/* inline RDTSC: imm32 sites patched with idx - ninsn once the block's length is known */
 	uint8_t *tsc_fix[4];
 	uint32_t tsc_idx[4];
@@ -1019,6 +1028,57 @@ static void bt_emit_slow_path(struct bt_tr *t, struct bt_hinsn *h, const bool *d
 }
 
 /*
+ * The slow path of the instruction just emitted, taken through the rel32s
+ * miss0/miss1 (either may be NULL): recorded with the register-cache and
+ * flag state it needs, and emitted by bt_emit_slow_paths after the block's
+ * last exit, so that the hit path falls straight through to the next
+ * instruction; the slow path jumps back here when done.
+ */
+static void bt_defer_slow_path(struct bt_tr *t, struct bt_hinsn *h, const bool *dirty_before,
+			       bool in0, bool dirty0, uint8_t *miss0, uint8_t *miss1)
+{
+	bool in1 = t->flags_in_host, dirty1 = t->flags_dirty;
+
+	if (t->nslow == sizeof(t->slow) / sizeof(t->slow[0])) {
+		/* (cannot happen: one per instruction) inline, jumped over */
+		uint8_t *done = vsl_emit_jmp32(&t->e);
+		if (miss0)
+			vsl_emit_patch32(miss0, t->e.p);
+		if (miss1)
+			vsl_emit_patch32(miss1, t->e.p);
+		bt_emit_slow_path(t, h, dirty_before, in0, dirty0, in1, dirty1, done);
+		return;
+	}
+	struct bt_slow *sl = &t->slow[t->nslow++];
+	sl->h = h;
+	sl->miss[0] = miss0;
+	sl->miss[1] = miss1;
+	sl->resume = t->e.p;
+	memcpy(sl->rc_guest, t->rc_guest, sizeof(sl->rc_guest));
+	memcpy(sl->dirty_before, dirty_before, sizeof(sl->dirty_before));
+	sl->in0 = in0;
+	sl->dirty0 = dirty0;
+	sl->in1 = in1;
+	sl->dirty1 = dirty1;
+}
+
+/* the deferred slow paths, at the end of the block (the register cache is not used after) */
+static void bt_emit_slow_paths(struct bt_tr *t)
+{
+	for (unsigned i = 0; i < t->nslow && !t->e.full; i++) {
+		struct bt_slow *sl = &t->slow[i];
+		for (int k = 0; k < 2; k++)
+			if (sl->miss[k])
+				vsl_emit_patch32(sl->miss[k], t->e.p);
+		memcpy(t->rc_guest, sl->rc_guest, sizeof(t->rc_guest));
+		bt_emit_slow_path(t, sl->h, sl->dirty_before, sl->in0, sl->dirty0, sl->in1, sl->dirty1, NULL);
+		uint8_t *back = vsl_emit_jmp32(&t->e);
+		if (back)
+			vsl_emit_patch32(back, sl->resume);
+	}
+}
+
+/*
  * Emit an integer instruction as itself on host registers: register-only
  * forms, and (with BMI2) forms with one memory operand through the inline
  * TLB look-up, falling back to the executor's handler on a miss. false
@@ -1190,10 +1250,30 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			if (gmap[g] >= 0)
 				bt_rc_evict(t, g);
 	} else {
+		/*
+		 * A register only written, whole (32 or 64 bits), is not loaded
+		 * first; one also read, or used in an address, is.
+		 */
+		bool rd[16] = { false };
+		for (unsigned i = 0; i < zi->operand_count; i++) {
+			const ZydisDecodedOperand *op = &ops[i];
+			bool high;
+			int g;
+			if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+				g = bt_gpr_index(op->reg.value, &high);
+				if (g >= 0 && (op->actions != ZYDIS_OPERAND_ACTION_WRITE || op->size < 32 || high))
+					rd[g] = true;
+			} else if (op->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+				if (op->mem.base != ZYDIS_REGISTER_NONE && (g = bt_gpr_index(op->mem.base, &high)) >= 0)
+					rd[g] = true;
+				if (op->mem.index != ZYDIS_REGISTER_NONE && (g = bt_gpr_index(op->mem.index, &high)) >= 0)
+					rd[g] = true;
+			}
+		}
 		unsigned pinned = 0;
 		for (int g = 0; g < 16; g++)
 			if (gmap[g] >= 0) {
-				gmap[g] = bt_rc_get(t, g, true, pinned);
+				gmap[g] = bt_rc_get(t, g, rd[g], pinned);
 				if (gmap[g] < 0)
 					return false; /* cannot happen: at most 3 registers */
 				pinned |= 1u << t->rc_slot[g];
@@ -1288,11 +1368,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		t->flags_dirty = true;
 	if (mem >= 0) {
 		/* miss: the executor's handler, then the same flag state as the hit path */
-		bool in1 = t->flags_in_host, dirty1 = t->flags_dirty;
-		uint8_t *done = vsl_emit_jmp32(&t->e);
-		if (miss)
-			vsl_emit_patch32(miss, t->e.p);
-		bt_emit_slow_path(t, h, dirty_before, in0, dirty0, in1, dirty1, done);
+		bt_defer_slow_path(t, h, dirty_before, in0, dirty0, miss, NULL);
 		t->bt->st.mem_native++;
 	}
 	return true;
@@ -1451,15 +1527,8 @@ static bool bt_emit_sse(struct bt_tr *t, const ZydisDecodedInstruction *zi, cons
 			bt_emit_xmm_move(t, xmap[x], XMM_OFF(x), true);
 	if (gregs[0] >= 0 && gwritten[0])
 		t->rc_dirty[t->rc_slot[gregs[0]]] = true;
-	if (mem >= 0) {
-		bool in1 = t->flags_in_host, dirty1 = t->flags_dirty;
-		uint8_t *done = vsl_emit_jmp32(&t->e);
-		if (miss)
-			vsl_emit_patch32(miss, t->e.p);
-		if (misalign)
-			vsl_emit_patch32(misalign, t->e.p);
-		bt_emit_slow_path(t, h, dirty_before, in0, dirty0, in1, dirty1, done);
-	}
+	if (mem >= 0)
+		bt_defer_slow_path(t, h, dirty_before, in0, dirty0, miss, misalign);
 	t->bt->st.sse_native++;
 	return true;
 }
@@ -1588,6 +1657,82 @@ static bool bt_canonical(uint64_t a)
  * through the inline TLB look-up, the executor's handler on a miss. CALL and
  * RET end the block (RET continues through bt_indirect). false when not one.
  */
+/* lea r, [r + d] (flag-free add of a small constant) */
+static void bt_emit_lea_self(struct vsl_emit *e, int r, int8_t d)
+{
+	uint8_t b[5];
+	unsigned k = 0;
+
+	b[k++] = (uint8_t)(0x48 | (r >= 8 ? 5 : 0));
+	b[k++] = 0x8d;
+	b[k++] = (uint8_t)(0x40 | ((r & 7) << 3) | (r & 7));
+	if ((r & 7) == 4)
+		b[k++] = 0x24; /* r12 as a base needs a SIB byte */
+	b[k++] = (uint8_t)d;
+	vsl_emit_bytes(e, b, k);
+}
+
+/* mov [r8 + rdi], r (store) or mov r, [r8 + rdi] (load), 64-bit */
+static void bt_emit_mov_host(struct vsl_emit *e, int r, bool store)
+{
+	uint8_t b[4] = { (uint8_t)(0x49 | (r >= 8 ? 4 : 0)), store ? 0x89 : 0x8b,
+			 (uint8_t)(0x04 | ((r & 7) << 3)), 0x38 };
+
+	vsl_emit_bytes(e, b, sizeof(b));
+}
+
+/*
+ * PUSH r64/imm and POP r64 in 64-bit code on the register cache: RSP and
+ * the operand stay in host registers, the stack slot goes through the
+ * inline TLB look-up like any memory operand (slow path: the executor's
+ * handler). g: the register operand, -1 for an immediate.
+ */
+static bool bt_emit_pushpop(struct bt_tr *t, const ZydisDecodedInstruction *zi,
+			    const ZydisDecodedOperand *ops, int g)
+{
+	bool push = zi->mnemonic == ZYDIS_MNEMONIC_PUSH;
+	struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
+	ZydisDecodedOperand m;
+
+	if (!h)
+		return false;
+	int hs = bt_rc_get(t, VSL_RSP, true, 0), hv = hs;
+	if (g >= 0 && g != VSL_RSP)
+		hv = bt_rc_get(t, g, push, 1u << t->rc_slot[VSL_RSP]); /* POP overwrites: no load */
+	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty, dirty_before[BT_NCACHE];
+	memcpy(dirty_before, t->rc_dirty, sizeof(dirty_before));
+	memset(&m, 0, sizeof(m));
+	m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	m.size = 64;
+	m.mem.type = ZYDIS_MEMOP_TYPE_MEM;
+	m.mem.base = ZYDIS_REGISTER_RSP;
+	m.mem.index = ZYDIS_REGISTER_NONE;
+	m.mem.segment = ZYDIS_REGISTER_SS;
+	m.mem.disp.value = push ? -8 : 0;
+	uint8_t *miss = bt_emit_tlb(t, false, &m, push, false);
+	if (push) {
+		if (g >= 0) {
+			bt_emit_mov_host(&t->e, hv, true); /* PUSH RSP stores the old value */
+		} else {
+			/* mov qword [r8 + rdi], simm32 */
+			static const uint8_t st_imm[] = { 0x49, 0xc7, 0x04, 0x38 };
+			vsl_emit_bytes(&t->e, st_imm, sizeof(st_imm));
+			vsl_emit_u32(&t->e, (uint32_t)(int32_t)ops[0].imm.value.s);
+		}
+		bt_emit_lea_self(&t->e, hs, -8);
+	} else {
+		bt_emit_mov_host(&t->e, hv, false);
+		if (g != VSL_RSP) {
+			bt_emit_lea_self(&t->e, hs, 8); /* POP RSP: the loaded value is RSP */
+			t->rc_dirty[t->rc_slot[g]] = true;
+		}
+	}
+	t->rc_dirty[t->rc_slot[VSL_RSP]] = true;
+	bt_defer_slow_path(t, h, dirty_before, in0, dirty0, miss, NULL);
+	t->bt->st.stack_native++;
+	return true;
+}
+
 static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			  const ZydisDecodedOperand *ops, bool *ends)
 {
@@ -1637,10 +1782,13 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	default:
 		return false;
 	}
+	if (mn == ZYDIS_MNEMONIC_PUSH || mn == ZYDIS_MNEMONIC_POP)
+		return bt_emit_pushpop(t, zi, ops, g);
+	/* CALL rel32 and RET: both end the block */
 	struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
 	if (!h)
 		return false;
-	*ends = h->ends = mn == ZYDIS_MNEMONIC_CALL || mn == ZYDIS_MNEMONIC_RET;
+	*ends = h->ends = true;
 	bt_rc_flush(t);
 	if (mn == ZYDIS_MNEMONIC_RET)
 		bt_flags_store(t); /* leaving anyway; frees RFLAGS for the canonical check */
@@ -1653,30 +1801,17 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	m.mem.index = ZYDIS_REGISTER_NONE;
 	m.mem.segment = ZYDIS_REGISTER_SS;
 	m.mem.disp.value = push ? -8 : 0;
-	uint8_t *miss = bt_emit_tlb(t, false, &m, push, true), *miss2 = NULL, *done = NULL;
-	switch (mn) {
-	case ZYDIS_MNEMONIC_PUSH:
-		if (g >= 0)
-			vsl_emit_load64(&t->e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(g));
-		else
-			vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)ops[0].imm.value.s);
-		vsl_emit_bytes(&t->e, st_r8, sizeof(st_r8));
-		break;
-	case ZYDIS_MNEMONIC_CALL:
+	uint8_t *miss = bt_emit_tlb(t, false, &m, push, true), *miss2 = NULL;
+	if (push) {
 		vsl_emit_mov_imm(&t->e, VSL_H_RAX, t->next);
 		vsl_emit_bytes(&t->e, st_r8, sizeof(st_r8));
-		break;
-	case ZYDIS_MNEMONIC_RET:
+	} else {
 		vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
 		vsl_emit_bytes(&t->e, canon, sizeof(canon));
 		vsl_emit_u8(&t->e, 0x0f);
 		vsl_emit_u8(&t->e, 0x85); /* jne rel32: non-canonical, let the executor raise #GP */
 		vsl_emit_u32(&t->e, 0);
 		miss2 = t->e.full ? NULL : t->e.p - 4;
-		break;
-	default: /* POP */
-		vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
-		break;
 	}
 	/* rsp +/- 8 (lea: no flags) */
 	static const uint8_t lea_rcx[] = { 0x48, 0x8d, 0x49 }; /* lea rcx, [rcx + disp8] */
@@ -1684,18 +1819,13 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
 	vsl_emit_u8(&t->e, push ? 0xf8 : 0x08);
 	vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
-	if (mn == ZYDIS_MNEMONIC_POP)
-		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(g));
-	bool in1 = t->flags_in_host, dirty1 = t->flags_dirty;
-	if (mn == ZYDIS_MNEMONIC_CALL) {
+	if (push) {
 		bt_emit_exit(t, target, target);
-	} else if (mn == ZYDIS_MNEMONIC_RET) {
+	} else {
 		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
 		bt_emit_indirect(t);
 		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
 		bt_emit_ret(t);
-	} else {
-		done = vsl_emit_jmp32(&t->e);
 	}
 	if (miss)
 		vsl_emit_patch32(miss, t->e.p);
@@ -1704,12 +1834,6 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	t->flags_in_host = in0;
 	t->flags_dirty = dirty0;
 	bt_emit_helper(t, h);
-	if (!*ends && in1)
-		bt_flags_load(t);
-	if (done)
-		vsl_emit_patch32(done, t->e.p);
-	t->flags_in_host = in1;
-	t->flags_dirty = dirty1;
 	t->bt->st.stack_native++;
 	return true;
 }
@@ -2124,6 +2248,7 @@ body:
 	}
 	if (!ended)
 		bt_emit_exit(&t, cur, mode == VSL_MODE_LONG64 ? cur : lin + (cur - rip));
+	bt_emit_slow_paths(&t);
 	if (t.e.full) {
 		vsl_bt_flush(bt);
 		return NULL;
