@@ -109,7 +109,7 @@
 #endif
 #define BT_MAX_INSNS 48
 /* worst case host bytes per guest instruction (native: 4 loads + insn + 4 stores + flags) */
-#define BT_MAX_HOST_PER_INSN 320
+#define BT_MAX_HOST_PER_INSN 512
 /*
  * Instructions chained blocks may run before returning to the dispatcher,
  * and at most between two interrupt polls (through one reference-executor
@@ -126,6 +126,14 @@
 #define BT_JC_SSE 0x80000000u
 
 #define BT_ARITH 0x8d5u
+/*
+ * Return stack: the guest return address a translated CALL leaves on the
+ * host stack (above the host return address into its landing pad); the
+ * frame vsl_bt_run enters a block with holds this canonical stand-in and
+ * the address of the code at the start of the cache (bt_emit_stub), which
+ * handles a guest RET to exactly this value.
+ */
+#define BT_RS_SENTINEL 0xffffffffffffe000ull
 #define BT_NCACHE 8
 
 struct bt_block {
@@ -143,6 +151,13 @@ struct bt_block {
 struct bt_exit {
 	uint8_t *rel;       /* rel32 of its jmp (RW view) */
 	const struct bt_block *from;
+	/*
+	 * An exit to another page (64-bit code) has a guard before its jmp,
+	 * patched with the target block when the jmp is: the immediates the
+	 * code TLB entry's tag and addend must match (stored inverted) and
+	 * the disp32s of its code_gen check (4 * page, -gen). NULL otherwise.
+	 */
+	uint8_t *ntag, *nadd, *gpage, *ggen;
 };
 
 /* one instruction run through the reference executor's handler */
@@ -248,6 +263,8 @@ struct bt_tr {
 /* ------------------------------------------------------------------ */
 /* cache */
 
+static void bt_emit_stub(struct vsl_bt *bt);
+
 struct vsl_bt *vsl_bt_new(struct vsl_cpu *cpu)
 {
 	struct vsl_bt *bt = calloc(1, sizeof(*bt));
@@ -274,6 +291,7 @@ struct vsl_bt *vsl_bt_new(struct vsl_cpu *cpu)
 		goto fail;
 	bt->st.cache_size = BT_CODE_SIZE;
 	bt->bmi2 = __builtin_cpu_supports("bmi2") && !getenv("VSL_BT_NO_INLINE_TLB");
+	bt_emit_stub(bt);
 	return bt;
 fail:
 	vsl_set_error(cpu->ctx, errno, VSL_EIO, "cpu: cannot set up the translator's code cache");
@@ -317,6 +335,7 @@ void vsl_bt_flush(struct vsl_bt *bt)
 	memset(bt->jc, 0xff, BT_JC_SIZE * sizeof(*bt->jc));
 	bt->code_used = 0;
 	bt->meta_used = 0;
+	bt_emit_stub(bt);
 	bt->st.flushes++;
 	bt->st.cache_bytes = 0;
 }
@@ -380,6 +399,7 @@ static int bt_helper(struct vsl_cpu *cpu, struct bt_hinsn *h)
 #endif
 	cpu->ea_ss = false;
 	cpu->icount = bt->icount_base + (uint64_t)(bt->left0 - bt->left) - b->ninsn + h->idx;
+	uint64_t epoch = cpu->mmu_epoch;
 	r = in->fn ? in->fn(cpu, in) : 1;
 	if (__builtin_expect(r == 1, 0))
 		r = vsl_interp_exec(cpu, in);
@@ -392,7 +412,8 @@ static int bt_helper(struct vsl_cpu *cpu, struct bt_hinsn *h)
 	}
 	bool stop = cpu->irq_poll || cpu->intr_shadow || cpu->halted || cpu->kick ||
 		    (cpu->rflags & VSL_FL_TF) || cpu->mode != b->mode ||
-		    cpu->code_gen[b->paddr >> 12] != b->gen;
+		    cpu->code_gen[b->paddr >> 12] != b->gen ||
+		    cpu->mmu_epoch != epoch; /* the return stack's landing pads assume the old mappings */
 	if (h->ends || cpu->rip != h->next || stop) {
 		bt->exit_n = h->idx + 1;
 		bt->left += b->ninsn - h->idx - 1;
@@ -580,10 +601,16 @@ static const int bt_cache_host[BT_NCACHE] = {
 	VSL_H_R12, VSL_H_R13, VSL_H_R14, VSL_H_R15, VSL_H_RBP, VSL_H_RSI, VSL_H_R10, VSL_H_R11
 };
 
-/* the frame every block shares: rbx, rbp, r12..r15 saved, stack 16-aligned */
+/*
+ * The frame every block shares: rbx, rbp, r12..r15 saved, stack 16-aligned,
+ * the host stack pointer in cpu->bt_rsp and the return stack's bottom frame
+ * ([rsp] the stub's address, [rsp + 8] BT_RS_SENTINEL).
+ */
 static void bt_emit_prologue(struct bt_tr *t)
 {
-	static const uint8_t sub8[] = { 0x48, 0x83, 0xec, 0x08 };
+	static const uint8_t sub24[] = { 0x48, 0x83, 0xec, 0x18 };
+	static const uint8_t st0[] = { 0x48, 0x89, 0x04, 0x24 };       /* mov [rsp], rax */
+	static const uint8_t st8[] = { 0x48, 0x89, 0x44, 0x24, 0x08 }; /* mov [rsp + 8], rax */
 
 	vsl_emit_push(&t->e, VSL_H_RBX);
 	vsl_emit_push(&t->e, VSL_H_RBP);
@@ -591,15 +618,22 @@ static void bt_emit_prologue(struct bt_tr *t)
 	vsl_emit_push(&t->e, VSL_H_R13);
 	vsl_emit_push(&t->e, VSL_H_R14);
 	vsl_emit_push(&t->e, VSL_H_R15);
-	vsl_emit_bytes(&t->e, sub8, sizeof(sub8));
+	vsl_emit_bytes(&t->e, sub24, sizeof(sub24));
 	vsl_emit_mov_rr(&t->e, VSL_H_RBX, VSL_H_RDI);
+	vsl_emit_store64(&t->e, VSL_H_RSP, VSL_H_RBX, CPU_OFF(bt_rsp));
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)(uintptr_t)t->bt->rx);
+	vsl_emit_bytes(&t->e, st0, sizeof(st0));
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, BT_RS_SENTINEL);
+	vsl_emit_bytes(&t->e, st8, sizeof(st8));
 }
 
+/* back to the dispatcher (eax: the block's result), from any depth of the return stack */
 static void bt_emit_ret(struct bt_tr *t)
 {
-	static const uint8_t add8[] = { 0x48, 0x83, 0xc4, 0x08 };
+	static const uint8_t add24[] = { 0x48, 0x83, 0xc4, 0x18 };
 
-	vsl_emit_bytes(&t->e, add8, sizeof(add8));
+	vsl_emit_load64(&t->e, VSL_H_RSP, VSL_H_RBX, CPU_OFF(bt_rsp));
+	vsl_emit_bytes(&t->e, add24, sizeof(add24));
 	vsl_emit_pop(&t->e, VSL_H_R15);
 	vsl_emit_pop(&t->e, VSL_H_R14);
 	vsl_emit_pop(&t->e, VSL_H_R13);
@@ -607,6 +641,25 @@ static void bt_emit_ret(struct bt_tr *t)
 	vsl_emit_pop(&t->e, VSL_H_RBP);
 	vsl_emit_pop(&t->e, VSL_H_RBX);
 	vsl_emit_u8(&t->e, 0xc3);
+}
+
+/*
+ * At the start of the code cache: where a guest RET lands that matched the
+ * return stack's bottom frame (the guest returned to BT_RS_SENTINEL, RSP
+ * already popped): back to the dispatcher with RIP set.
+ */
+static void bt_emit_stub(struct vsl_bt *bt)
+{
+	struct bt_tr t = { .bt = bt, .flags_in_host = true, .flags_dirty = true };
+
+	t.e.p = bt->rw;
+	t.e.end = bt->rw + BT_CODE_SIZE;
+	bt_flags_store(&t);
+	vsl_emit_mov_imm(&t.e, VSL_H_RAX, BT_RS_SENTINEL);
+	vsl_emit_store64(&t.e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
+	vsl_emit_mov_imm(&t.e, VSL_H_RAX, 0);
+	bt_emit_ret(&t);
+	bt->code_used = VSL_ALIGN_UP((size_t)(t.e.p - bt->rw), 16);
 }
 
 static void bt_rc_reset(struct bt_tr *t)
@@ -721,19 +774,74 @@ static void bt_emit_indirect(struct bt_tr *t)
  * block gets a patchable jmp (rel32 0: falls through to the return) that the
  * dispatcher later points at the target block's chain entry.
  */
+/*
+ * The guard of an exit to 64-bit code at target in another page (flag-free:
+ * the flags are live): the current code TLB entry for target must be the
+ * one seen when the exit was chained (tag and addend: the same linear and
+ * guest-physical page) and that page's generation unchanged. Until
+ * bt_chain patches it the tag never matches. The three failure jumps go to
+ * fail[].
+ */
+static void bt_emit_guard(struct bt_tr *t, struct bt_exit *x, uint64_t target, uint8_t **fail)
+{
+	static const uint8_t cmp[] = {
+		0x48, 0x8d, 0x4c, 0x11, 0x01,  /* lea rcx, [rcx + rdx + 1]: rcx - ~rdx */
+		0xe3, 0x05,                    /* jrcxz +5 */
+	};
+	static const uint8_t mov_rdx[] = { 0x48, 0xba };   /* mov rdx, imm64 */
+	int32_t ent = (int32_t)(offsetof(struct vsl_tlb, x) +
+				((target >> 12) & (VSL_TLB_SIZE - 1)) * sizeof(struct vsl_tlb_entry));
+	uint64_t never = ~1ull; /* ~tag: tags are page-aligned (or ~0 when empty) */
+	struct vsl_emit *e = &t->e;
+
+	vsl_emit_load64(e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(tlb_cur));
+	vsl_emit_load64(e, VSL_H_RCX, VSL_H_RAX, ent + (int32_t)offsetof(struct vsl_tlb_entry, tag));
+	vsl_emit_bytes(e, mov_rdx, sizeof(mov_rdx));
+	x->ntag = e->p;
+	vsl_emit_bytes(e, &never, 8);
+	vsl_emit_bytes(e, cmp, sizeof(cmp));
+	fail[0] = vsl_emit_jmp32(e);
+	vsl_emit_load64(e, VSL_H_RCX, VSL_H_RAX, ent + (int32_t)offsetof(struct vsl_tlb_entry, addend));
+	vsl_emit_bytes(e, mov_rdx, sizeof(mov_rdx));
+	x->nadd = e->p;
+	vsl_emit_bytes(e, &never, 8);
+	vsl_emit_bytes(e, cmp, sizeof(cmp));
+	fail[1] = vsl_emit_jmp32(e);
+	vsl_emit_load64(e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(code_gen));
+	vsl_emit_bytes(e, (const uint8_t[]){ 0x8b, 0x89 }, 2);   /* mov ecx, [rcx + 4 * page] */
+	x->gpage = e->p;
+	vsl_emit_u32(e, 0);
+	vsl_emit_bytes(e, (const uint8_t[]){ 0x8d, 0x89 }, 2);   /* lea ecx, [rcx - gen] */
+	x->ggen = e->p;
+	vsl_emit_u32(e, 0);
+	vsl_emit_bytes(e, cmp + 5, 2);                           /* jrcxz +5 */
+	fail[2] = vsl_emit_jmp32(e);
+	if (e->full)
+		x->ntag = NULL;
+}
+
 static void bt_emit_exit(struct bt_tr *t, uint64_t rip, uint64_t target_lin)
 {
 	bool dirty = t->flags_dirty, in_host = t->flags_in_host;
 	bool same = (target_lin & ~0xfffull) == (t->blk->lin & ~0xfffull);
-	struct bt_exit *x = same ? bt_meta_alloc(t->bt, sizeof(*x)) : NULL;
+	bool cross = !same && t->hostflags && t->mode == VSL_MODE_LONG64 && rip == target_lin;
+	struct bt_exit *x = same || cross ? bt_meta_alloc(t->bt, sizeof(*x)) : NULL;
 
+	if (x)
+		memset(x, 0, sizeof(*x));
 	bt_rc_writeback(t);
 	if (t->hostflags) {
 		/* chain entries expect the flags in the host RFLAGS */
 		if (x) {
+			uint8_t *fail[3] = { NULL, NULL, NULL };
 			bt_flags_load(t);
 			x->from = t->blk;
+			if (cross)
+				bt_emit_guard(t, x, rip, fail);
 			x->rel = vsl_emit_jmp32(&t->e);
+			for (int k = 0; k < 3; k++)
+				if (fail[k])
+					vsl_emit_patch32(fail[k], t->e.p);
 		}
 		bt_flags_store(t);
 	} else {
@@ -1733,6 +1841,63 @@ static bool bt_emit_pushpop(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	return true;
 }
 
+/*
+ * The exit of a CALL rel32 to target (the return address pushed, registers
+ * and flags as at any exit): with a canonical return address and the guest
+ * flags in the host RFLAGS, a host CALL pushes a return-stack frame (the
+ * guest return address, then the landing pad's address) and goes to the
+ * target; a guest RET that finds its address on top of the return stack
+ * lands here, after the host CALL: unless this page was written since it
+ * was translated, the block continues at the return address (chained like
+ * any direct exit), else it returns to the dispatcher there.
+ */
+static void bt_emit_call_exit(struct bt_tr *t, uint64_t target)
+{
+	uint64_t ret = t->next;
+
+	if (!t->hostflags || !bt_canonical(ret)) {
+		bt_emit_exit(t, target, target);
+		return;
+	}
+	bool in = t->flags_in_host, dirty = t->flags_dirty;
+	if ((uint64_t)(int64_t)(int32_t)ret == ret) {
+		vsl_emit_u8(&t->e, 0x68); /* push simm32 */
+		vsl_emit_u32(&t->e, (uint32_t)ret);
+	} else {
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, ret);
+		vsl_emit_push(&t->e, VSL_H_RAX);
+	}
+	vsl_emit_u8(&t->e, 0xe8); /* call rel32 */
+	vsl_emit_u32(&t->e, 0);
+	uint8_t *call = t->e.full ? NULL : t->e.p - 4;
+
+	/* landing pad: the flags in the host RFLAGS, every register in cpu->gpr */
+	t->flags_in_host = true;
+	t->flags_dirty = true;
+	uint64_t page = t->blk->paddr >> 12;
+	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(code_gen));
+	vsl_emit_bytes(&t->e, (const uint8_t[]){ 0x8b, 0x89 }, 2);   /* mov ecx, [rcx + 4 * page] */
+	vsl_emit_u32(&t->e, (uint32_t)(page * 4));
+	vsl_emit_bytes(&t->e, (const uint8_t[]){ 0x8d, 0x89 }, 2);   /* lea ecx, [rcx - gen] */
+	vsl_emit_u32(&t->e, (uint32_t)-t->gen);
+	vsl_emit_bytes(&t->e, (const uint8_t[]){ 0xe3, 0x05 }, 2);   /* jrcxz same */
+	uint8_t *stale = vsl_emit_jmp32(&t->e);
+	bt_emit_exit(t, ret, ret);
+	if (stale)
+		vsl_emit_patch32(stale, t->e.p);
+	bt_flags_store(t);
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, ret);
+	vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
+	bt_emit_ret(t);
+
+	if (call)
+		vsl_emit_patch32(call, t->e.p);
+	t->flags_in_host = in;
+	t->flags_dirty = dirty;
+	bt_emit_exit(t, target, target);
+}
+
 static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			  const ZydisDecodedOperand *ops, bool *ends)
 {
@@ -1790,8 +1955,6 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		return false;
 	*ends = h->ends = true;
 	bt_rc_flush(t);
-	if (mn == ZYDIS_MNEMONIC_RET)
-		bt_flags_store(t); /* leaving anyway; frees RFLAGS for the canonical check */
 	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty;
 	memset(&m, 0, sizeof(m));
 	m.type = ZYDIS_OPERAND_TYPE_MEMORY;
@@ -1802,38 +1965,72 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	m.mem.segment = ZYDIS_REGISTER_SS;
 	m.mem.disp.value = push ? -8 : 0;
 	uint8_t *miss = bt_emit_tlb(t, false, &m, push, true), *miss2 = NULL;
+	/* rsp +/- 8 (lea: no flags) */
+	static const uint8_t lea_rcx[] = { 0x48, 0x8d, 0x49 }; /* lea rcx, [rcx + disp8] */
 	if (push) {
 		vsl_emit_mov_imm(&t->e, VSL_H_RAX, t->next);
 		vsl_emit_bytes(&t->e, st_r8, sizeof(st_r8));
+		vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+		vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
+		vsl_emit_u8(&t->e, 0xf8);
+		vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+		bt_emit_call_exit(t, target);
 	} else {
+		/*
+		 * The return address against the return stack's top: equal, the
+		 * host RET (predicted) goes to the landing pad of the matching
+		 * CALL; else (or not canonical) the look-up, as any RET.
+		 */
+		static const uint8_t cmp_top[] = {
+			0x48, 0x8b, 0x4c, 0x24, 0x08,  /* mov rcx, [rsp + 8] */
+			0x48, 0xf7, 0xd1,              /* not rcx */
+			0x48, 0x8d, 0x4c, 0x01, 0x01,  /* lea rcx, [rcx + rax + 1]: rax - top */
+			0xe3, 0x05,                    /* jrcxz match */
+		};
+		static const uint8_t ret8[] = { 0xc2, 0x08, 0x00 }; /* ret 8 */
 		vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
+		if (t->hostflags) {
+			vsl_emit_bytes(&t->e, cmp_top, sizeof(cmp_top));
+			uint8_t *other = vsl_emit_jmp32(&t->e);
+			vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+			vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
+			vsl_emit_u8(&t->e, 0x08);
+			vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+			vsl_emit_bytes(&t->e, ret8, sizeof(ret8));
+			if (other)
+				vsl_emit_patch32(other, t->e.p);
+			bt_flags_store(t); /* frees RFLAGS for the canonical check (clobbers rax) */
+			vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
+		} else {
+			bt_flags_store(t);
+			vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
+		}
 		vsl_emit_bytes(&t->e, canon, sizeof(canon));
 		vsl_emit_u8(&t->e, 0x0f);
 		vsl_emit_u8(&t->e, 0x85); /* jne rel32: non-canonical, let the executor raise #GP */
 		vsl_emit_u32(&t->e, 0);
 		miss2 = t->e.full ? NULL : t->e.p - 4;
-	}
-	/* rsp +/- 8 (lea: no flags) */
-	static const uint8_t lea_rcx[] = { 0x48, 0x8d, 0x49 }; /* lea rcx, [rcx + disp8] */
-	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
-	vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
-	vsl_emit_u8(&t->e, push ? 0xf8 : 0x08);
-	vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
-	if (push) {
-		bt_emit_exit(t, target, target);
-	} else {
+		vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+		vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
+		vsl_emit_u8(&t->e, 0x08);
+		vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
 		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
 		bt_emit_indirect(t);
 		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
 		bt_emit_ret(t);
 	}
+	/* the executor's handler: on a TLB miss with the flags as they came; not canonical: stored */
 	if (miss)
 		vsl_emit_patch32(miss, t->e.p);
-	if (miss2)
-		vsl_emit_patch32(miss2, t->e.p);
 	t->flags_in_host = in0;
 	t->flags_dirty = dirty0;
 	bt_emit_helper(t, h);
+	if (miss2) {
+		vsl_emit_patch32(miss2, t->e.p);
+		t->flags_in_host = false;
+		t->flags_dirty = false;
+		bt_emit_helper(t, h);
+	}
 	t->bt->st.stack_native++;
 	return true;
 }
@@ -2405,6 +2602,38 @@ static struct bt_block *bt_lookup(struct vsl_bt *bt, bool translate)
 }
 
 /*
+ * Point the direct exit x at block b, the one its target led to: an exit
+ * within its page when b is in the same page with the same generation (the
+ * page's look-up covers both), an exit to another page by patching its
+ * guard with b's code TLB entry and generation.
+ */
+static void bt_chain(struct vsl_bt *bt, struct bt_exit *x, const struct bt_block *b)
+{
+	const struct vsl_cpu *cpu = bt->cpu;
+	const struct bt_block *f = x->from;
+
+	if (f->mode != b->mode || f->cs_limit != b->cs_limit || f->sse_ok != b->sse_ok)
+		return;
+	if (!x->ntag) {
+		if (((f->lin ^ b->lin) & ~0xfffull) || ((f->paddr ^ b->paddr) & ~0xfffull) || f->gen != b->gen)
+			return;
+	} else {
+		const struct vsl_tlb_entry *e = &cpu->tlb_cur->x[(b->lin >> 12) & (VSL_TLB_SIZE - 1)];
+		if (b->mode != VSL_MODE_LONG64 || e->tag != (b->lin & ~0xfffull) ||
+		    (e->paddr & ~0xfffull) != (b->paddr & ~0xfffull) || cpu->code_gen[b->paddr >> 12] != b->gen)
+			return;
+		uint64_t ntag = ~e->tag, nadd = ~(uint64_t)e->addend;
+		uint32_t gpage = (uint32_t)((b->paddr >> 12) * 4), ggen = (uint32_t)-b->gen;
+		memcpy(x->ntag, &ntag, 8);
+		memcpy(x->nadd, &nadd, 8);
+		memcpy(x->gpage, &gpage, 4);
+		memcpy(x->ggen, &ggen, 4);
+	}
+	vsl_emit_patch32(x->rel, b->chain);
+	bt->st.chained++;
+}
+
+/*
  * Called by translated code at an exit it cannot chain (return, indirect
  * or cross-page target; cpu->rip set, flags stored): the chain entry (RX
  * view) of an existing valid block for cpu->rip, or NULL to return to the
@@ -2424,14 +2653,20 @@ static const uint8_t *bt_indirect(struct vsl_cpu *cpu)
 			return NULL;
 		}
 		bt->st.indirect_hits++;
-		return bt->rx + (j->chain & ~BT_JC_SSE);
+		b = j->b;
+	} else {
+		b = bt_lookup(bt, false);
+		if (!b || b->ninsn > bt->left) {
+			bt->st.indirect_misses++;
+			return NULL;
+		}
+		bt->st.indirect_hits++;
 	}
-	b = bt_lookup(bt, false);
-	if (!b || b->ninsn > bt->left) {
-		bt->st.indirect_misses++;
-		return NULL;
+	if (bt->last_exit) {
+		/* an exit to another page whose guard failed: chain it to where it led */
+		bt_chain(bt, bt->last_exit, b);
+		bt->last_exit = NULL;
 	}
-	bt->st.indirect_hits++;
 	return bt->rx + (b->chain - bt->rw);
 }
 
@@ -2534,13 +2769,7 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 			pending = NULL; /* the cache was flushed while translating b */
 		if (pending) {
 			/* the direct exit just taken leads here: chain it */
-			const struct bt_block *f = pending->from;
-			if (((f->lin ^ b->lin) & ~0xfffull) == 0 && ((f->paddr ^ b->paddr) & ~0xfffull) == 0 &&
-			    f->mode == b->mode && f->cs_limit == b->cs_limit && f->gen == b->gen &&
-			    f->sse_ok == b->sse_ok) {
-				vsl_emit_patch32(pending->rel, b->chain);
-				bt->st.chained++;
-			}
+			bt_chain(bt, pending, b);
 			pending = NULL;
 		}
 		bt->icount_base = cpu->icount;

@@ -204,6 +204,9 @@ struct vsl_cpu {
 	uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t pat, tsc_aux, misc_enable, tsc_offset;
+	/* bumped by every TLB flush (CR3, INVLPG...): the translator's return stack lives within one */
+	uint64_t mmu_epoch;
+	uintptr_t bt_rsp;    /* the translator's host stack pointer at block entry */
 	uint64_t mtrr_cap, mtrr_def_type, mtrr_fixed[11], mtrr_var[16];
 
 	/* derived state */

@@ -137,6 +137,7 @@ static void mmu_note_large(struct vsl_cpu *cpu, uint64_t lin, unsigned flags)
 void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 {
 	cpu->st.tlb_flushes++;
+	cpu->mmu_epoch++;
 	if (global_too) {
 		cpu->tlb_large = false;
 		memset(cpu->tlb_large_2m, 0, sizeof(cpu->tlb_large_2m));
@@ -164,6 +165,7 @@ void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
 	uint64_t tag = lin & ~0xfffull;
 	unsigned i = (lin >> 12) & (VSL_TLB_SIZE - 1);
 
+	cpu->mmu_epoch++;
 	for (int t = 0; t < 2; t++) {
 		struct vsl_tlb *tlb = &cpu->tlb[t];
 		if (tlb->rd[i].tag == tag || tlb->wr[i].tag == tag || tlb->x[i].tag == tag)
