@@ -652,6 +652,99 @@ START_TEST(invlpg_large_page)
 }
 END_TEST
 
+/* code of several pages: page k of n at VSL_FIX_CODE + k * 0x1000, the rest HLT */
+static void load_pages(const char *const *page, const size_t *len, int n)
+{
+	static uint8_t buf[0x3000];
+
+	ck_assert_int_le(n, 3);
+	memset(buf, 0xf4, sizeof(buf));
+	for (int k = 0; k < n; k++)
+		memcpy(buf + k * 0x1000, page[k], len[k]);
+	load(buf, (size_t)n * 0x1000);
+}
+
+START_TEST(return_stack_mismatch)
+{
+	/*
+	 * Returns that do not match the CALL before them: g adds 3 to its
+	 * return address (skipping inc %rdi), h pops it and jumps there
+	 * (its CALL is never returned from), so outer's own RET finds another
+	 * address on top of the return stack.
+	 * 0x100000: mov $5,%ecx; 1: call outer; dec %ecx; jnz 1b; hlt
+	 *   outer: call f; call g; inc %rdi; inc %rsi; call h; call f; ret
+	 * 0x101000: f: inc %rax; ret   g: addq $3,(%rsp); ret   h: pop %rdx; jmp *%rdx
+	 */
+	static const char p0[] = "\xb9\x05\x00\x00\x00\xe8\x05\x00\x00\x00\xff\xc9\x75\xf7\xf4\xe8\xec\x0f\x00\x00"
+				 "\xe8\xeb\x0f\x00\x00\x48\xff\xc7\x48\xff\xc6\xe8\xe6\x0f\x00\x00\xe8\xd7\x0f\x00"
+				 "\x00\xc3";
+	static const char p1[] = "\x48\xff\xc0\xc3\x48\x83\x04\x24\x03\xc3\x5a\xff\xe2";
+	const char *pages[] = { p0, p1 };
+	const size_t lens[] = { sizeof(p0) - 1, sizeof(p1) - 1 };
+	load_pages(pages, lens, 2);
+	run_both(100000);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 10);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RSI), 5);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RDI), 0);
+}
+END_TEST
+
+START_TEST(return_to_rewritten_caller)
+{
+	/*
+	 * The callee (another page) increments a data byte, except on the
+	 * third pass, where it is the immediate right after the CALL: by then
+	 * the return is chained to the old code; the landing pad must notice.
+	 * 0x100000: mov $4,%ecx; 1: mov $0x200000,%esi; cmp $2,%ecx; jne 2f;
+	 *   lea 3f+2(%rip),%rsi; jmp 2f; 2: call f; 3: add $1,%eax; dec %ecx; jnz 1b; hlt
+	 * 0x101000: f: incb (%rsi); ret          eax = 1 + 1 + 2 + 2
+	 */
+	static const char p0[] = "\xb9\x04\x00\x00\x00\xbe\x00\x00\x20\x00\x83\xf9\x02\x75\x09\x48\x8d\x35\x09\x00"
+				 "\x00\x00\xeb\x00\xe8\xe3\x0f\x00\x00\x83\xc0\x01\xff\xc9\x75\xe1\xf4";
+	static const char p1[] = "\xfe\x06\xc3";
+	const char *pages[] = { p0, p1 };
+	const size_t lens[] = { sizeof(p0) - 1, sizeof(p1) - 1 };
+	set_gpr(VSL_RAX, 0);
+	load_pages(pages, lens, 2);
+	run_both(100000);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 6);
+}
+END_TEST
+
+START_TEST(chained_exit_remapped)
+{
+	/*
+	 * A CALL to another page gets chained; on the last pass that page is
+	 * mapped to other code first (PTE rewritten, INVLPG):
+	 * 0x100000: mov $3,%ecx; 1: cmp $1,%ecx; jne 2f; mov %r8,(%r9);
+	 *   invlpg 0x101000; 2: call 0x101000; dec %ecx; jnz 1b; hlt
+	 * 0x101000: inc %rax; ret        0x102000: add $10,%rax; ret
+	 */
+	static const char p0[] = "\xb9\x03\x00\x00\x00\x83\xf9\x01\x75\x0b\x4d\x89\x01\x0f\x01\x3c\x25\x00\x10\x10"
+				 "\x00\xe8\xe6\x0f\x00\x00\xff\xc9\x75\xe7\xf4";
+	static const char p1[] = "\x48\xff\xc0\xc3";
+	static const char p2[] = "\x48\x83\xc0\x0a\xc3";
+	const char *pages[] = { p0, p1, p2 };
+	const size_t lens[] = { sizeof(p0) - 1, sizeof(p1) - 1, sizeof(p2) - 1 };
+	set_gpr(VSL_RAX, 0);
+	set_gpr(VSL_R8, (VSL_FIX_CODE + 0x2000) | 3);
+	set_gpr(VSL_R9, VSL_FIX_PT0 + ((VSL_FIX_CODE + 0x1000) >> 12) * 8);
+	load_pages(pages, lens, 3);
+	run_both(100000);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 12);
+	ck_assert_uint_ge(stats().chained, 1);
+}
+END_TEST
+
+START_TEST(return_to_sentinel)
+{
+	/* a RET to the return stack's stand-in address (unmapped here): #PF at the fetch */
+	RUN("\x48\xc7\xc0\x00\xe0\xff\xff\x50\xc3");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 14);
+	ck_assert_uint_eq(vsl_cpu_get_cr(T.cpu, 2), 0xffffffffffffe000ull);
+}
+END_TEST
+
 static Suite *bt_suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -687,6 +780,10 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, rdtsc_inline);
 	tcase_add_test(tc, rdtsc_fallback);
 	tcase_add_test(tc, invlpg_large_page);
+	tcase_add_test(tc, return_stack_mismatch);
+	tcase_add_test(tc, return_to_rewritten_caller);
+	tcase_add_test(tc, chained_exit_remapped);
+	tcase_add_test(tc, return_to_sentinel);
 	suite_add_tcase(s, tc);
 	return s;
 }
