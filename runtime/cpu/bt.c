@@ -134,7 +134,7 @@
  * handles a guest RET to exactly this value.
  */
 #define BT_RS_SENTINEL 0xffffffffffffe000ull
-#define BT_NCACHE 8
+#define BT_NCACHE 7
 
 struct bt_block {
 	uint64_t rip, lin, paddr;
@@ -598,8 +598,24 @@ static void bt_flags_load(struct bt_tr *t)
  * look-up uses only rdi, rcx, r8, r9 and the fixed sequences rax, rcx, rdx.
  */
 static const int bt_cache_host[BT_NCACHE] = {
-	VSL_H_R12, VSL_H_R13, VSL_H_R14, VSL_H_R15, VSL_H_RBP, VSL_H_RSI, VSL_H_R10, VSL_H_R11
+	VSL_H_R12, VSL_H_R13, VSL_H_R14, VSL_H_RBP, VSL_H_RSI, VSL_H_R10, VSL_H_R11
 };
+
+/*
+ * With BMI2 (hostflags) r15 holds bt->left inside translated code: loaded
+ * by the prologue, stored before every call into C (which reads it) and by
+ * every return to the dispatcher, and reloaded after a helper that ended
+ * its block (which corrects it).
+ */
+static void bt_left_io(struct bt_tr *t, bool store)
+{
+	static const uint8_t st[] = { 0x4c, 0x89, 0x39 }, ld[] = { 0x4c, 0x8b, 0x39 }; /* mov [rcx], r15 / r15, [rcx] */
+
+	if (!t->hostflags)
+		return;
+	vsl_emit_mov_imm(&t->e, VSL_H_RCX, (uint64_t)(uintptr_t)&t->bt->left);
+	vsl_emit_bytes(&t->e, store ? st : ld, 3);
+}
 
 /*
  * The frame every block shares: rbx, rbp, r12..r15 saved, stack 16-aligned,
@@ -625,6 +641,7 @@ static void bt_emit_prologue(struct bt_tr *t)
 	vsl_emit_bytes(&t->e, st0, sizeof(st0));
 	vsl_emit_mov_imm(&t->e, VSL_H_RAX, BT_RS_SENTINEL);
 	vsl_emit_bytes(&t->e, st8, sizeof(st8));
+	bt_left_io(t, false);
 }
 
 /* back to the dispatcher (eax: the block's result), from any depth of the return stack */
@@ -632,6 +649,7 @@ static void bt_emit_ret(struct bt_tr *t)
 {
 	static const uint8_t add24[] = { 0x48, 0x83, 0xc4, 0x18 };
 
+	bt_left_io(t, true);
 	vsl_emit_load64(&t->e, VSL_H_RSP, VSL_H_RBX, CPU_OFF(bt_rsp));
 	vsl_emit_bytes(&t->e, add24, sizeof(add24));
 	vsl_emit_pop(&t->e, VSL_H_R15);
@@ -650,7 +668,7 @@ static void bt_emit_ret(struct bt_tr *t)
  */
 static void bt_emit_stub(struct vsl_bt *bt)
 {
-	struct bt_tr t = { .bt = bt, .flags_in_host = true, .flags_dirty = true };
+	struct bt_tr t = { .bt = bt, .flags_in_host = true, .flags_dirty = true, .hostflags = bt->bmi2 };
 
 	t.e.p = bt->rw;
 	t.e.end = bt->rw + BT_CODE_SIZE;
@@ -752,6 +770,7 @@ static void bt_emit_indirect(struct bt_tr *t)
 	static const uint8_t save[] = { 0x48, 0x89, 0xc2 };   /* mov rdx, rax */
 	static const uint8_t jmp_rdx[] = { 0xff, 0xe2 };      /* jmp rdx */
 
+	bt_left_io(t, true);
 	vsl_emit_mov_rr(&t->e, VSL_H_RDI, VSL_H_RBX);
 	vsl_emit_call_abs(&t->e, (const void *)bt_indirect);
 	if (!t->hostflags) {
@@ -875,11 +894,13 @@ static void bt_emit_helper(struct bt_tr *t, struct bt_hinsn *h)
 
 	bt_flags_store(t);
 	t->flags_in_host = false;
+	bt_left_io(t, true);
 	vsl_emit_mov_rr(&t->e, VSL_H_RDI, VSL_H_RBX);
 	vsl_emit_mov_imm(&t->e, VSL_H_RSI, (uint64_t)(uintptr_t)h);
 	vsl_emit_call_abs(&t->e, (const void *)bt_helper);
 	vsl_emit_bytes(&t->e, test_jz, sizeof(test_jz));
 	uint8_t *jz = t->e.full ? NULL : t->e.p - 1;
+	bt_left_io(t, false); /* the block ends here: bt_helper corrected bt->left */
 	if (h->cont) {
 		/* 2: the branch was taken without anything else to do: look its target up */
 		static const uint8_t cmp_jne[] = { 0x83, 0xf8, 0x02, 0x0f, 0x85, 0, 0, 0, 0 }; /* cmp eax,2; jne rel32 */
@@ -1695,7 +1716,10 @@ static bool bt_emit_rdtsc(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	vsl_emit_u8(e, (uint8_t)VSL_CR4_TSD);
 	uint8_t *slow2 = vsl_emit_jcc32(e, 0x5);
 	vsl_emit_load64(e, VSL_H_RCX, VSL_H_RAX, d_ic);
-	vsl_emit_bytes(e, (const uint8_t[]){ 0x48, 0x2b, 0x08 }, 3);       /* sub rcx, [rax] */
+	if (t->hostflags)
+		vsl_emit_bytes(e, (const uint8_t[]){ 0x4c, 0x29, 0xf9 }, 3); /* sub rcx, r15 (bt->left) */
+	else
+		vsl_emit_bytes(e, (const uint8_t[]){ 0x48, 0x2b, 0x08 }, 3); /* sub rcx, [rax] */
 	vsl_emit_bytes(e, (const uint8_t[]){ 0x48, 0x81, 0xc1 }, 3);       /* add rcx, imm32 */
 	uint8_t *fix = e->p;
 	vsl_emit_u32(e, 0);
@@ -2114,9 +2138,14 @@ static bool bt_emit_jmp_ret(struct bt_tr *t, uint64_t target)
 	for (int k = 0; k < 3; k++)
 		if (fail[k])
 			vsl_emit_patch32(fail[k], t->e.p);
-	vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)(uintptr_t)&t->bt->left);
-	static const uint8_t inc_left[] = { 0x48, 0xff, 0x00 }; /* inc qword [rax] */
-	vsl_emit_bytes(&t->e, inc_left, sizeof(inc_left));
+	if (t->hostflags) {
+		static const uint8_t inc_r15[] = { 0x4d, 0x8d, 0x7f, 0x01 }; /* lea r15, [r15 + 1] */
+		vsl_emit_bytes(&t->e, inc_r15, sizeof(inc_r15));
+	} else {
+		static const uint8_t inc_left[] = { 0x48, 0xff, 0x00 }; /* inc qword [rax] */
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)(uintptr_t)&t->bt->left);
+		vsl_emit_bytes(&t->e, inc_left, sizeof(inc_left));
+	}
 	bt_emit_exit(t, target, target);
 	t->extra = 1;
 	t->bt->st.ret_inlined++;
@@ -2329,28 +2358,23 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 		 *	left -= N; if (sign of left) { left += N; store flags; return }
 		 */
 		static const uint8_t chk[] = {
-			0x48, 0x8b, 0x08,                 /* mov rcx, [rax] */
-			0x48, 0x8d, 0x89, 0, 0, 0, 0,     /* lea rcx, [rcx - N] */
-			0x48, 0x89, 0x08,                 /* mov [rax], rcx */
+			0x4d, 0x8d, 0xbf, 0, 0, 0, 0,     /* lea r15, [r15 - N] */
 			0xba, 63, 0, 0, 0,                /* mov edx, 63 */
-			0xc4, 0xe2, 0xea, 0xf7, 0xc9,     /* sarx rcx, rcx, rdx */
+			0xc4, 0xc2, 0xeb, 0xf7, 0xcf,     /* shrx rcx, r15, rdx */
 			0xe3, 0,                          /* jrcxz body */
 		};
 		static const uint8_t undo[] = {
-			0x48, 0x8b, 0x08,                 /* mov rcx, [rax] */
-			0x48, 0x8d, 0x89, 0, 0, 0, 0,     /* lea rcx, [rcx + N] */
-			0x48, 0x89, 0x08,                 /* mov [rax], rcx */
+			0x4d, 0x8d, 0xbf, 0, 0, 0, 0,     /* lea r15, [r15 + N] */
 		};
 		t.flags_in_host = false;
 		t.flags_dirty = false;
 		bt_flags_load(&t);
 		chain = t.e.p;
-		vsl_emit_mov_imm(&t.e, VSL_H_RAX, (uint64_t)(uintptr_t)&bt->left);
 		vsl_emit_bytes(&t.e, chk, sizeof(chk));
 		uint8_t *jr = t.e.full ? NULL : t.e.p - 1;
-		sub_imm = t.e.full ? NULL : t.e.p - sizeof(chk) + 6;
+		sub_imm = t.e.full ? NULL : t.e.p - sizeof(chk) + 3;
 		vsl_emit_bytes(&t.e, undo, sizeof(undo));
-		cmp_imm = t.e.full ? NULL : t.e.p - sizeof(undo) + 6;
+		cmp_imm = t.e.full ? NULL : t.e.p - sizeof(undo) + 3;
 		t.flags_in_host = true;
 		t.flags_dirty = true;
 		bt_flags_store(&t);
