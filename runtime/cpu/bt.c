@@ -251,6 +251,21 @@ struct bt_tr {
 		bool in0, dirty0, in1, dirty1;
 	} slow[BT_MAX_INSNS + 4];
 	unsigned nslow;
+	/*
+	 * side exits: a conditional branch taken leaves the block through code
+	 * emitted after its last exit (bt_emit_side_exits); translation goes
+	 * on at the fall-through (cont set by bt_emit_branch)
+	 */
+	struct bt_side {
+		uint8_t *rel;
+		uint64_t target;
+		uint32_t idx;
+		int8_t rc_guest[BT_NCACHE];
+		bool rc_dirty[BT_NCACHE];
+		bool flags_dirty;
+	} side[BT_MAX_INSNS];
+	unsigned nside;
+	bool cont;
 	/* inline RDTSC: imm32 sites patched with idx - ninsn once the block's length is known */
 	uint8_t *tsc_fix[4];
 	uint32_t tsc_idx[4];
@@ -1189,6 +1204,31 @@ static void bt_defer_slow_path(struct bt_tr *t, struct bt_hinsn *h, const bool *
 	sl->dirty0 = dirty0;
 	sl->in1 = in1;
 	sl->dirty1 = dirty1;
+}
+
+/*
+ * The side exits of a block of n instructions, after its last exit: the
+ * registers cached at the branch go back to cpu->gpr, the instructions
+ * after the branch back to bt->left, and the block leaves for the branch
+ * target like any direct exit (the flags are in the host RFLAGS).
+ */
+static void bt_emit_side_exits(struct bt_tr *t, unsigned n)
+{
+	for (unsigned i = 0; i < t->nside && !t->e.full; i++) {
+		struct bt_side *sd = &t->side[i];
+		if (sd->rel)
+			vsl_emit_patch32(sd->rel, t->e.p);
+		memcpy(t->rc_guest, sd->rc_guest, sizeof(t->rc_guest));
+		memcpy(t->rc_dirty, sd->rc_dirty, sizeof(t->rc_dirty));
+		t->flags_in_host = true;
+		t->flags_dirty = sd->flags_dirty;
+		int32_t back = (int32_t)(n - sd->idx - 1);
+		if (back) {
+			vsl_emit_bytes(&t->e, (const uint8_t[]){ 0x4d, 0x8d, 0xbf }, 3); /* lea r15, [r15 + back] */
+			vsl_emit_u32(&t->e, (uint32_t)back);
+		}
+		bt_emit_exit(t, sd->target, sd->target);
+	}
 }
 
 /* the deferred slow paths, at the end of the block (the register cache is not used after) */
@@ -2261,6 +2301,18 @@ static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	}
 	bt_flags_load(t);
 	uint8_t *rel = vsl_emit_jcc32(&t->e, zi->opcode & 15);
+	if (t->hostflags && t->nside < BT_MAX_INSNS) {
+		/* taken: a side exit; not taken: the block goes on */
+		struct bt_side *sd = &t->side[t->nside++];
+		sd->rel = rel;
+		sd->target = target;
+		sd->idx = t->idx;
+		memcpy(sd->rc_guest, t->rc_guest, sizeof(sd->rc_guest));
+		memcpy(sd->rc_dirty, t->rc_dirty, sizeof(sd->rc_dirty));
+		sd->flags_dirty = t->flags_dirty;
+		t->cont = true;
+		return true;
+	}
 	bt_emit_exit(t, rip + zi->length, rip + zi->length);
 	if (rel)
 		vsl_emit_patch32(rel, t->e.p);
@@ -2430,7 +2482,8 @@ body:
 			native++;
 		} else if (bt_emit_branch(&t, &zi, ops, cur)) {
 			native++;
-			ended = true;
+			ended = !t.cont;
+			t.cont = false;
 			n += t.extra;   /* a RET inlined from the JMP's target page */
 			native += t.extra;
 		} else if (bt_emit_stack(&t, &zi, ops, &ended)) {
@@ -2469,6 +2522,7 @@ body:
 	}
 	if (!ended)
 		bt_emit_exit(&t, cur, mode == VSL_MODE_LONG64 ? cur : lin + (cur - rip));
+	bt_emit_side_exits(&t, n);
 	bt_emit_slow_paths(&t);
 	if (t.e.full) {
 		vsl_bt_flush(bt);

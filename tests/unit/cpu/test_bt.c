@@ -745,6 +745,31 @@ START_TEST(return_to_sentinel)
 }
 END_TEST
 
+START_TEST(side_exits)
+{
+	/*
+	 * A conditional branch in the middle of a block, taken every eighth
+	 * pass (the block leaves early with registers cached), the block
+	 * stopped by the budget at several points:
+	 *	mov $100,%ecx; xor %eax,%eax; xor %edx,%edx
+	 * 1:	add $3,%rax; test $7,%cl; jz 2f; add %rcx,%rdx; mov %rdx,0x200000;
+	 *	dec %ecx; jnz 1b; hlt
+	 * 2:	sub $1,%rdx; dec %ecx; jnz 1b; hlt
+	 */
+	static const char code[] = "\xb9\x64\x00\x00\x00\x31\xc0\x31\xd2\x48\x83\xc0\x03\xf6\xc1\x07\x74\x10\x48\x01"
+				   "\xca\x48\x89\x14\x25\x00\x00\x20\x00\xff\xc9\x75\xe8\xf4\x48\x83\xea\x01\xff\xc9"
+				   "\x75\xdf\xf4";
+	static const uint64_t budgets[] = { 5, 6, 9, 40, 57, 58, 59, 333, 100000 };
+	for (size_t i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++) {
+		load(code, sizeof(code) - 1);
+		struct vsl_cpu_exit ex = run_both(budgets[i]);
+		if (budgets[i] < 500)
+			ck_assert_uint_eq(ex.executed, budgets[i]);
+	}
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 300);
+}
+END_TEST
+
 static Suite *bt_suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -784,6 +809,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, return_to_rewritten_caller);
 	tcase_add_test(tc, chained_exit_remapped);
 	tcase_add_test(tc, return_to_sentinel);
+	tcase_add_test(tc, side_exits);
 	suite_add_tcase(s, tc);
 	return s;
 }
