@@ -124,6 +124,7 @@
 #define BT_JC_BITS 12
 #define BT_JC_SIZE (1u << BT_JC_BITS)
 #define BT_JC_SSE 0x80000000u
+#define BT_JC_USER 0x40000000u
 
 #define BT_ARITH 0x8d5u
 /*
@@ -141,6 +142,7 @@ struct bt_block {
 	uint32_t gen, cs_limit;
 	uint8_t mode;
 	bool sse_ok;        /* CR0.TS/EM clear and CR4.OSFXSR set when translated */
+	bool user;          /* translated at CPL 3: its inline TLB look-ups use cpu->tlb[1] */
 	uint16_t ninsn;
 	int (*code)(struct vsl_cpu *cpu);
 	uint8_t *chain;     /* entry for chained jumps (RW view address) */
@@ -182,6 +184,7 @@ struct bt_hinsn {
  *	b       the block
  *	gen     code_gen of that page when translated
  *	chain   offset of its chain entry in the code cache | BT_JC_SSE (sse_ok)
+ *	        | BT_JC_USER (user)
  */
 struct bt_jc {
 	uint64_t lin, pkey;
@@ -231,6 +234,7 @@ struct bt_tr {
 	bool bmi2;           /* the host has SHRX/SHLX (flag-free TLB look-up) */
 	bool hostflags;      /* chained jumps carry the guest flags in the host RFLAGS (needs BMI2) */
 	bool sse_ok;         /* SSE instructions do not fault on CR0/CR4 grounds (block key) */
+	bool user;           /* CPL 3 (block key): the TLB the inline look-ups use */
 	/* register cache: guest GPRs held in callee-saved host registers */
 	int8_t rc_slot[16];            /* cache slot of guest GPR g, -1 */
 	int8_t rc_guest[BT_NCACHE];    /* guest GPR in slot i, -1 */
@@ -1110,9 +1114,12 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 		0xb9, 12, 0, 0, 0,             /* mov ecx, 12 */
 		0xc4, 0x62, 0xf3, 0xf7, 0xc7,  /* shrx r8, rdi, rcx */
 		0x45, 0x0f, 0xb6, 0xc0,        /* movzx r8d, r8b */
-		0x4f, 0x8d, 0x04, 0x40,        /* lea r8, [r8 + r8*2] */
+		0x4f, 0x8d, 0x0c, 0x40,        /* lea r9, [r8 + r8*2] */
 	};
-	static const uint8_t entry[] = { 0x4f, 0x8d, 0x0c, 0xc1 }; /* lea r9, [r9 + r8*8] */
+	static const uint8_t ld_tag[] = { 0x4a, 0x8b, 0x8c, 0xcb };   /* mov rcx, [rbx + r9*8 + disp32] */
+	static const uint8_t ld_add[] = { 0x4e, 0x8b, 0x84, 0xcb };   /* mov r8, [rbx + r9*8 + disp32] */
+	/* the block's CPL picks the TLB (block key): its entries at a fixed offset from rbx */
+	int32_t ent = CPU_OFF(tlb) + (int32_t)(t->user ? sizeof(struct vsl_tlb) : 0) + tlb_off;
 	static const uint8_t last[] = {
 		0x4c, 0x8d, 0x47, 0,           /* lea r8, [rdi + size-1] */
 		0xc4, 0x42, 0xf3, 0xf7, 0xc0,  /* shrx r8, r8, rcx */
@@ -1128,15 +1135,15 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 
 	_Static_assert(sizeof(struct vsl_tlb_entry) == 24, "TLB entry layout");
 	vsl_emit_bytes(e, idx, sizeof(idx));
-	vsl_emit_load64(e, VSL_H_R9, VSL_H_RBX, CPU_OFF(tlb_cur));
-	vsl_emit_bytes(e, entry, sizeof(entry));
 	memcpy(l, last, sizeof(l));
 	l[3] = (uint8_t)(size - 1);
 	vsl_emit_bytes(e, l, sizeof(l));
-	vsl_emit_load64(e, VSL_H_RCX, VSL_H_R9, tlb_off + (int32_t)offsetof(struct vsl_tlb_entry, tag));
+	vsl_emit_bytes(e, ld_tag, sizeof(ld_tag));
+	vsl_emit_u32(e, (uint32_t)(ent + (int32_t)offsetof(struct vsl_tlb_entry, tag)));
 	vsl_emit_bytes(e, cmp, sizeof(cmp));
 	uint8_t *miss = vsl_emit_jmp32(e);
-	vsl_emit_load64(e, VSL_H_R8, VSL_H_R9, tlb_off + (int32_t)offsetof(struct vsl_tlb_entry, addend));
+	vsl_emit_bytes(e, ld_add, sizeof(ld_add));
+	vsl_emit_u32(e, (uint32_t)(ent + (int32_t)offsetof(struct vsl_tlb_entry, addend)));
 	if (host_ptr)
 		vsl_emit_bytes(e, host, sizeof(host));
 	return miss;
@@ -2393,6 +2400,7 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 	t.blk = b;
 	t.gen = gen;
 	b->sse_ok = t.sse_ok = bt_sse_usable(cpu);
+	b->user = t.user = cpu->cpl == 3;
 	t.e.p = bt->rw + bt->code_used;
 	t.e.end = bt->rw + BT_CODE_SIZE;
 	bt_emit_prologue(&t);
@@ -2603,7 +2611,8 @@ static inline const struct bt_jc *bt_jc_find(struct vsl_bt *bt, const struct vsl
 		return NULL;
 	const struct vsl_tlb_entry *e = &cpu->tlb_cur->x[(lin >> 12) & (VSL_TLB_SIZE - 1)];
 	if (e->tag != (lin & ~0xfffull) || (e->paddr & ~0xfffull) != (j->pkey & ~0xfffull) ||
-	    cpu->code_gen[j->pkey >> 12] != j->gen || !(j->chain & BT_JC_SSE) != !bt_sse_usable(cpu))
+	    cpu->code_gen[j->pkey >> 12] != j->gen || !(j->chain & BT_JC_SSE) != !bt_sse_usable(cpu) ||
+	    !(j->chain & BT_JC_USER) != (cpu->cpl != 3))
 		return NULL;
 	return j;
 }
@@ -2617,7 +2626,7 @@ static void bt_jc_fill(struct vsl_bt *bt, const struct bt_block *b)
 		.pkey = (b->paddr & ~0xfffull) | b->ninsn,
 		.b = (struct bt_block *)b,
 		.gen = b->gen,
-		.chain = (uint32_t)(b->chain - bt->rw) | (b->sse_ok ? BT_JC_SSE : 0),
+		.chain = (uint32_t)(b->chain - bt->rw) | (b->sse_ok ? BT_JC_SSE : 0) | (b->user ? BT_JC_USER : 0),
 	};
 }
 
@@ -2650,7 +2659,7 @@ static struct bt_block *bt_lookup(struct vsl_bt *bt, bool translate)
 	struct bt_block *b, **pp;
 	for (pp = &bt->hash[slot]; (b = *pp) != NULL; pp = &b->next) {
 		if (b->rip != rip || b->lin != lin || b->paddr != paddr || b->mode != mode ||
-		    b->cs_limit != cpu->seg[VSL_CS].limit || b->sse_ok != sse)
+		    b->cs_limit != cpu->seg[VSL_CS].limit || b->sse_ok != sse || b->user != (cpu->cpl == 3))
 			continue;
 		if (__builtin_expect(b->gen == cpu->code_gen[paddr >> 12], 1)) {
 			if (pp != &bt->hash[slot]) {
@@ -2690,7 +2699,7 @@ static void bt_chain(struct vsl_bt *bt, struct bt_exit *x, const struct bt_block
 	const struct vsl_cpu *cpu = bt->cpu;
 	const struct bt_block *f = x->from;
 
-	if (f->mode != b->mode || f->cs_limit != b->cs_limit || f->sse_ok != b->sse_ok)
+	if (f->mode != b->mode || f->cs_limit != b->cs_limit || f->sse_ok != b->sse_ok || f->user != b->user)
 		return;
 	if (!x->ntag) {
 		if (((f->lin ^ b->lin) & ~0xfffull) || ((f->paddr ^ b->paddr) & ~0xfffull) || f->gen != b->gen)

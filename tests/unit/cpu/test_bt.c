@@ -770,6 +770,33 @@ START_TEST(side_exits)
 }
 END_TEST
 
+START_TEST(user_block_own_tlb)
+{
+	/*
+	 * The same code run at CPL 0, then at CPL 3 where its data page is
+	 * supervisor-only: the user run must take #PF, not reuse the
+	 * translation (and TLB) of the supervisor run.
+	 * 0x100000: call f; push $0x2b; push $0x380000; push $0x202; push $0x33;
+	 *   push $f; iretq
+	 * 0x100040: f: mov (%rbx),%rax; ret
+	 */
+	static const char p0[] = "\xe8\x3b\x00\x00\x00\x6a\x2b\x68\x00\x00\x38\x00\x68\x02\x02\x00\x00\x6a\x33\x68"
+				 "\x40\x00\x10\x00\x48\xcf";
+	uint8_t buf[0x48];
+	memset(buf, 0xf4, sizeof(buf));
+	memcpy(buf, p0, sizeof(p0) - 1);
+	memcpy(buf + 0x40, "\x48\x8b\x03\xc3", 4);
+	*vsl_cpu_fixture_pte(&I, VSL_FIX_DATA) &= ~4ull;
+	*vsl_cpu_fixture_pte(&T, VSL_FIX_DATA) &= ~4ull;
+	set_gpr(VSL_RBX, VSL_FIX_DATA);
+	set_gpr(VSL_RAX, 0);
+	load(buf, sizeof(buf));
+	run_both(1000);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 14);
+	ck_assert_uint_eq(vsl_cpu_get_cr(T.cpu, 2), VSL_FIX_DATA);
+}
+END_TEST
+
 static Suite *bt_suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -810,6 +837,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, chained_exit_remapped);
 	tcase_add_test(tc, return_to_sentinel);
 	tcase_add_test(tc, side_exits);
+	tcase_add_test(tc, user_block_own_tlb);
 	suite_add_tcase(s, tc);
 	return s;
 }
