@@ -401,6 +401,23 @@ static inline unsigned bt_hash(uint64_t lin, int mode)
 	return (unsigned)(h >> (64 - BT_HASH_BITS));
 }
 
+/*
+ * A valid translation already starts at rip (linear lin, guest-physical
+ * paddr) for the current mode and CPU state: a block being translated
+ * stops there and chains to it instead of translating the same code again.
+ */
+static bool bt_block_starts(const struct vsl_bt *bt, uint64_t rip, uint64_t lin, uint64_t paddr, int mode,
+			    uint32_t gen, bool sse, bool user)
+{
+	const struct vsl_cpu *cpu = bt->cpu;
+
+	for (const struct bt_block *b = bt->hash[bt_hash(lin, mode)]; b; b = b->next)
+		if (b->rip == rip && b->lin == lin && b->paddr == paddr && b->mode == mode && b->gen == gen &&
+		    b->cs_limit == cpu->seg[VSL_CS].limit && b->sse_ok == sse && b->user == user)
+			return true;
+	return false;
+}
+
 /* ------------------------------------------------------------------ */
 /* the helper called by translated code */
 
@@ -2474,6 +2491,9 @@ body:
 
 		if (mode != VSL_MODE_LONG64 && mode != VSL_MODE_REAL && cur > cpu->seg[VSL_CS].limit)
 			break;
+		if (t.nside && bt_block_starts(bt, cur, lin + (cur - rip), (paddr & ~0xfffull) + off, mode, gen,
+					       t.sse_ok, t.user))
+			break; /* past a side exit, into code translated already: chain to it */
 		if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->dec[mode], page + off,
 							 avail < 15 ? avail : 15, &zi, ops)))
 			break; /* undecodable or crossing the page: the executor raises the fault */
