@@ -23,30 +23,40 @@
  * raises the fault of the second page exactly.
  *
  * Generated code. rbx holds the struct vsl_cpu pointer; guest GPRs live in
- * cpu->gpr and, within a block, in a register cache (r12-r15, rbp, rsi,
+ * cpu->gpr and, within a block, in a register cache (r12-r14, rbp, rsi,
  * r10, r11) written back before helpers and exits and reloaded after slow
  * paths; instructions that need CL or AH..BH load/store rax/rcx/rdx
  * around themselves instead. Guest XMM registers are loaded into host
  * xmm0/xmm1 around each native SSE instruction. The guest's arithmetic
  * flags live in the host RFLAGS between native instructions, and (with
  * BMI2) across chained jumps; they are written back to cpu->rflags before a
- * helper call or a return to the dispatcher.
+ * helper call or a return to the dispatcher. With BMI2, r15 holds bt->left.
  *
- *	block:	push rbx, rbp, r12-r15; mov rbx, rdi; [load flags into RFLAGS]
+ *	enter(cpu, block) (shared, bt_emit_stubs): push rbx, rbp, r12-r15;
+ *		rbx = cpu; the return stack's bottom frame; r15 = bt->left
+ *	block:	[load flags into RFLAGS]
  *	chain:	if (bt->left < N) { rip = block; return 0 }  bt->left -= N
- *		(flag-free with BMI2: LEA, SARX, JRCXZ)
+ *		(flag-free with BMI2: LEA, SHRX, JRCXZ on r15)
  *		native insn:  [reload flags] load regs; insn (re-encoded); store regs
  *		memory insn:  lea rdi, EA; flag-free TLB probe (SHRX/SHLX, JRCXZ)
  *		              hit: r8 = addend; insn with [r8 + rdi]
- *		              miss: the helper below for this one instruction
+ *		              miss: the helper for this one instruction, out of line
  *		helper insn:  [store flags] call bt_helper(cpu, h); test eax,eax;
- *		              jz next; mov eax,-1; pop rbx; ret
- *		jcc:          jcc taken; [store flags] exit(next)
- *		      taken:  [store flags] exit(target)
+ *		              jz next; mov eax,-1; return
+ *		jcc:          (BMI2) jcc side exit; the block goes on
+ *		              else: jcc taken; exit(next); taken: exit(target)
+ *		call:         push the return address; (BMI2) push it on the host
+ *		              stack too and host-call exit(target); the landing
+ *		              pad after that call continues at the return address
+ *		ret:          pop; (BMI2) equal to the return stack's top: host ret
+ *		              into the landing pad; else rax = bt_indirect(cpu) ...
  *	exit(t), t in the block's page:  jmp rel32 (patched to t's chain entry
  *		once the dispatcher has found t) else: last_exit = this; rip = t; return 0
- *	exit(t), t elsewhere, and RET: rip = t; rax = bt_indirect(cpu);
- *		rax ? jmp rax : return 0
+ *	exit(t), t elsewhere (BMI2, 64-bit): a guard (t's code TLB entry and
+ *		page generation as when chained), then the same patchable jmp;
+ *		else rip = t; rax = bt_indirect(cpu); rax ? jmp rax : return 0
+ *	return 0 / -1: jmp to the shared epilogue (bt->left = r15; unwind)
+ *	side exit / slow path: emitted after the block's last exit
  *
  * Native instructions are integer instructions in 64-bit mode with register,
  * immediate and at most one memory operand (implicit RAX/RCX/RDX operands
@@ -65,11 +75,14 @@
  * budget's slice): retired = slice - left, corrected by a helper that ends
  * its block early.
  *
- * Chaining is only ever patched between blocks of the same guest page, so
- * the page's generation (checked by the dispatcher's look-up when the page
- * is entered) covers every block reached: a write to that page from inside
- * it goes through a helper (code pages have no write TLB entries), which
- * then ends the block. bt_indirect() does the full look-up check.
+ * Chaining without a guard is only ever patched between blocks of the same
+ * guest page, so the page's generation (checked by the dispatcher's look-up
+ * when the page is entered) covers every block reached: a write to that
+ * page from inside it goes through a helper (code pages have no write TLB
+ * entries), which then ends the block. bt_indirect() does the full look-up
+ * check. The return stack's landing pads check their page's generation; a
+ * helper that flushes TLB entries ends the chain, so none outlives the
+ * mappings it was entered with.
  *
  * Interrupts are polled at block boundaries with the executor's own poll
  * (vsl_cpu_poll_intr) when something may have changed the answer (I/O,
@@ -144,7 +157,7 @@ struct bt_block {
 	bool sse_ok;        /* CR0.TS/EM clear and CR4.OSFXSR set when translated */
 	bool user;          /* translated at CPL 3: its inline TLB look-ups use cpu->tlb[1] */
 	uint16_t ninsn;
-	int (*code)(struct vsl_cpu *cpu);
+	const uint8_t *code;  /* entry from the dispatcher (RX view), through bt->enter */
 	uint8_t *chain;     /* entry for chained jumps (RW view address) */
 	struct bt_block *next; /* hash chain */
 };
@@ -197,6 +210,10 @@ struct vsl_bt {
 	int fd;
 	uint8_t *rw, *rx;
 	size_t code_used;
+	/* shared code at the start of the cache (bt_emit_stubs) */
+	int (*enter)(struct vsl_cpu *cpu, const uint8_t *code);
+	uint8_t *exit_rw;            /* the epilogue every return to the dispatcher jumps to */
+	const uint8_t *sentinel_rx;  /* where a RET to BT_RS_SENTINEL lands */
 	uint8_t *meta;
 	size_t meta_used;
 	struct bt_block **hash;
@@ -282,7 +299,7 @@ struct bt_tr {
 /* ------------------------------------------------------------------ */
 /* cache */
 
-static void bt_emit_stub(struct vsl_bt *bt);
+static void bt_emit_stubs(struct vsl_bt *bt);
 
 struct vsl_bt *vsl_bt_new(struct vsl_cpu *cpu)
 {
@@ -310,7 +327,7 @@ struct vsl_bt *vsl_bt_new(struct vsl_cpu *cpu)
 		goto fail;
 	bt->st.cache_size = BT_CODE_SIZE;
 	bt->bmi2 = __builtin_cpu_supports("bmi2") && !getenv("VSL_BT_NO_INLINE_TLB");
-	bt_emit_stub(bt);
+	bt_emit_stubs(bt);
 	return bt;
 fail:
 	vsl_set_error(cpu->ctx, errno, VSL_EIO, "cpu: cannot set up the translator's code cache");
@@ -354,7 +371,7 @@ void vsl_bt_flush(struct vsl_bt *bt)
 	memset(bt->jc, 0xff, BT_JC_SIZE * sizeof(*bt->jc));
 	bt->code_used = 0;
 	bt->meta_used = 0;
-	bt_emit_stub(bt);
+	bt_emit_stubs(bt);
 	bt->st.flushes++;
 	bt->st.cache_bytes = 0;
 }
@@ -653,67 +670,77 @@ static void bt_left_io(struct bt_tr *t, bool store)
 	vsl_emit_bytes(&t->e, store ? st : ld, 3);
 }
 
-/*
- * The frame every block shares: rbx, rbp, r12..r15 saved, stack 16-aligned,
- * the host stack pointer in cpu->bt_rsp and the return stack's bottom frame
- * ([rsp] the stub's address, [rsp + 8] BT_RS_SENTINEL).
- */
-static void bt_emit_prologue(struct bt_tr *t)
-{
-	static const uint8_t sub24[] = { 0x48, 0x83, 0xec, 0x18 };
-	static const uint8_t st0[] = { 0x48, 0x89, 0x04, 0x24 };       /* mov [rsp], rax */
-	static const uint8_t st8[] = { 0x48, 0x89, 0x44, 0x24, 0x08 }; /* mov [rsp + 8], rax */
-
-	vsl_emit_push(&t->e, VSL_H_RBX);
-	vsl_emit_push(&t->e, VSL_H_RBP);
-	vsl_emit_push(&t->e, VSL_H_R12);
-	vsl_emit_push(&t->e, VSL_H_R13);
-	vsl_emit_push(&t->e, VSL_H_R14);
-	vsl_emit_push(&t->e, VSL_H_R15);
-	vsl_emit_bytes(&t->e, sub24, sizeof(sub24));
-	vsl_emit_mov_rr(&t->e, VSL_H_RBX, VSL_H_RDI);
-	vsl_emit_store64(&t->e, VSL_H_RSP, VSL_H_RBX, CPU_OFF(bt_rsp));
-	vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)(uintptr_t)t->bt->rx);
-	vsl_emit_bytes(&t->e, st0, sizeof(st0));
-	vsl_emit_mov_imm(&t->e, VSL_H_RAX, BT_RS_SENTINEL);
-	vsl_emit_bytes(&t->e, st8, sizeof(st8));
-	bt_left_io(t, false);
-}
-
 /* back to the dispatcher (eax: the block's result), from any depth of the return stack */
 static void bt_emit_ret(struct bt_tr *t)
 {
-	static const uint8_t add24[] = { 0x48, 0x83, 0xc4, 0x18 };
+	uint8_t *rel = vsl_emit_jmp32(&t->e);
 
-	bt_left_io(t, true);
-	vsl_emit_load64(&t->e, VSL_H_RSP, VSL_H_RBX, CPU_OFF(bt_rsp));
-	vsl_emit_bytes(&t->e, add24, sizeof(add24));
-	vsl_emit_pop(&t->e, VSL_H_R15);
-	vsl_emit_pop(&t->e, VSL_H_R14);
-	vsl_emit_pop(&t->e, VSL_H_R13);
-	vsl_emit_pop(&t->e, VSL_H_R12);
-	vsl_emit_pop(&t->e, VSL_H_RBP);
-	vsl_emit_pop(&t->e, VSL_H_RBX);
-	vsl_emit_u8(&t->e, 0xc3);
+	if (rel)
+		vsl_emit_patch32(rel, t->bt->exit_rw);
 }
 
 /*
- * At the start of the code cache: where a guest RET lands that matched the
- * return stack's bottom frame (the guest returned to BT_RS_SENTINEL, RSP
- * already popped): back to the dispatcher with RIP set.
+ * The code every block shares, at the start of the cache:
+ *
+ *	exit:	[bt->left = r15]; rsp = cpu->bt_rsp; pop the frame; ret
+ *	enter(cpu, code): push rbx, rbp, r12..r15; rsp 16-aligned; rbx = cpu;
+ *		cpu->bt_rsp = rsp; the return stack's bottom frame ([rsp] the
+ *		sentinel's landing, [rsp + 8] BT_RS_SENTINEL); [r15 = bt->left];
+ *		jmp code
+ *	sentinel: where a guest RET lands that matched the bottom frame (the
+ *		guest returned to BT_RS_SENTINEL, RSP already popped): back to the
+ *		dispatcher with RIP set.
  */
-static void bt_emit_stub(struct vsl_bt *bt)
+static void bt_emit_stubs(struct vsl_bt *bt)
 {
-	struct bt_tr t = { .bt = bt, .flags_in_host = true, .flags_dirty = true, .hostflags = bt->bmi2 };
+	static const uint8_t sub24[] = { 0x48, 0x83, 0xec, 0x18 }, add24[] = { 0x48, 0x83, 0xc4, 0x18 };
+	static const uint8_t st0[] = { 0x48, 0x89, 0x04, 0x24 };       /* mov [rsp], rax */
+	static const uint8_t st8[] = { 0x48, 0x89, 0x44, 0x24, 0x08 }; /* mov [rsp + 8], rax */
+	static const uint8_t jmp_rsi[] = { 0xff, 0xe6 };
+	struct bt_tr t = { .bt = bt, .hostflags = bt->bmi2 };
+	struct vsl_emit *e = &t.e;
 
-	t.e.p = bt->rw;
-	t.e.end = bt->rw + BT_CODE_SIZE;
+	e->p = bt->rw;
+	e->end = bt->rw + BT_CODE_SIZE;
+	bt->exit_rw = e->p;
+	bt_left_io(&t, true);
+	vsl_emit_load64(e, VSL_H_RSP, VSL_H_RBX, CPU_OFF(bt_rsp));
+	vsl_emit_bytes(e, add24, sizeof(add24));
+	vsl_emit_pop(e, VSL_H_R15);
+	vsl_emit_pop(e, VSL_H_R14);
+	vsl_emit_pop(e, VSL_H_R13);
+	vsl_emit_pop(e, VSL_H_R12);
+	vsl_emit_pop(e, VSL_H_RBP);
+	vsl_emit_pop(e, VSL_H_RBX);
+	vsl_emit_u8(e, 0xc3);
+
+	uint8_t *sentinel = e->p;
+	t.flags_in_host = t.flags_dirty = true;
 	bt_flags_store(&t);
-	vsl_emit_mov_imm(&t.e, VSL_H_RAX, BT_RS_SENTINEL);
-	vsl_emit_store64(&t.e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
-	vsl_emit_mov_imm(&t.e, VSL_H_RAX, 0);
+	vsl_emit_mov_imm(e, VSL_H_RAX, BT_RS_SENTINEL);
+	vsl_emit_store64(e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
+	vsl_emit_mov_imm(e, VSL_H_RAX, 0);
 	bt_emit_ret(&t);
-	bt->code_used = VSL_ALIGN_UP((size_t)(t.e.p - bt->rw), 16);
+	bt->sentinel_rx = bt->rx + (sentinel - bt->rw);
+
+	uint8_t *enter = e->p;
+	vsl_emit_push(e, VSL_H_RBX);
+	vsl_emit_push(e, VSL_H_RBP);
+	vsl_emit_push(e, VSL_H_R12);
+	vsl_emit_push(e, VSL_H_R13);
+	vsl_emit_push(e, VSL_H_R14);
+	vsl_emit_push(e, VSL_H_R15);
+	vsl_emit_bytes(e, sub24, sizeof(sub24));
+	vsl_emit_mov_rr(e, VSL_H_RBX, VSL_H_RDI);
+	vsl_emit_store64(e, VSL_H_RSP, VSL_H_RBX, CPU_OFF(bt_rsp));
+	vsl_emit_mov_imm(e, VSL_H_RAX, (uint64_t)(uintptr_t)bt->sentinel_rx);
+	vsl_emit_bytes(e, st0, sizeof(st0));
+	vsl_emit_mov_imm(e, VSL_H_RAX, BT_RS_SENTINEL);
+	vsl_emit_bytes(e, st8, sizeof(st8));
+	bt_left_io(&t, false);
+	vsl_emit_bytes(e, jmp_rsi, sizeof(jmp_rsi));
+	bt->enter = (int (*)(struct vsl_cpu *, const uint8_t *))(void *)(bt->rx + (enter - bt->rw));
+	bt->code_used = VSL_ALIGN_UP((size_t)(e->p - bt->rw), 16);
 }
 
 static void bt_rc_reset(struct bt_tr *t)
@@ -2420,7 +2447,6 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 	b->user = t.user = cpu->cpl == 3;
 	t.e.p = bt->rw + bt->code_used;
 	t.e.end = bt->rw + BT_CODE_SIZE;
-	bt_emit_prologue(&t);
 	bt_rc_reset(&t);
 	/*
 	 * chain entry: if (bt->left < N) return at this rip; bt->left -= N
@@ -2570,7 +2596,7 @@ body:
 		memcpy(sub_imm, &n, 4);
 	}
 	b->chain = chain;
-	b->code = (int (*)(struct vsl_cpu *))(void *)(bt->rx + bt->code_used);
+	b->code = bt->rx + bt->code_used;
 #ifdef VSL_BT_PERFMAP
 	/* profiling aid (build with CFLAGS=-DVSL_BT_PERFMAP): name blocks for perf report */
 	{
@@ -2889,7 +2915,7 @@ int vsl_bt_run(struct vsl_cpu *cpu, uint64_t budget, struct vsl_cpu_exit *ex)
 		bt->left = bt->left0 = (int64_t)slice;
 		bt->ic_end = bt->icount_base + slice;
 		bt->last_exit = NULL;
-		int r = b->code(cpu);
+		int r = bt->enter(cpu, b->code);
 		uint64_t n = (uint64_t)(bt->left0 - bt->left);
 		cpu->icount = bt->icount_base + n;
 		done += n;
