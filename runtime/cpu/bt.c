@@ -1019,7 +1019,9 @@ static bool bt_native_mnemonic(ZydisMnemonic m)
 	case ZYDIS_MNEMONIC_SETZ:
 	case ZYDIS_MNEMONIC_CMPXCHG: case ZYDIS_MNEMONIC_CBW: case ZYDIS_MNEMONIC_CWDE:
 	case ZYDIS_MNEMONIC_CDQE: case ZYDIS_MNEMONIC_CWD: case ZYDIS_MNEMONIC_CDQ:
-	case ZYDIS_MNEMONIC_CQO: case ZYDIS_MNEMONIC_MUL:
+	case ZYDIS_MNEMONIC_CQO: case ZYDIS_MNEMONIC_MUL: case ZYDIS_MNEMONIC_XADD:
+	case ZYDIS_MNEMONIC_PREFETCHT0: case ZYDIS_MNEMONIC_PREFETCHT1: case ZYDIS_MNEMONIC_PREFETCHT2:
+	case ZYDIS_MNEMONIC_PREFETCHNTA: case ZYDIS_MNEMONIC_PREFETCHW:
 		return true;
 	default:
 		return false;
@@ -1317,9 +1319,14 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 
 	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || !bt_native_mnemonic(zi->mnemonic))
 		return false;
-	if (zi->mnemonic == ZYDIS_MNEMONIC_NOP || zi->mnemonic == ZYDIS_MNEMONIC_PAUSE ||
-	    zi->mnemonic == ZYDIS_MNEMONIC_LFENCE)
-		return true; /* no architectural effect, even with a memory operand */
+	switch (zi->mnemonic) {
+	case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_PAUSE: case ZYDIS_MNEMONIC_LFENCE:
+	case ZYDIS_MNEMONIC_PREFETCHT0: case ZYDIS_MNEMONIC_PREFETCHT1: case ZYDIS_MNEMONIC_PREFETCHT2:
+	case ZYDIS_MNEMONIC_PREFETCHNTA: case ZYDIS_MNEMONIC_PREFETCHW:
+		return true; /* no architectural effect (prefetches never fault), even with a memory operand */
+	default:
+		break;
+	}
 	/* xchg eax,eax would be re-encoded as NOP (90), which does not zero-extend */
 	if (zi->mnemonic == ZYDIS_MNEMONIC_XCHG && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
 	    ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].reg.value == ops[1].reg.value)

@@ -797,6 +797,20 @@ START_TEST(user_block_own_tlb)
 }
 END_TEST
 
+START_TEST(xadd_prefetch)
+{
+	/* prefetcht0 (%rax) at an unmapped address (no fault); lock xadd %rcx,(%rbx) twice; hlt */
+	set_gpr(VSL_RAX, 0xdead0000);
+	set_gpr(VSL_RBX, VSL_FIX_DATA + 8);
+	set_gpr(VSL_RCX, 5);
+	RUN("\x0f\x18\x08\xf0\x48\x0f\xc1\x0b\xf0\x48\x0f\xc1\x0b\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), -1);
+	/* [m] = 0 + 5, rcx = 0; then [m] = 5 + 0, rcx = 5 */
+	ck_assert_uint_eq(vsl_cpu_fixture_peek(&T, VSL_FIX_DATA + 8), 5);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RCX), 5);
+}
+END_TEST
+
 static Suite *bt_suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -838,6 +852,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, return_to_sentinel);
 	tcase_add_test(tc, side_exits);
 	tcase_add_test(tc, user_block_own_tlb);
+	tcase_add_test(tc, xadd_prefetch);
 	suite_add_tcase(s, tc);
 	return s;
 }
