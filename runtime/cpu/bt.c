@@ -1973,12 +1973,24 @@ static bool bt_emit_pushpop(struct bt_tr *t, const ZydisDecodedInstruction *zi,
  * was translated, the block continues at the return address (chained like
  * any direct exit), else it returns to the dispatcher there.
  */
-static void bt_emit_call_exit(struct bt_tr *t, uint64_t target)
+/* leave for target, or (indirect: cpu->rip set, flags stored) for cpu->rip through bt_indirect */
+static void bt_emit_call_target(struct bt_tr *t, uint64_t target, bool indirect)
+{
+	if (!indirect) {
+		bt_emit_exit(t, target, target);
+		return;
+	}
+	bt_emit_indirect(t);
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
+	bt_emit_ret(t);
+}
+
+static void bt_emit_call_exit(struct bt_tr *t, uint64_t target, bool indirect)
 {
 	uint64_t ret = t->next;
 
 	if (!t->hostflags || !bt_canonical(ret)) {
-		bt_emit_exit(t, target, target);
+		bt_emit_call_target(t, target, indirect);
 		return;
 	}
 	bool in = t->flags_in_host, dirty = t->flags_dirty;
@@ -2017,7 +2029,7 @@ static void bt_emit_call_exit(struct bt_tr *t, uint64_t target)
 		vsl_emit_patch32(call, t->e.p);
 	t->flags_in_host = in;
 	t->flags_dirty = dirty;
-	bt_emit_exit(t, target, target);
+	bt_emit_call_target(t, target, indirect);
 }
 
 static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
@@ -2096,7 +2108,7 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
 		vsl_emit_u8(&t->e, 0xf8);
 		vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
-		bt_emit_call_exit(t, target);
+		bt_emit_call_exit(t, target, false);
 	} else {
 		/*
 		 * The return address against the return stack's top: equal, the
@@ -2251,12 +2263,102 @@ static bool bt_emit_jmp_ret(struct bt_tr *t, uint64_t target)
 }
 
 /* Jcc rel / JMP rel in 64-bit mode: ends the block. false when not one. */
+/*
+ * CALL r64 / CALL m64 in 64-bit code: the target (through the inline TLB
+ * look-up for m64) checked canonical, the return address pushed through
+ * the look-up, then as a direct CALL with the target looked up by
+ * bt_indirect. Anything that could fault (a miss, a non-canonical target)
+ * runs the executor's handler for the whole instruction instead (nothing
+ * has changed by then). false when not one.
+ */
+static bool bt_emit_call_indirect(struct bt_tr *t, const ZydisDecodedInstruction *zi,
+				  const ZydisDecodedOperand *ops)
+{
+	static const uint8_t canon[] = {
+		0x48, 0x89, 0xc1,        /* mov rcx, rax */
+		0x48, 0xc1, 0xe1, 0x10,  /* shl rcx, 16 */
+		0x48, 0xc1, 0xf9, 0x10,  /* sar rcx, 16 */
+		0x48, 0x39, 0xc1,        /* cmp rcx, rax */
+		0x0f, 0x85, 0, 0, 0, 0,  /* jne slow */
+	};
+	static const uint8_t ld_r8[] = { 0x49, 0x8b, 0x00 };   /* mov rax, [r8] */
+	static const uint8_t st_r8[] = { 0x49, 0x89, 0x00 };   /* mov [r8], rax */
+	static const uint8_t rdx_rax[] = { 0x48, 0x89, 0xc2 }; /* mov rdx, rax */
+	static const uint8_t lea_rcx[] = { 0x48, 0x8d, 0x49, 0xf8 }; /* lea rcx, [rcx - 8] */
+	const ZydisDecodedOperand *m = &ops[0];
+	ZydisDecodedOperand sp;
+	bool high, mem = m->type == ZYDIS_OPERAND_TYPE_MEMORY;
+	int g = -1;
+
+	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || zi->operand_width != 64 || !t->bmi2 ||
+	    zi->operand_count_visible != 1)
+		return false;
+	if (mem) {
+		if (m->mem.type != ZYDIS_MEMOP_TYPE_MEM || m->size != 64 ||
+		    (m->mem.base != ZYDIS_REGISTER_NONE && m->mem.base != ZYDIS_REGISTER_RIP &&
+		     m->mem.base != ZYDIS_REGISTER_EIP && bt_gpr_index(m->mem.base, &high) < 0) ||
+		    (m->mem.index != ZYDIS_REGISTER_NONE && bt_gpr_index(m->mem.index, &high) < 0) ||
+		    ((m->mem.base == ZYDIS_REGISTER_RIP || m->mem.base == ZYDIS_REGISTER_EIP) &&
+		     m->mem.index != ZYDIS_REGISTER_NONE))
+			return false;
+	} else if (m->type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		   ZydisRegisterGetClass(m->reg.value) == ZYDIS_REGCLASS_GPR64) {
+		g = bt_gpr_index(m->reg.value, &high);
+	} else {
+		return false;
+	}
+	struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
+	if (!h)
+		return false;
+	h->ends = true;
+	h->cont = true;
+	bt_rc_flush(t);
+	bt_flags_store(t);
+	t->flags_in_host = false;
+	uint8_t *miss[3] = { NULL, NULL, NULL };
+	if (mem) {
+		miss[0] = bt_emit_tlb(t, zi->address_width == 32, m, false, true);
+		vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
+	} else {
+		vsl_emit_load64(&t->e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(g));
+	}
+	vsl_emit_bytes(&t->e, canon, sizeof(canon));
+	miss[1] = t->e.full ? NULL : t->e.p - 4;
+	vsl_emit_bytes(&t->e, rdx_rax, sizeof(rdx_rax));
+	memset(&sp, 0, sizeof(sp));
+	sp.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	sp.size = 64;
+	sp.mem.type = ZYDIS_MEMOP_TYPE_MEM;
+	sp.mem.base = ZYDIS_REGISTER_RSP;
+	sp.mem.index = ZYDIS_REGISTER_NONE;
+	sp.mem.segment = ZYDIS_REGISTER_SS;
+	sp.mem.disp.value = -8;
+	miss[2] = bt_emit_tlb(t, false, &sp, true, true);
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, t->next);
+	vsl_emit_bytes(&t->e, st_r8, sizeof(st_r8));
+	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+	vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
+	vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+	vsl_emit_store64(&t->e, VSL_H_RDX, VSL_H_RBX, CPU_OFF(rip));
+	bt_emit_call_exit(t, 0, true);
+	for (int k = 0; k < 3; k++)
+		if (miss[k])
+			vsl_emit_patch32(miss[k], t->e.p);
+	t->flags_in_host = false;
+	t->flags_dirty = false;
+	bt_emit_helper(t, h);
+	t->bt->st.stack_native++;
+	return true;
+}
+
 static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			   const ZydisDecodedOperand *ops, uint64_t rip)
 {
 	ZyanU64 target;
 	bool jmp = zi->mnemonic == ZYDIS_MNEMONIC_JMP;
 
+	if (zi->mnemonic == ZYDIS_MNEMONIC_CALL)
+		return bt_emit_call_indirect(t, zi, ops);
 	if (jmp && zi->machine_mode == ZYDIS_MACHINE_MODE_LONG_64 && zi->operand_width == 64 &&
 	    zi->operand_count_visible == 1 && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
 	    ZydisRegisterGetClass(ops[0].reg.value) == ZYDIS_REGCLASS_GPR64) {

@@ -811,6 +811,31 @@ START_TEST(xadd_prefetch)
 }
 END_TEST
 
+START_TEST(call_indirect)
+{
+	/*
+	 * CALL through a register and through memory to another page, three
+	 * times, then CALL to a non-canonical address (#GP, nothing pushed):
+	 * 0x100000: mov $3,%ecx; lea f(%rip),%rsi; mov %rsi,0x200010;
+	 *   1: call *%rsi; call *0x200010; dec %ecx; jnz 1b;
+	 *   movabs $0x8000000000000000,%rdx; call *%rdx; hlt
+	 * 0x101000: f: inc %rax; ret
+	 */
+	static const char p0[] = "\xb9\x03\x00\x00\x00\x48\x8d\x35\xf4\x0f\x00\x00\x48\x89\x34\x25\x10\x00\x20\x00"
+				 "\xff\xd6\xff\x14\x25\x10\x00\x20\x00\xff\xc9\x75\xf3\x48\xba\x00\x00\x00\x00\x00"
+				 "\x00\x00\x80\xff\xd2\xf4";
+	static const char p1[] = "\x48\xff\xc0\xc3";
+	const char *pages[] = { p0, p1 };
+	const size_t lens[] = { sizeof(p0) - 1, sizeof(p1) - 1 };
+	set_gpr(VSL_RAX, 0);
+	load_pages(pages, lens, 2);
+	run_both(100000);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 6);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 13);
+	ck_assert_uint_ge(stats().stack_native, 4); /* translated: three CALLs and the RET */
+}
+END_TEST
+
 static Suite *bt_suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -853,6 +878,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, side_exits);
 	tcase_add_test(tc, user_block_own_tlb);
 	tcase_add_test(tc, xadd_prefetch);
+	tcase_add_test(tc, call_indirect);
 	suite_add_tcase(s, tc);
 	return s;
 }
