@@ -454,6 +454,7 @@ static int bt_helper(struct vsl_cpu *cpu, struct bt_hinsn *h)
 	cpu->ea_ss = false;
 	cpu->icount = bt->icount_base + (uint64_t)(bt->left0 - bt->left) - b->ninsn + h->idx;
 	uint64_t epoch = cpu->mmu_epoch;
+	bool if0 = !(cpu->rflags & VSL_FL_IF);
 	r = in->fn ? in->fn(cpu, in) : 1;
 	if (__builtin_expect(r == 1, 0))
 		r = vsl_interp_exec(cpu, in);
@@ -463,6 +464,19 @@ static int bt_helper(struct vsl_cpu *cpu, struct bt_hinsn *h)
 		bt->exit_fault = true;
 		bt->exit_rip = h->rip;
 		return 1;
+	}
+	if (if0 && (cpu->rflags & VSL_FL_IF)) {
+		/*
+		 * IF 0 -> 1 (STI, POPF): an interrupt already waiting is taken
+		 * now, by the dispatcher's poll; with none, STI's shadow holds
+		 * nothing off and the block goes on.
+		 */
+		const struct vsl_cpu_env *env = &cpu->env;
+		if ((!cpu->nmi_blocked && env->nmi_pending && env->nmi_pending(env->opaque)) ||
+		    (env->intr_pending && env->intr_pending(env->opaque)))
+			cpu->irq_poll = true;
+		else if (in->zi.mnemonic == ZYDIS_MNEMONIC_STI)
+			cpu->intr_shadow = false;
 	}
 	bool stop = cpu->irq_poll || cpu->intr_shadow || cpu->halted || cpu->kick ||
 		    (cpu->rflags & VSL_FL_TF) || cpu->mode != b->mode ||

@@ -836,6 +836,27 @@ START_TEST(call_indirect)
 }
 END_TEST
 
+START_TEST(sti_pending_and_not)
+{
+	/*
+	 * cli; sti; inc %rax; inc %rax; hlt: with an interrupt waiting, it is
+	 * taken after the one instruction STI's shadow covers (rax = 1); with
+	 * none, the block runs on to the HLT (rax = 2).
+	 */
+	static const char code[] = "\xfa\xfb\x48\xff\xc0\x48\xff\xc0\xf4";
+	I.irq_vector = T.irq_vector = 0x30;
+	set_gpr(VSL_RAX, 0);
+	RUN(code);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 0x30);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 1);
+	I.irq_vector = T.irq_vector = -1;
+	set_gpr(VSL_RAX, 0);
+	RUN(code);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), -1);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 2);
+}
+END_TEST
+
 static Suite *bt_suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -879,6 +900,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, user_block_own_tlb);
 	tcase_add_test(tc, xadd_prefetch);
 	tcase_add_test(tc, call_indirect);
+	tcase_add_test(tc, sti_pending_and_not);
 	suite_add_tcase(s, tc);
 	return s;
 }
