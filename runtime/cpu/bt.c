@@ -1109,6 +1109,33 @@ static bool bt_bitstring(const ZydisDecodedInstruction *zi, const ZydisDecodedOp
 	}
 }
 
+/* the registers of a memory operand suit the inline look-up (GPRs, or RIP without an index) */
+static bool bt_mem_regs_ok(const ZydisDecodedOperand *op)
+{
+	bool high;
+	bool rip = op->mem.base == ZYDIS_REGISTER_RIP || op->mem.base == ZYDIS_REGISTER_EIP;
+
+	if (op->mem.base != ZYDIS_REGISTER_NONE && !rip && bt_gpr_index(op->mem.base, &high) < 0)
+		return false;
+	if (op->mem.index != ZYDIS_REGISTER_NONE && (rip || bt_gpr_index(op->mem.index, &high) < 0))
+		return false;
+	return true;
+}
+
+/* if rax is not canonical, jne to the returned rel32 (clobbers rcx and the flags) */
+static uint8_t *bt_emit_canon_jne(struct bt_tr *t)
+{
+	static const uint8_t canon[] = {
+		0x48, 0x89, 0xc1,        /* mov rcx, rax */
+		0x48, 0xc1, 0xe1, 0x10,  /* shl rcx, 16 */
+		0x48, 0xc1, 0xf9, 0x10,  /* sar rcx, 16 */
+		0x48, 0x39, 0xc1,        /* cmp rcx, rax */
+	};
+
+	vsl_emit_bytes(&t->e, canon, sizeof(canon));
+	return vsl_emit_jcc32(&t->e, 0x5);
+}
+
 /*
  * Linear address of a memory operand into RDI, then the softmmu TLB look-up
  * without touching RFLAGS (the guest's flags may be live in it): on a hit R8
@@ -1406,12 +1433,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 				   op->mem.type == ZYDIS_MEMOP_TYPE_MEM && (mem < 0 || mem == (int)i) &&
 				   !bt_bitstring(zi, ops) && (op->size == 8 || op->size == 16 ||
 							      op->size == 32 || op->size == 64)) {
-				bool high;
-				if ((op->mem.base != ZYDIS_REGISTER_NONE && op->mem.base != ZYDIS_REGISTER_RIP &&
-				     op->mem.base != ZYDIS_REGISTER_EIP && bt_gpr_index(op->mem.base, &high) < 0) ||
-				    (op->mem.index != ZYDIS_REGISTER_NONE && bt_gpr_index(op->mem.index, &high) < 0) ||
-				    ((op->mem.base == ZYDIS_REGISTER_RIP || op->mem.base == ZYDIS_REGISTER_EIP) &&
-				     op->mem.index != ZYDIS_REGISTER_NONE))
+				if (!bt_mem_regs_ok(op))
 					return false;
 				mem = (int)i;
 				if (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
@@ -1698,11 +1720,7 @@ static bool bt_emit_sse(struct bt_tr *t, const ZydisDecodedInstruction *zi, cons
 			}
 		} else if (op->type == ZYDIS_OPERAND_TYPE_MEMORY && op->mem.type == ZYDIS_MEMOP_TYPE_MEM &&
 			   mem < 0 && (op->size == 128 || op->size == 64 || op->size == 32)) {
-			if ((op->mem.base != ZYDIS_REGISTER_NONE && op->mem.base != ZYDIS_REGISTER_RIP &&
-			     bt_gpr_index(op->mem.base, &high) < 0) ||
-			    (op->mem.index != ZYDIS_REGISTER_NONE && bt_gpr_index(op->mem.index, &high) < 0) ||
-			    (op->mem.base == ZYDIS_REGISTER_RIP && op->mem.index != ZYDIS_REGISTER_NONE) ||
-			    op->mem.base == ZYDIS_REGISTER_EIP)
+			if (!bt_mem_regs_ok(op) || op->mem.base == ZYDIS_REGISTER_EIP)
 				return false;
 			mem = (int)i;
 			mem_write = op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE;
@@ -1902,6 +1920,22 @@ static bool bt_canonical(uint64_t a)
  * through the inline TLB look-up, the executor's handler on a miss. CALL and
  * RET end the block (RET continues through bt_indirect). false when not one.
  */
+/* the memory operand [rsp + disp] of a 64-bit stack access, for bt_emit_tlb */
+static ZydisDecodedOperand bt_stack_slot(int64_t disp)
+{
+	ZydisDecodedOperand m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	m.size = 64;
+	m.mem.type = ZYDIS_MEMOP_TYPE_MEM;
+	m.mem.base = ZYDIS_REGISTER_RSP;
+	m.mem.index = ZYDIS_REGISTER_NONE;
+	m.mem.segment = ZYDIS_REGISTER_SS;
+	m.mem.disp.value = disp;
+	return m;
+}
+
 /* lea r, [r + d] (flag-free add of a small constant) */
 static void bt_emit_lea_self(struct vsl_emit *e, int r, int8_t d)
 {
@@ -1946,14 +1980,7 @@ static bool bt_emit_pushpop(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		hv = bt_rc_get(t, g, push, 1u << t->rc_slot[VSL_RSP]); /* POP overwrites: no load */
 	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty, dirty_before[BT_NCACHE];
 	memcpy(dirty_before, t->rc_dirty, sizeof(dirty_before));
-	memset(&m, 0, sizeof(m));
-	m.type = ZYDIS_OPERAND_TYPE_MEMORY;
-	m.size = 64;
-	m.mem.type = ZYDIS_MEMOP_TYPE_MEM;
-	m.mem.base = ZYDIS_REGISTER_RSP;
-	m.mem.index = ZYDIS_REGISTER_NONE;
-	m.mem.segment = ZYDIS_REGISTER_SS;
-	m.mem.disp.value = push ? -8 : 0;
+	m = bt_stack_slot(push ? -8 : 0);
 	uint8_t *miss = bt_emit_tlb(t, false, &m, push, false);
 	if (push) {
 		if (g >= 0) {
@@ -2052,12 +2079,6 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 {
 	static const uint8_t st_r8[] = { 0x49, 0x89, 0x00 };   /* mov [r8], rax */
 	static const uint8_t ld_r8[] = { 0x49, 0x8b, 0x00 };   /* mov rax, [r8] */
-	static const uint8_t canon[] = {
-		0x48, 0x89, 0xc1,        /* mov rcx, rax */
-		0x48, 0xc1, 0xe1, 0x10,  /* shl rcx, 16 */
-		0x48, 0xc1, 0xf9, 0x10,  /* sar rcx, 16 */
-		0x48, 0x39, 0xc1,        /* cmp rcx, rax */
-	};
 	ZydisMnemonic mn = zi->mnemonic;
 	ZydisDecodedOperand m;
 	ZyanU64 target = 0;
@@ -2105,14 +2126,7 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	*ends = h->ends = true;
 	bt_rc_flush(t);
 	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty;
-	memset(&m, 0, sizeof(m));
-	m.type = ZYDIS_OPERAND_TYPE_MEMORY;
-	m.size = 64;
-	m.mem.type = ZYDIS_MEMOP_TYPE_MEM;
-	m.mem.base = ZYDIS_REGISTER_RSP;
-	m.mem.index = ZYDIS_REGISTER_NONE;
-	m.mem.segment = ZYDIS_REGISTER_SS;
-	m.mem.disp.value = push ? -8 : 0;
+	m = bt_stack_slot(push ? -8 : 0);
 	uint8_t *miss = bt_emit_tlb(t, false, &m, push, true), *miss2 = NULL;
 	/* rsp +/- 8 (lea: no flags) */
 	static const uint8_t lea_rcx[] = { 0x48, 0x8d, 0x49 }; /* lea rcx, [rcx + disp8] */
@@ -2154,11 +2168,7 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			bt_flags_store(t);
 			vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
 		}
-		vsl_emit_bytes(&t->e, canon, sizeof(canon));
-		vsl_emit_u8(&t->e, 0x0f);
-		vsl_emit_u8(&t->e, 0x85); /* jne rel32: non-canonical, let the executor raise #GP */
-		vsl_emit_u32(&t->e, 0);
-		miss2 = t->e.full ? NULL : t->e.p - 4;
+		miss2 = bt_emit_canon_jne(t); /* non-canonical: the executor raises #GP */
 		vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
 		vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
 		vsl_emit_u8(&t->e, 0x08);
@@ -2279,6 +2289,26 @@ static bool bt_emit_jmp_ret(struct bt_tr *t, uint64_t target)
 
 /* Jcc rel / JMP rel in 64-bit mode: ends the block. false when not one. */
 /*
+ * The executor's instruction for an indirect branch that ends the block (a
+ * near branch: the helper continues through bt_indirect), with the
+ * registers and flags stored so the code before it may clobber them.
+ */
+static struct bt_hinsn *bt_branch_hinsn(struct bt_tr *t, const ZydisDecodedInstruction *zi,
+					const ZydisDecodedOperand *ops)
+{
+	struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
+
+	if (!h)
+		return NULL;
+	h->ends = true;
+	h->cont = true;
+	bt_rc_flush(t);
+	bt_flags_store(t);
+	t->flags_in_host = false;
+	return h;
+}
+
+/*
  * CALL r64 / CALL m64 in 64-bit code: the target (through the inline TLB
  * look-up for m64) checked canonical, the return address pushed through
  * the look-up, then as a direct CALL with the target looked up by
@@ -2289,13 +2319,6 @@ static bool bt_emit_jmp_ret(struct bt_tr *t, uint64_t target)
 static bool bt_emit_call_indirect(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 				  const ZydisDecodedOperand *ops)
 {
-	static const uint8_t canon[] = {
-		0x48, 0x89, 0xc1,        /* mov rcx, rax */
-		0x48, 0xc1, 0xe1, 0x10,  /* shl rcx, 16 */
-		0x48, 0xc1, 0xf9, 0x10,  /* sar rcx, 16 */
-		0x48, 0x39, 0xc1,        /* cmp rcx, rax */
-		0x0f, 0x85, 0, 0, 0, 0,  /* jne slow */
-	};
 	static const uint8_t ld_r8[] = { 0x49, 0x8b, 0x00 };   /* mov rax, [r8] */
 	static const uint8_t st_r8[] = { 0x49, 0x89, 0x00 };   /* mov [r8], rax */
 	static const uint8_t rdx_rax[] = { 0x48, 0x89, 0xc2 }; /* mov rdx, rax */
@@ -2309,12 +2332,7 @@ static bool bt_emit_call_indirect(struct bt_tr *t, const ZydisDecodedInstruction
 	    zi->operand_count_visible != 1)
 		return false;
 	if (mem) {
-		if (m->mem.type != ZYDIS_MEMOP_TYPE_MEM || m->size != 64 ||
-		    (m->mem.base != ZYDIS_REGISTER_NONE && m->mem.base != ZYDIS_REGISTER_RIP &&
-		     m->mem.base != ZYDIS_REGISTER_EIP && bt_gpr_index(m->mem.base, &high) < 0) ||
-		    (m->mem.index != ZYDIS_REGISTER_NONE && bt_gpr_index(m->mem.index, &high) < 0) ||
-		    ((m->mem.base == ZYDIS_REGISTER_RIP || m->mem.base == ZYDIS_REGISTER_EIP) &&
-		     m->mem.index != ZYDIS_REGISTER_NONE))
+		if (m->mem.type != ZYDIS_MEMOP_TYPE_MEM || m->size != 64 || !bt_mem_regs_ok(m))
 			return false;
 	} else if (m->type == ZYDIS_OPERAND_TYPE_REGISTER &&
 		   ZydisRegisterGetClass(m->reg.value) == ZYDIS_REGCLASS_GPR64) {
@@ -2322,14 +2340,9 @@ static bool bt_emit_call_indirect(struct bt_tr *t, const ZydisDecodedInstruction
 	} else {
 		return false;
 	}
-	struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
+	struct bt_hinsn *h = bt_branch_hinsn(t, zi, ops);
 	if (!h)
 		return false;
-	h->ends = true;
-	h->cont = true;
-	bt_rc_flush(t);
-	bt_flags_store(t);
-	t->flags_in_host = false;
 	uint8_t *miss[3] = { NULL, NULL, NULL };
 	if (mem) {
 		miss[0] = bt_emit_tlb(t, zi->address_width == 32, m, false, true);
@@ -2337,17 +2350,9 @@ static bool bt_emit_call_indirect(struct bt_tr *t, const ZydisDecodedInstruction
 	} else {
 		vsl_emit_load64(&t->e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(g));
 	}
-	vsl_emit_bytes(&t->e, canon, sizeof(canon));
-	miss[1] = t->e.full ? NULL : t->e.p - 4;
+	miss[1] = bt_emit_canon_jne(t);
 	vsl_emit_bytes(&t->e, rdx_rax, sizeof(rdx_rax));
-	memset(&sp, 0, sizeof(sp));
-	sp.type = ZYDIS_OPERAND_TYPE_MEMORY;
-	sp.size = 64;
-	sp.mem.type = ZYDIS_MEMOP_TYPE_MEM;
-	sp.mem.base = ZYDIS_REGISTER_RSP;
-	sp.mem.index = ZYDIS_REGISTER_NONE;
-	sp.mem.segment = ZYDIS_REGISTER_SS;
-	sp.mem.disp.value = -8;
+	sp = bt_stack_slot(-8);
 	miss[2] = bt_emit_tlb(t, false, &sp, true, true);
 	vsl_emit_mov_imm(&t->e, VSL_H_RAX, t->next);
 	vsl_emit_bytes(&t->e, st_r8, sizeof(st_r8));
@@ -2378,25 +2383,13 @@ static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	    zi->operand_count_visible == 1 && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
 	    ZydisRegisterGetClass(ops[0].reg.value) == ZYDIS_REGCLASS_GPR64) {
 		/* JMP r64: continue through bt_indirect; a non-canonical target goes to the executor (#GP) */
-		static const uint8_t canon[] = {
-			0x48, 0x89, 0xc1,        /* mov rcx, rax */
-			0x48, 0xc1, 0xe1, 0x10,  /* shl rcx, 16 */
-			0x48, 0xc1, 0xf9, 0x10,  /* sar rcx, 16 */
-			0x48, 0x39, 0xc1,        /* cmp rcx, rax */
-			0x0f, 0x85, 0, 0, 0, 0,  /* jne slow */
-		};
 		bool high;
 		int g = bt_gpr_index(ops[0].reg.value, &high);
-		struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
+		struct bt_hinsn *h = bt_branch_hinsn(t, zi, ops);
 		if (!h)
 			return false;
-		h->ends = true;
-		bt_rc_writeback(t);
-		bt_flags_store(t);
-		t->flags_in_host = false;
 		bt_rc_copy(t, VSL_H_RAX, g);
-		vsl_emit_bytes(&t->e, canon, sizeof(canon));
-		uint8_t *slow = t->e.full ? NULL : t->e.p - 4;
+		uint8_t *slow = bt_emit_canon_jne(t);
 		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
 		bt_emit_indirect(t);
 		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
@@ -2415,33 +2408,16 @@ static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		 * runs the executor's handler (which continues through
 		 * bt_indirect when it can).
 		 */
-		static const uint8_t ld_canon[] = {
-			0x49, 0x8b, 0x00,        /* mov rax, [r8] */
-			0x48, 0x89, 0xc1,        /* mov rcx, rax */
-			0x48, 0xc1, 0xe1, 0x10,  /* shl rcx, 16 */
-			0x48, 0xc1, 0xf9, 0x10,  /* sar rcx, 16 */
-			0x48, 0x39, 0xc1,        /* cmp rcx, rax */
-			0x0f, 0x85, 0, 0, 0, 0,  /* jne slow */
-		};
+		static const uint8_t ld_r8[] = { 0x49, 0x8b, 0x00 }; /* mov rax, [r8] */
 		const ZydisDecodedOperand *m = &ops[0];
-		bool high;
-		if ((m->mem.base != ZYDIS_REGISTER_NONE && m->mem.base != ZYDIS_REGISTER_RIP &&
-		     m->mem.base != ZYDIS_REGISTER_EIP && bt_gpr_index(m->mem.base, &high) < 0) ||
-		    (m->mem.index != ZYDIS_REGISTER_NONE && bt_gpr_index(m->mem.index, &high) < 0) ||
-		    ((m->mem.base == ZYDIS_REGISTER_RIP || m->mem.base == ZYDIS_REGISTER_EIP) &&
-		     m->mem.index != ZYDIS_REGISTER_NONE))
+		if (!bt_mem_regs_ok(m))
 			return false;
-		struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
+		struct bt_hinsn *h = bt_branch_hinsn(t, zi, ops);
 		if (!h)
 			return false;
-		h->ends = true;
-		h->cont = true;
-		bt_rc_writeback(t);
-		bt_flags_store(t);
-		t->flags_in_host = false;
 		uint8_t *miss = bt_emit_tlb(t, zi->address_width == 32, m, false, true);
-		vsl_emit_bytes(&t->e, ld_canon, sizeof(ld_canon));
-		uint8_t *slow = t->e.full ? NULL : t->e.p - 4;
+		vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
+		uint8_t *slow = bt_emit_canon_jne(t);
 		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
 		bt_emit_indirect(t);
 		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);

@@ -663,6 +663,19 @@ static void load_pages(const char *const *page, const size_t *len, int n)
 		memcpy(buf + k * 0x1000, page[k], len[k]);
 	load(buf, (size_t)n * 0x1000);
 }
+/* the same for char arrays holding each page's code */
+#define LOAD_PAGES2(a, b)                                                  \
+	do {                                                               \
+		const char *pg_[] = { a, b };                              \
+		const size_t ln_[] = { sizeof(a) - 1, sizeof(b) - 1 };     \
+		load_pages(pg_, ln_, 2);                                   \
+	} while (0)
+#define LOAD_PAGES3(a, b, c)                                                       \
+	do {                                                                       \
+		const char *pg_[] = { a, b, c };                                   \
+		const size_t ln_[] = { sizeof(a) - 1, sizeof(b) - 1, sizeof(c) - 1 }; \
+		load_pages(pg_, ln_, 3);                                           \
+	} while (0)
 
 START_TEST(return_stack_mismatch)
 {
@@ -679,9 +692,7 @@ START_TEST(return_stack_mismatch)
 				 "\xe8\xeb\x0f\x00\x00\x48\xff\xc7\x48\xff\xc6\xe8\xe6\x0f\x00\x00\xe8\xd7\x0f\x00"
 				 "\x00\xc3";
 	static const char p1[] = "\x48\xff\xc0\xc3\x48\x83\x04\x24\x03\xc3\x5a\xff\xe2";
-	const char *pages[] = { p0, p1 };
-	const size_t lens[] = { sizeof(p0) - 1, sizeof(p1) - 1 };
-	load_pages(pages, lens, 2);
+	LOAD_PAGES2(p0, p1);
 	run_both(100000);
 	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 10);
 	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RSI), 5);
@@ -702,10 +713,8 @@ START_TEST(return_to_rewritten_caller)
 	static const char p0[] = "\xb9\x04\x00\x00\x00\xbe\x00\x00\x20\x00\x83\xf9\x02\x75\x09\x48\x8d\x35\x09\x00"
 				 "\x00\x00\xeb\x00\xe8\xe3\x0f\x00\x00\x83\xc0\x01\xff\xc9\x75\xe1\xf4";
 	static const char p1[] = "\xfe\x06\xc3";
-	const char *pages[] = { p0, p1 };
-	const size_t lens[] = { sizeof(p0) - 1, sizeof(p1) - 1 };
 	set_gpr(VSL_RAX, 0);
-	load_pages(pages, lens, 2);
+	LOAD_PAGES2(p0, p1);
 	run_both(100000);
 	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 6);
 }
@@ -724,12 +733,10 @@ START_TEST(chained_exit_remapped)
 				 "\x00\xe8\xe6\x0f\x00\x00\xff\xc9\x75\xe7\xf4";
 	static const char p1[] = "\x48\xff\xc0\xc3";
 	static const char p2[] = "\x48\x83\xc0\x0a\xc3";
-	const char *pages[] = { p0, p1, p2 };
-	const size_t lens[] = { sizeof(p0) - 1, sizeof(p1) - 1, sizeof(p2) - 1 };
 	set_gpr(VSL_RAX, 0);
 	set_gpr(VSL_R8, (VSL_FIX_CODE + 0x2000) | 3);
 	set_gpr(VSL_R9, VSL_FIX_PT0 + ((VSL_FIX_CODE + 0x1000) >> 12) * 8);
-	load_pages(pages, lens, 3);
+	LOAD_PAGES3(p0, p1, p2);
 	run_both(100000);
 	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 12);
 	ck_assert_uint_ge(stats().chained, 1);
@@ -825,10 +832,8 @@ START_TEST(call_indirect)
 				 "\xff\xd6\xff\x14\x25\x10\x00\x20\x00\xff\xc9\x75\xf3\x48\xba\x00\x00\x00\x00\x00"
 				 "\x00\x00\x80\xff\xd2\xf4";
 	static const char p1[] = "\x48\xff\xc0\xc3";
-	const char *pages[] = { p0, p1 };
-	const size_t lens[] = { sizeof(p0) - 1, sizeof(p1) - 1 };
 	set_gpr(VSL_RAX, 0);
-	load_pages(pages, lens, 2);
+	LOAD_PAGES2(p0, p1);
 	run_both(100000);
 	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 6);
 	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 13);
