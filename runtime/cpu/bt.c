@@ -268,11 +268,18 @@ struct bt_tr {
 	struct bt_slow {
 		struct bt_hinsn *h;
 		uint8_t *miss[2], *resume;
+		uint8_t *retry;         /* the look-up to retry after a refill (NULL: none) */
+		unsigned size;
+		bool write;
 		int8_t rc_guest[BT_NCACHE];
 		bool dirty_before[BT_NCACHE];
 		bool in0, dirty0, in1, dirty1;
 	} slow[BT_MAX_INSNS + 4];
 	unsigned nslow;
+	/* the last inline look-up (bt_emit_tlb): where it starts, its size and kind, for a refill */
+	uint8_t *probe;
+	unsigned probe_size;
+	bool probe_write;
 	/*
 	 * side exits: a conditional branch taken leaves the block through code
 	 * emitted after its last exit (bt_emit_side_exits); translation goes
@@ -1152,6 +1159,10 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 	unsigned size = m->size / 8;
 	int32_t tlb_off = (int32_t)(write ? offsetof(struct vsl_tlb, wr) : offsetof(struct vsl_tlb, rd));
 
+	t->probe = e->p;
+	t->probe_size = size;
+	t->probe_write = write;
+
 	if (m->mem.base == ZYDIS_REGISTER_RIP || m->mem.base == ZYDIS_REGISTER_EIP) {
 		uint64_t a = t->next + (uint64_t)m->mem.disp.value;
 		vsl_emit_mov_imm(e, VSL_H_RDI, a32 ? a & 0xffffffffull : a);
@@ -1293,6 +1304,9 @@ static void bt_defer_slow_path(struct bt_tr *t, struct bt_hinsn *h, const bool *
 	sl->miss[0] = miss0;
 	sl->miss[1] = miss1;
 	sl->resume = t->e.p;
+	sl->retry = t->probe;
+	sl->size = t->probe_size;
+	sl->write = t->probe_write;
 	memcpy(sl->rc_guest, t->rc_guest, sizeof(sl->rc_guest));
 	memcpy(sl->dirty_before, dirty_before, sizeof(sl->dirty_before));
 	sl->in0 = in0;
@@ -1326,14 +1340,68 @@ static void bt_emit_side_exits(struct bt_tr *t, unsigned n)
 	}
 }
 
+/*
+ * Called by translated code on an inline TLB miss: fill the entry for the
+ * access (size bytes at lin; bit 8 of size_write: a write) when it
+ * translates without a fault, is not a write to a code page and does not
+ * cross a page, so that the look-up retried hits. 0: not filled (the
+ * executor's handler runs the instruction and raises what it must).
+ */
+static int bt_refill(struct vsl_cpu *cpu, uint64_t lin, unsigned size_write)
+{
+	unsigned size = size_write & 0xff;
+	bool write = size_write >> 8;
+	const struct vsl_tlb_entry *e;
+
+	cpu->st.tlb_misses++;
+	if (((lin ^ (lin + size - 1)) & ~0xfffull) || vsl_mmu_fill_data(cpu, lin, write))
+		return 0;
+	e = write ? &cpu->tlb_cur->wr[(lin >> 12) & (VSL_TLB_SIZE - 1)] :
+		    &cpu->tlb_cur->rd[(lin >> 12) & (VSL_TLB_SIZE - 1)];
+	return e->tag == (lin & ~0xfffull);
+}
+
+/*
+ * The refill before a slow path: the guest flags (host RFLAGS) and the
+ * caller-saved cache registers around a call of bt_refill(cpu, rdi, ...);
+ * filled: back to the look-up; else on to the executor's handler after.
+ */
+static void bt_emit_refill(struct bt_tr *t, const struct bt_slow *sl)
+{
+	static const uint8_t save[] = {
+		0x9c,                    /* pushfq */
+		0x56, 0x41, 0x52, 0x41, 0x53, /* push rsi; push r10; push r11 */
+		0x48, 0x89, 0xfe,        /* mov rsi, rdi */
+		0x48, 0x89, 0xdf,        /* mov rdi, rbx */
+	};
+	static const uint8_t restore[] = {
+		0x89, 0xc1,              /* mov ecx, eax */
+		0x41, 0x5b, 0x41, 0x5a, 0x5e, /* pop r11; pop r10; pop rsi */
+		0x9d,                    /* popfq */
+		0xe3, 0x05,              /* jrcxz +5: not filled */
+	};
+
+	vsl_emit_bytes(&t->e, save, sizeof(save));
+	vsl_emit_u8(&t->e, 0xba); /* mov edx, imm32 */
+	vsl_emit_u32(&t->e, sl->size | (sl->write ? 0x100u : 0));
+	vsl_emit_call_abs(&t->e, (const void *)bt_refill);
+	vsl_emit_bytes(&t->e, restore, sizeof(restore));
+	uint8_t *back = vsl_emit_jmp32(&t->e);
+	if (back)
+		vsl_emit_patch32(back, sl->retry);
+}
+
 /* the deferred slow paths, at the end of the block (the register cache is not used after) */
 static void bt_emit_slow_paths(struct bt_tr *t)
 {
 	for (unsigned i = 0; i < t->nslow && !t->e.full; i++) {
 		struct bt_slow *sl = &t->slow[i];
-		for (int k = 0; k < 2; k++)
-			if (sl->miss[k])
-				vsl_emit_patch32(sl->miss[k], t->e.p);
+		if (sl->miss[0])
+			vsl_emit_patch32(sl->miss[0], t->e.p);
+		if (sl->miss[0] && sl->retry)
+			bt_emit_refill(t, sl); /* a TLB miss; miss[1] (misalignment) goes straight on */
+		if (sl->miss[1])
+			vsl_emit_patch32(sl->miss[1], t->e.p);
 		memcpy(t->rc_guest, sl->rc_guest, sizeof(t->rc_guest));
 		bt_emit_slow_path(t, sl->h, sl->dirty_before, sl->in0, sl->dirty0, sl->in1, sl->dirty1, NULL);
 		uint8_t *back = vsl_emit_jmp32(&t->e);

@@ -301,6 +301,8 @@ int vsl_mmu_fetch(struct vsl_cpu *cpu, uint64_t lin, uint8_t *buf, unsigned len,
  * would), VSL_CPU_FAULT when it does not (nothing pending).
  */
 int vsl_mmu_fill_code(struct vsl_cpu *cpu, uint64_t lin);
+/* The same for a data access (nonzero: it would fault, or is not cached). */
+int vsl_mmu_fill_data(struct vsl_cpu *cpu, uint64_t lin, bool write);
 /* Raise the fetch fault for lin (after vsl_mmu_fetch came up short). */
 int vsl_mmu_fetch_fault(struct vsl_cpu *cpu, uint64_t lin);
 void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too);

@@ -554,6 +554,13 @@ int vsl_mmu_fill_code(struct vsl_cpu *cpu, uint64_t lin)
 	return mmu_fill(cpu, lin, VSL_ACC_EXEC | VSL_ACC_NOFAULT, &pa);
 }
 
+int vsl_mmu_fill_data(struct vsl_cpu *cpu, uint64_t lin, bool write)
+{
+	uint64_t pa;
+
+	return mmu_fill(cpu, lin, (write ? VSL_ACC_WRITE : VSL_ACC_READ) | VSL_ACC_NOFAULT, &pa);
+}
+
 int vsl_mmu_fetch_fault(struct vsl_cpu *cpu, uint64_t lin)
 {
 	uint64_t pa;

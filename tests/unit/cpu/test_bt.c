@@ -862,6 +862,23 @@ START_TEST(sti_pending_and_not)
 }
 END_TEST
 
+START_TEST(tlb_refill)
+{
+	/*
+	 * Inline look-ups that miss: refilled and retried (a read, a write,
+	 * after a CR3 reload), or left to the executor (an 8-byte read across
+	 * a page boundary, whose entry alone would not make it hit):
+	 *	mov (%rbx),%rax; movq $7,0x10(%rbx); mov %cr3,%rcx; mov %rcx,%cr3;
+	 *	mov 0x10(%rbx),%rdx; mov 0xffc(%rbx),%rsi; hlt
+	 */
+	set_gpr(VSL_RBX, VSL_FIX_DATA);
+	RUN("\x48\x8b\x03\x48\xc7\x43\x10\x07\x00\x00\x00\x0f\x20\xd9\x0f\x22\xd9\x48\x8b\x53\x10"
+	    "\x48\x8b\xb3\xfc\x0f\x00\x00\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RDX), 7);
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), -1);
+}
+END_TEST
+
 static Suite *bt_suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -906,6 +923,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, xadd_prefetch);
 	tcase_add_test(tc, call_indirect);
 	tcase_add_test(tc, sti_pending_and_not);
+	tcase_add_test(tc, tlb_refill);
 	suite_add_tcase(s, tc);
 	return s;
 }
