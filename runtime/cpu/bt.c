@@ -1584,16 +1584,19 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	} else {
 		/*
 		 * A register only written, whole (32 or 64 bits), is not loaded
-		 * first; one also read, or used in an address, is.
+		 * first; one also read, or used in an address, is. BSF/BSR leave
+		 * their destination as it was for a zero source (the hardware
+		 * does), so theirs counts as read.
 		 */
 		bool rd[16] = { false };
+		bool keeps = zi->mnemonic == ZYDIS_MNEMONIC_BSF || zi->mnemonic == ZYDIS_MNEMONIC_BSR;
 		for (unsigned i = 0; i < zi->operand_count; i++) {
 			const ZydisDecodedOperand *op = &ops[i];
 			bool high;
 			int g;
 			if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
 				g = bt_gpr_index(op->reg.value, &high);
-				if (g >= 0 && (op->actions != ZYDIS_OPERAND_ACTION_WRITE || op->size < 32 || high))
+				if (g >= 0 && (op->actions != ZYDIS_OPERAND_ACTION_WRITE || op->size < 32 || high || keeps))
 					rd[g] = true;
 			} else if (op->type == ZYDIS_OPERAND_TYPE_MEMORY) {
 				if (op->mem.base != ZYDIS_REGISTER_NONE && (g = bt_gpr_index(op->mem.base, &high)) >= 0)

@@ -879,6 +879,17 @@ START_TEST(tlb_refill)
 }
 END_TEST
 
+START_TEST(bsf_bsr_zero_source)
+{
+	/* a zero source leaves the destination as it was: mov $0x1234,%rax; xor %ecx,%ecx;
+	 * bsr %rcx,%rax; bsf %rcx,%rdx; hlt */
+	set_gpr(VSL_RDX, 0x5678);
+	RUN("\x48\xc7\xc0\x34\x12\x00\x00\x31\xc9\x48\x0f\xbd\xc1\x48\x0f\xbc\xd1\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 0x1234);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RDX), 0x5678);
+}
+END_TEST
+
 static Suite *bt_suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -924,6 +935,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, call_indirect);
 	tcase_add_test(tc, sti_pending_and_not);
 	tcase_add_test(tc, tlb_refill);
+	tcase_add_test(tc, bsf_bsr_zero_source);
 	suite_add_tcase(s, tc);
 	return s;
 }
