@@ -670,7 +670,7 @@ static void bt_flags_load(struct bt_tr *t)
  * host registers of the register cache: every path that calls out (helper,
  * slow path, bt_indirect) stores the dirty ones first and reloads them after
  * (or leaves the block), so caller-saved registers serve too; the inline TLB
- * look-up uses only rdi, rcx, r8, r9 and the fixed sequences rax, rcx, rdx.
+ * look-up uses only rdi, rcx, rdx, r8, r9 and the fixed sequences rax, rcx, rdx.
  */
 static const int bt_cache_host[BT_NCACHE] = {
 	VSL_H_R12, VSL_H_R13, VSL_H_R14, VSL_H_RBP, VSL_H_RSI, VSL_H_R10, VSL_H_R11
@@ -1148,7 +1148,7 @@ static uint8_t *bt_emit_canon_jne(struct bt_tr *t)
  * without touching RFLAGS (the guest's flags may be live in it): on a hit R8
  * holds the host pointer (host_ptr; else the entry's addend, and the caller
  * addresses [r8 + rdi]) and execution continues after the returned jump;
- * the returned rel32 (to patch) is taken on a miss. Clobbers RCX, RDI,
+ * the returned rel32 (to patch) is taken on a miss. Clobbers RCX, RDX, RDI,
  * R8, R9 (the register cache's host registers are left alone).
  */
 static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand *m, bool write,
@@ -1211,8 +1211,10 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 	}
 	static const uint8_t idx[] = {
 		0xb9, 12, 0, 0, 0,             /* mov ecx, 12 */
-		0xc4, 0x62, 0xf3, 0xf7, 0xc7,  /* shrx r8, rdi, rcx */
-		0x45, 0x0f, 0xb6, 0xc0,        /* movzx r8d, r8b */
+		0xc4, 0x62, 0xf3, 0xf7, 0xc7,  /* shrx r8, rdi, rcx: the page */
+		0xba, 64 - VSL_TLB_BITS, 0, 0, 0, /* mov edx, 64 - bits */
+		0xc4, 0x42, 0xe9, 0xf7, 0xc0,  /* shlx r8, r8, rdx */
+		0xc4, 0x42, 0xeb, 0xf7, 0xc0,  /* shrx r8, r8, rdx: its low bits */
 		0x4f, 0x8d, 0x0c, 0x40,        /* lea r9, [r8 + r8*2] */
 	};
 	static const uint8_t ld_tag[] = { 0x4a, 0x8b, 0x8c, 0xcb };   /* mov rcx, [rbx + r9*8 + disp32] */
@@ -2392,7 +2394,6 @@ static bool bt_emit_call_indirect(struct bt_tr *t, const ZydisDecodedInstruction
 {
 	static const uint8_t ld_r8[] = { 0x49, 0x8b, 0x00 };   /* mov rax, [r8] */
 	static const uint8_t st_r8[] = { 0x49, 0x89, 0x00 };   /* mov [r8], rax */
-	static const uint8_t rdx_rax[] = { 0x48, 0x89, 0xc2 }; /* mov rdx, rax */
 	static const uint8_t lea_rcx[] = { 0x48, 0x8d, 0x49, 0xf8 }; /* lea rcx, [rcx - 8] */
 	const ZydisDecodedOperand *m = &ops[0];
 	ZydisDecodedOperand sp;
@@ -2422,7 +2423,7 @@ static bool bt_emit_call_indirect(struct bt_tr *t, const ZydisDecodedInstruction
 		vsl_emit_load64(&t->e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(g));
 	}
 	miss[1] = bt_emit_canon_jne(t);
-	vsl_emit_bytes(&t->e, rdx_rax, sizeof(rdx_rax));
+	vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip)); /* (the handler sets RIP itself) */
 	sp = bt_stack_slot(-8);
 	miss[2] = bt_emit_tlb(t, false, &sp, true, true);
 	vsl_emit_mov_imm(&t->e, VSL_H_RAX, t->next);
@@ -2430,7 +2431,6 @@ static bool bt_emit_call_indirect(struct bt_tr *t, const ZydisDecodedInstruction
 	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
 	vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
 	vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
-	vsl_emit_store64(&t->e, VSL_H_RDX, VSL_H_RBX, CPU_OFF(rip));
 	bt_emit_call_exit(t, 0, true);
 	for (int k = 0; k < 3; k++)
 		if (miss[k])

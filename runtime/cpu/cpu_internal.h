@@ -100,8 +100,12 @@ enum {
 #define VSL_SEG_DB 0x0400
 #define VSL_SEG_G 0x0800
 
-/* software TLB */
-#define VSL_TLB_BITS 8
+/*
+ * software TLB: direct-mapped on the linear page; filled entries are
+ * logged (up to VSL_TLB_LOG) so that a non-global flush clears only those
+ */
+#define VSL_TLB_BITS 10
+#define VSL_TLB_LOG 512
 #define VSL_TLB_SIZE (1u << VSL_TLB_BITS)
 struct vsl_tlb_entry {
 	uint64_t tag;      /* page-aligned linear address; ~0 when empty */
@@ -241,6 +245,8 @@ struct vsl_cpu {
 	/* software TLB: [0] supervisor, [1] user; cur is the one for CPL */
 	struct vsl_tlb tlb[2];
 	struct vsl_tlb *tlb_cur;
+	uint16_t tlb_log[VSL_TLB_LOG];  /* filled: TLB index * VSL_TLB_SIZE + entry index */
+	unsigned tlb_log_n;             /* > VSL_TLB_LOG: overflowed, flush all */
 	bool tlb_large;         /* a 2M/1G page was cached (INVLPG flushes all) */
 	/*
 	 * which 2M (bit (lin >> 21) % 256) and 1G/4M (bit (lin >> 30) % 256)

@@ -143,21 +143,26 @@ void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 		memset(cpu->tlb_large_2m, 0, sizeof(cpu->tlb_large_2m));
 		memset(cpu->tlb_large_1g, 0, sizeof(cpu->tlb_large_1g));
 	}
-	for (int t = 0; t < 2; t++) {
-		struct vsl_tlb *tlb = &cpu->tlb[t];
-		if (global_too) {
-			memset(tlb, 0xff, sizeof(*tlb));
-			continue;
-		}
-		for (unsigned i = 0; i < VSL_TLB_SIZE; i++) {
-			if (!(tlb->rd[i].paddr & 1))
-				tlb->rd[i].tag = ~0ull;
-			if (!(tlb->wr[i].paddr & 1))
-				tlb->wr[i].tag = ~0ull;
-			if (!(tlb->x[i].paddr & 1))
-				tlb->x[i].tag = ~0ull;
-		}
+	if (global_too) {
+		memset(cpu->tlb, 0xff, sizeof(cpu->tlb));
+		cpu->tlb_log_n = 0;
+		return;
 	}
+	/* the entries filled since the last flush (all of them when the log overflowed) */
+	bool all = cpu->tlb_log_n > VSL_TLB_LOG;
+	unsigned n = all ? 2 * VSL_TLB_SIZE : cpu->tlb_log_n;
+	for (unsigned k = 0; k < n; k++) {
+		unsigned v = all ? k : cpu->tlb_log[k];
+		struct vsl_tlb *tlb = &cpu->tlb[v / VSL_TLB_SIZE];
+		unsigned i = v % VSL_TLB_SIZE;
+		if (!(tlb->rd[i].paddr & 1))
+			tlb->rd[i].tag = ~0ull;
+		if (!(tlb->wr[i].paddr & 1))
+			tlb->wr[i].tag = ~0ull;
+		if (!(tlb->x[i].paddr & 1))
+			tlb->x[i].tag = ~0ull;
+	}
+	cpu->tlb_log_n = 0;
 }
 
 void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
@@ -431,6 +436,10 @@ static int mmu_fill(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *paddr)
 		return 0;
 	struct vsl_tlb *tlb = &cpu->tlb[user];
 	unsigned i = (lin >> 12) & (VSL_TLB_SIZE - 1);
+	if (cpu->tlb_log_n < VSL_TLB_LOG)
+		cpu->tlb_log[cpu->tlb_log_n] = (uint16_t)(user * VSL_TLB_SIZE + i);
+	if (cpu->tlb_log_n <= VSL_TLB_LOG)
+		cpu->tlb_log_n++;
 	struct vsl_tlb_entry e = {
 		.tag = lin & ~0xfffull,
 		.addend = (uintptr_t)host - (lin & ~0xfffull),
