@@ -890,6 +890,29 @@ START_TEST(bsf_bsr_zero_source)
 }
 END_TEST
 
+START_TEST(tlb_flush_after_many_fills)
+{
+	/*
+	 * More pages read than the TLB's fill log holds, then a PTE changed and
+	 * CR3 reloaded: the next read must see the new mapping.
+	 *	xor %esi,%esi; mov $1024,%ecx; 1: mov (%rsi),%rax; add $0x1000,%rsi;
+	 *	dec %ecx; jnz 1b; mov %r8,(%r9); mov %cr3,%rax; mov %rax,%cr3;
+	 *	mov 0x200000,%rax; hlt
+	 */
+	static const uint64_t old = 0x1111111111111111ull, new = 0x2222222222222222ull;
+	struct vsl_cpu_fixture *fs[2] = { &I, &T };
+	for (int k = 0; k < 2; k++) {
+		memcpy(fs[k]->ram + VSL_FIX_DATA, &old, 8);
+		memcpy(fs[k]->ram + VSL_FIX_DATA + 0x1000, &new, 8);
+	}
+	set_gpr(VSL_R8, (VSL_FIX_DATA + 0x1000) | 7);
+	set_gpr(VSL_R9, VSL_FIX_PT0 + (VSL_FIX_DATA >> 12) * 8);
+	RUN("\x31\xf6\xb9\x00\x04\x00\x00\x48\x8b\x06\x48\x81\xc6\x00\x10\x00\x00\xff\xc9\x75\xf2\x4d\x89\x01"
+	    "\x0f\x20\xd8\x0f\x22\xd8\x48\x8b\x04\x25\x00\x00\x20\x00\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), new);
+}
+END_TEST
+
 static Suite *bt_suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -936,6 +959,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, sti_pending_and_not);
 	tcase_add_test(tc, tlb_refill);
 	tcase_add_test(tc, bsf_bsr_zero_source);
+	tcase_add_test(tc, tlb_flush_after_many_fills);
 	suite_add_tcase(s, tc);
 	return s;
 }
