@@ -145,8 +145,8 @@
  * Return stack: the guest return address a translated CALL leaves on the
  * host stack (above the host return address into its landing pad); the
  * frame vsl_bt_run enters a block with holds this canonical stand-in and
- * the address of the code at the start of the cache (bt_emit_stub), which
- * handles a guest RET to exactly this value.
+ * the address of the sentinel code (bt_emit_stubs), which handles a guest
+ * RET to exactly this value.
  */
 #define BT_RS_SENTINEL 0xffffffffffffe000ull
 #define BT_NCACHE 7
@@ -426,19 +426,25 @@ static inline unsigned bt_hash(uint64_t lin, int mode)
 	return (unsigned)(h >> (64 - BT_HASH_BITS));
 }
 
+/* b is the translation of rip (linear lin, guest-physical paddr) for the CPU's current key (not its generation) */
+static bool bt_block_is(const struct bt_block *b, const struct vsl_cpu *cpu, uint64_t rip, uint64_t lin,
+			uint64_t paddr, int mode, bool sse)
+{
+	return b->rip == rip && b->lin == lin && b->paddr == paddr && b->mode == mode &&
+	       b->cs_limit == cpu->seg[VSL_CS].limit && b->sse_ok == sse && b->user == (cpu->cpl == 3);
+}
+
 /*
  * A valid translation already starts at rip (linear lin, guest-physical
- * paddr) for the current mode and CPU state: a block being translated
- * stops there and chains to it instead of translating the same code again.
+ * paddr, page generation gen) for the current mode and CPU state: a block
+ * being translated stops there and chains to it instead of translating the
+ * same code again.
  */
 static bool bt_block_starts(const struct vsl_bt *bt, uint64_t rip, uint64_t lin, uint64_t paddr, int mode,
-			    uint32_t gen, bool sse, bool user)
+			    uint32_t gen, bool sse)
 {
-	const struct vsl_cpu *cpu = bt->cpu;
-
 	for (const struct bt_block *b = bt->hash[bt_hash(lin, mode)]; b; b = b->next)
-		if (b->rip == rip && b->lin == lin && b->paddr == paddr && b->mode == mode && b->gen == gen &&
-		    b->cs_limit == cpu->seg[VSL_CS].limit && b->sse_ok == sse && b->user == user)
+		if (bt_block_is(b, bt->cpu, rip, lin, paddr, mode, sse) && b->gen == gen)
 			return true;
 	return false;
 }
@@ -874,11 +880,6 @@ static void bt_emit_indirect(struct bt_tr *t)
 }
 
 /*
- * Leave the block for guest rip. A target in the same guest page as the
- * block gets a patchable jmp (rel32 0: falls through to the return) that the
- * dispatcher later points at the target block's chain entry.
- */
-/*
  * The guard of an exit to 64-bit code at target in another page (flag-free:
  * the flags are live): the current code TLB entry for target must be the
  * one seen when the exit was chained (tag and addend: the same linear and
@@ -924,6 +925,11 @@ static void bt_emit_guard(struct bt_tr *t, struct bt_exit *x, uint64_t target, u
 		x->ntag = NULL;
 }
 
+/*
+ * Leave the block for guest rip. A target in the same guest page as the
+ * block gets a patchable jmp (rel32 0: falls through to the return) that the
+ * dispatcher later points at the target block's chain entry.
+ */
 static void bt_emit_exit(struct bt_tr *t, uint64_t rip, uint64_t target_lin)
 {
 	bool dirty = t->flags_dirty, in_host = t->flags_in_host;
@@ -1867,11 +1873,6 @@ static bool bt_emit_sse(struct bt_tr *t, const ZydisDecodedInstruction *zi, cons
 }
 
 /*
- * MOV r32/r64, Sreg in 64-bit code (the kernel's entry paths read CS and SS
- * to tell user from kernel frames): the zero-extended selector, without
- * ending the block. false when not one.
- */
-/*
  * RDTSC / RDTSCP without a helper call. The virtual TSC is a linear
  * function of the instruction count (bt->tsc_k, bt->tsc_c, measured by
  * bt_tsc_setup), so the value the executor would return at this
@@ -1954,6 +1955,11 @@ static bool bt_emit_rdtsc(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	return true;
 }
 
+/*
+ * MOV r32/r64, Sreg in 64-bit code (the kernel's entry paths read CS and SS
+ * to tell user from kernel frames): the zero-extended selector, without
+ * ending the block. false when not one.
+ */
 static bool bt_emit_sreg_read(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			      const ZydisDecodedOperand *ops)
 {
@@ -1988,11 +1994,6 @@ static bool bt_canonical(uint64_t a)
 	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
 }
 
-/*
- * PUSH reg/imm, POP reg, CALL rel32 and RET in 64-bit mode: the stack slot
- * through the inline TLB look-up, the executor's handler on a miss. CALL and
- * RET end the block (RET continues through bt_indirect). false when not one.
- */
 /* the memory operand [rsp + disp] of a 64-bit stack access, for bt_emit_tlb */
 static ZydisDecodedOperand bt_stack_slot(int64_t disp)
 {
@@ -2007,6 +2008,17 @@ static ZydisDecodedOperand bt_stack_slot(int64_t disp)
 	m.mem.segment = ZYDIS_REGISTER_SS;
 	m.mem.disp.value = disp;
 	return m;
+}
+
+/* cpu->gpr[RSP] += d without touching RFLAGS (clobbers rcx) */
+static void bt_emit_rsp_add(struct bt_tr *t, int8_t d)
+{
+	static const uint8_t lea_rcx[] = { 0x48, 0x8d, 0x49 }; /* lea rcx, [rcx + disp8] */
+
+	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+	vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
+	vsl_emit_u8(&t->e, (uint8_t)d);
+	vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
 }
 
 /* lea r, [r + d] (flag-free add of a small constant) */
@@ -2078,16 +2090,6 @@ static bool bt_emit_pushpop(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	return true;
 }
 
-/*
- * The exit of a CALL rel32 to target (the return address pushed, registers
- * and flags as at any exit): with a canonical return address and the guest
- * flags in the host RFLAGS, a host CALL pushes a return-stack frame (the
- * guest return address, then the landing pad's address) and goes to the
- * target; a guest RET that finds its address on top of the return stack
- * lands here, after the host CALL: unless this page was written since it
- * was translated, the block continues at the return address (chained like
- * any direct exit), else it returns to the dispatcher there.
- */
 /* leave for target, or (indirect: cpu->rip set, flags stored) for cpu->rip through bt_indirect */
 static void bt_emit_call_target(struct bt_tr *t, uint64_t target, bool indirect)
 {
@@ -2100,6 +2102,17 @@ static void bt_emit_call_target(struct bt_tr *t, uint64_t target, bool indirect)
 	bt_emit_ret(t);
 }
 
+/*
+ * The exit of a CALL to target (indirect: to cpu->rip, already set), the
+ * return address pushed, registers and flags as at any exit: with a
+ * canonical return address and the guest flags in the host RFLAGS, a host
+ * CALL pushes a return-stack frame (the
+ * guest return address, then the landing pad's address) and goes to the
+ * target; a guest RET that finds its address on top of the return stack
+ * lands here, after the host CALL: unless this page was written since it
+ * was translated, the block continues at the return address (chained like
+ * any direct exit), else it returns to the dispatcher there.
+ */
 static void bt_emit_call_exit(struct bt_tr *t, uint64_t target, bool indirect)
 {
 	uint64_t ret = t->next;
@@ -2147,6 +2160,11 @@ static void bt_emit_call_exit(struct bt_tr *t, uint64_t target, bool indirect)
 	bt_emit_call_target(t, target, indirect);
 }
 
+/*
+ * PUSH reg/imm, POP reg, CALL rel32 and RET in 64-bit mode: the stack slot
+ * through the inline TLB look-up, the executor's handler on a miss. CALL and
+ * RET end the block (RET continues through bt_indirect). false when not one.
+ */
 static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			  const ZydisDecodedOperand *ops, bool *ends)
 {
@@ -2201,15 +2219,10 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty;
 	m = bt_stack_slot(push ? -8 : 0);
 	uint8_t *miss = bt_emit_tlb(t, false, &m, push, true), *miss2 = NULL;
-	/* rsp +/- 8 (lea: no flags) */
-	static const uint8_t lea_rcx[] = { 0x48, 0x8d, 0x49 }; /* lea rcx, [rcx + disp8] */
 	if (push) {
 		vsl_emit_mov_imm(&t->e, VSL_H_RAX, t->next);
 		vsl_emit_bytes(&t->e, st_r8, sizeof(st_r8));
-		vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
-		vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
-		vsl_emit_u8(&t->e, 0xf8);
-		vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+		bt_emit_rsp_add(t, -8);
 		bt_emit_call_exit(t, target, false);
 	} else {
 		/*
@@ -2228,10 +2241,7 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		if (t->hostflags) {
 			vsl_emit_bytes(&t->e, cmp_top, sizeof(cmp_top));
 			uint8_t *other = vsl_emit_jmp32(&t->e);
-			vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
-			vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
-			vsl_emit_u8(&t->e, 0x08);
-			vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+			bt_emit_rsp_add(t, 8);
 			vsl_emit_bytes(&t->e, ret8, sizeof(ret8));
 			if (other)
 				vsl_emit_patch32(other, t->e.p);
@@ -2242,10 +2252,7 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
 		}
 		miss2 = bt_emit_canon_jne(t); /* non-canonical: the executor raises #GP */
-		vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
-		vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
-		vsl_emit_u8(&t->e, 0x08);
-		vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+		bt_emit_rsp_add(t, 8);
 		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
 		bt_emit_indirect(t);
 		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
@@ -2360,7 +2367,6 @@ static bool bt_emit_jmp_ret(struct bt_tr *t, uint64_t target)
 	return true;
 }
 
-/* Jcc rel / JMP rel in 64-bit mode: ends the block. false when not one. */
 /*
  * The executor's instruction for an indirect branch that ends the block (a
  * near branch: the helper continues through bt_indirect), with the
@@ -2394,7 +2400,6 @@ static bool bt_emit_call_indirect(struct bt_tr *t, const ZydisDecodedInstruction
 {
 	static const uint8_t ld_r8[] = { 0x49, 0x8b, 0x00 };   /* mov rax, [r8] */
 	static const uint8_t st_r8[] = { 0x49, 0x89, 0x00 };   /* mov [r8], rax */
-	static const uint8_t lea_rcx[] = { 0x48, 0x8d, 0x49, 0xf8 }; /* lea rcx, [rcx - 8] */
 	const ZydisDecodedOperand *m = &ops[0];
 	ZydisDecodedOperand sp;
 	bool high, mem = m->type == ZYDIS_OPERAND_TYPE_MEMORY;
@@ -2428,9 +2433,7 @@ static bool bt_emit_call_indirect(struct bt_tr *t, const ZydisDecodedInstruction
 	miss[2] = bt_emit_tlb(t, false, &sp, true, true);
 	vsl_emit_mov_imm(&t->e, VSL_H_RAX, t->next);
 	vsl_emit_bytes(&t->e, st_r8, sizeof(st_r8));
-	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
-	vsl_emit_bytes(&t->e, lea_rcx, sizeof(lea_rcx));
-	vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, GPR_OFF(VSL_RSP));
+	bt_emit_rsp_add(t, -8);
 	bt_emit_call_exit(t, 0, true);
 	for (int k = 0; k < 3; k++)
 		if (miss[k])
@@ -2442,6 +2445,10 @@ static bool bt_emit_call_indirect(struct bt_tr *t, const ZydisDecodedInstruction
 	return true;
 }
 
+/*
+ * Branches in 64-bit mode: CALL r/m64, JMP r/m64 and JMP rel end the block;
+ * Jcc rel (with BMI2) is a side exit and sets t->cont. false when not one.
+ */
 static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			   const ZydisDecodedOperand *ops, uint64_t rip)
 {
@@ -2689,7 +2696,7 @@ body:
 		if (mode != VSL_MODE_LONG64 && mode != VSL_MODE_REAL && cur > cpu->seg[VSL_CS].limit)
 			break;
 		if (t.nside && bt_block_starts(bt, cur, lin + (cur - rip), (paddr & ~0xfffull) + off, mode, gen,
-					       t.sse_ok, t.user))
+					       t.sse_ok))
 			break; /* past a side exit, into code translated already: chain to it */
 		if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->dec[mode], page + off,
 							 avail < 15 ? avail : 15, &zi, ops)))
@@ -2875,8 +2882,7 @@ static struct bt_block *bt_lookup(struct vsl_bt *bt, bool translate)
 	bool sse = bt_sse_usable(cpu);
 	struct bt_block *b, **pp;
 	for (pp = &bt->hash[slot]; (b = *pp) != NULL; pp = &b->next) {
-		if (b->rip != rip || b->lin != lin || b->paddr != paddr || b->mode != mode ||
-		    b->cs_limit != cpu->seg[VSL_CS].limit || b->sse_ok != sse || b->user != (cpu->cpl == 3))
+		if (!bt_block_is(b, cpu, rip, lin, paddr, mode, sse))
 			continue;
 		if (__builtin_expect(b->gen == cpu->code_gen[paddr >> 12], 1)) {
 			if (pp != &bt->hash[slot]) {
