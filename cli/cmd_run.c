@@ -393,6 +393,7 @@ static void run_print_cpu_stats(const struct vsl_cpu_stats *c)
 		RUN_STAT("bt.indirect_hits", indirect_hits),
 		RUN_STAT("bt.indirect_misses", indirect_misses),
 		RUN_STAT("bt.helper_exits", helper_exits),
+		RUN_STAT("bt.loops_carried", loops_carried),
 		RUN_STAT("bt.interp_steps", interp_steps),
 		RUN_STAT("tlb.hits", tlb_hits),
 		RUN_STAT("tlb.misses", tlb_misses),

@@ -123,6 +123,7 @@ struct vsl_cpu_stats {
 	uint64_t indirect_hits;      /* indirect exits continued in code */
 	uint64_t indirect_misses;    /* ... that went back to the dispatcher */
 	uint64_t helper_exits;       /* blocks left early from a helper */
+	uint64_t loops_carried;      /* self-looping blocks translated with registers kept across iterations */
 	uint64_t interp_steps;       /* instructions handed to the executor */
 	/* softmmu */
 	uint64_t tlb_hits;           /* C-path data accesses only (see above) */

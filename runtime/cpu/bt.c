@@ -258,6 +258,22 @@ struct bt_tr {
 	int8_t rc_guest[BT_NCACHE];    /* guest GPR in slot i, -1 */
 	bool rc_dirty[BT_NCACHE];      /* slot differs from cpu->gpr */
 	uint32_t rc_age[BT_NCACHE], rc_clock;
+	/*
+	 * A block that jumps back to its start (self_loop, seen on a first
+	 * translation) is translated again as a loop: the registers with a
+	 * home slot are loaded at its chain entry, stay in that slot (other
+	 * registers never take it) and are carried around its back edges to
+	 * loop_head. uses and regs_of (the registers each instruction took
+	 * from the cache) choose them.
+	 */
+	int8_t rc_home[16];
+	unsigned home_mask;
+	bool loop, self_loop;
+	uint8_t *loop_head;
+	uint16_t uses[16], insn_regs, regs_of[BT_MAX_INSNS];
+	/* bt_emit_tlb may give an address register a cache slot (not one of addr_pinned) */
+	bool addr_alloc;
+	unsigned addr_pinned;
 	/* the instruction being translated */
 	struct bt_block *blk;
 	uint64_t rip, next, paddr;
@@ -812,10 +828,20 @@ static int bt_rc_get(struct bt_tr *t, int g, bool load, unsigned pinned)
 {
 	int i = t->rc_slot[g];
 
-	if (i < 0) {
+	t->uses[g]++;
+	t->insn_regs |= (uint16_t)(1u << g);
+	if (i < 0 && t->rc_home[g] >= 0) {
+		/* back in its home slot (after an eviction), which nothing else takes */
+		i = t->rc_home[g];
+		t->rc_guest[i] = (int8_t)g;
+		t->rc_slot[g] = (int8_t)i;
+		t->rc_dirty[i] = false;
+		if (load)
+			vsl_emit_load64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(g));
+	} else if (i < 0) {
 		int best = -1;
 		for (int k = 0; k < BT_NCACHE; k++) {
-			if (pinned & (1u << k))
+			if ((pinned | t->home_mask) & (1u << k))
 				continue;
 			if (t->rc_guest[k] < 0) {
 				best = k;
@@ -930,9 +956,47 @@ static void bt_emit_guard(struct bt_tr *t, struct bt_exit *x, uint64_t target, u
  * block gets a patchable jmp (rel32 0: falls through to the return) that the
  * dispatcher later points at the target block's chain entry.
  */
+/*
+ * A back edge of a loop (t->loop): the cache state brought to the loop
+ * head's (the registers with a home slot in it, the others stored and
+ * dropped, the flags in the host RFLAGS), then a jump to the loop head's
+ * budget check. The translation state is left as it was.
+ */
+static void bt_emit_back_edge(struct bt_tr *t)
+{
+	bool in_host = t->flags_in_host, dirty = t->flags_dirty;
+
+	for (int i = 0; i < BT_NCACHE; i++) {
+		int g = t->rc_guest[i];
+		if (t->home_mask & (1u << i))
+			continue;
+		if (g >= 0 && t->rc_dirty[i])
+			vsl_emit_store64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(g));
+	}
+	for (int g = 0; g < 16; g++) {
+		int i = t->rc_home[g];
+		if (i >= 0 && t->rc_guest[i] != g)
+			vsl_emit_load64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(g));
+	}
+	bt_flags_load(t);
+	uint8_t *rel = vsl_emit_jmp32(&t->e);
+	if (rel)
+		vsl_emit_patch32(rel, t->loop_head);
+	t->flags_in_host = in_host;
+	t->flags_dirty = dirty;
+}
+
 static void bt_emit_exit(struct bt_tr *t, uint64_t rip, uint64_t target_lin)
 {
 	bool dirty = t->flags_dirty, in_host = t->flags_in_host;
+
+	if (rip == t->blk->rip && target_lin == t->blk->lin) {
+		t->self_loop = true;
+		if (t->loop) {
+			bt_emit_back_edge(t);
+			return;
+		}
+	}
 	bool same = (target_lin & ~0xfffull) == (t->blk->lin & ~0xfffull);
 	bool cross = !same && t->hostflags && t->mode == VSL_MODE_LONG64 && rip == target_lin;
 	struct bt_exit *x = same || cross ? bt_meta_alloc(t->bt, sizeof(*x)) : NULL;
@@ -1157,6 +1221,25 @@ static uint8_t *bt_emit_canon_jne(struct bt_tr *t)
  * the returned rel32 (to patch) is taken on a miss. Clobbers RCX, RDX, RDI,
  * R8, R9 (the register cache's host registers are left alone).
  */
+/*
+ * The cache slot's host register holding guest register g for an address:
+ * a free or evictable slot (loaded) when the caller allows it
+ * (t->addr_alloc, not the slots in t->addr_pinned); -1 when g stays in
+ * cpu->gpr.
+ */
+static int bt_addr_reg(struct bt_tr *t, int g)
+{
+	if (t->rc_slot[g] < 0 && t->addr_alloc) {
+		int h = bt_rc_get(t, g, true, t->addr_pinned);
+		if (h >= 0)
+			t->addr_pinned |= 1u << t->rc_slot[g];
+		return h;
+	}
+	if (t->rc_slot[g] < 0)
+		return -1;
+	return bt_rc_get(t, g, true, 0);
+}
+
 static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand *m, bool write,
 			    bool host_ptr)
 {
@@ -1165,38 +1248,32 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 	unsigned size = m->size / 8;
 	int32_t tlb_off = (int32_t)(write ? offsetof(struct vsl_tlb, wr) : offsetof(struct vsl_tlb, rd));
 
+	bool rip_rel = m->mem.base == ZYDIS_REGISTER_RIP || m->mem.base == ZYDIS_REGISTER_EIP;
+	bool has_base = !rip_rel && m->mem.base != ZYDIS_REGISTER_NONE;
+	bool has_index = !rip_rel && m->mem.index != ZYDIS_REGISTER_NONE;
+	int gb = has_base ? bt_gpr_index(m->mem.base, &high) : -1;
+	int gi = has_index ? bt_gpr_index(m->mem.index, &high) : -1;
+	/* base and index straight from the register cache (placed before the retry point), else through r8/r9 */
+	int hb = has_base ? bt_addr_reg(t, gb) : -1, hi = has_index ? bt_addr_reg(t, gi) : -1;
+
 	t->probe = e->p;
 	t->probe_size = size;
 	t->probe_write = write;
 
-	if (m->mem.base == ZYDIS_REGISTER_RIP || m->mem.base == ZYDIS_REGISTER_EIP) {
+	if (rip_rel) {
 		uint64_t a = t->next + (uint64_t)m->mem.disp.value;
 		vsl_emit_mov_imm(e, VSL_H_RDI, a32 ? a & 0xffffffffull : a);
 	} else {
 		int sc = m->mem.scale == 8 ? 3 : m->mem.scale == 4 ? 2 : m->mem.scale == 2 ? 1 : 0;
-		bool has_index = m->mem.index != ZYDIS_REGISTER_NONE;
 		uint8_t b[8];
 		unsigned k = 0;
 
-		int hb = VSL_H_R8, hi = VSL_H_R9;
-
-		/* base and index straight from the register cache, else through r8/r9 */
-		if (m->mem.base != ZYDIS_REGISTER_NONE) {
-			int g = bt_gpr_index(m->mem.base, &high);
-			if (t->rc_slot[g] >= 0)
-				hb = bt_cache_host[t->rc_slot[g]];
-			else
-				vsl_emit_load64(e, VSL_H_R8, VSL_H_RBX, GPR_OFF(g));
-		} else {
-			vsl_emit_mov_imm(e, VSL_H_R8, 0);
-		}
-		if (has_index) {
-			int g = bt_gpr_index(m->mem.index, &high);
-			if (t->rc_slot[g] >= 0)
-				hi = bt_cache_host[t->rc_slot[g]];
-			else
-				vsl_emit_load64(e, VSL_H_R9, VSL_H_RBX, GPR_OFF(g));
-		}
+		if (!has_base)
+			vsl_emit_mov_imm(e, hb = VSL_H_R8, 0);
+		else if (hb < 0)
+			vsl_emit_load64(e, hb = VSL_H_R8, VSL_H_RBX, GPR_OFF(gb));
+		if (has_index && hi < 0)
+			vsl_emit_load64(e, hi = VSL_H_R9, VSL_H_RBX, GPR_OFF(gi));
 		/* lea rdi/edi, [hb + hi*s + disp32] */
 		if (a32)
 			b[k++] = 0x67;
@@ -1424,6 +1501,19 @@ static void bt_emit_slow_paths(struct bt_tr *t)
  * TLB look-up, falling back to the executor's handler on a miss. false
  * (nothing emitted) when it does not qualify.
  */
+/* instructions whose CL operand (not the first) is a shift count */
+static bool bt_shift_count(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR:
+	case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR: case ZYDIS_MNEMONIC_RCL: case ZYDIS_MNEMONIC_RCR:
+	case ZYDIS_MNEMONIC_SHLD: case ZYDIS_MNEMONIC_SHRD:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			   const ZydisDecodedOperand *ops, uint64_t next)
 {
@@ -1434,6 +1524,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	ZydisEncoderRequest req;
 	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
 	ZyanUSize len = sizeof(buf);
+	unsigned addr_pinned = 0;
 
 	if (zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 || !bt_native_mnemonic(zi->mnemonic))
 		return false;
@@ -1529,14 +1620,16 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 				g = bt_gpr_index(regs[k], &high);
 				if (g < 0)
 					return false;
-				if (high || regs[k] == ZYDIS_REGISTER_CL)
+				/* a shift count in CL must be the host's CL; any other CL is just a byte register */
+				bool cl = regs[k] == ZYDIS_REGISTER_CL && i > 0 && bt_shift_count(zi->mnemonic);
+				if (high || cl)
 					legacy = true;
 				if (pass == 0 && (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
 				    op->type == ZYDIS_OPERAND_TYPE_REGISTER)
 					written[g] = true;
 				if (gmap[g] >= 0)
 					continue;
-				if (pass == 0 && regs[k] == ZYDIS_REGISTER_CL) {
+				if (pass == 0 && cl) {
 					if (hused & (1 << VSL_H_RCX))
 						return false; /* (an implicit RCX is mapped to RCX already) */
 					gmap[g] = VSL_H_RCX;
@@ -1621,6 +1714,7 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 					return false; /* cannot happen: at most 3 registers */
 				pinned |= 1u << t->rc_slot[g];
 			}
+		addr_pinned = pinned;
 	}
 	if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(zi, ops, zi->operand_count_visible,
 									  &req)))
@@ -1683,14 +1777,19 @@ static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 	struct bt_hinsn *h = NULL;
 	uint8_t *miss = NULL;
 	bool in0 = t->flags_in_host, dirty0 = t->flags_dirty, dirty_before[BT_NCACHE];
-	memcpy(dirty_before, t->rc_dirty, sizeof(dirty_before));
 	if (mem >= 0) {
 		h = bt_new_hinsn(t, zi, ops);
 		if (!h)
 			return false;
+		/* (a legacy instruction's registers were evicted: their slots must stay empty) */
+		t->addr_alloc = !legacy;
+		t->addr_pinned = addr_pinned;
 		miss = bt_emit_tlb(t, zi->address_width == 32, &ops[mem], mem_write, false);
+		t->addr_alloc = false;
 		(void)mem_read;
 	}
+	/* (after the look-up, which may have evicted a register to cache an address one) */
+	memcpy(dirty_before, t->rc_dirty, sizeof(dirty_before));
 	if (flags_all && !flags_read)
 		t->flags_in_host = true; /* no need to load what the instruction overwrites */
 	else if (flags_read || flags_written)
@@ -2597,42 +2696,52 @@ static bool bt_ends_block(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 /* ------------------------------------------------------------------ */
 /* translation */
 
-static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t lin, uint64_t paddr,
-				     int mode, unsigned slot)
+/*
+ * The block's code from its entry up to its exits, slow paths and side
+ * exits: t is initialised; its n (instructions) is 0 when nothing could
+ * be translated. The chain entry's budget immediates are left to patch.
+ */
+struct bt_body {
+	unsigned n, native, off;
+	uint8_t *chain, *cmp_imm, *sub_imm;
+};
+
+/*
+ * The entry of a block whose registers in t->home (the loop's) are loaded
+ * once and carried around its back edges (bt_emit_back_edge): after the
+ * dispatcher's flag load, the chain entry loads them and the loop head
+ * checks the budget; the back edges jump to the loop head.
+ */
+static void bt_emit_home_loads(struct bt_tr *t)
 {
+	for (int g = 0; g < 16; g++)
+		if (t->rc_home[g] >= 0) {
+			int i = t->rc_home[g];
+			vsl_emit_load64(&t->e, bt_cache_host[i], VSL_H_RBX, GPR_OFF(g));
+			t->rc_guest[i] = (int8_t)g;
+			t->rc_slot[g] = (int8_t)i;
+			t->rc_dirty[i] = true; /* the loop may write them: every exit stores them */
+		}
+}
+
+static void bt_emit_body(struct bt_tr *t, uint64_t rip, uint64_t lin, uint64_t paddr, const uint8_t *page,
+			 struct bt_body *o)
+{
+	struct vsl_bt *bt = t->bt;
 	struct vsl_cpu *cpu = bt->cpu;
-	const uint8_t *page = vsl_phys_ptr(cpu, paddr & ~0xfffull);
-	struct bt_tr t = { .bt = bt, .bmi2 = bt->bmi2, .hostflags = bt->bmi2, .mode = mode };
-	struct bt_block *b;
+	int mode = t->mode;
 	uint64_t cur = rip;
 	unsigned off = (unsigned)(lin & 0xfff), n = 0, native = 0;
-	uint32_t gen = cpu->code_gen[paddr >> 12];
 	bool ended = false;
 
-	if (!page)
-		return NULL;
-	if (BT_CODE_SIZE - bt->code_used < BT_MAX_INSNS * BT_MAX_HOST_PER_INSN + 256 ||
-	    BT_META_SIZE - bt->meta_used < (BT_MAX_INSNS + 1) * (sizeof(struct bt_hinsn) + 64))
-		vsl_bt_flush(bt);
-	b = bt_meta_alloc(bt, sizeof(*b));
-	if (!b)
-		return NULL;
-	*b = (struct bt_block){ .rip = rip, .lin = lin, .paddr = paddr, .gen = gen,
-		.cs_limit = cpu->seg[VSL_CS].limit, .mode = (uint8_t)mode };
-	t.blk = b;
-	t.gen = gen;
-	b->sse_ok = t.sse_ok = bt_sse_usable(cpu);
-	b->user = t.user = cpu->cpl == 3;
-	t.e.p = bt->rw + bt->code_used;
-	t.e.end = bt->rw + BT_CODE_SIZE;
-	bt_rc_reset(&t);
+	bt_rc_reset(t);
 	/*
 	 * chain entry: if (bt->left < N) return at this rip; bt->left -= N
 	 * (N, the block's length, is patched in at the end)
 	 */
 	uint8_t *chain, *cmp_imm = NULL, *sub_imm = NULL, *jge = NULL;
 	static const uint8_t cmp_q[] = { 0x48, 0x81, 0x38 }, sub_q[] = { 0x48, 0x81, 0x28 };
-	if (t.hostflags) {
+	if (t->hostflags) {
 		/*
 		 * The guest flags travel in the host RFLAGS: load them on entry
 		 * from the dispatcher; the budget check must not touch them:
@@ -2647,45 +2756,48 @@ static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t l
 		static const uint8_t undo[] = {
 			0x4d, 0x8d, 0xbf, 0, 0, 0, 0,     /* lea r15, [r15 + N] */
 		};
-		t.flags_in_host = false;
-		t.flags_dirty = false;
-		bt_flags_load(&t);
-		chain = t.e.p;
-		vsl_emit_bytes(&t.e, chk, sizeof(chk));
-		uint8_t *jr = t.e.full ? NULL : t.e.p - 1;
-		sub_imm = t.e.full ? NULL : t.e.p - sizeof(chk) + 3;
-		vsl_emit_bytes(&t.e, undo, sizeof(undo));
-		cmp_imm = t.e.full ? NULL : t.e.p - sizeof(undo) + 3;
-		t.flags_in_host = true;
-		t.flags_dirty = true;
-		bt_flags_store(&t);
-		vsl_emit_mov_imm(&t.e, VSL_H_RCX, rip);
-		vsl_emit_store64(&t.e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rip));
-		vsl_emit_mov_imm(&t.e, VSL_H_RAX, 0);
-		bt_emit_ret(&t);
-		if (jr && !t.e.full)
-			*jr = (uint8_t)(t.e.p - (jr + 1));
-		t.flags_in_host = true;
-		t.flags_dirty = true;
+		t->flags_in_host = false;
+		t->flags_dirty = false;
+		bt_flags_load(t);
+		chain = t->e.p;
+		bt_emit_home_loads(t);
+		t->loop_head = t->e.p;
+		vsl_emit_bytes(&t->e, chk, sizeof(chk));
+		uint8_t *jr = t->e.full ? NULL : t->e.p - 1;
+		sub_imm = t->e.full ? NULL : t->e.p - sizeof(chk) + 3;
+		vsl_emit_bytes(&t->e, undo, sizeof(undo));
+		cmp_imm = t->e.full ? NULL : t->e.p - sizeof(undo) + 3;
+		bt_rc_writeback(t);
+		t->flags_in_host = true;
+		t->flags_dirty = true;
+		bt_flags_store(t);
+		vsl_emit_mov_imm(&t->e, VSL_H_RCX, rip);
+		vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rip));
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
+		bt_emit_ret(t);
+		if (jr && !t->e.full)
+			*jr = (uint8_t)(t->e.p - (jr + 1));
+		t->flags_in_host = true;
+		t->flags_dirty = true;
 		goto body;
 	}
-	chain = t.e.p;
-	vsl_emit_mov_imm(&t.e, VSL_H_RAX, (uint64_t)(uintptr_t)&bt->left);
-	vsl_emit_bytes(&t.e, cmp_q, 3);
-	cmp_imm = t.e.p;
-	vsl_emit_u32(&t.e, 0);
-	vsl_emit_u8(&t.e, 0x7d);  /* jge rel8 */
-	jge = t.e.p;
-	vsl_emit_u8(&t.e, 0);
-	vsl_emit_mov_imm(&t.e, VSL_H_RCX, rip);
-	vsl_emit_store64(&t.e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rip));
-	vsl_emit_mov_imm(&t.e, VSL_H_RAX, 0);
-	bt_emit_ret(&t);
-	if (!t.e.full)
-		*jge = (uint8_t)(t.e.p - (jge + 1));
-	vsl_emit_bytes(&t.e, sub_q, 3);
-	sub_imm = t.e.p;
-	vsl_emit_u32(&t.e, 0);
+	chain = t->e.p;
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)(uintptr_t)&bt->left);
+	vsl_emit_bytes(&t->e, cmp_q, 3);
+	cmp_imm = t->e.p;
+	vsl_emit_u32(&t->e, 0);
+	vsl_emit_u8(&t->e, 0x7d);  /* jge rel8 */
+	jge = t->e.p;
+	vsl_emit_u8(&t->e, 0);
+	vsl_emit_mov_imm(&t->e, VSL_H_RCX, rip);
+	vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rip));
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
+	bt_emit_ret(t);
+	if (!t->e.full)
+		*jge = (uint8_t)(t->e.p - (jge + 1));
+	vsl_emit_bytes(&t->e, sub_q, 3);
+	sub_imm = t->e.p;
+	vsl_emit_u32(&t->e, 0);
 body:
 	while (n < BT_MAX_INSNS && !ended) {
 		ZydisDecodedInstruction zi;
@@ -2695,8 +2807,8 @@ body:
 
 		if (mode != VSL_MODE_LONG64 && mode != VSL_MODE_REAL && cur > cpu->seg[VSL_CS].limit)
 			break;
-		if (t.nside && bt_block_starts(bt, cur, lin + (cur - rip), (paddr & ~0xfffull) + off, mode, gen,
-					       t.sse_ok))
+		if (t->nside && bt_block_starts(bt, cur, lin + (cur - rip), (paddr & ~0xfffull) + off, mode, t->gen,
+						t->sse_ok))
 			break; /* past a side exit, into code translated already: chain to it */
 		if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->dec[mode], page + off,
 							 avail < 15 ? avail : 15, &zi, ops)))
@@ -2704,31 +2816,32 @@ body:
 		next = cur + zi.length;
 		if (mode != VSL_MODE_LONG64)
 			next &= zi.operand_width == 16 && mode == VSL_MODE_REAL ? 0xffffull : 0xffffffffull;
-		t.rip = cur;
-		t.next = next;
-		t.idx = n;
-		t.paddr = (paddr & ~0xfffull) + off;
-		if (bt_emit_native(&t, &zi, ops, next)) {
+		t->rip = cur;
+		t->next = next;
+		t->idx = n;
+		t->paddr = (paddr & ~0xfffull) + off;
+		t->insn_regs = 0;
+		if (bt_emit_native(t, &zi, ops, next)) {
 			native++;
-		} else if (bt_emit_sreg_read(&t, &zi, ops)) {
+		} else if (bt_emit_sreg_read(t, &zi, ops)) {
 			native++;
-		} else if (bt_emit_branch(&t, &zi, ops, cur)) {
+		} else if (bt_emit_branch(t, &zi, ops, cur)) {
 			native++;
-			ended = !t.cont;
-			t.cont = false;
-			n += t.extra;   /* a RET inlined from the JMP's target page */
-			native += t.extra;
-		} else if (bt_emit_stack(&t, &zi, ops, &ended)) {
+			ended = !t->cont;
+			t->cont = false;
+			n += t->extra;   /* a RET inlined from the JMP's target page */
+			native += t->extra;
+		} else if (bt_emit_stack(t, &zi, ops, &ended)) {
 			native++;
-		} else if (bt_emit_sse(&t, &zi, ops)) {
+		} else if (bt_emit_sse(t, &zi, ops)) {
 			native++;
-		} else if (bt_emit_rdtsc(&t, &zi, ops)) {
+		} else if (bt_emit_rdtsc(t, &zi, ops)) {
 			native++;
 		} else {
-			struct bt_hinsn *h = bt_new_hinsn(&t, &zi, ops);
+			struct bt_hinsn *h = bt_new_hinsn(t, &zi, ops);
 			if (!h)
 				break;
-			bt_rc_flush(&t);
+			bt_rc_flush(t);
 			h->ends = bt_ends_block(&zi, ops) || next != cur + zi.length;
 			/* near jumps, calls and returns the executor ran: continue in code when possible */
 			h->cont = h->ends &&
@@ -2738,42 +2851,145 @@ body:
 				   zi.meta.category == ZYDIS_CATEGORY_COND_BR ||
 				   zi.meta.category == ZYDIS_CATEGORY_CALL ||
 				   zi.meta.category == ZYDIS_CATEGORY_RET);
-			bt_emit_helper(&t, h);
+			bt_emit_helper(t, h);
 			ended = h->ends;
 		}
+		if (n < BT_MAX_INSNS)
+			t->regs_of[n] = t->insn_regs;
 		n++;
 		cur = next;
 		off += zi.length;
 		if (off >= 0x1000)
 			break;
 	}
-	if (n == 0 || t.e.full) {
-		if (t.e.full)
-			vsl_bt_flush(bt);
-		return NULL;
-	}
+	o->n = 0;
+	if (n == 0 || t->e.full)
+		return;
 	if (!ended)
-		bt_emit_exit(&t, cur, mode == VSL_MODE_LONG64 ? cur : lin + (cur - rip));
-	bt_emit_side_exits(&t, n);
-	bt_emit_slow_paths(&t);
-	if (t.e.full) {
-		vsl_bt_flush(bt);
+		bt_emit_exit(t, cur, mode == VSL_MODE_LONG64 ? cur : lin + (cur - rip));
+	bt_emit_side_exits(t, n);
+	bt_emit_slow_paths(t);
+	if (t->e.full)
+		return;
+	o->n = n;
+	o->native = native;
+	o->off = off;
+	o->chain = chain;
+	o->cmp_imm = cmp_imm;
+	o->sub_imm = sub_imm;
+}
+
+/*
+ * Registers to carry around the back edges of a block that jumps to its
+ * own start (t: its first translation): the most used ones, as many as
+ * leave every instruction enough cache slots for its other registers.
+ * False when none qualifies.
+ */
+static bool bt_pick_home(const struct bt_tr *t, unsigned n, int8_t *home)
+{
+	int order[16], nr = 0;
+
+	for (int g = 0; g < 16; g++) {
+		home[g] = -1;
+		if (g != VSL_RSP && t->uses[g])
+			order[nr++] = g;
+	}
+	for (int a = 1; a < nr; a++)
+		for (int c = a; c > 0 && t->uses[order[c]] > t->uses[order[c - 1]]; c--) {
+			int x = order[c];
+			order[c] = order[c - 1];
+			order[c - 1] = x;
+		}
+	for (int k = nr < BT_NCACHE ? nr : BT_NCACHE; k > 0; k--) {
+		unsigned set = 0;
+		int most = 0;
+		for (int j = 0; j < k; j++)
+			set |= 1u << order[j];
+		for (unsigned i = 0; i < n && i < BT_MAX_INSNS; i++) {
+			int c = __builtin_popcount(t->regs_of[i] & ~set);
+			if (c > most)
+				most = c;
+		}
+		if (k + most <= BT_NCACHE) {
+			for (int j = 0; j < k; j++)
+				home[order[j]] = (int8_t)j;
+			return true;
+		}
+	}
+	return false;
+}
+
+static struct bt_block *bt_translate(struct vsl_bt *bt, uint64_t rip, uint64_t lin, uint64_t paddr,
+				     int mode, unsigned slot)
+{
+	struct vsl_cpu *cpu = bt->cpu;
+	const uint8_t *page = vsl_phys_ptr(cpu, paddr & ~0xfffull);
+	struct bt_tr tr, *t = &tr;
+	struct bt_block *b;
+	struct bt_body o;
+	uint32_t gen = cpu->code_gen[paddr >> 12];
+
+	if (!page)
 		return NULL;
+	if (BT_CODE_SIZE - bt->code_used < 2 * BT_MAX_INSNS * BT_MAX_HOST_PER_INSN + 256 ||
+	    BT_META_SIZE - bt->meta_used < 2 * (BT_MAX_INSNS + 1) * (sizeof(struct bt_hinsn) + 64))
+		vsl_bt_flush(bt);
+	b = bt_meta_alloc(bt, sizeof(*b));
+	if (!b)
+		return NULL;
+	*b = (struct bt_block){ .rip = rip, .lin = lin, .paddr = paddr, .gen = gen,
+		.cs_limit = cpu->seg[VSL_CS].limit, .mode = (uint8_t)mode };
+	size_t meta0 = bt->meta_used;
+	struct vsl_bt_stats st0 = bt->st;
+	int8_t home[16];
+	for (int pass = 0; pass < 2; pass++) {
+		memset(t, 0, sizeof(*t));
+		t->bt = bt;
+		t->bmi2 = t->hostflags = bt->bmi2;
+		t->mode = mode;
+		t->blk = b;
+		t->gen = gen;
+		b->sse_ok = t->sse_ok = bt_sse_usable(cpu);
+		b->user = t->user = cpu->cpl == 3;
+		t->e.p = bt->rw + bt->code_used;
+		t->e.end = bt->rw + BT_CODE_SIZE;
+		memset(t->rc_home, -1, sizeof(t->rc_home));
+		if (pass == 1) {
+			/* a loop: translate it again with its busiest registers carried around */
+			memcpy(t->rc_home, home, sizeof(home));
+			for (int g = 0; g < 16; g++)
+				if (home[g] >= 0)
+					t->home_mask |= 1u << home[g];
+			t->loop = true;
+		}
+		bt_emit_body(t, rip, lin, paddr, page, &o);
+		if (o.n == 0) {
+			if (t->e.full)
+				vsl_bt_flush(bt);
+			return NULL;
+		}
+		if (pass == 1 || !t->self_loop || !t->hostflags || mode != VSL_MODE_LONG64 ||
+		    !bt_pick_home(t, o.n, home))
+			break;
+		bt->meta_used = meta0;
+		bt->st = st0;
+		bt->st.loops++;
 	}
+	unsigned n = o.n;
 	b->ninsn = (uint16_t)n;
-	for (unsigned k = 0; k < t.ntsc; k++) {
-		int32_t rel = (int32_t)t.tsc_idx[k] - (int32_t)n;
-		memcpy(t.tsc_fix[k], &rel, 4);
+	for (unsigned k = 0; k < t->ntsc; k++) {
+		int32_t rel = (int32_t)t->tsc_idx[k] - (int32_t)n;
+		memcpy(t->tsc_fix[k], &rel, 4);
 	}
-	if (t.hostflags) {
+	if (t->hostflags) {
 		int32_t neg = -(int32_t)n;
-		memcpy(sub_imm, &neg, 4);
-		memcpy(cmp_imm, &n, 4);
+		memcpy(o.sub_imm, &neg, 4);
+		memcpy(o.cmp_imm, &n, 4);
 	} else {
-		memcpy(cmp_imm, &n, 4);
-		memcpy(sub_imm, &n, 4);
+		memcpy(o.cmp_imm, &n, 4);
+		memcpy(o.sub_imm, &n, 4);
 	}
-	b->chain = chain;
+	b->chain = o.chain;
 	b->code = bt->rx + bt->code_used;
 #ifdef VSL_BT_PERFMAP
 	/* profiling aid (build with CFLAGS=-DVSL_BT_PERFMAP): name blocks for perf report */
@@ -2786,7 +3002,7 @@ body:
 		}
 		if (pm)
 			fprintf(pm, "%lx %lx bt_%llx_m%d_n%u\n", (unsigned long)(uintptr_t)b->code,
-				(unsigned long)(t.e.p - (bt->rw + bt->code_used)), (unsigned long long)rip, mode, n);
+				(unsigned long)(t->e.p - (bt->rw + bt->code_used)), (unsigned long long)rip, mode, n);
 		/* and the guest and host bytes of each block, for objdump -b binary */
 		static FILE *bf;
 		if (!bf) {
@@ -2796,22 +3012,22 @@ body:
 		}
 		if (bf) {
 			fprintf(bf, "bt_%llx_m%d_n%u ", (unsigned long long)rip, mode, n);
-			for (unsigned k = (unsigned)(lin & 0xfff); k < off && k < 0x1000; k++)
+			for (unsigned k = (unsigned)(lin & 0xfff); k < o.off && k < 0x1000; k++)
 				fprintf(bf, "%02x", page[k]);
 			fprintf(bf, " ");
-			for (const uint8_t *q = bt->rw + bt->code_used; q < t.e.p; q++)
+			for (const uint8_t *q = bt->rw + bt->code_used; q < t->e.p; q++)
 				fprintf(bf, "%02x", *q);
 			fprintf(bf, "\n");
 		}
 	}
 #endif
-	bt->code_used = VSL_ALIGN_UP((size_t)(t.e.p - bt->rw), 16);
+	bt->code_used = VSL_ALIGN_UP((size_t)(t->e.p - bt->rw), 16);
 	b->next = bt->hash[slot];
 	bt->hash[slot] = b;
 	vsl_cpu_mark_code(cpu, paddr & ~0xfffull);
 	bt->st.blocks_translated++;
 	bt->st.insns_translated += n;
-	bt->st.insns_native += native;
+	bt->st.insns_native += o.native;
 	return b;
 }
 

@@ -43,6 +43,7 @@ struct vsl_bt_stats {
 	uint64_t faults;              /* exceptions raised inside translated blocks */
 	uint64_t rep_runs;            /* REP MOVS/STOS runs copied or filled at once (bt_rep_string) */
 	uint64_t ret_inlined;         /* JMPs to a RET on another page translated with the RET */
+	uint64_t loops;               /* blocks jumping to their own start, translated again to carry registers */
 };
 
 /* NULL with ctx set on failure (no memory, no memfd). */

@@ -198,6 +198,7 @@ void vsl_cpu_get_stats(const struct vsl_cpu *cpu, struct vsl_cpu_stats *out)
 	out->indirect_hits = bs.indirect_hits;
 	out->indirect_misses = bs.indirect_misses;
 	out->helper_exits = bs.helper_exits;
+	out->loops_carried = bs.loops;
 	out->interp_steps = bs.interp_steps;
 }
 

@@ -39,12 +39,12 @@ fail() {
 val() { awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print "missing" }' "$work/err"; }
 for n in bt.blocks_translated bt.insns_translated bt.cache_bytes_used bt.cache_bytes_total \
 	bt.cache_flushes bt.invalidated bt.chained_exits bt.lookup_exits bt.indirect_hits \
-	bt.indirect_misses bt.helper_exits bt.interp_steps tlb.hits tlb.misses \
+	bt.indirect_misses bt.helper_exits bt.loops_carried bt.interp_steps tlb.hits tlb.misses \
 	tlb.flushes exit.io exit.mmio exit.msr exit.cpuid exit.hlt exit.interrupts \
 	exit.exceptions tlb.hit_rate; do
 	[ "$(val $n)" != missing ] || fail "--stats printed no $n line"
 done
-for n in bt.blocks_translated bt.cache_bytes_used bt.chained_exits bt.lookup_exits tlb.misses \
+for n in bt.blocks_translated bt.cache_bytes_used bt.chained_exits bt.lookup_exits bt.loops_carried tlb.misses \
 	tlb.flushes exit.io exit.mmio exit.msr exit.cpuid exit.interrupts exit.exceptions; do
 	v=$(val $n)
 	case $v in *[!0-9]*|'') fail "$n is not a number: $v" ;; esac

@@ -239,7 +239,79 @@ START_TEST(loop_and_jcc)
 	/* mov $1000,%ecx; 1: add %rcx,%rax; dec %ecx; jnz 1b; hlt */
 	RUN("\xb9\xe8\x03\x00\x00\x48\x01\xc8\xff\xc9\x75\xf9\xf4");
 	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 500500);
+	ck_assert_uint_ge(stats().loops, 1); /* a block jumping to its own start: registers carried */
+}
+END_TEST
+
+START_TEST(loop_two_blocks_chained)
+{
+	/* mov $1000,%ecx; 1: add %rcx,%rax; jmp 2f; 2: dec %ecx; jnz 1b; hlt */
+	RUN("\xb9\xe8\x03\x00\x00\x48\x01\xc8\xeb\x00\xff\xc9\x75\xf7\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 500500);
 	ck_assert_uint_ge(stats().chained, 1);
+	ck_assert_uint_eq(stats().loops, 0);
+}
+END_TEST
+
+START_TEST(loop_carried_helper)
+{
+	/*
+	 * A carried loop with an instruction the executor runs (DIV) inside,
+	 * whose result (RDX) the loop reads only after its back edge:
+	 * mov $100,%ecx; mov $7,%esi; 1: add %rdx,%rdi; mov %ecx,%eax;
+	 * xor %edx,%edx; div %esi; dec %ecx; jnz 1b; hlt
+	 */
+	set_gpr(VSL_RDX, 0);
+	RUN("\xb9\x64\x00\x00\x00\xbe\x07\x00\x00\x00\x48\x01\xd7\x89\xc8\x31\xd2\xf7\xf6"
+	    "\xff\xc9\x75\xf3\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RDI), 296); /* n mod 7 for n = 100..2 */
+	ck_assert_uint_ge(stats().loops, 1);
+}
+END_TEST
+
+START_TEST(loop_carried_page_fault)
+{
+	/*
+	 * A carried loop walking into a page that is not present:
+	 * 1: mov (%rbx),%edx; add %edx,%eax; mov %eax,(%rbx); add $4,%rbx;
+	 * inc %ecx; jmp 1b -- #PF at the load with RAX, RCX, RDX, RBX as the
+	 * executor leaves them after 64 passes.
+	 */
+	uint64_t va = VSL_FIX_DATA + 0x1000;
+	*vsl_cpu_fixture_pte(&I, va) &= ~1ull;
+	*vsl_cpu_fixture_pte(&T, va) &= ~1ull;
+	for (unsigned k = 0; k < 0x100; k++) {
+		I.ram[VSL_FIX_DATA + 0xf00 + k] = (uint8_t)(k * 7);
+		T.ram[VSL_FIX_DATA + 0xf00 + k] = (uint8_t)(k * 7);
+	}
+	set_gpr(VSL_RBX, va - 0x100);
+	RUN("\x8b\x13\x01\xd0\x89\x03\x48\x83\xc3\x04\xff\xc1\xeb\xf2");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 14);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RCX), 64);
+	ck_assert_uint_eq(vsl_cpu_get_cr(T.cpu, 2), va);
+	ck_assert_uint_ge(stats().loops, 1);
+}
+END_TEST
+
+START_TEST(loop_register_pressure)
+{
+	/*
+	 * A carried loop on more guest registers than the cache holds, with
+	 * a byte store of CL:
+	 * 1: add %r8,%rax; add %r9,%rbx; xor %r10,%rcx; add %r11,%rdx;
+	 * add %rax,%rsi; add %rbx,%rdi; add %rcx,%rbp; add %rdx,%r12;
+	 * rol $3,%r13; add %rsi,%r13; lea 1(%r14),%r14; mov %cl,-8(%rsp);
+	 * dec %r15; jnz 1b; hlt
+	 */
+	for (int r = 0; r < 15; r++)
+		if (r != VSL_RSP)
+			set_gpr(r, 0x1234567ull * (unsigned)(r + 3) + ((uint64_t)r << 40));
+	set_gpr(VSL_R15, 300);
+	RUN("\x4c\x01\xc0\x4c\x01\xcb\x4c\x31\xd1\x4c\x01\xda\x48\x01\xc6\x48\x01\xdf\x48\x01\xcd"
+	    "\x49\x01\xd4\x49\xc1\xc5\x03\x49\x01\xf5\x4d\x8d\x76\x01\x88\x4c\x24\xf8\x49\xff\xcf"
+	    "\x75\xd4\xf4");
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_R15), 0);
+	ck_assert_uint_ge(stats().loops, 1);
 }
 END_TEST
 
@@ -951,6 +1023,10 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, return_stack_mismatch);
 	tcase_add_test(tc, return_to_rewritten_caller);
 	tcase_add_test(tc, chained_exit_remapped);
+	tcase_add_test(tc, loop_two_blocks_chained);
+	tcase_add_test(tc, loop_carried_helper);
+	tcase_add_test(tc, loop_carried_page_fault);
+	tcase_add_test(tc, loop_register_pressure);
 	tcase_add_test(tc, return_to_sentinel);
 	tcase_add_test(tc, side_exits);
 	tcase_add_test(tc, user_block_own_tlb);
