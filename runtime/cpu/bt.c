@@ -180,7 +180,6 @@ struct bt_exit {
 struct bt_hinsn {
 	struct vsl_dinsn d;     /* first: handlers get &d */
 	vsl_interp_fn *orig;    /* the executor's handler when d.fn is a translator fast path */
-	struct vsl_insn full;
 	uint64_t rip, next;
 	struct bt_block *blk;
 	uint32_t idx;
@@ -236,6 +235,7 @@ struct vsl_bt {
 	uint64_t tsc_k, tsc_c;
 	uint64_t tsc_ok;
 	struct bt_exit *last_exit;   /* the unchained direct exit just taken, or NULL */
+	struct vsl_insn full;        /* bt_helper: an instruction decoded again for the executor */
 	bool bmi2;
 	struct vsl_bt_stats st;
 #ifdef VSL_BT_PERFMAP
@@ -485,8 +485,27 @@ static int bt_helper(struct vsl_cpu *cpu, struct bt_hinsn *h)
 	uint64_t epoch = cpu->mmu_epoch;
 	bool if0 = !(cpu->rflags & VSL_FL_IF);
 	r = in->fn ? in->fn(cpu, in) : 1;
-	if (__builtin_expect(r == 1, 0))
-		r = vsl_interp_exec(cpu, in);
+	if (__builtin_expect(r == 1, 0)) {
+		if (!in->full) {
+			/* decoded again from the page the block was translated from (unchanged: same gen) */
+			const uint8_t *page = vsl_phys_ptr(cpu, in->paddr & ~0xfffull);
+			unsigned off = (unsigned)(in->paddr & 0xfff), avail = 0x1000 - off;
+			struct vsl_insn *f = &bt->full;
+			if (page && ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->dec[in->mode], page + off,
+									 avail < 15 ? avail : 15, &f->zi, f->ops))) {
+				f->rip = h->rip;
+				in->full = f;
+				r = vsl_interp_exec(cpu, in);
+				in->full = NULL;
+			} else {
+				cpu->unimpl = "decoding a translated instruction again";
+				cpu->unimpl_insn = false;
+				r = VSL_CPU_FAULT;
+			}
+		} else {
+			r = vsl_interp_exec(cpu, in);
+		}
+	}
 	if (__builtin_expect(r != 0, 0)) {
 		bt->exit_n = h->idx;
 		bt->left += b->ninsn - h->idx;
@@ -615,10 +634,23 @@ static struct bt_hinsn *bt_new_hinsn(struct bt_tr *t, const ZydisDecodedInstruct
 
 	if (!h)
 		return NULL;
-	h->full.zi = *zi;
-	memcpy(h->full.ops, ops, sizeof(h->full.ops));
-	h->full.rip = t->rip;
-	vsl_interp_compact(&h->d, &h->full);
+	struct vsl_insn full = { .zi = *zi, .rip = t->rip };
+
+	memcpy(full.ops, ops, sizeof(full.ops));
+	vsl_interp_compact(&h->d, &full);
+	/*
+	 * The complete decode (1 KiB) is kept only for what the executor's
+	 * generic path needs it for (x87, SSE: no compact handler); an
+	 * integer handler that defers to that path gets it decoded again
+	 * (bt_helper).
+	 */
+	h->d.full = NULL;
+	if (!h->d.fn) {
+		h->d.full = bt_meta_alloc(t->bt, sizeof(full));
+		if (!h->d.full)
+			return NULL;
+		*h->d.full = full;
+	}
 	h->d.paddr = t->paddr;
 	h->d.gen = t->gen;
 	h->d.mode = (uint8_t)t->mode;

@@ -516,6 +516,36 @@ START_TEST(jmp_memory)
 }
 END_TEST
 
+START_TEST(sse_scalar_double_helper)
+{
+	/*
+	 * MOVSD and CMPSD (SSE2) share their mnemonics with the string
+	 * instructions: the executor's string handler passes them on to its
+	 * generic path, which needs the complete decode.
+	 * movsd (%rbx),%xmm0; addsd %xmm0,%xmm0; movsd %xmm0,8(%rbx);
+	 * cmpsd $0,8(%rbx),%xmm0; movsd %xmm0,16(%rbx); hlt
+	 */
+	static const double v = 1.25;
+	memcpy(I.ram + VSL_FIX_DATA, &v, 8);
+	memcpy(T.ram + VSL_FIX_DATA, &v, 8);
+	set_gpr(VSL_RBX, VSL_FIX_DATA);
+	uint64_t cr0 = vsl_cpu_get_cr(T.cpu, 0) & ~(1ull << 2);
+	uint64_t cr4 = vsl_cpu_get_cr(T.cpu, 4) | (1ull << 9);
+	vsl_cpu_set_cr(I.cpu, 0, cr0);
+	vsl_cpu_set_cr(T.cpu, 0, cr0);
+	vsl_cpu_set_cr(I.cpu, 4, cr4);
+	vsl_cpu_set_cr(T.cpu, 4, cr4);
+	RUN("\xf2\x0f\x10\x03\xf2\x0f\x58\xc0\xf2\x0f\x11\x43\x08\xf2\x0f\xc2\x43\x08\x00"
+	    "\xf2\x0f\x11\x43\x10\xf4");
+	double d;
+	uint64_t mask;
+	memcpy(&d, T.ram + VSL_FIX_DATA + 8, 8);
+	memcpy(&mask, T.ram + VSL_FIX_DATA + 16, 8);
+	ck_assert(d == 2.5);
+	ck_assert_uint_eq(mask, ~0ull);
+}
+END_TEST
+
 START_TEST(sse_movd_movq)
 {
 	/*
@@ -1024,6 +1054,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, return_to_rewritten_caller);
 	tcase_add_test(tc, chained_exit_remapped);
 	tcase_add_test(tc, loop_two_blocks_chained);
+	tcase_add_test(tc, sse_scalar_double_helper);
 	tcase_add_test(tc, loop_carried_helper);
 	tcase_add_test(tc, loop_carried_page_fault);
 	tcase_add_test(tc, loop_register_pressure);
