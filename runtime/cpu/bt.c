@@ -117,7 +117,7 @@
 #define BT_CODE_SIZE (1024ull << 20)
 #define BT_META_SIZE (4096ull << 20)
 #else
-#define BT_CODE_SIZE (64u << 20)
+#define BT_CODE_SIZE (128u << 20)
 #define BT_META_SIZE (256u << 20)
 #endif
 #define BT_MAX_INSNS 48
@@ -214,6 +214,10 @@ struct vsl_bt {
 	int (*enter)(struct vsl_cpu *cpu, const uint8_t *code);
 	uint8_t *exit_rw;            /* the epilogue every return to the dispatcher jumps to */
 	const uint8_t *sentinel_rx;  /* where a RET to BT_RS_SENTINEL lands */
+	/* shared sequences blocks call or jump to (RW view; NULL while bt_emit_stubs emits them) */
+	uint8_t *flags_store_rw, *flags_load_rw, *refill_rw;
+	uint8_t *continue_rw, *continue_rip_rw, *continue_x_rip_rw, *exit_rip_rw, *exit_x_rip_rw;
+	uint8_t *helper_rw, *fail_rw;
 	uint8_t *meta;
 	size_t meta_used;
 	struct bt_block **hash;
@@ -671,9 +675,28 @@ static struct bt_hinsn *bt_new_hinsn(struct bt_tr *t, const ZydisDecodedInstruct
 }
 
 static const uint8_t *bt_indirect(struct vsl_cpu *cpu);
+static int bt_refill(struct vsl_cpu *cpu, uint64_t lin, unsigned size_write);
 
 /* ------------------------------------------------------------------ */
 /* emission */
+
+/* call rel32 to shared code in the cache (RW view address) */
+static void bt_emit_call_stub(struct vsl_emit *e, const uint8_t *stub)
+{
+	vsl_emit_u8(e, 0xe8);
+	vsl_emit_u32(e, 0);
+	if (!e->full)
+		vsl_emit_patch32(e->p - 4, stub);
+}
+
+/* jmp rel32 to shared code in the cache */
+static void bt_emit_jmp_stub(struct vsl_emit *e, const uint8_t *stub)
+{
+	uint8_t *rel = vsl_emit_jmp32(e);
+
+	if (rel)
+		vsl_emit_patch32(rel, stub);
+}
 
 static void bt_flags_store(struct bt_tr *t)
 {
@@ -689,12 +712,16 @@ static void bt_flags_store(struct bt_tr *t)
 
 	if (!t->flags_dirty)
 		return;
+	t->flags_dirty = false;
+	t->flags_in_host = false; /* the and/or clobber them */
+	if (t->bt->flags_store_rw) {
+		bt_emit_call_stub(&t->e, t->bt->flags_store_rw);
+		return;
+	}
 	vsl_emit_bytes(&t->e, seq1, sizeof(seq1));
 	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rflags));
 	vsl_emit_bytes(&t->e, seq2, sizeof(seq2));
 	vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rflags));
-	t->flags_dirty = false;
-	t->flags_in_host = false; /* the and/or above clobbered them */
 }
 
 /*
@@ -715,9 +742,13 @@ static void bt_flags_load(struct bt_tr *t)
 {
 	if (t->flags_in_host)
 		return;
+	t->flags_in_host = true;
+	if (t->bt->flags_load_rw) {
+		bt_emit_call_stub(&t->e, t->bt->flags_load_rw);
+		return;
+	}
 	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rflags));
 	vsl_emit_bytes(&t->e, bt_flags_seq, sizeof(bt_flags_seq));
-	t->flags_in_host = true;
 }
 
 /*
@@ -767,6 +798,120 @@ static void bt_emit_ret(struct bt_tr *t)
  *		guest returned to BT_RS_SENTINEL, RSP already popped): back to the
  *		dispatcher with RIP set.
  */
+/*
+ * Sequences blocks share instead of repeating them, after the stubs:
+ *
+ *	flags_store: call; guest arithmetic flags from the host RFLAGS to
+ *		cpu->rflags (clobbers rax, rcx)
+ *	flags_load: call; back from cpu->rflags (clobbers rax, rcx)
+ *	refill: call; rdi = linear address, edx = size | 0x100 for a write:
+ *		bt_refill, its result in ecx (RFLAGS and the caller-saved cache
+ *		registers kept)
+ *	continue_x_rip: jmp; bt->last_exit = rcx, then
+ *	continue_rip: cpu->rip = rax, then
+ *	continue: (flags stored) on in the block bt_indirect finds, else
+ *		back to the dispatcher with 0 (with hostflags only)
+ *	exit_x_rip: jmp; bt->last_exit = rcx, then
+ *	exit_rip: cpu->rip = rax; back to the dispatcher with 0
+ *	helper: call; rsi = the bt_hinsn (flags stored, registers flushed):
+ *		bt_helper(cpu, rsi), its result in eax; when not 0 the block
+ *		ends (r15 = bt->left again, which bt_helper corrected)
+ *	fail: jmp; back to the dispatcher with -1
+ */
+static void bt_emit_shared(struct vsl_bt *bt, struct bt_tr *t)
+{
+	static const uint8_t refill_save[] = {
+		0x9c, 0x56, 0x41, 0x52, 0x41, 0x53, /* pushfq; push rsi; push r10; push r11 */
+		0x48, 0x83, 0xec, 0x08,              /* sub rsp, 8: 16-byte alignment for C */
+		0x48, 0x89, 0xfe, 0x48, 0x89, 0xdf,  /* mov rsi, rdi; mov rdi, rbx */
+	};
+	static const uint8_t refill_restore[] = {
+		0x48, 0x83, 0xc4, 0x08,              /* add rsp, 8 */
+		0x89, 0xc1,                          /* mov ecx, eax */
+		0x41, 0x5b, 0x41, 0x5a, 0x5e, 0x9d,  /* pop r11; pop r10; pop rsi; popfq */
+		0xc3,
+	};
+	static const uint8_t test_jz[] = { 0x48, 0x85, 0xc0, 0x74, 0 }; /* test rax,rax; jz +N */
+	static const uint8_t go_rdx[] = { 0x48, 0x89, 0xc2 };          /* mov rdx, rax */
+	static const uint8_t jmp_rdx[] = { 0xff, 0xe2 };
+	static const uint8_t st_last[] = { 0x48, 0x89, 0x0a };         /* mov [rdx], rcx */
+	struct vsl_emit *e = &t->e;
+	uint8_t *fs = e->p;
+
+	t->flags_dirty = t->flags_in_host = true;
+	bt_flags_store(t);
+	vsl_emit_u8(e, 0xc3);
+	uint8_t *fl = e->p;
+	t->flags_in_host = false;
+	bt_flags_load(t);
+	vsl_emit_u8(e, 0xc3);
+	uint8_t *rf = e->p;
+	vsl_emit_bytes(e, refill_save, sizeof(refill_save));
+	vsl_emit_call_abs(e, (const void *)bt_refill);
+	vsl_emit_bytes(e, refill_restore, sizeof(refill_restore));
+
+	uint8_t *cx = e->p;
+	vsl_emit_mov_imm(e, VSL_H_RDX, (uint64_t)(uintptr_t)&bt->last_exit);
+	vsl_emit_bytes(e, st_last, sizeof(st_last));
+	uint8_t *cr = e->p;
+	vsl_emit_store64(e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
+	uint8_t *co = e->p;
+	bt_left_io(t, true);
+	vsl_emit_mov_rr(e, VSL_H_RDI, VSL_H_RBX);
+	vsl_emit_call_abs(e, (const void *)bt_indirect);
+	vsl_emit_bytes(e, test_jz, sizeof(test_jz));
+	uint8_t *jz = e->full ? NULL : e->p - 1;
+	/* chain entries expect the guest flags in the host RFLAGS */
+	vsl_emit_bytes(e, go_rdx, sizeof(go_rdx));
+	vsl_emit_load64(e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rflags));
+	vsl_emit_bytes(e, bt_flags_seq, sizeof(bt_flags_seq));
+	vsl_emit_bytes(e, jmp_rdx, sizeof(jmp_rdx));
+	if (jz && !e->full)
+		*jz = (uint8_t)(e->p - (jz + 1));
+	vsl_emit_mov_imm(e, VSL_H_RAX, 0);
+	bt_emit_ret(t);
+
+	uint8_t *ex = e->p;
+	vsl_emit_mov_imm(e, VSL_H_RDX, (uint64_t)(uintptr_t)&bt->last_exit);
+	vsl_emit_bytes(e, st_last, sizeof(st_last));
+	uint8_t *er = e->p;
+	vsl_emit_store64(e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
+	vsl_emit_mov_imm(e, VSL_H_RAX, 0);
+	bt_emit_ret(t);
+
+	static const uint8_t sub8[] = { 0x48, 0x83, 0xec, 0x08 }, add8[] = { 0x48, 0x83, 0xc4, 0x08 };
+	static const uint8_t test_jz_ret[] = { 0x85, 0xc0, 0x74, 0 }; /* test eax,eax; jz ret */
+	uint8_t *hp = e->p;
+	bt_left_io(t, true);
+	vsl_emit_mov_rr(e, VSL_H_RDI, VSL_H_RBX);
+	vsl_emit_bytes(e, sub8, sizeof(sub8)); /* 16-byte alignment for C */
+	vsl_emit_call_abs(e, (const void *)bt_helper);
+	vsl_emit_bytes(e, add8, sizeof(add8));
+	vsl_emit_bytes(e, test_jz_ret, sizeof(test_jz_ret));
+	uint8_t *jr = e->full ? NULL : e->p - 1;
+	bt_left_io(t, false);
+	if (jr && !e->full)
+		*jr = (uint8_t)(e->p - (jr + 1));
+	vsl_emit_u8(e, 0xc3);
+	uint8_t *fa = e->p;
+	vsl_emit_mov_imm(e, VSL_H_RAX, 0xffffffffu);
+	bt_emit_ret(t);
+	if (e->full)
+		return;
+	bt->helper_rw = hp;
+	bt->fail_rw = fa;
+	bt->flags_store_rw = fs;
+	bt->flags_load_rw = fl;
+	bt->refill_rw = rf;
+	bt->exit_rip_rw = er;
+	bt->exit_x_rip_rw = ex;
+	if (t->hostflags) {
+		bt->continue_rw = co;
+		bt->continue_rip_rw = cr;
+		bt->continue_x_rip_rw = cx;
+	}
+}
+
 static void bt_emit_stubs(struct vsl_bt *bt)
 {
 	static const uint8_t sub24[] = { 0x48, 0x83, 0xec, 0x18 }, add24[] = { 0x48, 0x83, 0xc4, 0x18 };
@@ -776,6 +921,9 @@ static void bt_emit_stubs(struct vsl_bt *bt)
 	struct bt_tr t = { .bt = bt, .hostflags = bt->bmi2 };
 	struct vsl_emit *e = &t.e;
 
+	bt->flags_store_rw = bt->flags_load_rw = bt->refill_rw = NULL;
+	bt->continue_rw = bt->continue_rip_rw = bt->continue_x_rip_rw = NULL;
+	bt->exit_rip_rw = bt->exit_x_rip_rw = bt->helper_rw = bt->fail_rw = NULL;
 	e->p = bt->rw;
 	e->end = bt->rw + BT_CODE_SIZE;
 	bt->exit_rw = e->p;
@@ -816,6 +964,7 @@ static void bt_emit_stubs(struct vsl_bt *bt)
 	bt_left_io(&t, false);
 	vsl_emit_bytes(e, jmp_rsi, sizeof(jmp_rsi));
 	bt->enter = (int (*)(struct vsl_cpu *, const uint8_t *))(void *)(bt->rx + (enter - bt->rw));
+	bt_emit_shared(bt, &t);
 	bt->code_used = VSL_ALIGN_UP((size_t)(e->p - bt->rw), 16);
 }
 
@@ -906,8 +1055,12 @@ static void bt_rc_copy(struct bt_tr *t, int h, int g)
 		vsl_emit_load64(&t->e, h, VSL_H_RBX, GPR_OFF(g));
 }
 
-/* cpu->rip is set and the flags stored: continue in the next block if it is known */
-static void bt_emit_indirect(struct bt_tr *t)
+/*
+ * cpu->rip is set and the flags stored: continue in the block translated
+ * for it if there is one (bt_indirect), else back to the dispatcher (0).
+ * With hostflags, the shared tail in bt_emit_stubs.
+ */
+static void bt_emit_continue(struct bt_tr *t)
 {
 	static const uint8_t test_jmp[] = {
 		0x48, 0x85, 0xc0,  /* test rax, rax */
@@ -915,26 +1068,16 @@ static void bt_emit_indirect(struct bt_tr *t)
 		0xff, 0xe0,        /* jmp rax */
 	};
 
-	static const uint8_t test_jz[] = { 0x48, 0x85, 0xc0, 0x74, 0 }; /* test rax,rax; jz +N */
-	static const uint8_t save[] = { 0x48, 0x89, 0xc2 };   /* mov rdx, rax */
-	static const uint8_t jmp_rdx[] = { 0xff, 0xe2 };      /* jmp rdx */
-
+	if (t->hostflags) {
+		bt_emit_jmp_stub(&t->e, t->bt->continue_rw);
+		return;
+	}
 	bt_left_io(t, true);
 	vsl_emit_mov_rr(&t->e, VSL_H_RDI, VSL_H_RBX);
 	vsl_emit_call_abs(&t->e, (const void *)bt_indirect);
-	if (!t->hostflags) {
-		vsl_emit_bytes(&t->e, test_jmp, sizeof(test_jmp));
-		return;
-	}
-	/* chain entries expect the guest flags in the host RFLAGS */
-	vsl_emit_bytes(&t->e, test_jz, sizeof(test_jz));
-	uint8_t *jz = t->e.full ? NULL : t->e.p - 1;
-	vsl_emit_bytes(&t->e, save, sizeof(save));
-	vsl_emit_load64(&t->e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rflags));
-	vsl_emit_bytes(&t->e, bt_flags_seq, sizeof(bt_flags_seq));
-	vsl_emit_bytes(&t->e, jmp_rdx, sizeof(jmp_rdx));
-	if (jz && !t->e.full)
-		*jz = (uint8_t)(t->e.p - (jz + 1));
+	vsl_emit_bytes(&t->e, test_jmp, sizeof(test_jmp));
+	vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
+	bt_emit_ret(t);
 }
 
 /*
@@ -1057,17 +1200,28 @@ static void bt_emit_exit(struct bt_tr *t, uint64_t rip, uint64_t target_lin)
 			x->rel = vsl_emit_jmp32(&t->e);
 		}
 	}
-	if (x) {
-		vsl_emit_mov_imm(&t->e, VSL_H_RCX, (uint64_t)(uintptr_t)x);
-		vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)(uintptr_t)&t->bt->last_exit);
-		vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RAX, 0);
+	if (t->hostflags) {
+		/* the shared tails (bt_emit_stubs): rcx = the exit, rax = rip */
+		if (x)
+			vsl_emit_mov_imm(&t->e, VSL_H_RCX, (uint64_t)(uintptr_t)x);
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, rip);
+		bt_emit_jmp_stub(&t->e, same ? (x ? t->bt->exit_x_rip_rw : t->bt->exit_rip_rw) :
+					       (x ? t->bt->continue_x_rip_rw : t->bt->continue_rip_rw));
+	} else {
+		if (x) {
+			vsl_emit_mov_imm(&t->e, VSL_H_RCX, (uint64_t)(uintptr_t)x);
+			vsl_emit_mov_imm(&t->e, VSL_H_RAX, (uint64_t)(uintptr_t)&t->bt->last_exit);
+			vsl_emit_store64(&t->e, VSL_H_RCX, VSL_H_RAX, 0);
+		}
+		vsl_emit_mov_imm(&t->e, VSL_H_RAX, rip);
+		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
+		if (same) {
+			vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
+			bt_emit_ret(t);
+		} else {
+			bt_emit_continue(t);
+		}
 	}
-	vsl_emit_mov_imm(&t->e, VSL_H_RAX, rip);
-	vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
-	if (!same)
-		bt_emit_indirect(t);
-	vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
-	bt_emit_ret(t);
 	/* the caller may emit another path that still has the flags */
 	t->flags_dirty = dirty;
 	t->flags_in_host = in_host;
@@ -1081,6 +1235,33 @@ static void bt_emit_helper(struct bt_tr *t, struct bt_hinsn *h)
 
 	bt_flags_store(t);
 	t->flags_in_host = false;
+	if (t->bt->helper_rw) {
+		/* the shared call (bt_emit_shared); 1 and 2 go to shared tails */
+		static const uint8_t cmp2[] = { 0x83, 0xf8, 0x02 }; /* cmp eax, 2 */
+		vsl_emit_mov_imm(&t->e, VSL_H_RSI, (uint64_t)(uintptr_t)h);
+		bt_emit_call_stub(&t->e, t->bt->helper_rw);
+		vsl_emit_bytes(&t->e, test_jz, sizeof(test_jz));
+		uint8_t *jz = t->e.full ? NULL : t->e.p - 1;
+		if (h->cont) {
+			/* 2: the branch was taken without anything else to do: look its target up */
+			vsl_emit_bytes(&t->e, cmp2, sizeof(cmp2));
+			uint8_t *rel = vsl_emit_jcc32(&t->e, t->hostflags ? 0x4 : 0x5);
+			if (t->hostflags && rel) {
+				vsl_emit_patch32(rel, t->bt->continue_rw);
+			} else if (rel) {
+				bool in = t->flags_in_host, dirty = t->flags_dirty;
+				bt_emit_continue(t);
+				t->flags_in_host = in;
+				t->flags_dirty = dirty;
+				if (!t->e.full)
+					vsl_emit_patch32(rel, t->e.p);
+			}
+		}
+		bt_emit_jmp_stub(&t->e, t->bt->fail_rw);
+		if (jz && !t->e.full)
+			*jz = (uint8_t)(t->e.p - (jz + 1));
+		return;
+	}
 	bt_left_io(t, true);
 	vsl_emit_mov_rr(&t->e, VSL_H_RDI, VSL_H_RBX);
 	vsl_emit_mov_imm(&t->e, VSL_H_RSI, (uint64_t)(uintptr_t)h);
@@ -1094,9 +1275,7 @@ static void bt_emit_helper(struct bt_tr *t, struct bt_hinsn *h)
 		vsl_emit_bytes(&t->e, cmp_jne, sizeof(cmp_jne));
 		uint8_t *jne = t->e.full ? NULL : t->e.p - 4;
 		bool in = t->flags_in_host, dirty = t->flags_dirty;
-		bt_emit_indirect(t);
-		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
-		bt_emit_ret(t);
+		bt_emit_continue(t);
 		t->flags_in_host = in;
 		t->flags_dirty = dirty;
 		if (jne && !t->e.full)
@@ -1498,11 +1677,18 @@ static void bt_emit_refill(struct bt_tr *t, const struct bt_slow *sl)
 		0xe3, 0x05,              /* jrcxz +5: not filled */
 	};
 
-	vsl_emit_bytes(&t->e, save, sizeof(save));
-	vsl_emit_u8(&t->e, 0xba); /* mov edx, imm32 */
-	vsl_emit_u32(&t->e, sl->size | (sl->write ? 0x100u : 0));
-	vsl_emit_call_abs(&t->e, (const void *)bt_refill);
-	vsl_emit_bytes(&t->e, restore, sizeof(restore));
+	if (t->bt->refill_rw) {
+		vsl_emit_u8(&t->e, 0xba); /* mov edx, imm32 */
+		vsl_emit_u32(&t->e, sl->size | (sl->write ? 0x100u : 0));
+		bt_emit_call_stub(&t->e, t->bt->refill_rw);
+		vsl_emit_bytes(&t->e, restore + sizeof(restore) - 2, 2); /* jrcxz +5 */
+	} else {
+		vsl_emit_bytes(&t->e, save, sizeof(save));
+		vsl_emit_u8(&t->e, 0xba); /* mov edx, imm32 */
+		vsl_emit_u32(&t->e, sl->size | (sl->write ? 0x100u : 0));
+		vsl_emit_call_abs(&t->e, (const void *)bt_refill);
+		vsl_emit_bytes(&t->e, restore, sizeof(restore));
+	}
 	uint8_t *back = vsl_emit_jmp32(&t->e);
 	if (back)
 		vsl_emit_patch32(back, sl->retry);
@@ -2228,9 +2414,7 @@ static void bt_emit_call_target(struct bt_tr *t, uint64_t target, bool indirect)
 		bt_emit_exit(t, target, target);
 		return;
 	}
-	bt_emit_indirect(t);
-	vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
-	bt_emit_ret(t);
+	bt_emit_continue(t);
 }
 
 /*
@@ -2385,9 +2569,7 @@ static bool bt_emit_stack(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		miss2 = bt_emit_canon_jne(t); /* non-canonical: the executor raises #GP */
 		bt_emit_rsp_add(t, 8);
 		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
-		bt_emit_indirect(t);
-		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
-		bt_emit_ret(t);
+		bt_emit_continue(t);
 	}
 	/* the executor's handler: on a TLB miss with the flags as they came; not canonical: stored */
 	if (miss)
@@ -2600,9 +2782,7 @@ static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		bt_rc_copy(t, VSL_H_RAX, g);
 		uint8_t *slow = bt_emit_canon_jne(t);
 		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
-		bt_emit_indirect(t);
-		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
-		bt_emit_ret(t);
+		bt_emit_continue(t);
 		if (slow)
 			vsl_emit_patch32(slow, t->e.p);
 		bt_emit_helper(t, h);
@@ -2628,9 +2808,7 @@ static bool bt_emit_branch(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 		vsl_emit_bytes(&t->e, ld_r8, sizeof(ld_r8));
 		uint8_t *slow = bt_emit_canon_jne(t);
 		vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(rip));
-		bt_emit_indirect(t);
-		vsl_emit_mov_imm(&t->e, VSL_H_RAX, 0);
-		bt_emit_ret(t);
+		bt_emit_continue(t);
 		if (miss)
 			vsl_emit_patch32(miss, t->e.p);
 		if (slow)
