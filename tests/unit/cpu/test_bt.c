@@ -574,6 +574,31 @@ START_TEST(sse_movd_movq)
 }
 END_TEST
 
+START_TEST(jmp_to_ret_after_helper)
+{
+	/*
+	 * As jmp_to_ret_other_page, with f dividing (the executor's DIV: RAX
+	 * and RDX leave their host registers) before its JMP, so that the
+	 * guard's failure finds them where the RET would have put them back:
+	 * f: mov $10,%eax; xor %edx,%edx; mov $2,%r8d; div %r8d; jmp thunk
+	 */
+	static const char code[] =
+		"\x48\xc7\xc1\x03\x00\x00\x00\xe8\xf4\x0f\x00\x00\xe8\x2f\x00\x00\x00\x48\xff\xc9\x75\xf6"
+		"\x48\xc7\xc6\x00\x10\x10\x00\xc7\x06\x48\xff\xc0\xc3\xe8\x18\x00\x00\x00\xf4";
+	static const char f[] = "\xb8\x0a\x00\x00\x00\x31\xd2\x41\xb8\x02\x00\x00\x00\x41\xf7\xf0\xe9\xab\x0f\x00\x00";
+	uint8_t buf[0x1001];
+	memset(buf, 0xcc, sizeof(buf));
+	memcpy(buf, code, sizeof(code) - 1);
+	memcpy(buf + 0x40, f, sizeof(f) - 1);
+	buf[0x1000] = 0xc3;
+	set_gpr(VSL_RAX, 0);
+	load(buf, sizeof(buf));
+	run_both(100000);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RAX), 6);
+	ck_assert_uint_ge(stats().ret_inlined, 1);
+}
+END_TEST
+
 START_TEST(jmp_to_ret_other_page)
 {
 	/*
@@ -1054,6 +1079,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, return_to_rewritten_caller);
 	tcase_add_test(tc, chained_exit_remapped);
 	tcase_add_test(tc, loop_two_blocks_chained);
+	tcase_add_test(tc, jmp_to_ret_after_helper);
 	tcase_add_test(tc, sse_scalar_double_helper);
 	tcase_add_test(tc, loop_carried_helper);
 	tcase_add_test(tc, loop_carried_page_fault);
