@@ -1097,7 +1097,7 @@ static void bt_emit_guard(struct bt_tr *t, struct bt_exit *x, uint64_t target, u
 	static const uint8_t mov_rdx[] = { 0x48, 0xba };   /* mov rdx, imm64 */
 	int32_t ent = (int32_t)(offsetof(struct vsl_tlb, x) +
 				((target >> 12) & (VSL_TLB_SIZE - 1)) * sizeof(struct vsl_tlb_entry));
-	uint64_t never = ~1ull; /* ~tag: tags are page-aligned (or ~0 when empty) */
+	uint64_t never = ~1ull; /* ~tag: tags are page-aligned */
 	struct vsl_emit *e = &t->e;
 
 	vsl_emit_load64(e, VSL_H_RAX, VSL_H_RBX, CPU_OFF(tlb_cur));
@@ -1503,13 +1503,17 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 					  offsetof(struct vsl_seg, base)));
 		vsl_emit_bytes(e, add_base, sizeof(add_base));
 	}
+	/*
+	 * The entry of the first byte's page; a hit when the last byte is in
+	 * the entry's page: tag - last + 0xfff in [0, 0xfff] (an empty entry's
+	 * tag is a page no access through it can reach, vsl_tlb_empty).
+	 * Flag-free: the guest's flags are live.
+	 */
 	static const uint8_t idx[] = {
-		0xb9, 12, 0, 0, 0,             /* mov ecx, 12 */
-		0xc4, 0x62, 0xf3, 0xf7, 0xc7,  /* shrx r8, rdi, rcx: the page */
-		0xba, 64 - VSL_TLB_BITS, 0, 0, 0, /* mov edx, 64 - bits */
-		0xc4, 0x42, 0xe9, 0xf7, 0xc0,  /* shlx r8, r8, rdx */
-		0xc4, 0x42, 0xeb, 0xf7, 0xc0,  /* shrx r8, r8, rdx: its low bits */
-		0x4f, 0x8d, 0x0c, 0x40,        /* lea r9, [r8 + r8*2] */
+		0xc4, 0x63, 0xfb, 0xf0, 0xc7, 12 + VSL_TLB_BITS, /* rorx r8, rdi, 22: index bits at the top */
+		0xb9, 64 - VSL_TLB_BITS, 0, 0, 0,             /* mov ecx, 54 */
+		0xc4, 0x42, 0xf3, 0xf7, 0xc8,                 /* shrx r9, r8, rcx: the index */
+		0x4f, 0x8d, 0x0c, 0x49,                       /* lea r9, [r9 + r9*2] */
 	};
 	static const uint8_t ld_tag[] = { 0x4a, 0x8b, 0x8c, 0xcb };   /* mov rcx, [rbx + r9*8 + disp32] */
 	static const uint8_t ld_add[] = { 0x4e, 0x8b, 0x84, 0xcb };   /* mov r8, [rbx + r9*8 + disp32] */
@@ -1517,18 +1521,19 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 	int32_t ent = CPU_OFF(tlb) + (int32_t)(t->user ? sizeof(struct vsl_tlb) : 0) + tlb_off;
 	static const uint8_t last[] = {
 		0x4c, 0x8d, 0x47, 0,           /* lea r8, [rdi + size-1] */
-		0xc4, 0x42, 0xf3, 0xf7, 0xc0,  /* shrx r8, r8, rcx */
-		0xc4, 0x42, 0xf1, 0xf7, 0xc0,  /* shlx r8, r8, rcx */
 		0x49, 0xf7, 0xd0,              /* not r8 */
+		0xba, 12, 0, 0, 0,             /* mov edx, 12 */
 	};
 	static const uint8_t cmp[] = {
-		0x4a, 0x8d, 0x4c, 0x01, 0x01,  /* lea rcx, [rcx + r8 + 1]: tag - page(last) */
+		0x4a, 0x8d, 0x8c, 0x01, 0x00, 0x10, 0x00, 0x00, /* lea rcx, [rcx + r8 + 0x1000]: tag - last + 0xfff */
+		0xc4, 0xe2, 0xeb, 0xf7, 0xc9,  /* shrx rcx, rcx, rdx */
 		0xe3, 0x05,                    /* jrcxz hit */
 	};
 	static const uint8_t host[] = { 0x4d, 0x8d, 0x04, 0x38 }; /* lea r8, [r8 + rdi] */
 	uint8_t l[sizeof(last)];
 
 	_Static_assert(sizeof(struct vsl_tlb_entry) == 24, "TLB entry layout");
+	_Static_assert(VSL_TLB_BITS < 32, "TLB index");
 	vsl_emit_bytes(e, idx, sizeof(idx));
 	memcpy(l, last, sizeof(l));
 	l[3] = (uint8_t)(size - 1);

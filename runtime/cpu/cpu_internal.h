@@ -108,10 +108,21 @@ enum {
 #define VSL_TLB_LOG 512
 #define VSL_TLB_SIZE (1u << VSL_TLB_BITS)
 struct vsl_tlb_entry {
-	uint64_t tag;      /* page-aligned linear address; ~0 when empty */
+	uint64_t tag;      /* page-aligned linear address; vsl_tlb_empty(index) when empty */
 	uintptr_t addend;  /* host pointer = addend + linear address */
 	uint64_t paddr;    /* guest-physical page (for code-page write protection) */
 };
+/*
+ * The tag of an empty entry at index i: a page whose index is two past i,
+ * which no access that looks entry i up can be on (its first byte's page
+ * has index i, its last byte's i or i + 1), so that a tag comparison needs
+ * no separate empty test; page-aligned like every tag (the translator's
+ * inline look-up takes the difference with the last byte's address).
+ */
+static inline uint64_t vsl_tlb_empty(unsigned i)
+{
+	return (uint64_t)((i + 2) & (VSL_TLB_SIZE - 1)) << 12;
+}
 struct vsl_tlb {
 	struct vsl_tlb_entry rd[VSL_TLB_SIZE];
 	struct vsl_tlb_entry wr[VSL_TLB_SIZE];

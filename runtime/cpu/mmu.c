@@ -145,6 +145,9 @@ void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 	}
 	if (global_too) {
 		memset(cpu->tlb, 0xff, sizeof(cpu->tlb));
+		for (unsigned t = 0; t < 2; t++)
+			for (unsigned i = 0; i < VSL_TLB_SIZE; i++)
+				cpu->tlb[t].rd[i].tag = cpu->tlb[t].wr[i].tag = cpu->tlb[t].x[i].tag = vsl_tlb_empty(i);
 		cpu->tlb_log_n = 0;
 		return;
 	}
@@ -156,11 +159,11 @@ void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 		struct vsl_tlb *tlb = &cpu->tlb[v / VSL_TLB_SIZE];
 		unsigned i = v % VSL_TLB_SIZE;
 		if (!(tlb->rd[i].paddr & 1))
-			tlb->rd[i].tag = ~0ull;
+			tlb->rd[i].tag = vsl_tlb_empty(i);
 		if (!(tlb->wr[i].paddr & 1))
-			tlb->wr[i].tag = ~0ull;
+			tlb->wr[i].tag = vsl_tlb_empty(i);
 		if (!(tlb->x[i].paddr & 1))
-			tlb->x[i].tag = ~0ull;
+			tlb->x[i].tag = vsl_tlb_empty(i);
 	}
 	cpu->tlb_log_n = 0;
 }
@@ -174,7 +177,7 @@ void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
 	for (int t = 0; t < 2; t++) {
 		struct vsl_tlb *tlb = &cpu->tlb[t];
 		if (tlb->rd[i].tag == tag || tlb->wr[i].tag == tag || tlb->x[i].tag == tag)
-			tlb->rd[i].tag = tlb->wr[i].tag = tlb->x[i].tag = ~0ull;
+			tlb->rd[i].tag = tlb->wr[i].tag = tlb->x[i].tag = vsl_tlb_empty(i);
 	}
 	/*
 	 * A 2M/1G page is cached per 4K piece (paddr bit 1: 2M, bit 2: 1G), so
@@ -190,11 +193,12 @@ void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
 		struct vsl_tlb_entry *all = &cpu->tlb[t].rd[0];
 		for (unsigned k = 0; k < 3 * VSL_TLB_SIZE; k++) {
 			struct vsl_tlb_entry *e = &all[k];
-			if (e->tag == ~0ull || !(e->paddr & 6))
+			unsigned ki = k % VSL_TLB_SIZE;
+			if (e->tag == vsl_tlb_empty(ki) || !(e->paddr & 6))
 				continue;
 			unsigned shift = (e->paddr & 4) ? 30 : 21;
 			if ((e->tag >> shift) == (lin >> shift))
-				e->tag = ~0ull;
+				e->tag = vsl_tlb_empty(ki);
 		}
 	}
 }

@@ -1017,6 +1017,29 @@ START_TEST(bsf_bsr_zero_source)
 }
 END_TEST
 
+START_TEST(inline_tlb_empty_entries)
+{
+	/*
+	 * Empty TLB entries never match: reads of page 0 (not present, also
+	 * from the end of the page before it) and of the last page of the
+	 * address space (not mapped, nor is the one before it) fault through
+	 * the inline look-up's miss:
+	 *	nop; mov (%rbx),%rax; hlt
+	 */
+	static const uint64_t addrs[] = { 0x0, 0xffc, 0xfffffffffffff000ull, 0xffffffffffffeffcull };
+	static const uint64_t cr2[] = { 0x0, 0xffc, 0xfffffffffffff000ull, 0xffffffffffffeffcull };
+	*vsl_cpu_fixture_pte(&I, 0) &= ~1ull;
+	*vsl_cpu_fixture_pte(&T, 0) &= ~1ull;
+	for (unsigned k = 0; k < sizeof(addrs) / sizeof(addrs[0]); k++) {
+		set_gpr(VSL_RBX, addrs[k]);
+		RUN("\x90\x48\x8b\x03\xf4");
+		ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 14);
+		ck_assert_uint_eq(vsl_cpu_get_cr(T.cpu, 2), cr2[k]);
+	}
+	ck_assert_uint_ge(stats().mem_native, 1);
+}
+END_TEST
+
 START_TEST(tlb_flush_after_many_fills)
 {
 	/*
@@ -1080,6 +1103,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, chained_exit_remapped);
 	tcase_add_test(tc, loop_two_blocks_chained);
 	tcase_add_test(tc, jmp_to_ret_after_helper);
+	tcase_add_test(tc, inline_tlb_empty_entries);
 	tcase_add_test(tc, sse_scalar_double_helper);
 	tcase_add_test(tc, loop_carried_helper);
 	tcase_add_test(tc, loop_carried_page_fault);
