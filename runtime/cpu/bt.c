@@ -6,7 +6,11 @@
  * emits into and a read-execute view the host runs; no page is ever
  * writable and executable at once. Block descriptors and the decoded form
  * of helper instructions live in a separate metadata arena. When either
- * fills up, everything is flushed and translation starts over.
+ * fills up, everything is flushed and translation starts over. The start
+ * of the cache holds code every block shares (bt_emit_stubs,
+ * bt_emit_shared): the entry and exit frames, the flag store and load,
+ * the TLB refill, the helper call and the tails that continue through
+ * bt_indirect or return to the dispatcher.
  *
  * Look-up. A hash of the linear RIP selects a chain of blocks; a block is
  * used only if its RIP, linear address, guest-physical address, mode, CS
@@ -25,8 +29,11 @@
  * Generated code. rbx holds the struct vsl_cpu pointer; guest GPRs live in
  * cpu->gpr and, within a block, in a register cache (r12-r14, rbp, rsi,
  * r10, r11) written back before helpers and exits and reloaded after slow
- * paths; instructions that need CL or AH..BH load/store rax/rcx/rdx
- * around themselves instead. Guest XMM registers are loaded into host
+ * paths; instructions that need CL as a shift count or AH..BH load/store
+ * rax/rcx/rdx around themselves instead. A block that jumps back to its
+ * own start is translated twice: the second time its busiest registers
+ * have fixed slots, loaded at the chain entry and kept across the back
+ * edges, which jump to a budget check at the loop head (bt_pick_home). Guest XMM registers are loaded into host
  * xmm0/xmm1 around each native SSE instruction. The guest's arithmetic
  * flags live in the host RFLAGS between native instructions, and (with
  * BMI2) across chained jumps; they are written back to cpu->rflags before a
@@ -38,7 +45,8 @@
  *	chain:	if (bt->left < N) { rip = block; return 0 }  bt->left -= N
  *		(flag-free with BMI2: LEA, SHRX, JRCXZ on r15)
  *		native insn:  [reload flags] load regs; insn (re-encoded); store regs
- *		memory insn:  lea rdi, EA; flag-free TLB probe (SHRX/SHLX, JRCXZ)
+ *		memory insn:  lea rdi, EA; flag-free TLB probe (RORX/SHRX index,
+ *		              (tag - last byte + 0xfff) >> 12 == 0, JRCXZ)
  *		              hit: r8 = addend; insn with [r8 + rdi]
  *		              miss: the helper for this one instruction, out of line
  *		helper insn:  [store flags] call bt_helper(cpu, h); test eax,eax;
