@@ -1513,41 +1513,34 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 	}
 	/*
 	 * The entry of the first byte's page; a hit when the last byte is in
-	 * the entry's page: tag - last + 0xfff in [0, 0xfff] (an empty entry's
-	 * tag is a page no access through it can reach, vsl_tlb_empty).
-	 * Flag-free: the guest's flags are live.
+	 * the entry's page: last - tag (ntag + last) in [0, 0xfff] (an empty
+	 * entry's tag is a page no access through it can reach,
+	 * vsl_tlb_empty). Flag-free: the guest's flags are live.
 	 */
 	static const uint8_t idx[] = {
 		0xc4, 0x63, 0xfb, 0xf0, 0xc7, 12 + VSL_TLB_BITS, /* rorx r8, rdi, 22: index bits at the top */
 		0xb9, 64 - VSL_TLB_BITS, 0, 0, 0,             /* mov ecx, 54 */
 		0xc4, 0x42, 0xf3, 0xf7, 0xc8,                 /* shrx r9, r8, rcx: the index */
-		0x4f, 0x8d, 0x0c, 0x49,                       /* lea r9, [r9 + r9*2] */
+		0x4e, 0x8d, 0x0c, 0x8d, 0, 0, 0, 0,           /* lea r9, [r9*4]: 32-byte entries */
 	};
 	static const uint8_t ld_tag[] = { 0x4a, 0x8b, 0x8c, 0xcb };   /* mov rcx, [rbx + r9*8 + disp32] */
 	static const uint8_t ld_add[] = { 0x4e, 0x8b, 0x84, 0xcb };   /* mov r8, [rbx + r9*8 + disp32] */
 	/* the block's CPL picks the TLB (block key): its entries at a fixed offset from rbx */
 	int32_t ent = CPU_OFF(tlb) + (int32_t)(t->user ? sizeof(struct vsl_tlb) : 0) + tlb_off;
-	static const uint8_t last[] = {
-		0x4c, 0x8d, 0x47, 0,           /* lea r8, [rdi + size-1] */
-		0x49, 0xf7, 0xd0,              /* not r8 */
+	uint8_t cmp[] = {
+		0x48, 0x8d, 0x4c, 0x39, 0,     /* lea rcx, [rcx + rdi + size-1]: last - tag */
 		0xba, 12, 0, 0, 0,             /* mov edx, 12 */
-	};
-	static const uint8_t cmp[] = {
-		0x4a, 0x8d, 0x8c, 0x01, 0x00, 0x10, 0x00, 0x00, /* lea rcx, [rcx + r8 + 0x1000]: tag - last + 0xfff */
 		0xc4, 0xe2, 0xeb, 0xf7, 0xc9,  /* shrx rcx, rcx, rdx */
 		0xe3, 0x05,                    /* jrcxz hit */
 	};
 	static const uint8_t host[] = { 0x4d, 0x8d, 0x04, 0x38 }; /* lea r8, [r8 + rdi] */
-	uint8_t l[sizeof(last)];
 
-	_Static_assert(sizeof(struct vsl_tlb_entry) == 24, "TLB entry layout");
+	_Static_assert(sizeof(struct vsl_tlb_entry) == 32, "TLB entry layout");
 	_Static_assert(VSL_TLB_BITS < 32, "TLB index");
+	cmp[4] = (uint8_t)(size - 1);
 	vsl_emit_bytes(e, idx, sizeof(idx));
-	memcpy(l, last, sizeof(l));
-	l[3] = (uint8_t)(size - 1);
-	vsl_emit_bytes(e, l, sizeof(l));
 	vsl_emit_bytes(e, ld_tag, sizeof(ld_tag));
-	vsl_emit_u32(e, (uint32_t)(ent + (int32_t)offsetof(struct vsl_tlb_entry, tag)));
+	vsl_emit_u32(e, (uint32_t)(ent + (int32_t)offsetof(struct vsl_tlb_entry, ntag)));
 	vsl_emit_bytes(e, cmp, sizeof(cmp));
 	uint8_t *miss = vsl_emit_jmp32(e);
 	vsl_emit_bytes(e, ld_add, sizeof(ld_add));

@@ -111,6 +111,7 @@ struct vsl_tlb_entry {
 	uint64_t tag;      /* page-aligned linear address; vsl_tlb_empty(index) when empty */
 	uintptr_t addend;  /* host pointer = addend + linear address */
 	uint64_t paddr;    /* guest-physical page (for code-page write protection) */
+	uint64_t ntag;     /* -tag: the translator's inline look-up adds the last byte's address */
 };
 /*
  * The tag of an empty entry at index i: a page whose index is two past i,
@@ -122,6 +123,12 @@ struct vsl_tlb_entry {
 static inline uint64_t vsl_tlb_empty(unsigned i)
 {
 	return (uint64_t)((i + 2) & (VSL_TLB_SIZE - 1)) << 12;
+}
+/* empty the entry at index i */
+static inline void vsl_tlb_clear(struct vsl_tlb_entry *e, unsigned i)
+{
+	e->tag = vsl_tlb_empty(i);
+	e->ntag = 0 - e->tag;
 }
 struct vsl_tlb {
 	struct vsl_tlb_entry rd[VSL_TLB_SIZE];

@@ -147,7 +147,11 @@ void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 		memset(cpu->tlb, 0xff, sizeof(cpu->tlb));
 		for (unsigned t = 0; t < 2; t++)
 			for (unsigned i = 0; i < VSL_TLB_SIZE; i++)
-				cpu->tlb[t].rd[i].tag = cpu->tlb[t].wr[i].tag = cpu->tlb[t].x[i].tag = vsl_tlb_empty(i);
+			{
+				vsl_tlb_clear(&cpu->tlb[t].rd[i], i);
+				vsl_tlb_clear(&cpu->tlb[t].wr[i], i);
+				vsl_tlb_clear(&cpu->tlb[t].x[i], i);
+			}
 		cpu->tlb_log_n = 0;
 		return;
 	}
@@ -159,11 +163,11 @@ void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 		struct vsl_tlb *tlb = &cpu->tlb[v / VSL_TLB_SIZE];
 		unsigned i = v % VSL_TLB_SIZE;
 		if (!(tlb->rd[i].paddr & 1))
-			tlb->rd[i].tag = vsl_tlb_empty(i);
+			vsl_tlb_clear(&tlb->rd[i], i);
 		if (!(tlb->wr[i].paddr & 1))
-			tlb->wr[i].tag = vsl_tlb_empty(i);
+			vsl_tlb_clear(&tlb->wr[i], i);
 		if (!(tlb->x[i].paddr & 1))
-			tlb->x[i].tag = vsl_tlb_empty(i);
+			vsl_tlb_clear(&tlb->x[i], i);
 	}
 	cpu->tlb_log_n = 0;
 }
@@ -176,8 +180,11 @@ void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
 	cpu->mmu_epoch++;
 	for (int t = 0; t < 2; t++) {
 		struct vsl_tlb *tlb = &cpu->tlb[t];
-		if (tlb->rd[i].tag == tag || tlb->wr[i].tag == tag || tlb->x[i].tag == tag)
-			tlb->rd[i].tag = tlb->wr[i].tag = tlb->x[i].tag = vsl_tlb_empty(i);
+		if (tlb->rd[i].tag == tag || tlb->wr[i].tag == tag || tlb->x[i].tag == tag) {
+			vsl_tlb_clear(&tlb->rd[i], i);
+			vsl_tlb_clear(&tlb->wr[i], i);
+			vsl_tlb_clear(&tlb->x[i], i);
+		}
 	}
 	/*
 	 * A 2M/1G page is cached per 4K piece (paddr bit 1: 2M, bit 2: 1G), so
@@ -198,7 +205,7 @@ void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
 				continue;
 			unsigned shift = (e->paddr & 4) ? 30 : 21;
 			if ((e->tag >> shift) == (lin >> shift))
-				e->tag = vsl_tlb_empty(ki);
+				vsl_tlb_clear(e, ki);
 		}
 	}
 }
@@ -448,6 +455,7 @@ static int mmu_fill(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *paddr)
 		.tag = lin & ~0xfffull,
 		.addend = (uintptr_t)host - (lin & ~0xfffull),
 		.paddr = ppage | global,
+		.ntag = 0 - (lin & ~0xfffull),
 	};
 	if (acc & VSL_ACC_WRITE) {
 		if (!cpu->code_page[ppage >> 12])
