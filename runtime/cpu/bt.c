@@ -1465,7 +1465,7 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 	struct vsl_emit *e = &t->e;
 	bool high;
 	unsigned size = m->size / 8;
-	int32_t tlb_off = (int32_t)(write ? offsetof(struct vsl_tlb, wr) : offsetof(struct vsl_tlb, rd));
+	int kind = write ? VSL_TLB_WR : VSL_TLB_RD;
 
 	bool rip_rel = m->mem.base == ZYDIS_REGISTER_RIP || m->mem.base == ZYDIS_REGISTER_EIP;
 	bool has_base = !rip_rel && m->mem.base != ZYDIS_REGISTER_NONE;
@@ -1512,21 +1512,22 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 		vsl_emit_bytes(e, add_base, sizeof(add_base));
 	}
 	/*
-	 * The entry of the first byte's page; a hit when the last byte is in
-	 * the entry's page: last - tag (ntag + last) in [0, 0xfff] (an empty
-	 * entry's tag is a page no access through it can reach,
-	 * vsl_tlb_empty). Flag-free: the guest's flags are live.
+	 * The entry of the first byte's page (the -tag and addend arrays);
+	 * a hit when the last byte is in the entry's page: last - tag in
+	 * [0, 0xfff] (an empty entry's tag is a page no access through it can
+	 * reach, vsl_tlb_empty). Flag-free: the guest's flags are live.
 	 */
 	static const uint8_t idx[] = {
 		0xc4, 0x63, 0xfb, 0xf0, 0xc7, 12 + VSL_TLB_BITS, /* rorx r8, rdi, 22: index bits at the top */
 		0xb9, 64 - VSL_TLB_BITS, 0, 0, 0,             /* mov ecx, 54 */
 		0xc4, 0x42, 0xf3, 0xf7, 0xc8,                 /* shrx r9, r8, rcx: the index */
-		0x4e, 0x8d, 0x0c, 0x8d, 0, 0, 0, 0,           /* lea r9, [r9*4]: 32-byte entries */
 	};
 	static const uint8_t ld_tag[] = { 0x4a, 0x8b, 0x8c, 0xcb };   /* mov rcx, [rbx + r9*8 + disp32] */
 	static const uint8_t ld_add[] = { 0x4e, 0x8b, 0x84, 0xcb };   /* mov r8, [rbx + r9*8 + disp32] */
-	/* the block's CPL picks the TLB (block key): its entries at a fixed offset from rbx */
-	int32_t ent = CPU_OFF(tlb) + (int32_t)(t->user ? sizeof(struct vsl_tlb) : 0) + tlb_off;
+	/* the block's CPL picks the TLB (block key): its arrays at a fixed offset from rbx */
+	int32_t tlb = CPU_OFF(tlb) + (int32_t)(t->user ? sizeof(struct vsl_tlb) : 0);
+	int32_t ntag = tlb + (int32_t)(offsetof(struct vsl_tlb, ntag) + (size_t)kind * VSL_TLB_SIZE * 8);
+	int32_t addend = tlb + (int32_t)(offsetof(struct vsl_tlb, addend) + (size_t)kind * VSL_TLB_SIZE * 8);
 	uint8_t cmp[] = {
 		0x48, 0x8d, 0x4c, 0x39, 0,     /* lea rcx, [rcx + rdi + size-1]: last - tag */
 		0xba, 12, 0, 0, 0,             /* mov edx, 12 */
@@ -1535,16 +1536,17 @@ static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand
 	};
 	static const uint8_t host[] = { 0x4d, 0x8d, 0x04, 0x38 }; /* lea r8, [r8 + rdi] */
 
-	_Static_assert(sizeof(struct vsl_tlb_entry) == 32, "TLB entry layout");
+	_Static_assert(sizeof(((struct vsl_tlb *)0)->ntag[0][0]) == 8 && sizeof(((struct vsl_tlb *)0)->addend[0][0]) == 8,
+		       "TLB look-up arrays");
 	_Static_assert(VSL_TLB_BITS < 32, "TLB index");
 	cmp[4] = (uint8_t)(size - 1);
 	vsl_emit_bytes(e, idx, sizeof(idx));
 	vsl_emit_bytes(e, ld_tag, sizeof(ld_tag));
-	vsl_emit_u32(e, (uint32_t)(ent + (int32_t)offsetof(struct vsl_tlb_entry, ntag)));
+	vsl_emit_u32(e, (uint32_t)ntag);
 	vsl_emit_bytes(e, cmp, sizeof(cmp));
 	uint8_t *miss = vsl_emit_jmp32(e);
 	vsl_emit_bytes(e, ld_add, sizeof(ld_add));
-	vsl_emit_u32(e, (uint32_t)(ent + (int32_t)offsetof(struct vsl_tlb_entry, addend)));
+	vsl_emit_u32(e, (uint32_t)addend);
 	if (host_ptr)
 		vsl_emit_bytes(e, host, sizeof(host));
 	return miss;

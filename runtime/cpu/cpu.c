@@ -239,7 +239,7 @@ void vsl_cpu_mark_code(struct vsl_cpu *cpu, uint64_t ppage)
 	for (int t = 0; t < 2; t++)
 		for (unsigned i = 0; i < VSL_TLB_SIZE; i++)
 			if ((cpu->tlb[t].wr[i].paddr & ~0xfffull) == ppage)
-				vsl_tlb_clear(&cpu->tlb[t].wr[i], i);
+				vsl_tlb_clear(&cpu->tlb[t], VSL_TLB_WR, i);
 }
 
 static inline unsigned cpu_dcache_index(uint64_t paddr)

@@ -111,7 +111,6 @@ struct vsl_tlb_entry {
 	uint64_t tag;      /* page-aligned linear address; vsl_tlb_empty(index) when empty */
 	uintptr_t addend;  /* host pointer = addend + linear address */
 	uint64_t paddr;    /* guest-physical page (for code-page write protection) */
-	uint64_t ntag;     /* -tag: the translator's inline look-up adds the last byte's address */
 };
 /*
  * The tag of an empty entry at index i: a page whose index is two past i,
@@ -124,17 +123,40 @@ static inline uint64_t vsl_tlb_empty(unsigned i)
 {
 	return (uint64_t)((i + 2) & (VSL_TLB_SIZE - 1)) << 12;
 }
-/* empty the entry at index i */
-static inline void vsl_tlb_clear(struct vsl_tlb_entry *e, unsigned i)
-{
-	e->tag = vsl_tlb_empty(i);
-	e->ntag = 0 - e->tag;
-}
+enum { VSL_TLB_RD, VSL_TLB_WR, VSL_TLB_X };
 struct vsl_tlb {
 	struct vsl_tlb_entry rd[VSL_TLB_SIZE];
 	struct vsl_tlb_entry wr[VSL_TLB_SIZE];
 	struct vsl_tlb_entry x[VSL_TLB_SIZE];
+	/*
+	 * For the translator's inline look-up, by index (8-byte strides):
+	 * -tag (it adds the last byte's address) and addend of rd[] and wr[]
+	 */
+	uint64_t ntag[2][VSL_TLB_SIZE];
+	uintptr_t addend[2][VSL_TLB_SIZE];
 };
+
+/* set entry i of table kind (VSL_TLB_RD, _WR, _X) */
+static inline void vsl_tlb_set(struct vsl_tlb *tlb, int kind, unsigned i, const struct vsl_tlb_entry *e)
+{
+	struct vsl_tlb_entry *d = kind == VSL_TLB_RD ? &tlb->rd[i] : kind == VSL_TLB_WR ? &tlb->wr[i] : &tlb->x[i];
+
+	*d = *e;
+	if (kind != VSL_TLB_X) {
+		tlb->ntag[kind][i] = 0 - e->tag;
+		tlb->addend[kind][i] = e->addend;
+	}
+}
+
+/* empty entry i of table kind */
+static inline void vsl_tlb_clear(struct vsl_tlb *tlb, int kind, unsigned i)
+{
+	struct vsl_tlb_entry *d = kind == VSL_TLB_RD ? &tlb->rd[i] : kind == VSL_TLB_WR ? &tlb->wr[i] : &tlb->x[i];
+
+	d->tag = vsl_tlb_empty(i);
+	if (kind != VSL_TLB_X)
+		tlb->ntag[kind][i] = 0 - d->tag;
+}
 
 /* decoded instruction as the executor passes it around */
 struct vsl_insn {

@@ -148,9 +148,9 @@ void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 		for (unsigned t = 0; t < 2; t++)
 			for (unsigned i = 0; i < VSL_TLB_SIZE; i++)
 			{
-				vsl_tlb_clear(&cpu->tlb[t].rd[i], i);
-				vsl_tlb_clear(&cpu->tlb[t].wr[i], i);
-				vsl_tlb_clear(&cpu->tlb[t].x[i], i);
+				vsl_tlb_clear(&cpu->tlb[t], VSL_TLB_RD, i);
+				vsl_tlb_clear(&cpu->tlb[t], VSL_TLB_WR, i);
+				vsl_tlb_clear(&cpu->tlb[t], VSL_TLB_X, i);
 			}
 		cpu->tlb_log_n = 0;
 		return;
@@ -163,11 +163,11 @@ void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 		struct vsl_tlb *tlb = &cpu->tlb[v / VSL_TLB_SIZE];
 		unsigned i = v % VSL_TLB_SIZE;
 		if (!(tlb->rd[i].paddr & 1))
-			vsl_tlb_clear(&tlb->rd[i], i);
+			vsl_tlb_clear(tlb, VSL_TLB_RD, i);
 		if (!(tlb->wr[i].paddr & 1))
-			vsl_tlb_clear(&tlb->wr[i], i);
+			vsl_tlb_clear(tlb, VSL_TLB_WR, i);
 		if (!(tlb->x[i].paddr & 1))
-			vsl_tlb_clear(&tlb->x[i], i);
+			vsl_tlb_clear(tlb, VSL_TLB_X, i);
 	}
 	cpu->tlb_log_n = 0;
 }
@@ -181,9 +181,9 @@ void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
 	for (int t = 0; t < 2; t++) {
 		struct vsl_tlb *tlb = &cpu->tlb[t];
 		if (tlb->rd[i].tag == tag || tlb->wr[i].tag == tag || tlb->x[i].tag == tag) {
-			vsl_tlb_clear(&tlb->rd[i], i);
-			vsl_tlb_clear(&tlb->wr[i], i);
-			vsl_tlb_clear(&tlb->x[i], i);
+			vsl_tlb_clear(tlb, VSL_TLB_RD, i);
+			vsl_tlb_clear(tlb, VSL_TLB_WR, i);
+			vsl_tlb_clear(tlb, VSL_TLB_X, i);
 		}
 	}
 	/*
@@ -205,7 +205,7 @@ void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
 				continue;
 			unsigned shift = (e->paddr & 4) ? 30 : 21;
 			if ((e->tag >> shift) == (lin >> shift))
-				vsl_tlb_clear(e, ki);
+				vsl_tlb_clear(&cpu->tlb[t], (int)(k / VSL_TLB_SIZE), ki);
 		}
 	}
 }
@@ -455,17 +455,16 @@ static int mmu_fill(struct vsl_cpu *cpu, uint64_t lin, int acc, uint64_t *paddr)
 		.tag = lin & ~0xfffull,
 		.addend = (uintptr_t)host - (lin & ~0xfffull),
 		.paddr = ppage | global,
-		.ntag = 0 - (lin & ~0xfffull),
 	};
 	if (acc & VSL_ACC_WRITE) {
 		if (!cpu->code_page[ppage >> 12])
-			tlb->wr[i] = e;
+			vsl_tlb_set(tlb, VSL_TLB_WR, i, &e);
 		/* a write implies the page is readable for this class */
-		tlb->rd[i] = e;
+		vsl_tlb_set(tlb, VSL_TLB_RD, i, &e);
 	} else if (acc & VSL_ACC_EXEC) {
-		tlb->x[i] = e;
+		vsl_tlb_set(tlb, VSL_TLB_X, i, &e);
 	} else {
-		tlb->rd[i] = e;
+		vsl_tlb_set(tlb, VSL_TLB_RD, i, &e);
 	}
 	return 0;
 }
