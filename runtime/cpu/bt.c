@@ -2208,6 +2208,59 @@ static bool bt_emit_sse(struct bt_tr *t, const ZydisDecodedInstruction *zi, cons
  * When the clock is not known to be linear (tsc_ok 0) or CR4.TSD is set
  * (a #GP at CPL > 0 is possible) the executor's handler runs instead.
  */
+/*
+ * DIV r32/r64 in 64-bit code (not by RAX or RDX): RDX:RAX in the host's
+ * RDX:RAX, the divisor from the register cache; RDX below the divisor
+ * (unsigned, which also rules out 0) means no #DE, else the executor's
+ * handler raises it, with everything as it was. The arithmetic flags stay
+ * what they were (the executor leaves them; the architecture leaves them
+ * undefined): stored before, reloaded from cpu->rflags after.
+ */
+static bool bt_emit_div(struct bt_tr *t, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops)
+{
+	bool high, wide = zi->operand_width == 64;
+	int g;
+
+	if (zi->mnemonic != ZYDIS_MNEMONIC_DIV || zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64 ||
+	    !t->hostflags || zi->operand_count_visible != 1 || ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    (zi->operand_width != 32 && zi->operand_width != 64))
+		return false;
+	g = bt_gpr_index(ops[0].reg.value, &high);
+	if (g < 0 || high || g == VSL_RAX || g == VSL_RDX)
+		return false;
+	struct bt_hinsn *h = bt_new_hinsn(t, zi, ops);
+	if (!h)
+		return false;
+	int hs = bt_rc_get(t, g, true, 0);
+	bt_rc_evict(t, VSL_RAX);
+	bt_rc_evict(t, VSL_RDX);
+	bt_flags_store(t);
+	t->flags_in_host = false;
+	bool dirty_before[BT_NCACHE];
+	memcpy(dirty_before, t->rc_dirty, sizeof(dirty_before));
+	vsl_emit_load64(&t->e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(VSL_RAX));
+	vsl_emit_load64(&t->e, VSL_H_RDX, VSL_H_RBX, GPR_OFF(VSL_RDX));
+	uint8_t b[3];
+	unsigned k = 0;
+	/* cmp rdx/edx, divisor: below (unsigned) or #DE */
+	if (wide || hs >= 8)
+		b[k++] = (uint8_t)((wide ? 0x48 : 0x40) | (hs >= 8 ? 4 : 0));
+	b[k++] = 0x39;
+	b[k++] = (uint8_t)(0xc0 | ((hs & 7) << 3) | VSL_H_RDX);
+	vsl_emit_bytes(&t->e, b, k);
+	uint8_t *slow = vsl_emit_jcc32(&t->e, 0x3); /* jae */
+	k = 0;
+	if (wide || hs >= 8)
+		b[k++] = (uint8_t)((wide ? 0x48 : 0x40) | (hs >= 8 ? 1 : 0));
+	b[k++] = 0xf7;
+	b[k++] = (uint8_t)(0xf0 | (hs & 7)); /* div divisor */
+	vsl_emit_bytes(&t->e, b, k);
+	vsl_emit_store64(&t->e, VSL_H_RAX, VSL_H_RBX, GPR_OFF(VSL_RAX));
+	vsl_emit_store64(&t->e, VSL_H_RDX, VSL_H_RBX, GPR_OFF(VSL_RDX));
+	bt_defer_slow_path(t, h, dirty_before, false, false, NULL, slow);
+	return true;
+}
+
 static bool bt_emit_rdtsc(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			  const ZydisDecodedOperand *ops)
 {
@@ -3053,7 +3106,7 @@ body:
 			native++;
 		} else if (bt_emit_sse(t, &zi, ops)) {
 			native++;
-		} else if (bt_emit_rdtsc(t, &zi, ops)) {
+		} else if (bt_emit_rdtsc(t, &zi, ops) || bt_emit_div(t, &zi, ops)) {
 			native++;
 		} else {
 			struct bt_hinsn *h = bt_new_hinsn(t, &zi, ops);

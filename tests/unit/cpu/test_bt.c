@@ -1040,6 +1040,34 @@ START_TEST(inline_tlb_empty_entries)
 }
 END_TEST
 
+START_TEST(div_native)
+{
+	/*
+	 * DIV r64 and r32 run natively in a loop (128-bit dividends, RDX
+	 * below the divisor), then a DIV whose quotient overflows (#DE, RDX
+	 * and RAX as they were):
+	 *	mov $1000,%ecx; mov $7,%esi; movabs $0x9e3779b97f4a7c15,%r8
+	 *	1: mov %rcx,%rax; imul %r8,%rax; mov %rcx,%rdx; and $3,%edx;
+	 *	mov %rcx,%r9; or $4,%r9; div %r9; add %rax,%rdi; add %rdx,%rbp;
+	 *	mov %edi,%eax; mov $3,%edx; div %esi; add %rax,%r10; add %rdx,%r11;
+	 *	dec %ecx; jnz 1b; mov $5,%edx; mov $5,%r9d; div %r9; hlt
+	 */
+	set_gpr(VSL_RDI, 0);
+	set_gpr(VSL_RBP, 0);
+	set_gpr(VSL_R10, 0);
+	set_gpr(VSL_R11, 0);
+	RUN("\xb9\xe8\x03\x00\x00\xbe\x07\x00\x00\x00\x49\xb8\x15\x7c\x4a\x7f\xb9\x79\x37\x9e"
+	    "\x48\x89\xc8\x49\x0f\xaf\xc0\x48\x89\xca\x83\xe2\x03\x49\x89\xc9\x49\x83\xc9\x04"
+	    "\x49\xf7\xf1\x48\x01\xc7\x48\x01\xd5\x89\xf8\xba\x03\x00\x00\x00\xf7\xf6\x49\x01"
+	    "\xc2\x49\x01\xd3\xff\xc9\x75\xd0\xba\x05\x00\x00\x00\x41\xb9\x05\x00\x00\x00\x49"
+	    "\xf7\xf1\xf4");
+	ck_assert_int_eq(vsl_cpu_fixture_vector(&T), 0);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RCX), 0);
+	ck_assert_uint_eq(vsl_cpu_get_gpr(T.cpu, VSL_RDX), 5);
+	ck_assert_uint_ne(vsl_cpu_get_gpr(T.cpu, VSL_RBP), 0);
+}
+END_TEST
+
 START_TEST(tlb_flush_after_many_fills)
 {
 	/*
@@ -1104,6 +1132,7 @@ static Suite *bt_suite(void)
 	tcase_add_test(tc, loop_two_blocks_chained);
 	tcase_add_test(tc, jmp_to_ret_after_helper);
 	tcase_add_test(tc, inline_tlb_empty_entries);
+	tcase_add_test(tc, div_native);
 	tcase_add_test(tc, sse_scalar_double_helper);
 	tcase_add_test(tc, loop_carried_helper);
 	tcase_add_test(tc, loop_carried_page_fault);
