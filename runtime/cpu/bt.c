@@ -33,8 +33,9 @@
  * rax/rcx/rdx around themselves instead. A block that jumps back to its
  * own start is translated twice: the second time its busiest registers
  * have fixed slots, loaded at the chain entry and kept across the back
- * edges, which jump to a budget check at the loop head (bt_pick_home). Guest XMM registers are loaded into host
- * xmm0/xmm1 around each native SSE instruction. The guest's arithmetic
+ * edges, which jump to a budget check at the loop head (bt_pick_home).
+ * Guest XMM registers are loaded into host xmm0/xmm1 around each native
+ * SSE instruction. The guest's arithmetic
  * flags live in the host RFLAGS between native instructions, and (with
  * BMI2) across chained jumps; they are written back to cpu->rflags before a
  * helper call or a return to the dispatcher. With BMI2, r15 holds bt->left.
@@ -480,6 +481,37 @@ static bool bt_block_starts(const struct vsl_bt *bt, uint64_t rip, uint64_t lin,
 /* ------------------------------------------------------------------ */
 /* the helper called by translated code */
 
+/*
+ * The executor's generic path for h (x87, SSE, #UD...), which needs the
+ * complete decode: kept with h when it has no compact handler, else
+ * decoded again from the page the block was translated from (unchanged
+ * while the block runs: same generation).
+ */
+static int bt_exec_generic(struct vsl_cpu *cpu, struct bt_hinsn *h)
+{
+	struct vsl_bt *bt = cpu->bt;
+	struct vsl_dinsn *in = &h->d;
+	struct vsl_insn *f = &bt->full;
+	const uint8_t *page;
+	unsigned off = (unsigned)(in->paddr & 0xfff), avail = 0x1000 - off;
+	int r;
+
+	if (in->full)
+		return vsl_interp_exec(cpu, in);
+	page = vsl_phys_ptr(cpu, in->paddr & ~0xfffull);
+	if (!page || !ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->dec[in->mode], page + off, avail < 15 ? avail : 15,
+							  &f->zi, f->ops))) {
+		cpu->unimpl = "decoding a translated instruction again";
+		cpu->unimpl_insn = false;
+		return VSL_CPU_FAULT;
+	}
+	f->rip = h->rip;
+	in->full = f;
+	r = vsl_interp_exec(cpu, in);
+	in->full = NULL;
+	return r;
+}
+
 static int bt_helper(struct vsl_cpu *cpu, struct bt_hinsn *h)
 {
 	struct vsl_bt *bt = cpu->bt;
@@ -497,27 +529,8 @@ static int bt_helper(struct vsl_cpu *cpu, struct bt_hinsn *h)
 	uint64_t epoch = cpu->mmu_epoch;
 	bool if0 = !(cpu->rflags & VSL_FL_IF);
 	r = in->fn ? in->fn(cpu, in) : 1;
-	if (__builtin_expect(r == 1, 0)) {
-		if (!in->full) {
-			/* decoded again from the page the block was translated from (unchanged: same gen) */
-			const uint8_t *page = vsl_phys_ptr(cpu, in->paddr & ~0xfffull);
-			unsigned off = (unsigned)(in->paddr & 0xfff), avail = 0x1000 - off;
-			struct vsl_insn *f = &bt->full;
-			if (page && ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->dec[in->mode], page + off,
-									 avail < 15 ? avail : 15, &f->zi, f->ops))) {
-				f->rip = h->rip;
-				in->full = f;
-				r = vsl_interp_exec(cpu, in);
-				in->full = NULL;
-			} else {
-				cpu->unimpl = "decoding a translated instruction again";
-				cpu->unimpl_insn = false;
-				r = VSL_CPU_FAULT;
-			}
-		} else {
-			r = vsl_interp_exec(cpu, in);
-		}
-	}
+	if (__builtin_expect(r == 1, 0))
+		r = bt_exec_generic(cpu, h);
 	if (__builtin_expect(r != 0, 0)) {
 		bt->exit_n = h->idx;
 		bt->left += b->ninsn - h->idx;
@@ -795,18 +808,6 @@ static void bt_emit_ret(struct bt_tr *t)
 }
 
 /*
- * The code every block shares, at the start of the cache:
- *
- *	exit:	[bt->left = r15]; rsp = cpu->bt_rsp; pop the frame; ret
- *	enter(cpu, code): push rbx, rbp, r12..r15; rsp 16-aligned; rbx = cpu;
- *		cpu->bt_rsp = rsp; the return stack's bottom frame ([rsp] the
- *		sentinel's landing, [rsp + 8] BT_RS_SENTINEL); [r15 = bt->left];
- *		jmp code
- *	sentinel: where a guest RET lands that matched the bottom frame (the
- *		guest returned to BT_RS_SENTINEL, RSP already popped): back to the
- *		dispatcher with RIP set.
- */
-/*
  * Sequences blocks share instead of repeating them, after the stubs:
  *
  *	flags_store: call; guest arithmetic flags from the host RFLAGS to
@@ -869,10 +870,10 @@ static void bt_emit_shared(struct vsl_bt *bt, struct bt_tr *t)
 	vsl_emit_call_abs(e, (const void *)bt_indirect);
 	vsl_emit_bytes(e, test_jz, sizeof(test_jz));
 	uint8_t *jz = e->full ? NULL : e->p - 1;
-	/* chain entries expect the guest flags in the host RFLAGS */
+	/* chain entries expect the guest flags in the host RFLAGS (bt_flags_load: in place, not the stub) */
 	vsl_emit_bytes(e, go_rdx, sizeof(go_rdx));
-	vsl_emit_load64(e, VSL_H_RCX, VSL_H_RBX, CPU_OFF(rflags));
-	vsl_emit_bytes(e, bt_flags_seq, sizeof(bt_flags_seq));
+	t->flags_in_host = false;
+	bt_flags_load(t);
 	vsl_emit_bytes(e, jmp_rdx, sizeof(jmp_rdx));
 	if (jz && !e->full)
 		*jz = (uint8_t)(e->p - (jz + 1));
@@ -904,8 +905,7 @@ static void bt_emit_shared(struct vsl_bt *bt, struct bt_tr *t)
 	uint8_t *fa = e->p;
 	vsl_emit_mov_imm(e, VSL_H_RAX, 0xffffffffu);
 	bt_emit_ret(t);
-	if (e->full)
-		return;
+	/* (a few hundred bytes at the start of the empty cache: never full) */
 	bt->helper_rw = hp;
 	bt->fail_rw = fa;
 	bt->flags_store_rw = fs;
@@ -920,6 +920,18 @@ static void bt_emit_shared(struct vsl_bt *bt, struct bt_tr *t)
 	}
 }
 
+/*
+ * The code every block shares, at the start of the cache:
+ *
+ *	exit:	[bt->left = r15]; rsp = cpu->bt_rsp; pop the frame; ret
+ *	enter(cpu, code): push rbx, rbp, r12..r15; rsp 16-aligned; rbx = cpu;
+ *		cpu->bt_rsp = rsp; the return stack's bottom frame ([rsp] the
+ *		sentinel's landing, [rsp + 8] BT_RS_SENTINEL); [r15 = bt->left];
+ *		jmp code
+ *	sentinel: where a guest RET lands that matched the bottom frame (the
+ *		guest returned to BT_RS_SENTINEL, RSP already popped): back to the
+ *		dispatcher with RIP set.
+ */
 static void bt_emit_stubs(struct vsl_bt *bt)
 {
 	static const uint8_t sub24[] = { 0x48, 0x83, 0xec, 0x18 }, add24[] = { 0x48, 0x83, 0xc4, 0x18 };
@@ -1135,11 +1147,6 @@ static void bt_emit_guard(struct bt_tr *t, struct bt_exit *x, uint64_t target, u
 }
 
 /*
- * Leave the block for guest rip. A target in the same guest page as the
- * block gets a patchable jmp (rel32 0: falls through to the return) that the
- * dispatcher later points at the target block's chain entry.
- */
-/*
  * A back edge of a loop (t->loop): the cache state brought to the loop
  * head's (the registers with a home slot in it, the others stored and
  * dropped, the flags in the host RFLAGS), then a jump to the loop head's
@@ -1169,6 +1176,11 @@ static void bt_emit_back_edge(struct bt_tr *t)
 	t->flags_dirty = dirty;
 }
 
+/*
+ * Leave the block for guest rip. A target in the same guest page as the
+ * block gets a patchable jmp (rel32 0: falls through to the return) that the
+ * dispatcher later points at the target block's chain entry.
+ */
 static void bt_emit_exit(struct bt_tr *t, uint64_t rip, uint64_t target_lin)
 {
 	bool dirty = t->flags_dirty, in_host = t->flags_in_host;
@@ -1239,58 +1251,31 @@ static void bt_emit_exit(struct bt_tr *t, uint64_t rip, uint64_t target_lin)
 static void bt_emit_helper(struct bt_tr *t, struct bt_hinsn *h)
 {
 	static const uint8_t test_jz[] = { 0x85, 0xc0, 0x74, 0 }; /* test eax,eax; jz +N */
-	static const uint8_t fail[] = { 0xb8, 0xff, 0xff, 0xff, 0xff }; /* mov eax, -1 */
+	static const uint8_t cmp2[] = { 0x83, 0xf8, 0x02 };       /* cmp eax, 2 */
 
 	bt_flags_store(t);
 	t->flags_in_host = false;
-	if (t->bt->helper_rw) {
-		/* the shared call (bt_emit_shared); 1 and 2 go to shared tails */
-		static const uint8_t cmp2[] = { 0x83, 0xf8, 0x02 }; /* cmp eax, 2 */
-		vsl_emit_mov_imm(&t->e, VSL_H_RSI, (uint64_t)(uintptr_t)h);
-		bt_emit_call_stub(&t->e, t->bt->helper_rw);
-		vsl_emit_bytes(&t->e, test_jz, sizeof(test_jz));
-		uint8_t *jz = t->e.full ? NULL : t->e.p - 1;
-		if (h->cont) {
-			/* 2: the branch was taken without anything else to do: look its target up */
-			vsl_emit_bytes(&t->e, cmp2, sizeof(cmp2));
-			uint8_t *rel = vsl_emit_jcc32(&t->e, t->hostflags ? 0x4 : 0x5);
-			if (t->hostflags && rel) {
-				vsl_emit_patch32(rel, t->bt->continue_rw);
-			} else if (rel) {
-				bool in = t->flags_in_host, dirty = t->flags_dirty;
-				bt_emit_continue(t);
-				t->flags_in_host = in;
-				t->flags_dirty = dirty;
-				if (!t->e.full)
-					vsl_emit_patch32(rel, t->e.p);
-			}
-		}
-		bt_emit_jmp_stub(&t->e, t->bt->fail_rw);
-		if (jz && !t->e.full)
-			*jz = (uint8_t)(t->e.p - (jz + 1));
-		return;
-	}
-	bt_left_io(t, true);
-	vsl_emit_mov_rr(&t->e, VSL_H_RDI, VSL_H_RBX);
+	/* the shared call (bt_emit_shared); 1 and 2 go to shared tails */
 	vsl_emit_mov_imm(&t->e, VSL_H_RSI, (uint64_t)(uintptr_t)h);
-	vsl_emit_call_abs(&t->e, (const void *)bt_helper);
+	bt_emit_call_stub(&t->e, t->bt->helper_rw);
 	vsl_emit_bytes(&t->e, test_jz, sizeof(test_jz));
 	uint8_t *jz = t->e.full ? NULL : t->e.p - 1;
-	bt_left_io(t, false); /* the block ends here: bt_helper corrected bt->left */
 	if (h->cont) {
 		/* 2: the branch was taken without anything else to do: look its target up */
-		static const uint8_t cmp_jne[] = { 0x83, 0xf8, 0x02, 0x0f, 0x85, 0, 0, 0, 0 }; /* cmp eax,2; jne rel32 */
-		vsl_emit_bytes(&t->e, cmp_jne, sizeof(cmp_jne));
-		uint8_t *jne = t->e.full ? NULL : t->e.p - 4;
-		bool in = t->flags_in_host, dirty = t->flags_dirty;
-		bt_emit_continue(t);
-		t->flags_in_host = in;
-		t->flags_dirty = dirty;
-		if (jne && !t->e.full)
-			vsl_emit_patch32(jne, t->e.p);
+		vsl_emit_bytes(&t->e, cmp2, sizeof(cmp2));
+		uint8_t *rel = vsl_emit_jcc32(&t->e, t->hostflags ? 0x4 : 0x5);
+		if (t->hostflags && rel) {
+			vsl_emit_patch32(rel, t->bt->continue_rw);
+		} else if (rel) {
+			bool in = t->flags_in_host, dirty = t->flags_dirty;
+			bt_emit_continue(t);
+			t->flags_in_host = in;
+			t->flags_dirty = dirty;
+			if (!t->e.full)
+				vsl_emit_patch32(rel, t->e.p);
+		}
 	}
-	vsl_emit_bytes(&t->e, fail, sizeof(fail));
-	bt_emit_ret(t);
+	bt_emit_jmp_stub(&t->e, t->bt->fail_rw);
 	if (jz && !t->e.full)
 		*jz = (uint8_t)(t->e.p - (jz + 1));
 }
@@ -1433,14 +1418,6 @@ static uint8_t *bt_emit_canon_jne(struct bt_tr *t)
 }
 
 /*
- * Linear address of a memory operand into RDI, then the softmmu TLB look-up
- * without touching RFLAGS (the guest's flags may be live in it): on a hit R8
- * holds the host pointer (host_ptr; else the entry's addend, and the caller
- * addresses [r8 + rdi]) and execution continues after the returned jump;
- * the returned rel32 (to patch) is taken on a miss. Clobbers RCX, RDX, RDI,
- * R8, R9 (the register cache's host registers are left alone).
- */
-/*
  * The cache slot's host register holding guest register g for an address:
  * a free or evictable slot (loaded) when the caller allows it
  * (t->addr_alloc, not the slots in t->addr_pinned); -1 when g stays in
@@ -1459,6 +1436,14 @@ static int bt_addr_reg(struct bt_tr *t, int g)
 	return bt_rc_get(t, g, true, 0);
 }
 
+/*
+ * Linear address of a memory operand into RDI, then the softmmu TLB look-up
+ * without touching RFLAGS (the guest's flags may be live in it): on a hit R8
+ * holds the host pointer (host_ptr; else the entry's addend, and the caller
+ * addresses [r8 + rdi]) and execution continues after the returned jump;
+ * the returned rel32 (to patch) is taken on a miss. Clobbers RCX, RDX, RDI,
+ * R8, R9 (the register cache's host registers are left alone).
+ */
 static uint8_t *bt_emit_tlb(struct bt_tr *t, bool a32, const ZydisDecodedOperand *m, bool write,
 			    bool host_ptr)
 {
@@ -1666,37 +1651,18 @@ static int bt_refill(struct vsl_cpu *cpu, uint64_t lin, unsigned size_write)
 }
 
 /*
- * The refill before a slow path: the guest flags (host RFLAGS) and the
- * caller-saved cache registers around a call of bt_refill(cpu, rdi, ...);
- * filled: back to the look-up; else on to the executor's handler after.
+ * The refill before a slow path, through the shared refill code (which
+ * keeps the guest flags and the caller-saved cache registers): filled,
+ * back to the look-up; else on to the executor's handler after.
  */
 static void bt_emit_refill(struct bt_tr *t, const struct bt_slow *sl)
 {
-	static const uint8_t save[] = {
-		0x9c,                    /* pushfq */
-		0x56, 0x41, 0x52, 0x41, 0x53, /* push rsi; push r10; push r11 */
-		0x48, 0x89, 0xfe,        /* mov rsi, rdi */
-		0x48, 0x89, 0xdf,        /* mov rdi, rbx */
-	};
-	static const uint8_t restore[] = {
-		0x89, 0xc1,              /* mov ecx, eax */
-		0x41, 0x5b, 0x41, 0x5a, 0x5e, /* pop r11; pop r10; pop rsi */
-		0x9d,                    /* popfq */
-		0xe3, 0x05,              /* jrcxz +5: not filled */
-	};
+	static const uint8_t jrcxz[] = { 0xe3, 0x05 }; /* jrcxz +5: not filled */
 
-	if (t->bt->refill_rw) {
-		vsl_emit_u8(&t->e, 0xba); /* mov edx, imm32 */
-		vsl_emit_u32(&t->e, sl->size | (sl->write ? 0x100u : 0));
-		bt_emit_call_stub(&t->e, t->bt->refill_rw);
-		vsl_emit_bytes(&t->e, restore + sizeof(restore) - 2, 2); /* jrcxz +5 */
-	} else {
-		vsl_emit_bytes(&t->e, save, sizeof(save));
-		vsl_emit_u8(&t->e, 0xba); /* mov edx, imm32 */
-		vsl_emit_u32(&t->e, sl->size | (sl->write ? 0x100u : 0));
-		vsl_emit_call_abs(&t->e, (const void *)bt_refill);
-		vsl_emit_bytes(&t->e, restore, sizeof(restore));
-	}
+	vsl_emit_u8(&t->e, 0xba); /* mov edx, imm32 */
+	vsl_emit_u32(&t->e, sl->size | (sl->write ? 0x100u : 0));
+	bt_emit_call_stub(&t->e, t->bt->refill_rw);
+	vsl_emit_bytes(&t->e, jrcxz, sizeof(jrcxz));
 	uint8_t *back = vsl_emit_jmp32(&t->e);
 	if (back)
 		vsl_emit_patch32(back, sl->retry);
@@ -1721,12 +1687,6 @@ static void bt_emit_slow_paths(struct bt_tr *t)
 	}
 }
 
-/*
- * Emit an integer instruction as itself on host registers: register-only
- * forms, and (with BMI2) forms with one memory operand through the inline
- * TLB look-up, falling back to the executor's handler on a miss. false
- * (nothing emitted) when it does not qualify.
- */
 /* instructions whose CL operand (not the first) is a shift count */
 static bool bt_shift_count(ZydisMnemonic m)
 {
@@ -1740,6 +1700,12 @@ static bool bt_shift_count(ZydisMnemonic m)
 	}
 }
 
+/*
+ * Emit an integer instruction as itself on host registers: register-only
+ * forms, and (with BMI2) forms with one memory operand through the inline
+ * TLB look-up, falling back to the executor's handler on a miss. false
+ * (nothing emitted) when it does not qualify.
+ */
 static bool bt_emit_native(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			   const ZydisDecodedOperand *ops, uint64_t next)
 {
@@ -2198,17 +2164,6 @@ static bool bt_emit_sse(struct bt_tr *t, const ZydisDecodedInstruction *zi, cons
 }
 
 /*
- * RDTSC / RDTSCP without a helper call. The virtual TSC is a linear
- * function of the instruction count (bt->tsc_k, bt->tsc_c, measured by
- * bt_tsc_setup), so the value the executor would return at this
- * instruction is computed from the slice's counters as bt_helper computes
- * the instruction count:
- *	icount = bt->ic_end - bt->left + (idx - ninsn)
- *	tsc    = tsc_k * icount + tsc_c + cpu->tsc_offset
- * When the clock is not known to be linear (tsc_ok 0) or CR4.TSD is set
- * (a #GP at CPL > 0 is possible) the executor's handler runs instead.
- */
-/*
  * DIV r32/r64 in 64-bit code (not by RAX or RDX): RDX:RAX in the host's
  * RDX:RAX, the divisor from the register cache; RDX below the divisor
  * (unsigned, which also rules out 0) means no #DE, else the executor's
@@ -2261,6 +2216,17 @@ static bool bt_emit_div(struct bt_tr *t, const ZydisDecodedInstruction *zi, cons
 	return true;
 }
 
+/*
+ * RDTSC / RDTSCP without a helper call. The virtual TSC is a linear
+ * function of the instruction count (bt->tsc_k, bt->tsc_c, measured by
+ * bt_tsc_setup), so the value the executor would return at this
+ * instruction is computed from the slice's counters as bt_helper computes
+ * the instruction count:
+ *	icount = bt->ic_end - bt->left + (idx - ninsn)
+ *	tsc    = tsc_k * icount + tsc_c + cpu->tsc_offset
+ * When the clock is not known to be linear (tsc_ok 0) or CR4.TSD is set
+ * (a #GP at CPL > 0 is possible) the executor's handler runs instead.
+ */
 static bool bt_emit_rdtsc(struct bt_tr *t, const ZydisDecodedInstruction *zi,
 			  const ZydisDecodedOperand *ops)
 {
@@ -2967,18 +2933,14 @@ static bool bt_ends_block(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 /* ------------------------------------------------------------------ */
 /* translation */
 
-/*
- * The block's code from its entry up to its exits, slow paths and side
- * exits: t is initialised; its n (instructions) is 0 when nothing could
- * be translated. The chain entry's budget immediates are left to patch.
- */
+/* what bt_emit_body produced: its instructions (0: none), where the chain entry and its budget immediates are */
 struct bt_body {
 	unsigned n, native, off;
 	uint8_t *chain, *cmp_imm, *sub_imm;
 };
 
 /*
- * The entry of a block whose registers in t->home (the loop's) are loaded
+ * The entry of a block whose registers in t->rc_home (the loop's) are loaded
  * once and carried around its back edges (bt_emit_back_edge): after the
  * dispatcher's flag load, the chain entry loads them and the loop head
  * checks the budget; the back edges jump to the loop head.
@@ -2995,6 +2957,11 @@ static void bt_emit_home_loads(struct bt_tr *t)
 		}
 }
 
+/*
+ * The block's code from its entry up to its exits, slow paths and side
+ * exits (t initialised); o->n is 0 when nothing could be translated. The
+ * chain entry's budget immediates are left to patch.
+ */
 static void bt_emit_body(struct bt_tr *t, uint64_t rip, uint64_t lin, uint64_t paddr, const uint8_t *page,
 			 struct bt_body *o)
 {

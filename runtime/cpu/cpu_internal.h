@@ -136,12 +136,16 @@ struct vsl_tlb {
 	uintptr_t addend[2][VSL_TLB_SIZE];
 };
 
-/* set entry i of table kind (VSL_TLB_RD, _WR, _X) */
+/* entry i of table kind (VSL_TLB_RD, _WR, _X) */
+static inline struct vsl_tlb_entry *vsl_tlb_at(struct vsl_tlb *tlb, int kind, unsigned i)
+{
+	return kind == VSL_TLB_RD ? &tlb->rd[i] : kind == VSL_TLB_WR ? &tlb->wr[i] : &tlb->x[i];
+}
+
+/* set entry i of table kind */
 static inline void vsl_tlb_set(struct vsl_tlb *tlb, int kind, unsigned i, const struct vsl_tlb_entry *e)
 {
-	struct vsl_tlb_entry *d = kind == VSL_TLB_RD ? &tlb->rd[i] : kind == VSL_TLB_WR ? &tlb->wr[i] : &tlb->x[i];
-
-	*d = *e;
+	*vsl_tlb_at(tlb, kind, i) = *e;
 	if (kind != VSL_TLB_X) {
 		tlb->ntag[kind][i] = 0 - e->tag;
 		tlb->addend[kind][i] = e->addend;
@@ -151,11 +155,17 @@ static inline void vsl_tlb_set(struct vsl_tlb *tlb, int kind, unsigned i, const 
 /* empty entry i of table kind */
 static inline void vsl_tlb_clear(struct vsl_tlb *tlb, int kind, unsigned i)
 {
-	struct vsl_tlb_entry *d = kind == VSL_TLB_RD ? &tlb->rd[i] : kind == VSL_TLB_WR ? &tlb->wr[i] : &tlb->x[i];
-
-	d->tag = vsl_tlb_empty(i);
+	vsl_tlb_at(tlb, kind, i)->tag = vsl_tlb_empty(i);
 	if (kind != VSL_TLB_X)
-		tlb->ntag[kind][i] = 0 - d->tag;
+		tlb->ntag[kind][i] = 0 - vsl_tlb_empty(i);
+}
+
+/* empty entry i of all three tables */
+static inline void vsl_tlb_clear_all(struct vsl_tlb *tlb, unsigned i)
+{
+	vsl_tlb_clear(tlb, VSL_TLB_RD, i);
+	vsl_tlb_clear(tlb, VSL_TLB_WR, i);
+	vsl_tlb_clear(tlb, VSL_TLB_X, i);
 }
 
 /* decoded instruction as the executor passes it around */

@@ -147,11 +147,7 @@ void vsl_mmu_flush(struct vsl_cpu *cpu, bool global_too)
 		memset(cpu->tlb, 0xff, sizeof(cpu->tlb));
 		for (unsigned t = 0; t < 2; t++)
 			for (unsigned i = 0; i < VSL_TLB_SIZE; i++)
-			{
-				vsl_tlb_clear(&cpu->tlb[t], VSL_TLB_RD, i);
-				vsl_tlb_clear(&cpu->tlb[t], VSL_TLB_WR, i);
-				vsl_tlb_clear(&cpu->tlb[t], VSL_TLB_X, i);
-			}
+				vsl_tlb_clear_all(&cpu->tlb[t], i);
 		cpu->tlb_log_n = 0;
 		return;
 	}
@@ -180,11 +176,8 @@ void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
 	cpu->mmu_epoch++;
 	for (int t = 0; t < 2; t++) {
 		struct vsl_tlb *tlb = &cpu->tlb[t];
-		if (tlb->rd[i].tag == tag || tlb->wr[i].tag == tag || tlb->x[i].tag == tag) {
-			vsl_tlb_clear(tlb, VSL_TLB_RD, i);
-			vsl_tlb_clear(tlb, VSL_TLB_WR, i);
-			vsl_tlb_clear(tlb, VSL_TLB_X, i);
-		}
+		if (tlb->rd[i].tag == tag || tlb->wr[i].tag == tag || tlb->x[i].tag == tag)
+			vsl_tlb_clear_all(tlb, i);
 	}
 	/*
 	 * A 2M/1G page is cached per 4K piece (paddr bit 1: 2M, bit 2: 1G), so
@@ -205,7 +198,7 @@ void vsl_mmu_flush_page(struct vsl_cpu *cpu, uint64_t lin)
 				continue;
 			unsigned shift = (e->paddr & 4) ? 30 : 21;
 			if ((e->tag >> shift) == (lin >> shift))
-				vsl_tlb_clear(&cpu->tlb[t], (int)(k / VSL_TLB_SIZE), ki);
+				vsl_tlb_clear(&cpu->tlb[t], (int)(k / VSL_TLB_SIZE), ki); /* rd, wr, x in order */
 		}
 	}
 }
